@@ -1,0 +1,16 @@
+// Package pki creates and issues the fleet's X.509 material: a fleet CA
+// (ECDSA P-256), the gateway's server certificate, one client certificate per
+// device and the Ed25519 key pair that signs the gateway's archive.
+//
+// The layout of a certificate directory D is:
+//
+//	D/ca/ca.pem, D/ca/ca-key.pem            fleet CA (keep the key offline in production)
+//	D/gateway/{ca,cert,key}.pem              gateway server certificate
+//	D/gateway/archive-key.pem                Ed25519 archive signing key (PKCS #8)
+//	D/archive-pub.pem                        Ed25519 archive verification key (PKIX)
+//	D/devices/ID/{ca,cert,key}.pem           device client certificate
+//
+// A device certificate names its device in the Subject CN and in the URI SAN
+// urn:fleetlog:device:ID; fleet and site, when given, are URI SANs
+// urn:fleetlog:fleet:F and urn:fleetlog:site:S and the Subject O and OU.
+package pki

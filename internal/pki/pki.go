@@ -1,0 +1,382 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// File and directory names inside a certificate directory.
+const (
+	CADirName       = "ca"
+	GatewayDirName  = "gateway"
+	DevicesDirName  = "devices"
+	CACertFile      = "ca.pem"
+	CAKeyFile       = "ca-key.pem"
+	CertFile        = "cert.pem"
+	KeyFile         = "key.pem"
+	ArchiveKeyFile  = "archive-key.pem"
+	ArchivePubFile  = "archive-pub.pem"
+	DeviceURIPrefix = "urn:fleetlog:device:"
+	FleetURIPrefix  = "urn:fleetlog:fleet:"
+	SiteURIPrefix   = "urn:fleetlog:site:"
+)
+
+// Default validity periods.
+const (
+	DefaultCAValidity   = 10 * 365 * 24 * time.Hour
+	DefaultLeafValidity = 397 * 24 * time.Hour
+	// backdate absorbs clock skew between the issuer and devices whose clock
+	// is a little behind.
+	backdate = 5 * time.Minute
+)
+
+var (
+	// ErrExists is returned when an operation would overwrite existing key material.
+	ErrExists = errors.New("already exists (use --force to replace it)")
+	// ErrInvalidName is returned for device, fleet or site names outside [A-Za-z0-9._-].
+	ErrInvalidName = errors.New("must be 1-128 characters of A-Z a-z 0-9 . _ - and start with a letter or digit")
+
+	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+)
+
+// ValidateName checks a device, fleet or site name. The names go into URIs,
+// certificate subjects and directory names, so the alphabet is deliberately small.
+func ValidateName(what, name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("%s %q %w", what, name, ErrInvalidName)
+	}
+	return nil
+}
+
+// InitOptions configure Init.
+type InitOptions struct {
+	// FleetName is the CA's common name suffix; empty means "fleetlog".
+	FleetName string
+	// Hosts are extra DNS names or IP addresses for the gateway certificate,
+	// beside localhost, 127.0.0.1 and ::1.
+	Hosts []string
+	// CAValidity and LeafValidity default to DefaultCAValidity and DefaultLeafValidity.
+	CAValidity   time.Duration
+	LeafValidity time.Duration
+	// Force replaces an existing CA; without it Init refuses, because a new
+	// CA orphans every device certificate already issued.
+	Force bool
+}
+
+// InitResult lists the files Init wrote.
+type InitResult struct {
+	CACert, CAKey                                  string
+	GatewayCA, GatewayCert, GatewayKey, ArchiveKey string
+	ArchivePub                                     string
+}
+
+// Init creates a fleet CA, the gateway's server certificate and the archive
+// signing key pair in dir.
+func Init(dir string, opts InitOptions) (*InitResult, error) {
+	res := &InitResult{
+		CACert:      filepath.Join(dir, CADirName, CACertFile),
+		CAKey:       filepath.Join(dir, CADirName, CAKeyFile),
+		GatewayCA:   filepath.Join(dir, GatewayDirName, CACertFile),
+		GatewayCert: filepath.Join(dir, GatewayDirName, CertFile),
+		GatewayKey:  filepath.Join(dir, GatewayDirName, KeyFile),
+		ArchiveKey:  filepath.Join(dir, GatewayDirName, ArchiveKeyFile),
+		ArchivePub:  filepath.Join(dir, ArchivePubFile),
+	}
+	if !opts.Force {
+		found, err := exists(res.CAKey)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return nil, fmt.Errorf("fleet CA %s %w", res.CAKey, ErrExists)
+		}
+	}
+	ips, dnsNames, err := splitHosts(opts.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	fleet := opts.FleetName
+	if fleet == "" {
+		fleet = "fleetlog"
+	}
+	now := time.Now()
+
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate CA key: %w", err)
+	}
+	caTmpl := &x509.Certificate{
+		Subject:               pkix.Name{CommonName: fleet + " fleet CA", Organization: []string{fleet}},
+		NotBefore:             now.Add(-backdate),
+		NotAfter:              now.Add(orDefault(opts.CAValidity, DefaultCAValidity)),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	caCert, err := sign(caTmpl, caKey.Public(), nil, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign CA: %w", err)
+	}
+
+	gwKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate gateway key: %w", err)
+	}
+	gwTmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "fleetlog-gateway", Organization: []string{fleet}},
+		NotBefore:   now.Add(-backdate),
+		NotAfter:    now.Add(orDefault(opts.LeafValidity, DefaultLeafValidity)),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:    append([]string{"localhost"}, dnsNames...),
+		IPAddresses: append([]net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, ips...),
+	}
+	gwCert, err := sign(gwTmpl, gwKey.Public(), caCert, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign gateway certificate: %w", err)
+	}
+
+	archivePub, archiveKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate archive key: %w", err)
+	}
+	archivePubDER, err := x509.MarshalPKIXPublicKey(archivePub)
+	if err != nil {
+		return nil, fmt.Errorf("encode archive public key: %w", err)
+	}
+
+	caKeyPEM, err := privateKeyPEM(caKey)
+	if err != nil {
+		return nil, err
+	}
+	gwKeyPEM, err := privateKeyPEM(gwKey)
+	if err != nil {
+		return nil, err
+	}
+	archiveKeyPEM, err := privateKeyPEM(archiveKey)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{dir, filepath.Join(dir, CADirName), filepath.Join(dir, GatewayDirName)} {
+		if err := ensurePrivateDir(d); err != nil {
+			return nil, err
+		}
+	}
+	// Private keys first: a crash half-way leaves no certificate without its key.
+	files := []struct {
+		path string
+		data []byte
+		perm os.FileMode
+	}{
+		{res.CAKey, caKeyPEM, privateFilePerm},
+		{res.GatewayKey, gwKeyPEM, privateFilePerm},
+		{res.ArchiveKey, archiveKeyPEM, privateFilePerm},
+		{res.CACert, certPEM(caCert), publicFilePerm},
+		{res.GatewayCA, certPEM(caCert), publicFilePerm},
+		{res.GatewayCert, certPEM(gwCert), publicFilePerm},
+		{res.ArchivePub, pemBytes("PUBLIC KEY", archivePubDER), publicFilePerm},
+	}
+	for _, f := range files {
+		if err := writeFile(f.path, f.data, f.perm); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// DeviceOptions configure IssueDevice.
+type DeviceOptions struct {
+	DeviceID string
+	Fleet    string // optional
+	Site     string // optional
+	// Validity defaults to DefaultLeafValidity.
+	Validity time.Duration
+	// Force replaces an existing certificate for the same device.
+	Force bool
+}
+
+// DeviceResult lists the files IssueDevice wrote.
+type DeviceResult struct {
+	Dir, CA, Cert, Key string
+}
+
+// IssueDevice signs a client certificate for one device with the fleet CA in dir.
+func IssueDevice(dir string, opts DeviceOptions) (*DeviceResult, error) {
+	if err := ValidateName("device", opts.DeviceID); err != nil {
+		return nil, err
+	}
+	if opts.Fleet != "" {
+		if err := ValidateName("fleet", opts.Fleet); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Site != "" {
+		if err := ValidateName("site", opts.Site); err != nil {
+			return nil, err
+		}
+	}
+	devDir := filepath.Join(dir, DevicesDirName, opts.DeviceID)
+	res := &DeviceResult{
+		Dir:  devDir,
+		CA:   filepath.Join(devDir, CACertFile),
+		Cert: filepath.Join(devDir, CertFile),
+		Key:  filepath.Join(devDir, KeyFile),
+	}
+	if !opts.Force {
+		found, err := exists(res.Cert)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return nil, fmt.Errorf("device certificate %s %w", res.Cert, ErrExists)
+		}
+	}
+	caCert, err := LoadCertificate(filepath.Join(dir, CADirName, CACertFile))
+	if err != nil {
+		return nil, fmt.Errorf("load fleet CA (run 'fleetlogctl certs init' first): %w", err)
+	}
+	caKey, err := loadECKey(filepath.Join(dir, CADirName, CAKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("load fleet CA key: %w", err)
+	}
+
+	uris := []*url.URL{urn(DeviceURIPrefix, opts.DeviceID)}
+	subject := pkix.Name{CommonName: opts.DeviceID}
+	if opts.Fleet != "" {
+		uris = append(uris, urn(FleetURIPrefix, opts.Fleet))
+		subject.Organization = []string{opts.Fleet}
+	}
+	if opts.Site != "" {
+		uris = append(uris, urn(SiteURIPrefix, opts.Site))
+		subject.OrganizationalUnit = []string{opts.Site}
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate device key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		Subject:     subject,
+		NotBefore:   now.Add(-backdate),
+		NotAfter:    now.Add(orDefault(opts.Validity, DefaultLeafValidity)),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs:        uris,
+	}
+	if tmpl.NotAfter.After(caCert.NotAfter) {
+		tmpl.NotAfter = caCert.NotAfter
+	}
+	cert, err := sign(tmpl, key.Public(), caCert, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign device certificate: %w", err)
+	}
+	keyPEM, err := privateKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensurePrivateDir(filepath.Join(dir, DevicesDirName)); err != nil {
+		return nil, err
+	}
+	if err := ensurePrivateDir(devDir); err != nil {
+		return nil, err
+	}
+	if err := writeFile(res.Key, keyPEM, privateFilePerm); err != nil {
+		return nil, err
+	}
+	if err := writeFile(res.CA, certPEM(caCert), publicFilePerm); err != nil {
+		return nil, err
+	}
+	if err := writeFile(res.Cert, certPEM(cert), publicFilePerm); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// DeviceIdentity is what a device certificate says about its holder.
+type DeviceIdentity struct {
+	DeviceID, Fleet, Site string
+}
+
+// IdentityFromCertificate reads the device, fleet and site from a device
+// certificate: the urn:fleetlog URI SANs first, then the Subject CN, O and OU.
+func IdentityFromCertificate(cert *x509.Certificate) DeviceIdentity {
+	var id DeviceIdentity
+	for _, u := range cert.URIs {
+		s := u.String()
+		if v, ok := strings.CutPrefix(s, DeviceURIPrefix); ok && id.DeviceID == "" {
+			id.DeviceID = v
+		} else if v, ok := strings.CutPrefix(s, FleetURIPrefix); ok && id.Fleet == "" {
+			id.Fleet = v
+		} else if v, ok := strings.CutPrefix(s, SiteURIPrefix); ok && id.Site == "" {
+			id.Site = v
+		}
+	}
+	if id.DeviceID == "" {
+		id.DeviceID = cert.Subject.CommonName
+	}
+	if id.Fleet == "" && len(cert.Subject.Organization) > 0 {
+		id.Fleet = cert.Subject.Organization[0]
+	}
+	if id.Site == "" && len(cert.Subject.OrganizationalUnit) > 0 {
+		id.Site = cert.Subject.OrganizationalUnit[0]
+	}
+	return id
+}
+
+// urn builds prefix+value as an opaque URI; value has passed ValidateName.
+func urn(prefix, value string) *url.URL {
+	return &url.URL{Scheme: "urn", Opaque: strings.TrimPrefix(prefix, "urn:") + value}
+}
+
+func sign(tmpl *x509.Certificate, pub crypto.PublicKey, parent *x509.Certificate, parentKey crypto.Signer) (*x509.Certificate, error) {
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		return nil, err
+	}
+	tmpl.SerialNumber = serial
+	if parent == nil {
+		parent = tmpl // self-signed
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
+	if err != nil {
+		return nil, err
+	}
+	return x509.ParseCertificate(der)
+}
+
+func splitHosts(hosts []string) (ips []net.IP, dnsNames []string, err error) {
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			ips = append(ips, ip)
+			continue
+		}
+		if h == "" || len(h) > 253 {
+			return nil, nil, fmt.Errorf("host %q is not an IP address or DNS name", h)
+		}
+		dnsNames = append(dnsNames, h)
+	}
+	return ips, dnsNames, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
