@@ -1,0 +1,116 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// TestKubernetesManifests parses every manifest and checks the contract the
+// role configs rely on: TLS from Secrets, the environment variables set, and
+// the ConfigMaps the README tells operators to create.
+func TestKubernetesManifests(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "kubernetes", "*.yaml"))
+	require.NoError(t, err)
+	kinds := map[string]map[string]any{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var doc map[string]any
+			err := dec.Decode(&doc)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			require.NoError(t, err, f)
+			require.Contains(t, doc, "apiVersion", f)
+			require.Contains(t, doc, "kind", f)
+			name := doc["metadata"].(map[string]any)["name"].(string)
+			kinds[doc["kind"].(string)+"/"+name] = doc
+		}
+	}
+	for _, want := range []string{"Namespace/fleetlog", "DaemonSet/fleetlog-agent", "Deployment/fleetlog-gateway", "Service/fleetlog-gateway", "PersistentVolumeClaim/fleetlog-gateway-data"} {
+		require.Contains(t, kinds, want)
+	}
+
+	for workload, secret := range map[string]string{"DaemonSet/fleetlog-agent": "fleetlog-agent-tls", "Deployment/fleetlog-gateway": "fleetlog-gateway-tls"} {
+		t.Run(workload, func(t *testing.T) {
+			pod := dig(t, kinds[workload], "spec", "template", "spec").(map[string]any)
+			var secrets []string
+			for _, v := range pod["volumes"].([]any) {
+				if s, ok := v.(map[string]any)["secret"]; ok {
+					secrets = append(secrets, s.(map[string]any)["secretName"].(string))
+				}
+			}
+			assert.Contains(t, secrets, secret)
+			container := pod["containers"].([]any)[0].(map[string]any)
+			env := map[string]bool{}
+			for _, e := range container["env"].([]any) {
+				env[e.(map[string]any)["name"].(string)] = true
+			}
+			for _, v := range []string{"FLEETLOG_TLS_DIR", "FLEETLOG_DATA_DIR", "FLEETLOG_METRICS_PORT", "FLEETLOG_HEALTH_ADDR"} {
+				assert.True(t, env[v], "%s sets %s", workload, v)
+			}
+			sc := container["securityContext"].(map[string]any)
+			assert.Equal(t, false, sc["allowPrivilegeEscalation"])
+			assert.Equal(t, true, sc["readOnlyRootFilesystem"])
+		})
+	}
+}
+
+func dig(t *testing.T, v any, path ...string) any {
+	t.Helper()
+	for _, p := range path {
+		m, ok := v.(map[string]any)
+		require.True(t, ok, "no map at %s", p)
+		v = m[p]
+	}
+	return v
+}
+
+// TestSystemdUnits runs systemd-analyze verify on the shipped units, pointed
+// at the built binary, and checks the hardening the units promise.
+func TestSystemdUnits(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	require.NoError(t, err, "systemd-analyze is needed (apt-get install -y systemd)")
+	fleetlog := binary(t, "fleetlog")
+	units, err := filepath.Glob(filepath.Join(repoRoot(t), "deploy", "systemd", "*.service"))
+	require.NoError(t, err)
+	require.Len(t, units, 2)
+	for _, unit := range units {
+		t.Run(filepath.Base(unit), func(t *testing.T) {
+			data, err := os.ReadFile(unit)
+			require.NoError(t, err)
+			text := string(data)
+			for _, directive := range []string{"User=fleetlog", "ProtectSystem=strict", "StateDirectory=", "StateDirectoryMode=0700", "NoNewPrivileges=yes", "CapabilityBoundingSet=\n", "UMask=0077", "LoadCredential=key.pem:"} {
+				assert.Contains(t, text, directive)
+			}
+			// verify insists that ExecStart names an executable on this machine.
+			local := regexp.MustCompile(`(?m)^ExecStart=/usr/bin/fleetlog`).ReplaceAllString(text, "ExecStart="+fleetlog)
+			require.NotEqual(t, text, local)
+			path := filepath.Join(t.TempDir(), filepath.Base(unit))
+			require.NoError(t, os.WriteFile(path, []byte(local), 0o600))
+			out, err := exec.Command(analyze, "verify", path).CombinedOutput()
+			// Only warnings about this unit count: the host's own units are not ours.
+			var ours []string
+			for _, line := range strings.Split(string(out), "\n") {
+				if strings.Contains(line, filepath.Base(unit)) {
+					ours = append(ours, line)
+				}
+			}
+			assert.NoError(t, err, string(out))
+			assert.Empty(t, ours)
+		})
+	}
+}
