@@ -173,7 +173,12 @@ func Init(dir string, opts InitOptions) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{dir, filepath.Join(dir, CADirName), filepath.Join(dir, GatewayDirName)} {
+	// dir itself may be an existing, shared directory: create it private but
+	// leave an existing one's mode alone. The subdirectories are fleetlog's own.
+	if err := os.MkdirAll(dir, privateDirPerm); err != nil {
+		return nil, fmt.Errorf("create %s: %w", dir, err)
+	}
+	for _, d := range []string{filepath.Join(dir, CADirName), filepath.Join(dir, GatewayDirName)} {
 		if err := ensurePrivateDir(d); err != nil {
 			return nil, err
 		}
