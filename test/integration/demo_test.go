@@ -1,41 +1,61 @@
 package integration
 
 import (
-	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// TestDemo runs `make run`'s script end to end in its one-shot mode.
+// TestDemo runs `make run`'s script as an operator would: it waits for the
+// summary, presses Ctrl-C (SIGINT) and expects both roles to be gone.
 func TestDemo(t *testing.T) {
 	root := repoRoot(t)
 	binDir := filepath.Dir(binary(t, "fleetlog"))
-	ctx, cancel := context.WithTimeout(context.Background(), 2*waitTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "bash", filepath.Join(root, "scripts", "demo.sh"))
-	cmd.Env = append(os.Environ(),
-		"FLEETLOG_BIN_DIR="+binDir,
-		"FLEETLOG_DEMO_DIR="+filepath.Join(t.TempDir(), "demo"),
-		"FLEETLOG_DEMO_ONESHOT=1",
-		fmt.Sprintf("FLEETLOG_DEMO_GATEWAY_PORT=%d", freePort(t)),
-		fmt.Sprintf("FLEETLOG_DEMO_SYSLOG_PORT=%d", freePort(t)),
-		fmt.Sprintf("FLEETLOG_DEMO_GATEWAY_METRICS_PORT=%d", freePort(t)),
-		fmt.Sprintf("FLEETLOG_DEMO_AGENT_METRICS_PORT=%d", freePort(t)),
-		fmt.Sprintf("FLEETLOG_DEMO_GATEWAY_HEALTH_PORT=%d", freePort(t)),
-		fmt.Sprintf("FLEETLOG_DEMO_AGENT_HEALTH_PORT=%d", freePort(t)),
-	)
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, string(out))
-	assert.Contains(t, string(out), "accepted 12 records from demo-device-01 over mTLS and stored 12")
-	assert.Contains(t, string(out), "[demo-device-01] 2026-11-24T09:00:07.781Z INFO  kiosk-ui   session ended")
-	assert.Contains(t, string(out), "sudo: ops : TTY=pts/0")
-	assert.NotContains(t, string(out), "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "the demo's secret must be redacted on the device")
-	assert.NotContains(t, string(out), "maria.lopez@example.com", "the demo's email must be redacted on the device")
-	assert.Contains(t, string(out), "stopping agent and gateway")
+	ports := map[string]int{}
+	env := map[string]string{
+		"FLEETLOG_BIN_DIR":  binDir,
+		"FLEETLOG_DEMO_DIR": filepath.Join(t.TempDir(), "demo"),
+	}
+	for _, name := range []string{"GATEWAY_PORT", "SYSLOG_PORT", "GATEWAY_METRICS_PORT", "AGENT_METRICS_PORT", "GATEWAY_HEALTH_PORT", "AGENT_HEALTH_PORT"} {
+		ports[name] = freePort(t)
+		env["FLEETLOG_DEMO_"+name] = fmt.Sprint(ports[name])
+	}
+	demo := start(t, "demo", "bash", env, filepath.Join(root, "scripts", "demo.sh"))
+	eventually(t, "the demo's summary", func() bool {
+		return strings.Contains(demo.out.String(), "press Ctrl-C to stop")
+	}, demo)
+
+	out := demo.out.String()
+	assert.Contains(t, out, "accepted 12 records from demo-device-01 over mTLS and stored 12")
+	assert.Contains(t, out, "[demo-device-01] 2026-11-24T09:00:07.781Z INFO  kiosk-ui   session ended")
+	assert.Contains(t, out, "sudo: ops : TTY=pts/0")
+	assert.NotContains(t, out, "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "the demo's secret must be redacted on the device")
+	assert.NotContains(t, out, "maria.lopez@example.com", "the demo's email must be redacted on the device")
+
+	require.NoError(t, demo.cmd.Process.Signal(os.Interrupt))
+	select {
+	case <-demo.done:
+	case <-time.After(waitTimeout):
+		t.Fatal("the demo did not stop within 30s of Ctrl-C")
+	}
+	var exitErr *exec.ExitError
+	require.ErrorAs(t, demo.err, &exitErr)
+	assert.Equal(t, 130, exitErr.Sys().(syscall.WaitStatus).ExitStatus(), "Ctrl-C exits 130")
+	assert.Contains(t, demo.out.String(), "stopping agent and gateway")
+	for _, name := range []string{"GATEWAY_PORT", "GATEWAY_HEALTH_PORT", "AGENT_HEALTH_PORT"} {
+		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports[name]), time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		assert.Error(t, err, "%s still listening after Ctrl-C", name)
+	}
 }
