@@ -4,14 +4,12 @@
 # It creates a fleet CA and a device certificate, starts both roles from
 # bin/fleetlog, feeds the agent a tailed file and syslog over TCP, waits until
 # the gateway has accepted every record, and shows what arrived and where.
-# Ctrl-C stops both processes. FLEETLOG_DEMO_ONESHOT=1 stops after the summary
-# (the test suite uses it).
+# Ctrl-C stops both processes.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FLEETLOG_BIN_DIR:-$root/bin}
 run=${FLEETLOG_DEMO_DIR:-$root/run/demo}
-oneshot=${FLEETLOG_DEMO_ONESHOT:-0}
 gw_port=${FLEETLOG_DEMO_GATEWAY_PORT:-14317}
 syslog_port=${FLEETLOG_DEMO_SYSLOG_PORT:-15514}
 gw_metrics=${FLEETLOG_DEMO_GATEWAY_METRICS_PORT:-18888}
@@ -116,9 +114,6 @@ Try:
   logger --rfc5424 -T -n 127.0.0.1 -P $syslog_port "hello over syslog"
 INFO
 
-if [[ $oneshot == 1 ]]; then
-	exit 0
-fi
 say "running; press Ctrl-C to stop"
 wait -n "${pids[@]}" || true
 fail "a fleetlog process exited; see $run/agent.log and $run/gateway.log"
