@@ -5,6 +5,7 @@
 #   make build   bin/fleetlog (via the Collector Builder) and bin/fleetlogctl
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   benchmarks
+#   make generate  component metadata (mdatagen)
 
 SHELL        := bash
 GO           ?= go
@@ -12,12 +13,13 @@ BUILDER_VER  := v0.160.0
 TOOLS        := $(CURDIR)/.tools
 BUILDER      := $(TOOLS)/builder
 STATICCHECK  := $(TOOLS)/staticcheck
+MDATAGEN     := $(TOOLS)/mdatagen
 VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 # fleetlogctl: no symbol table or DWARF. The builder already strips bin/fleetlog.
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench clean
+.PHONY: all build run test unit lint bench generate clean
 
 all: build
 
@@ -28,6 +30,14 @@ $(BUILDER):
 
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+# mdatagen is pinned by its own module in internal/tools/mdatagen.
+$(MDATAGEN): internal/tools/mdatagen/go.mod
+	cd internal/tools/mdatagen && GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/mdatagen
+
+# Regenerates every component's internal/metadata from its metadata.yaml.
+generate: $(MDATAGEN)
+	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/...
 
 # The builder regenerates build/fleetlog (sources, go.mod) and compiles it; the
 # Go build cache makes an unchanged rebuild take seconds.
