@@ -1,0 +1,89 @@
+package agentproc
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat. It
+// is 100 on every Linux architecture Go supports; reading it with
+// sysconf(_SC_CLK_TCK) would need cgo.
+const clockTicks = 100
+
+// Usage is a process's resource use at one moment.
+type Usage struct {
+	// CPU is user plus system time of all threads so far.
+	CPU time.Duration
+	// RSS is the resident set now (VmRSS); PeakRSS its high-water mark
+	// since start (VmHWM). Both in bytes.
+	RSS, PeakRSS int64
+}
+
+// ReadUsage reads pid's usage from /proc.
+func ReadUsage(pid int) (Usage, error) {
+	var u Usage
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return u, fmt.Errorf("read stat: %w", err)
+	}
+	if u.CPU, err = parseStatCPU(stat); err != nil {
+		return u, err
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return u, fmt.Errorf("read status: %w", err)
+	}
+	if u.RSS, err = statusKiB(status, "VmRSS:"); err != nil {
+		return u, err
+	}
+	u.PeakRSS, err = statusKiB(status, "VmHWM:")
+	return u, err
+}
+
+// parseStatCPU returns utime+stime from a /proc/PID/stat line. The command
+// name (field 2) may hold spaces and parentheses, so fields are counted
+// from the last ')'.
+func parseStatCPU(stat []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse stat: no command name")
+	}
+	// After ')' come fields 3 (state) onwards; utime and stime are 14 and 15.
+	fields := bytes.Fields(stat[i+1:])
+	if len(fields) < 13 {
+		return 0, fmt.Errorf("parse stat: %d fields", len(fields)+2)
+	}
+	var ticks int64
+	for _, f := range fields[11:13] {
+		v, err := strconv.ParseInt(string(f), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("parse stat: %w", err)
+		}
+		ticks += v
+	}
+	return time.Duration(ticks) * time.Second / clockTicks, nil
+}
+
+// statusKiB returns a "Key:   123 kB" value of /proc/PID/status in bytes.
+func statusKiB(status []byte, key string) (int64, error) {
+	i := bytes.Index(status, []byte(key))
+	if i < 0 {
+		return 0, fmt.Errorf("parse status: no %s", key)
+	}
+	line := status[i+len(key):]
+	if j := bytes.IndexByte(line, '\n'); j >= 0 {
+		line = line[:j]
+	}
+	fields := bytes.Fields(line)
+	if len(fields) != 2 || string(fields[1]) != "kB" {
+		return 0, fmt.Errorf("parse status: %s %q", key, line)
+	}
+	v, err := strconv.ParseInt(string(fields[0]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("parse status: %w", err)
+	}
+	return v << 10, nil
+}
