@@ -4,7 +4,10 @@
 #   make test    unit and integration tests (builds first)
 #   make build   bin/fleetlog (via the Collector Builder) and bin/fleetlogctl
 #   make lint    gofmt, go vet, staticcheck
-#   make bench   benchmarks
+#   make bench   benchmarks, then the end-to-end agent benchmark
+#   make agent   bin/fleetlog-agent, the slim agent-only build
+#   make bench-e2e        fleetlog's agent pipeline against the stock contrib one
+#   make bench-footprint  agent RSS idle and under load, binary sizes
 #   make generate  component metadata (mdatagen)
 
 SHELL        := bash
@@ -19,7 +22,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint agent generate clean
 
 all: build
 
@@ -46,6 +49,14 @@ bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers proce
 	$(BUILDER) --config builder-config.yaml
 	cp build/fleetlog/fleetlog $@
 
+# The agent-only build: the components the agent role config uses, nothing else.
+agent: bin/fleetlog-agent
+
+bin/fleetlog-agent: $(BUILDER) distributions/agent/builder-config.yaml go.mod $(shell find receivers processors exporters extensions internal -name '*.go' 2>/dev/null)
+	@mkdir -p build bin
+	$(BUILDER) --config distributions/agent/builder-config.yaml
+	cp build/fleetlog-agent/fleetlog-agent $@
+
 bin/fleetlogctl: go.mod $(shell find cmd internal -name '*.go' 2>/dev/null)
 	@mkdir -p bin
 	$(GO) build -trimpath -ldflags "$(LDFLAGS) -X main.version=$(VERSION)" -o $@ ./cmd/fleetlogctl
@@ -64,8 +75,17 @@ lint:
 	$(GO) vet ./...
 	@if $(MAKE) -s $(STATICCHECK) >/dev/null 2>&1; then $(STATICCHECK) ./...; else echo "staticcheck unavailable from the module proxy; skipped"; fi
 
-bench:
+bench: bench-e2e
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Flags for the end-to-end run, e.g. E2EFLAGS='-lines 200000 -rounds 1'.
+E2EFLAGS ?=
+bench-e2e: bin/fleetlog
+	$(GO) run ./bench/e2e -bin bin/fleetlog $(E2EFLAGS)
+
+FOOTPRINTFLAGS ?=
+bench-footprint: bin/fleetlog bin/fleetlog-agent
+	$(GO) run ./bench/footprint -bin bin/fleetlog,bin/fleetlog-agent $(FOOTPRINTFLAGS)
 
 clean:
 	rm -rf bin build run

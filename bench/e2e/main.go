@@ -27,7 +27,6 @@ import (
 	"github.com/fleetlog/fleetlog/bench/internal/agentproc"
 	"github.com/fleetlog/fleetlog/bench/internal/fixture"
 	"github.com/fleetlog/fleetlog/bench/internal/report"
-	"github.com/fleetlog/fleetlog/bench/internal/sink"
 	"github.com/fleetlog/fleetlog/bench/internal/workload"
 )
 
@@ -189,43 +188,21 @@ func writeWorkload(path string, seed uint64, lines int) (workload.Stats, error) 
 func runOnce(ctx context.Context, o options, p pipeline, certs *fixture.PKI, logFile string, round int, work string) (report.Run, error) {
 	r := report.Run{Pipeline: p.name, Round: round, Lines: int64(o.lines)}
 	dir := filepath.Join(work, fmt.Sprintf("run-%d-%s", round, p.key))
-	data := filepath.Join(dir, "data")
-	if err := fixture.PrivateDir(data); err != nil {
-		return r, err
-	}
-	s, err := sink.Start(certs.GatewayDir)
+	agent, err := fixture.StartAgent(o.bin, p.configs, certs, dir, logFile, nil)
 	if err != nil {
 		return r, err
 	}
-	defer s.Close()
-	env, err := fixture.AgentEnv(certs, s.Addr(), data, logFile)
-	if err != nil {
-		return r, err
-	}
-	out, err := os.Create(filepath.Join(dir, "agent.log"))
-	if err != nil {
-		return r, err
-	}
-	defer out.Close()
-	var args []string
-	for _, c := range p.configs {
-		args = append(args, "--config", c)
-	}
-	agent, err := agentproc.Start(o.bin, args, env, out)
-	if err != nil {
-		return r, err
-	}
-	defer agent.Stop(10 * time.Second)
+	defer agent.Stop()
 
-	usage, err := waitForAll(ctx, agent, s, int64(o.lines), o.timeout)
+	usage, err := waitForAll(ctx, agent, int64(o.lines), o.timeout)
 	r.Wall = time.Since(agent.Started())
 	if err != nil {
-		return r, fmt.Errorf("%w\n%s", err, tailFile(out.Name(), 20))
+		return r, agent.Failed(err)
 	}
-	c := s.Counts()
-	r.CPU, r.PeakRSS = usage.CPU, usage.PeakRSS
+	c := agent.Sink.Counts()
+	r.CPU, r.PeakRSS = usage.CPU, max(usage.PeakRSS, usage.RSS)
 	r.Records, r.Leaked, r.WireBytes = c.Records, c.Leaked, c.WireBytes
-	if err := agent.Stop(10 * time.Second); err != nil {
+	if err := agent.Stop(); err != nil {
 		fmt.Fprintf(os.Stderr, "round %d %s: %v\n", round, p.name, err)
 	}
 	return r, nil
@@ -239,7 +216,8 @@ const (
 
 // waitForAll waits until the sink holds lines records and returns the
 // agent's usage at that moment.
-func waitForAll(ctx context.Context, agent *agentproc.Proc, s *sink.Sink, lines int64, timeout time.Duration) (agentproc.Usage, error) {
+func waitForAll(ctx context.Context, agent *fixture.Agent, lines int64, timeout time.Duration) (agentproc.Usage, error) {
+	s := agent.Sink
 	deadline := time.Now().Add(timeout)
 	tick := time.NewTicker(countEvery)
 	defer tick.Stop()
@@ -269,15 +247,6 @@ func waitForAll(ctx context.Context, agent *agentproc.Proc, s *sink.Sink, lines 
 	}
 }
 
-func tailFile(path string, n int) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
-	}
-	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
-}
-
 func goalLines(sums []report.Summary) []string {
 	var a, b *report.Summary
 	for i := range sums {
@@ -291,23 +260,16 @@ func goalLines(sums []report.Summary) []string {
 	var out []string
 	if a != nil && b != nil && b.LinesPerCPUSecond > 0 {
 		r := a.LinesPerCPUSecond / b.LinesPerCPUSecond
-		out = append(out, fmt.Sprintf("- (a) ≥ %.0f× (b) in lines per agent CPU-second: %.2f× — %s", goalRatio, r, met(r >= goalRatio)))
+		out = append(out, fmt.Sprintf("- (a) ≥ %.0f× (b) in lines per agent CPU-second: %.2f× — %s", goalRatio, r, report.Met(r >= goalRatio)))
 	}
 	if a != nil {
 		mib := float64(a.PeakRSS) / (1 << 20)
-		out = append(out, fmt.Sprintf("- (a) agent peak RSS ≤ %d MiB during the run: %.1f MiB — %s", goalPeakRSSMiB, mib, met(mib <= goalPeakRSSMiB)))
+		out = append(out, fmt.Sprintf("- (a) agent peak RSS ≤ %d MiB during the run: %.1f MiB — %s", goalPeakRSSMiB, mib, report.Met(mib <= goalPeakRSSMiB)))
 	}
 	for _, s := range sums {
-		out = append(out, fmt.Sprintf("- %s: no planted secret reaches the sink: %d leaked lines — %s", s.Pipeline, s.Leaked, met(s.Leaked == 0)))
+		out = append(out, fmt.Sprintf("- %s: no planted secret reaches the sink: %d leaked lines — %s", s.Pipeline, s.Leaked, report.Met(s.Leaked == 0)))
 	}
 	return out
-}
-
-func met(ok bool) string {
-	if ok {
-		return "met"
-	}
-	return "NOT met"
 }
 
 func writeResults(o options, st workload.Stats, sums []report.Summary, runs []report.Run, goals []string) error {

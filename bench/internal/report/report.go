@@ -197,3 +197,11 @@ func panel(b *strings.Builder, x0 int, title string, sums []Summary, value func(
 		fmt.Fprintf(b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", x+barW/2, plotBot+18, html.EscapeString(s.Pipeline))
 	}
 }
+
+// Met words a goal check.
+func Met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "NOT met"
+}
