@@ -20,6 +20,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -46,6 +47,7 @@ type pipeline struct {
 
 type options struct {
 	bin, agentConfig, configDir, outDir, only, workDir string
+	profileDir                                         string
 	lines, rounds                                      int
 	seed                                               uint64
 	timeout                                            time.Duration
@@ -64,6 +66,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every pipeline once")
 	flag.Uint64Var(&o.seed, "seed", 1, "workload seed")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "longest a single run may take")
+	flag.StringVar(&o.profileDir, "profile", "", "write each run's agent CPU profile (its whole life) and, at completion, heap and allocs profiles here; profiling costs the agent CPU, so such runs are not comparable to others")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (agent logs, data directories)")
 	flag.Parse()
 
@@ -188,7 +191,23 @@ func writeWorkload(path string, seed uint64, lines int) (workload.Stats, error) 
 func runOnce(ctx context.Context, o options, p pipeline, certs *fixture.PKI, logFile string, round int, work string) (report.Run, error) {
 	r := report.Run{Pipeline: p.name, Round: round, Lines: int64(o.lines)}
 	dir := filepath.Join(work, fmt.Sprintf("run-%d-%s", round, p.key))
-	agent, err := fixture.StartAgent(o.bin, p.configs, certs, dir, logFile, nil)
+	if err := fixture.PrivateDir(dir); err != nil {
+		return r, err
+	}
+	configs := p.configs
+	var pprofAddr, profilePrefix string
+	if o.profileDir != "" {
+		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+			return r, err
+		}
+		profilePrefix = filepath.Join(o.profileDir, fmt.Sprintf("%s-%d", p.key, round))
+		overlay, addr, err := fixture.ProfileOverlay(configs, dir, profilePrefix+".cpu.pprof")
+		if err != nil {
+			return r, err
+		}
+		configs, pprofAddr = append(slices.Clone(configs), overlay), addr
+	}
+	agent, err := fixture.StartAgent(o.bin, configs, certs, dir, logFile, nil)
 	if err != nil {
 		return r, err
 	}
@@ -198,6 +217,13 @@ func runOnce(ctx context.Context, o options, p pipeline, certs *fixture.PKI, log
 	r.Wall = time.Since(agent.Started())
 	if err != nil {
 		return r, agent.Failed(err)
+	}
+	if pprofAddr != "" {
+		for _, name := range []string{"heap", "allocs"} {
+			if err := fixture.SaveProfile(pprofAddr, name, profilePrefix+"."+name+".pprof"); err != nil {
+				return r, err
+			}
+		}
 	}
 	c := agent.Sink.Counts()
 	r.CPU, r.PeakRSS = usage.CPU, max(usage.PeakRSS, usage.RSS)
