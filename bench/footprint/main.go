@@ -49,6 +49,7 @@ type result struct {
 	bin                      string
 	size                     int64
 	idleRSS, idleCPU         float64 // MiB, share of one core
+	idleAnon, idleFile       float64 // MiB
 	steadyRSS, steadyPeak    float64 // MiB: largest VmRSS sample, VmHWM
 	steadyCPU                float64 // share of one core
 	written, delivered, lost int64
@@ -137,7 +138,7 @@ func measure(ctx context.Context, o options, bin string, certs *fixture.PKI, dir
 	if err != nil {
 		return r, agent.Failed(err)
 	}
-	r.idleRSS = mib(idle.RSS)
+	r.idleRSS, r.idleAnon, r.idleFile = mib(idle.RSS), mib(idle.AnonRSS), mib(idle.FileRSS)
 	r.idleCPU = idle.CPU.Seconds() / time.Since(agent.Started()).Seconds()
 
 	fmt.Fprintf(os.Stderr, "%s: writing %d lines/s for %s\n", bin, o.rate, o.steady)
@@ -207,12 +208,12 @@ func steadyWrite(ctx context.Context, o options, w io.Writer, agent *fixture.Age
 }
 
 func table(b *strings.Builder, o options, rs []result) {
-	fmt.Fprintf(b, "| binary | size MiB | idle RSS MiB (after %s) | idle CPU %% | RSS MiB at %d lines/s (max sampled) | peak RSS MiB (VmHWM) | CPU %% at %d lines/s | lines written / at sink |\n",
+	fmt.Fprintf(b, "| binary | size MiB | idle RSS MiB (after %s) | of it anon / file MiB | idle CPU %% | RSS MiB at %d lines/s (max sampled) | peak RSS MiB (VmHWM) | CPU %% at %d lines/s | lines written / at sink |\n",
 		o.idle, o.rate, o.rate)
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
-		fmt.Fprintf(b, "| `%s` | %s | %.1f | %.2f | %.1f | %.1f | %.1f | %d / %d |\n",
-			r.bin, report.MiB(r.size), r.idleRSS, 100*r.idleCPU, r.steadyRSS, r.steadyPeak, 100*r.steadyCPU, r.written, r.delivered)
+		fmt.Fprintf(b, "| `%s` | %s | %.1f | %.1f / %.1f | %.2f | %.1f | %.1f | %.1f | %d / %d |\n",
+			r.bin, report.MiB(r.size), r.idleRSS, r.idleAnon, r.idleFile, 100*r.idleCPU, r.steadyRSS, r.steadyPeak, 100*r.steadyCPU, r.written, r.delivered)
 	}
 	b.WriteString("\n")
 	for _, r := range rs {

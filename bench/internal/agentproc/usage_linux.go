@@ -20,6 +20,10 @@ type Usage struct {
 	// RSS is the resident set now (VmRSS); PeakRSS its high-water mark
 	// since start (VmHWM). Both in bytes.
 	RSS, PeakRSS int64
+	// AnonRSS and FileRSS split RSS now: anonymous memory (heap, stacks,
+	// runtime) and file-backed pages (mostly the binary's own text and
+	// read-only data, which the kernel can drop and read back).
+	AnonRSS, FileRSS int64
 }
 
 // ReadUsage reads pid's usage from /proc.
@@ -39,8 +43,15 @@ func ReadUsage(pid int) (Usage, error) {
 	if u.RSS, err = statusKiB(status, "VmRSS:"); err != nil {
 		return u, err
 	}
-	u.PeakRSS, err = statusKiB(status, "VmHWM:")
-	return u, err
+	for _, f := range []struct {
+		key string
+		v   *int64
+	}{{"VmHWM:", &u.PeakRSS}, {"RssAnon:", &u.AnonRSS}, {"RssFile:", &u.FileRSS}} {
+		if *f.v, err = statusKiB(status, f.key); err != nil {
+			return u, err
+		}
+	}
+	return u, nil
 }
 
 // parseStatCPU returns utime+stime from a /proc/PID/stat line. The command

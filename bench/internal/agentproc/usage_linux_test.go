@@ -37,4 +37,6 @@ func TestReadUsageOfSelf(t *testing.T) {
 	require.NoError(t, err)
 	assert.Positive(t, u.RSS)
 	assert.GreaterOrEqual(t, u.PeakRSS, u.RSS)
+	assert.Positive(t, u.AnonRSS)
+	assert.Positive(t, u.FileRSS)
 }

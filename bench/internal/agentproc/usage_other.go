@@ -9,8 +9,9 @@ import (
 
 // Usage is a process's resource use at one moment.
 type Usage struct {
-	CPU          time.Duration
-	RSS, PeakRSS int64
+	CPU              time.Duration
+	RSS, PeakRSS     int64
+	AnonRSS, FileRSS int64
 }
 
 // ReadUsage needs /proc: the benchmarks run on Linux only.
