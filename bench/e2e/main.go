@@ -47,7 +47,7 @@ type pipeline struct {
 
 type options struct {
 	bin, agentConfig, configDir, outDir, only, workDir string
-	profileDir                                         string
+	profileDir, env                                    string
 	lines, rounds                                      int
 	seed                                               uint64
 	timeout                                            time.Duration
@@ -67,6 +67,7 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "workload seed")
 	flag.DurationVar(&o.timeout, "timeout", 10*time.Minute, "longest a single run may take")
 	flag.StringVar(&o.profileDir, "profile", "", "write each run's agent CPU profile (its whole life) and, at completion, heap and allocs profiles here; profiling costs the agent CPU, so such runs are not comparable to others")
+	flag.StringVar(&o.env, "env", "", "extra environment for both agents, comma-separated KEY=VALUE (e.g. GOMAXPROCS=1)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (agent logs, data directories)")
 	flag.Parse()
 
@@ -207,7 +208,11 @@ func runOnce(ctx context.Context, o options, p pipeline, certs *fixture.PKI, log
 		}
 		configs, pprofAddr = append(slices.Clone(configs), overlay), addr
 	}
-	agent, err := fixture.StartAgent(o.bin, configs, certs, dir, logFile, nil)
+	var env []string
+	if o.env != "" {
+		env = strings.Split(o.env, ",")
+	}
+	agent, err := fixture.StartAgent(o.bin, configs, certs, dir, logFile, env)
 	if err != nil {
 		return r, err
 	}
@@ -330,7 +335,11 @@ func writeMarkdown(w io.Writer, o options, st workload.Stats, sums []report.Summ
 	fmt.Fprintf(&b, "- binary: `%s`, %s MiB, both pipelines\n", o.bin, report.MiB(size))
 	fmt.Fprintf(&b, "- workload: %d lines, %s MiB, %d (%.1f%%) with PII or secrets, seed %d; %d rounds alternating the pipelines\n",
 		st.Lines, report.MiB(st.Bytes), st.PII, 100*float64(st.PII)/float64(st.Lines), o.seed, o.rounds)
-	b.WriteString("- transport: OTLP/gRPC over mutual TLS 1.3 with zstd, on loopback, to one sink that acknowledges at once\n\n")
+	b.WriteString("- transport: OTLP/gRPC over mutual TLS 1.3 with zstd, on loopback, to one sink that acknowledges at once\n")
+	if o.env != "" {
+		fmt.Fprintf(&b, "- agent environment: `%s`\n", o.env)
+	}
+	b.WriteString("\n")
 	b.WriteString("## Medians\n\n")
 	if err := report.Table(&b, sums); err != nil {
 		return err
