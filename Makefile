@@ -80,8 +80,8 @@ bench: bench-e2e
 
 # Flags for the end-to-end run, e.g. E2EFLAGS='-lines 200000 -rounds 1'.
 E2EFLAGS ?=
-bench-e2e: bin/fleetlog
-	$(GO) run ./bench/e2e -bin bin/fleetlog $(E2EFLAGS)
+bench-e2e: bin/fleetlog bin/fleetlog-agent
+	$(GO) run ./bench/e2e -bin bin/fleetlog -agent-bin bin/fleetlog-agent $(E2EFLAGS)
 
 FOOTPRINTFLAGS ?=
 bench-footprint: bin/fleetlog bin/fleetlog-agent

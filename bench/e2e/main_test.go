@@ -25,6 +25,14 @@ func TestSelectPipelines(t *testing.T) {
 	require.Len(t, onlyB, 1)
 	assert.Equal(t, "(b) contrib", onlyB[0].name)
 
+	o.only, o.agentBin = "", "bin/fleetlog-agent"
+	three, err := selectPipelines(o)
+	require.NoError(t, err)
+	require.Len(t, three, 3)
+	assert.Equal(t, "(a) fleetlog-agent", three[2].name)
+	assert.Equal(t, "bin/fleetlog-agent", three[2].bin)
+	assert.Equal(t, both[0].configs, three[2].configs)
+
 	o.only = "c"
 	_, err = selectPipelines(o)
 	assert.ErrorContains(t, err, "-only")
@@ -37,7 +45,7 @@ func TestGoalLines(t *testing.T) {
 		{Pipeline: "(b) contrib", LinesPerCPUSecond: 30_000, PeakRSS: 90 << 20, CPU: time.Second, Leaked: 2},
 	}
 	got := goalLines(sums)
-	require.Len(t, got, 4)
+	require.Len(t, got, 4, "%q", got)
 	assert.Contains(t, got[0], "13.33× — met")
 	assert.Contains(t, got[1], "30.0 MiB — met")
 	assert.Contains(t, got[2], "(a) fleetlog: no planted secret reaches the sink: 0 leaked lines — met")

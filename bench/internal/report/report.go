@@ -111,7 +111,7 @@ func ratio(a, b float64) string {
 	return fmt.Sprintf("%.2f×", a/b)
 }
 
-// Table writes the medians as a Markdown table. With exactly two pipelines it
+// Table writes the medians as a Markdown table. With two pipelines or more it
 // adds a row with the ratio of the first to the second.
 func Table(w io.Writer, sums []Summary) error {
 	var b strings.Builder
@@ -121,7 +121,7 @@ func Table(w io.Writer, sums []Summary) error {
 		fmt.Fprintf(&b, "| %s | %d | %.2f | %.2f | %.0f | %s | %s | %d |\n",
 			s.Pipeline, s.Runs, s.Wall.Seconds(), s.CPU.Seconds(), s.LinesPerCPUSecond, MiB(s.PeakRSS), MiB(s.WireBytes), s.Leaked)
 	}
-	if len(sums) == 2 {
+	if len(sums) >= 2 {
 		a, o := sums[0], sums[1]
 		fmt.Fprintf(&b, "| ratio %s / %s | | %s | %s | %s | %s | %s | |\n",
 			short(a.Pipeline), short(o.Pipeline),
