@@ -274,38 +274,60 @@ func containsAnyFold(s string, lowerKeys []string) bool {
 // Redact idempotent and its output free of matches.
 const maxPasses = 4
 
-// Summary tells what Redact found.
-type Summary struct {
-	// Count is the number of matches.
-	Count int
-	// Detectors has Count entries: the detector of each match.
-	Detectors []string
-	// Action is the strongest action among the matches
-	// (drop_record > drop_attribute > hash > mask).
-	Action Action
+// Tally counts matches per detector across calls, and holds scratch space
+// for findings. It is not safe for concurrent use: give each goroutine its
+// own.
+type Tally struct {
+	// Counts is indexed like Engine.Names.
+	Counts []int
+	// Total is the sum of Counts.
+	Total int
+	buf   []Finding
+}
+
+// NewTally returns an empty Tally for e.
+func (e *Engine) NewTally() *Tally { return &Tally{Counts: make([]int, len(e.names))} }
+
+// Reset zeroes t's counts.
+func (t *Tally) Reset() {
+	clear(t.Counts)
+	t.Total = 0
 }
 
 // Redact returns s with every match replaced according to its detector's
-// action (drop actions mask the text; the caller drops what they name).
-// buf is scratch space for findings and may be nil; the returned slice can be
-// passed again to reuse it. A clean s comes back unchanged, without
-// allocation.
-func (e *Engine) Redact(s string, buf []Finding, sum *Summary) (string, []Finding) {
+// action (drop actions mask the text; the caller drops what they name), the
+// strongest action among the matches (drop_record > drop_attribute > hash >
+// mask) and how many there were. The matches are added to t. A clean s
+// comes back unchanged, without allocation.
+func (e *Engine) Redact(s string, t *Tally) (string, Action, int) {
+	strongest, n := ActionMask, 0
 	for pass := 0; pass < maxPasses; pass++ {
-		buf = e.Scan(s, buf[:0])
-		if len(buf) == 0 {
-			return s, buf
+		t.buf = e.Scan(s, t.buf[:0])
+		if len(t.buf) == 0 {
+			break
 		}
-		if sum != nil {
-			for _, f := range buf {
-				sum.Count++
-				sum.Detectors = append(sum.Detectors, e.names[f.id])
-				sum.Action = max(sum.Action, e.actions[f.id])
-			}
+		for _, f := range t.buf {
+			t.Counts[f.id]++
+			strongest = max(strongest, e.actions[f.id])
 		}
-		s = e.apply(s, buf)
+		t.Total += len(t.buf)
+		n += len(t.buf)
+		s = e.apply(s, t.buf)
 	}
-	return s, buf
+	return s, strongest, n
+}
+
+// Detect is Redact without the replacing: it counts the matches in s into
+// t and returns the strongest action and how many there were.
+func (e *Engine) Detect(s string, t *Tally) (Action, int) {
+	t.buf = e.Scan(s, t.buf[:0])
+	strongest := ActionMask
+	for _, f := range t.buf {
+		t.Counts[f.id]++
+		strongest = max(strongest, e.actions[f.id])
+	}
+	t.Total += len(t.buf)
+	return strongest, len(t.buf)
 }
 
 func (e *Engine) apply(s string, found []Finding) string {

@@ -217,8 +217,8 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	if i > 0 && (s[i-1] == '.' || s[i-1] == '-') && i > 1 && isDigit(s[i-2]) {
 		return Finding{}, false
 	}
-	var groups [8]int  // group lengths
-	var ends [8]int    // end offset of each group
+	var groups [8]int // group lengths
+	var ends [8]int   // end offset of each group
 	var digits [24]byte
 	nd, ng := 0, 0
 	var sep byte
