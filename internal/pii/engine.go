@@ -60,7 +60,7 @@ type Finding struct {
 // Engine detects and redacts. It is immutable after New and safe for
 // concurrent use.
 type Engine struct {
-	trigger [256]uint8
+	trigger [256]uint16
 	on      [numBuiltin]bool
 	names   []string // by id: built-ins, then custom rules
 	actions []Action // by id
@@ -85,6 +85,7 @@ const (
 	tDash               // '-': PEM blocks
 	tPhone              // '+' '(': phone
 	tHex                // IPv6 starts
+	tOpen               // '[': skip placeholders
 )
 
 // New compiles opts into an Engine.
@@ -147,13 +148,14 @@ func (e *Engine) add(name string, act Action) {
 }
 
 func (e *Engine) buildTriggers() {
-	set := func(class uint8, bytes string) {
+	set := func(class uint16, bytes string) {
 		for i := 0; i < len(bytes); i++ {
 			e.trigger[bytes[i]] |= class
 		}
 	}
 	const digits = "0123456789"
 	const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	set(tOpen, "[")
 	if e.on[dEmail] || e.on[dURLCredentials] {
 		set(tAt, "@")
 	}
@@ -247,7 +249,7 @@ func (e *Engine) scanRule(s string, i int, dst []Finding) []Finding {
 	}
 	for _, m := range r.re.FindAllStringSubmatchIndex(s, -1) {
 		start, end := m[2*r.group], m[2*r.group+1]
-		if start < 0 || start == end {
+		if start < 0 || start == end || insidePlaceholder(s, start) || insidePlaceholder(s, end-1) {
 			continue
 		}
 		if len(r.context) > 0 && !containsAnyFold(s[max(0, start-ContextWindow):min(len(s), end+ContextWindow)], r.context) {

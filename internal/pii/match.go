@@ -27,11 +27,12 @@ func isEmailLocal(c byte) bool {
 	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
 }
 
+// isUserinfo is what a logged connection string holds before its '@'.
+// RFC 3986 wants '#', '?' and '/' percent-encoded there, but hand-written
+// connection strings often are not, so only a path separator, white space,
+// quotes and another '@' end it.
 func isUserinfo(c byte) bool {
-	if isAlnum(c) {
-		return true
-	}
-	return strings.IndexByte("-._~%!$&'()*+,;=:", c) >= 0
+	return c > ' ' && c != '/' && c != '@' && c != '"' && c != '\'' && c != '<' && c != '>' && c < 0x7f
 }
 
 // wordStart reports whether s[i] starts a word.
@@ -58,6 +59,13 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 		if t == 0 {
 			continue
 		}
+		if t == tOpen {
+			// Output of an earlier pass: [REDACTED:name] or [name:hex].
+			if end := placeholderEnd(s, i); end > 0 {
+				i, lo = end-1, end
+			}
+			continue
+		}
 		f, ok := e.at(s, i, lo, t)
 		if !ok {
 			continue
@@ -70,7 +78,7 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 }
 
 // at runs the checks that the trigger classes t select at s[i].
-func (e *Engine) at(s string, i, lo int, t uint8) (Finding, bool) {
+func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 	c := s[i]
 	if t&tAt != 0 {
 		if e.on[dURLCredentials] {
@@ -149,23 +157,17 @@ func email(s string, i, lo int) (int, int, bool) {
 // alphabetic top-level label starting at i.
 func domain(s string, i int) (int, bool) {
 	end := i
-	lastDot := -1
-	for end < len(s) && (isAlnum(s[end]) || s[end] == '-' || s[end] == '.') {
-		if s[end] == '.' {
-			if end == i || s[end-1] == '.' {
-				break
-			}
-			lastDot = end
-		}
+	for end < len(s) && (isAlnum(s[end]) || s[end] == '-' || (s[end] == '.' && end > i && s[end-1] != '.')) {
 		end++
 	}
 	for end > i && (s[end-1] == '.' || s[end-1] == '-') {
 		end--
 	}
-	if lastDot < 0 || lastDot >= end-2 {
+	lastDot := strings.LastIndexByte(s[i:end], '.')
+	if lastDot < 0 || end-(i+lastDot+1) < 2 {
 		return 0, false
 	}
-	for j := lastDot + 1; j < end; j++ {
+	for j := i + lastDot + 1; j < end; j++ {
 		if !isUpper(s[j]) && !isLower(s[j]) {
 			return 0, false
 		}
@@ -184,7 +186,7 @@ func urlCredentials(s string, i, lo int) (int, int, bool) {
 		return 0, 0, false
 	}
 	colon := strings.IndexByte(s[start:i], ':')
-	if colon < 0 || start+colon+1 == i {
+	if colon < 0 || start+colon+1 == i || isPlaceholder(s, start+colon+1) {
 		return 0, 0, false
 	}
 	return start + colon + 1, i, true
@@ -543,23 +545,38 @@ func hasPrefixFold(s, prefix string) bool {
 
 // isPlaceholder reports whether s[i:] starts with this engine's own output,
 // [REDACTED:name] or [name:12 hex], so a redacted value is not redacted again.
-func isPlaceholder(s string, i int) bool {
+func isPlaceholder(s string, i int) bool { return placeholderEnd(s, i) > 0 }
+
+// placeholderEnd returns the end of the placeholder at s[i], or 0.
+func placeholderEnd(s string, i int) int {
 	if i >= len(s) || s[i] != '[' {
-		return false
+		return 0
 	}
 	end := strings.IndexByte(s[i:], ']')
 	if end < 0 || end > 64 {
-		return false
+		return 0
 	}
-	inner := s[i+1 : i+end]
-	name, tail, ok := strings.Cut(inner, ":")
-	if !ok {
-		return false
+	name, tail, ok := strings.Cut(s[i+1:i+end], ":")
+	if !ok || name == "" {
+		return 0
 	}
-	if name == "REDACTED" {
-		return true
+	if name == "REDACTED" || len(tail) == 12 && isHexN(tail) {
+		return i + end + 1
 	}
-	return len(tail) == 12 && isHexN(tail)
+	return 0
+}
+
+// insidePlaceholder reports whether s[pos] lies inside a placeholder.
+func insidePlaceholder(s string, pos int) bool {
+	for j := pos; j >= 0 && pos-j <= 64; j-- {
+		if s[j] == ']' && j < pos {
+			return false
+		}
+		if s[j] == '[' {
+			return placeholderEnd(s, j) > pos
+		}
+	}
+	return false
 }
 
 func isHexN(s string) bool {
