@@ -319,6 +319,46 @@ func (e *Engine) Redact(s string, t *Tally) (string, Action, int) {
 	return s, strongest, n
 }
 
+// RedactKeyed is Redact for the value of an attribute or map entry named
+// key: when the key names a secret (password, client_secret,
+// Authorization, ...) the value is one, whatever it looks like.
+func (e *Engine) RedactKeyed(key, s string, t *Tally) (string, Action, int) {
+	f, ok := e.keyed(key, s)
+	if !ok {
+		return e.Redact(s, t)
+	}
+	t.Counts[f.id]++
+	t.Total++
+	t.buf = append(t.buf[:0], f)
+	out, act, n := e.Redact(e.apply(s, t.buf), t)
+	return out, max(act, e.actions[f.id]), n + 1
+}
+
+// DetectKeyed is Detect for the value of a key, as RedactKeyed.
+func (e *Engine) DetectKeyed(key, s string, t *Tally) (Action, int) {
+	f, ok := e.keyed(key, s)
+	if !ok {
+		return e.Detect(s, t)
+	}
+	t.Counts[f.id]++
+	t.Total++
+	// Scan what the keyed finding leaves: the scheme of "Bearer x", say.
+	a1, n1 := e.Detect(s[:f.Start], t)
+	a2, n2 := e.Detect(s[f.End:], t)
+	return max(a1, a2, e.actions[f.id]), n1 + n2 + 1
+}
+
+func (e *Engine) keyed(key, s string) (Finding, bool) {
+	if key == "" || s == "" {
+		return Finding{}, false
+	}
+	kind := e.keyKind(key)
+	if kind < 0 {
+		return Finding{}, false
+	}
+	return e.value(s, kind, 0, len(s), true)
+}
+
 // Detect is Redact without the replacing: it counts the matches in s into
 // t and returns the strongest action and how many there were.
 func (e *Engine) Detect(s string, t *Tally) (Action, int) {

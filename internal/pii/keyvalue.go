@@ -43,7 +43,7 @@ func (e *Engine) keyKind(key string) int {
 		}
 	}
 	k := string(buf[:n]) // does not escape: compared and dropped
-	if k == "authorization" || k == "proxyauthorization" {
+	if strings.HasSuffix(k, "authorization") {
 		if e.on[dAuthHeader] {
 			return dAuthHeader
 		}
@@ -120,6 +120,12 @@ func (e *Engine) keyValue(s string, i, lo int) (Finding, bool) {
 	} else {
 		vstart, vend = v, run(s, v, isValueChar)
 	}
+	return e.value(s, kind, vstart, vend, quoted)
+}
+
+// value checks the value s[vstart:vend] of a key of the given kind.
+// quoted says the span is the whole value, white space included.
+func (e *Engine) value(s string, kind, vstart, vend int, quoted bool) (Finding, bool) {
 	if vstart >= vend || isPlaceholder(s, vstart) {
 		return Finding{}, false
 	}

@@ -151,7 +151,7 @@ func (p *piiProcessor) addCounts(t *tallies) {
 // blocked values.
 func (p *piiProcessor) record(lr plog.LogRecord, t *pii.Tally) (act pii.Action, n int, blocked int64) {
 	if p.scope.Body {
-		act, n = p.value(lr.Body(), t)
+		act, n = p.value("", lr.Body(), t)
 		if act == pii.ActionDropAttribute {
 			// A body is not an attribute: its match was masked in place.
 			act = pii.ActionMask
@@ -164,15 +164,15 @@ func (p *piiProcessor) record(lr plog.LogRecord, t *pii.Tally) (act pii.Action, 
 	return act, n, blocked
 }
 
-// value redacts v in place and returns the strongest action and the number
-// of matches in it.
-func (p *piiProcessor) value(v pcommon.Value, t *pii.Tally) (pii.Action, int) {
+// value redacts v, found under key ("" for a body), in place and returns
+// the strongest action and the number of matches in it.
+func (p *piiProcessor) value(key string, v pcommon.Value, t *pii.Tally) (pii.Action, int) {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
 		if p.detect {
-			return p.engine.Detect(v.Str(), t)
+			return p.engine.DetectKeyed(key, v.Str(), t)
 		}
-		out, act, n := p.engine.Redact(v.Str(), t)
+		out, act, n := p.engine.RedactKeyed(key, v.Str(), t)
 		if n > 0 {
 			v.SetStr(out)
 		}
@@ -184,7 +184,7 @@ func (p *piiProcessor) value(v pcommon.Value, t *pii.Tally) (pii.Action, int) {
 		strongest, total := pii.ActionMask, 0
 		s := v.Slice()
 		for i := 0; i < s.Len(); i++ {
-			act, n := p.value(s.At(i), t)
+			act, n := p.value(key, s.At(i), t)
 			if act == pii.ActionDropAttribute {
 				act = pii.ActionMask // the element's match was masked in place
 			}
@@ -213,7 +213,7 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally) (pii.Action, int, 
 			}
 			return false
 		}
-		act, n := p.value(v, t)
+		act, n := p.value(k, v, t)
 		total += n
 		if n > 0 && act == pii.ActionDropAttribute && !p.detect {
 			return true
