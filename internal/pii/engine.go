@@ -61,6 +61,8 @@ type Finding struct {
 // concurrent use.
 type Engine struct {
 	trigger [256]uint16
+	// prefixes indexes tokenPrefixes of enabled detectors by first byte.
+	prefixes [256][]int
 	on      [numBuiltin]bool
 	names   []string // by id: built-ins, then custom rules
 	actions []Action // by id
@@ -156,6 +158,11 @@ func (e *Engine) buildTriggers() {
 	const digits = "0123456789"
 	const upper = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	set(tOpen, "[")
+	for k, p := range tokenPrefixes {
+		if e.on[p.id] {
+			e.prefixes[p.prefix[0]] = append(e.prefixes[p.prefix[0]], k)
+		}
+	}
 	if e.on[dEmail] || e.on[dURLCredentials] {
 		set(tAt, "@")
 	}

@@ -2,6 +2,8 @@ package pii
 
 import (
 	"testing"
+
+	"github.com/fleetlog/fleetlog/internal/pii/piitest"
 )
 
 // FuzzRedact checks, for any input, with every detector on: no panic,
@@ -9,7 +11,7 @@ import (
 // output again changes nothing. Seeds: testdata/fuzz/FuzzRedact and the
 // labelled corpus.
 func FuzzRedact(f *testing.F) {
-	for _, e := range loadCorpus(f) {
+	for _, e := range piitest.LoadCorpus(f) {
 		f.Add(e.Line)
 	}
 	engines := []*Engine{

@@ -12,6 +12,14 @@ var secretKeySuffixes = []string{
 	"accesskey", "secretkey", "privatekey", "credential", "credentials", "authkey",
 }
 
+// suffixesByLast groups secretKeySuffixes by their last byte.
+var suffixesByLast = func() (t [256][]string) {
+	for _, s := range secretKeySuffixes {
+		t[s[len(s)-1]] = append(t[s[len(s)-1]], s)
+	}
+	return t
+}()
+
 // benignValues are values that say a secret is absent, not what it is.
 var benignValues = []string{"null", "nil", "none", "true", "false", "undefined", "empty", "<redacted>", "redacted"}
 
@@ -29,6 +37,11 @@ const kindPWD = numBuiltin + 1
 // keyKind classifies a key name: a detector id, or -1 for a key whose value
 // is not secret.
 func (e *Engine) keyKind(key string) int {
+	// Most keys end in a letter no secret key name ends in: a cheap reject
+	// for the many ':' and '=' that follow them.
+	if key == "" || len(suffixesByLast[key[len(key)-1]|0x20]) == 0 {
+		return -1
+	}
 	var buf [64]byte
 	n := 0
 	for i := 0; i < len(key) && n < len(buf); i++ {
@@ -42,6 +55,9 @@ func (e *Engine) keyKind(key string) int {
 			n++
 		}
 	}
+	if n == 0 {
+		return -1
+	}
 	k := string(buf[:n]) // does not escape: compared and dropped
 	if strings.HasSuffix(k, "authorization") {
 		if e.on[dAuthHeader] {
@@ -53,7 +69,7 @@ func (e *Engine) keyKind(key string) int {
 		strings.HasPrefix(k, "awssecret")) {
 		return dAWSSecretKey
 	}
-	for _, suf := range secretKeySuffixes {
+	for _, suf := range suffixesByLast[k[len(k)-1]] {
 		if strings.HasSuffix(k, suf) {
 			if k == "pwd" {
 				return kindPWD

@@ -49,37 +49,58 @@ func run(s string, i int, class func(byte) bool) int {
 	return i
 }
 
-// scanBuiltin is the single pass: a table lookup per byte, anchored checks
-// only at triggers. lo is where the previous finding ended; look-behind
-// checks never cross it.
+// wordByte is isWord as a table, for the hot loop.
+var wordByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isWord(byte(c))
+	}
+	return t
+}()
+
+// scanBuiltin is the single pass. Words are visited once, at their first
+// byte: a trigger there runs the anchored checks, then the rest of the word
+// is skipped. Between words, a table lookup per byte finds the punctuation
+// triggers ('@', '=', ':', '-', '['). lo is where the previous finding
+// ended; look-behind checks never cross it.
 func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 	lo := 0
-	for i := 0; i < len(s); i++ {
-		t := e.trigger[s[i]]
-		if t == 0 {
-			continue
-		}
-		if t == tOpen {
-			// Output of an earlier pass: [REDACTED:name] or [name:hex].
-			if end := placeholderEnd(s, i); end > 0 {
-				i, lo = end-1, end
+	for i := 0; i < len(s); {
+		c := s[i]
+		t := e.trigger[c]
+		if wordByte[c] {
+			if t != 0 {
+				if f, ok := e.atWord(s, i, t); ok {
+					dst = append(dst, f)
+					i, lo = f.End, f.End
+					continue
+				}
+			}
+			for i++; i < len(s) && wordByte[s[i]]; i++ {
 			}
 			continue
 		}
-		f, ok := e.at(s, i, lo, t)
-		if !ok {
-			continue
+		switch {
+		case t == 0:
+		case t == tOpen:
+			// Output of an earlier pass: [REDACTED:name] or [name:hex].
+			if end := placeholderEnd(s, i); end > 0 {
+				i, lo = end, end
+				continue
+			}
+		default:
+			if f, ok := e.at(s, i, lo, t); ok {
+				dst = append(dst, f)
+				i, lo = f.End, f.End
+				continue
+			}
 		}
-		dst = append(dst, f)
-		lo = f.End
-		i = f.End - 1
+		i++
 	}
 	return dst
 }
 
-// at runs the checks that the trigger classes t select at s[i].
+// at runs the checks that the punctuation trigger classes t select at s[i].
 func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
-	c := s[i]
 	if t&tAt != 0 {
 		if e.on[dURLCredentials] {
 			if start, end, ok := urlCredentials(s, i, lo); ok {
@@ -94,16 +115,32 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 		return Finding{}, false
 	}
 	if t&tAssign != 0 {
-		return e.keyValue(s, i, lo)
+		if f, ok := e.keyValue(s, i, lo); ok {
+			return f, true
+		}
 	}
 	if t&tDash != 0 && strings.HasPrefix(s[i:], "-----BEGIN ") {
 		if end, ok := pemBlock(s, i); ok {
 			return Finding{i, end, dPrivateKey}, true
 		}
 	}
-	if !wordStart(s, i) {
-		return Finding{}, false
+	if t&tPhone != 0 && e.on[dPhone] && wordStart(s, i) {
+		if end, ok := phone(s, i); ok {
+			return Finding{i, end, dPhone}, true
+		}
 	}
+	if t&tHex != 0 && e.on[dIPv6] && (i == 0 || !isHex(s[i-1]) && s[i-1] != ':') {
+		if end, ok := ipv6(s, i); ok {
+			return Finding{i, end, dIPv6}, true
+		}
+	}
+	return Finding{}, false
+}
+
+// atWord runs the checks that the trigger classes t select at the word
+// starting at s[i].
+func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
+	c := s[i]
 	if t&tDigit != 0 {
 		if f, ok := e.number(s, i); ok {
 			return f, true
@@ -122,11 +159,6 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 			if end, ok := iban(s, i); ok {
 				return Finding{i, end, dIBAN}, true
 			}
-		}
-	}
-	if t&tPhone != 0 && e.on[dPhone] {
-		if end, ok := phone(s, i); ok {
-			return Finding{i, end, dPhone}, true
 		}
 	}
 	if t&tHex != 0 && e.on[dIPv6] {
@@ -459,13 +491,14 @@ func isUpperDigit(c byte) bool { return isUpper(c) || isDigit(c) }
 // token matches a vendor token or a JWT starting at the word start i.
 func (e *Engine) token(s string, i int) (int, int, bool) {
 	rest := s[i:]
-	if e.on[dJWT] && strings.HasPrefix(rest, "eyJ") {
+	if rest[0] == 'e' && e.on[dJWT] && strings.HasPrefix(rest, "eyJ") {
 		if end, ok := jwt(s, i); ok {
 			return end, dJWT, true
 		}
 	}
-	for _, p := range tokenPrefixes {
-		if !e.on[p.id] || rest[0] != p.prefix[0] || !strings.HasPrefix(rest, p.prefix) {
+	for _, k := range e.prefixes[rest[0]] {
+		p := &tokenPrefixes[k]
+		if !strings.HasPrefix(rest, p.prefix) {
 			continue
 		}
 		j := i + len(p.prefix)
