@@ -63,12 +63,12 @@ type Engine struct {
 	trigger [256]uint16
 	// prefixes indexes tokenPrefixes of enabled detectors by first byte.
 	prefixes [256][]int
-	on      [numBuiltin]bool
-	names   []string // by id: built-ins, then custom rules
-	actions []Action // by id
-	masks   []string // by id: "[REDACTED:<name>]"
-	rules   []rule
-	hashKey []byte
+	on       [numBuiltin]bool
+	names    []string // by id: built-ins, then custom rules
+	actions  []Action // by id
+	masks    []string // by id: "[REDACTED:<name>]"
+	rules    []rule
+	hashKey  []byte
 }
 
 type rule struct {

@@ -146,7 +146,8 @@ func (e *Engine) value(s string, kind, vstart, vend int, quoted bool) (Finding, 
 		return Finding{}, false
 	}
 	val := s[vstart:vend]
-	if strings.HasPrefix(val, "${") || strings.Trim(val, "*x") == "" {
+	// ${env:X} references, and values masked by the application (***, xxxx).
+	if strings.HasPrefix(val, "${") || strings.Trim(val, "*") == "" || len(val) >= 4 && strings.Trim(val, "xX") == "" {
 		return Finding{}, false
 	}
 	for _, b := range benignValues {
