@@ -15,7 +15,7 @@ import (
 var (
 	ErrUnknownDetector = errors.New("unknown detector")
 	ErrNoHashKey       = errors.New("the hash action needs a hash key")
-	ErrRuleName        = errors.New("a custom rule needs a name that is not a built-in detector")
+	ErrRuleName        = errors.New("a custom rule needs a name that is neither a built-in detector nor another rule's")
 	ErrRulePattern     = errors.New("invalid custom rule pattern")
 	ErrRuleGroup       = errors.New("custom rule group is not in the pattern")
 )

@@ -31,16 +31,17 @@ func (m *Mode) UnmarshalText(text []byte) error {
 	return fmt.Errorf("%w, not %q", ErrUnknownMode, text)
 }
 
-// Sentinel errors of Config.Validate.
+// Sentinel errors of Config.Validate. Those about detectors and rules are
+// the engine's own.
 var (
-	ErrUnknownMode     = errors.New("'mode' must be redact or detect")
-	ErrUnknownDetector = errors.New("unknown detector")
+	ErrUnknownMode     = errors.New("must be redact or detect")
 	ErrNoHashKey       = errors.New("'hash_key' is required when an action is hash")
-	ErrRuleName        = errors.New("a name is required that is not a built-in detector or another rule's")
-	ErrRulePattern     = errors.New("invalid RE2 pattern")
-	ErrRuleGroup       = errors.New("capture group is not in 'pattern'")
 	ErrKeyInBothLists  = errors.New("key is in both 'allowed_keys' and 'blocked_keys'")
 	ErrSummaryKey      = errors.New("'summary_attribute' must not contain white space")
+	ErrUnknownDetector = pii.ErrUnknownDetector
+	ErrRuleName        = pii.ErrRuleName
+	ErrRulePattern     = pii.ErrRulePattern
+	ErrRuleGroup       = pii.ErrRuleGroup
 )
 
 // Config is the pii processor's configuration. The fleetlogctl redact and
@@ -126,7 +127,7 @@ func createDefaultConfig() *Config {
 func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.Mode != ModeRedact && cfg.Mode != ModeDetect {
-		errs = append(errs, fmt.Errorf("%w, not %q", ErrUnknownMode, cfg.Mode))
+		errs = append(errs, fmt.Errorf("'mode' %w, not %q", ErrUnknownMode, cfg.Mode))
 	}
 	hashes := cfg.Action == pii.ActionHash
 	for name, d := range cfg.Detectors {

@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"strings"
+
+	"github.com/fleetlog/fleetlog/internal/pii/validate"
 )
 
 // Entry is one labelled line: every secret must disappear from the
@@ -45,20 +47,12 @@ func rnd(alphabet string, n int) string {
 }
 
 func luhnDigit(payload string) byte {
-	sum := 0
-	double := true
-	for i := len(payload) - 1; i >= 0; i-- {
-		d := int(payload[i] - '0')
-		if double {
-			d *= 2
-			if d > 9 {
-				d -= 9
-			}
+	for d := byte('0'); d < '9'; d++ {
+		if validate.Luhn([]byte(payload + string(d))) {
+			return d
 		}
-		sum += d
-		double = !double
 	}
-	return byte('0' + (10-sum%10)%10)
+	return '9'
 }
 
 func card() string {
