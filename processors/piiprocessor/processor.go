@@ -2,6 +2,7 @@ package piiprocessor // import "github.com/fleetlog/fleetlog/processors/piiproce
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -20,6 +21,9 @@ import (
 const BlockedKey = "blocked_key"
 
 const blockedMask = "[REDACTED:" + BlockedKey + "]"
+
+// minCardNumber is the smallest integer with a card number's 13 digits.
+const minCardNumber = 1_000_000_000_000
 
 type piiProcessor struct {
 	engine      *pii.Engine
@@ -173,6 +177,22 @@ func (p *piiProcessor) value(key string, v pcommon.Value, t *pii.Tally) (pii.Act
 			return p.engine.DetectKeyed(key, v.Str(), t)
 		}
 		out, act, n := p.engine.RedactKeyed(key, v.Str(), t)
+		if n > 0 {
+			v.SetStr(out)
+		}
+		return act, n
+	case pcommon.ValueTypeInt:
+		// A card number logged as a number: only integers long enough to be
+		// one are formatted and scanned.
+		i := v.Int()
+		if i < minCardNumber && i > -minCardNumber {
+			return pii.ActionMask, 0
+		}
+		s := strconv.FormatInt(i, 10)
+		if p.detect {
+			return p.engine.DetectKeyed(key, s, t)
+		}
+		out, act, n := p.engine.RedactKeyed(key, s, t)
 		if n > 0 {
 			v.SetStr(out)
 		}
