@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
@@ -97,7 +98,9 @@ func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 				return true
 			}
 		}
+		before := dropped
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			scopeBefore := dropped
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				t.record.Reset()
 				act, n, b := p.record(lr, t.record)
@@ -114,9 +117,10 @@ func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 				p.summarize(lr, t.record)
 				return false
 			})
-			return sl.LogRecords().Len() == 0
+			// Only a scope (or resource) emptied by drop_record goes.
+			return dropped > scopeBefore && sl.LogRecords().Len() == 0
 		})
-		return rl.ScopeLogs().Len() == 0
+		return dropped > before && rl.ScopeLogs().Len() == 0
 	})
 
 	for id, c := range t.batch.Counts {
@@ -132,6 +136,9 @@ func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 	}
 	if dropped > 0 {
 		p.telemetry.ProcessorPiiRecordsDropped.Add(ctx, dropped)
+		if ld.ResourceLogs().Len() == 0 {
+			return ld, processorhelper.ErrSkipProcessingData
+		}
 	}
 	return ld, nil
 }

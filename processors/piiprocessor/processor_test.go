@@ -167,3 +167,34 @@ func TestSecretsStayOutOfLogs(t *testing.T) {
 	}
 	assert.NotContains(t, sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str(), "hunter2")
 }
+
+func TestDropRecord(t *testing.T) {
+	cfg := createDefaultConfig()
+	cfg.Scope.ResourceAttributes = true
+	cfg.Detectors = map[string]DetectorConfig{pii.USSSN: {Action: ptr(pii.ActionDropRecord)}}
+	sink, consume := newTestProcessor(t, cfg, nil)
+
+	t.Run("a match in resource attributes drops the resource's records", func(t *testing.T) {
+		sink.Reset()
+		ld := plog.NewLogs()
+		bad := ld.ResourceLogs().AppendEmpty()
+		bad.Resource().Attributes().PutStr("owner.ssn", "078-05-1120")
+		bad.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("one")
+		good := ld.ResourceLogs().AppendEmpty()
+		good.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("two")
+		good.ScopeLogs().AppendEmpty() // empty scopes are left alone
+		consume(ld)
+		require.Len(t, sink.AllLogs(), 1)
+		got := sink.AllLogs()[0]
+		require.Equal(t, 1, got.ResourceLogs().Len())
+		assert.Equal(t, 2, got.ResourceLogs().At(0).ScopeLogs().Len())
+		assert.Equal(t, "two", got.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
+	})
+	t.Run("a batch with every record dropped is not passed on", func(t *testing.T) {
+		sink.Reset()
+		ld := plog.NewLogs()
+		ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("ssn 078-05-1120")
+		consume(ld)
+		assert.Empty(t, sink.AllLogs())
+	})
+}
