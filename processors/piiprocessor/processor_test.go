@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
@@ -37,7 +38,8 @@ func newTestProcessor(t *testing.T, cfg *Config, tel *componenttest.Telemetry) (
 	require.NoError(t, err)
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
-	return sink, func(ld plog.Logs) { require.NoError(t, p.ConsumeLogs(context.Background(), ld)) }
+	// assert, not require: the function may run on other goroutines.
+	return sink, func(ld plog.Logs) { assert.NoError(t, p.ConsumeLogs(context.Background(), ld)) }
 }
 
 func TestGolden(t *testing.T) {
@@ -197,4 +199,25 @@ func TestDropRecord(t *testing.T) {
 		consume(ld)
 		assert.Empty(t, sink.AllLogs())
 	})
+}
+
+// TestConcurrentConsume exercises the per-call tallies under -race.
+func TestConcurrentConsume(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	sink, consume := newTestProcessor(t, createDefaultConfig(), tel)
+	const workers, batches = 4, 25
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range batches {
+				ld := plog.NewLogs()
+				ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty().Body().SetStr("to bob@example.com")
+				consume(ld)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Equal(t, workers*batches, sink.LogRecordCount())
+	assertDetections(t, tel, map[string]int64{pii.Email: workers * batches})
 }
