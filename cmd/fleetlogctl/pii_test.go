@@ -44,6 +44,8 @@ func TestRedact(t *testing.T) {
 		{"crlf kept", "token=abc\r\n\r\n", "token=[REDACTED:kv_secret]\r\n\r\n"},
 		{"long line", long + "\n", strings.Repeat("x", 2<<20) + " [REDACTED:email]\n"},
 		{"empty", "", ""},
+		{"private key over lines", "a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ\n-----END RSA PRIVATE KEY----- ok\nb\n",
+			"a\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key] ok\nb\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -42,6 +42,9 @@ func redactLines(engine *pii.Engine, r io.Reader, w io.Writer) error {
 	in := bufio.NewReaderSize(r, 64*1024)
 	out := bufio.NewWriterSize(w, 64*1024)
 	tally := engine.NewTally()
+	// A private key block spans lines: the engine masks its BEGIN line, and
+	// the lines up to its END are masked here.
+	inKey := false
 	for {
 		line, err := in.ReadString('\n')
 		if len(line) > 0 {
@@ -52,7 +55,19 @@ func redactLines(engine *pii.Engine, r io.Reader, w io.Writer) error {
 					body, eol = line[:n-2], "\r\n"
 				}
 			}
-			redacted, _, _ := engine.Redact(body, tally)
+			var redacted string
+			if inKey {
+				end := pii.PrivateKeyEnd(body)
+				inKey = end < 0
+				if end < 0 {
+					end = len(body)
+				}
+				rest, _, _ := engine.Redact(body[end:], tally)
+				redacted = "[REDACTED:" + pii.PrivateKey + "]" + rest
+			} else {
+				redacted, _, _ = engine.Redact(body, tally)
+				inKey = engine.OpenPrivateKey(body)
+			}
 			out.WriteString(redacted)
 			if _, werr := out.WriteString(eol); werr != nil {
 				return fmt.Errorf("write: %w", werr)

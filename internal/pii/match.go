@@ -620,3 +620,41 @@ func isHexN(s string) bool {
 	}
 	return true
 }
+
+// OpenPrivateKey reports whether s ends inside a PEM private key block (a
+// BEGIN line without its END) and the private_key detector is on.
+// Line-oriented callers (fleetlogctl redact) use it to keep masking the
+// block's following lines.
+func (e *Engine) OpenPrivateKey(s string) bool {
+	if !e.on[dPrivateKey] {
+		return false
+	}
+	for {
+		i := strings.Index(s, "-----BEGIN ")
+		if i < 0 {
+			return false
+		}
+		end, ok := pemBlock(s, i)
+		if !ok {
+			s = s[i+1:]
+			continue
+		}
+		if end == len(s) && !strings.Contains(s[i:], "-----END ") {
+			return true
+		}
+		s = s[end:]
+	}
+}
+
+// PrivateKeyEnd returns the offset just past the END line of a PEM block
+// that s continues, or -1 when s does not end it.
+func PrivateKeyEnd(s string) int {
+	i := strings.Index(s, "-----END ")
+	if i < 0 {
+		return -1
+	}
+	if j := strings.Index(s[i+len("-----END "):], "-----"); j >= 0 {
+		return i + len("-----END ") + j + 5
+	}
+	return len(s)
+}
