@@ -21,6 +21,20 @@ func TestCorpus(t *testing.T) {
 		return out
 	})
 	t.Logf("pii on %d corpus lines: %s", len(entries), s)
+	byTag := map[string][]piitest.CorpusEntry{}
+	var tags []string
+	for _, entry := range entries {
+		if byTag[entry.Tag] == nil {
+			tags = append(tags, entry.Tag)
+		}
+		byTag[entry.Tag] = append(byTag[entry.Tag], entry)
+	}
+	for _, tag := range tags {
+		t.Logf("  %-16s %3d lines: %s", tag, len(byTag[tag]), piitest.Score(byTag[tag], func(line string) string {
+			out, _, _ := e.Redact(line, tally)
+			return out
+		}))
+	}
 	for _, m := range s.Missed {
 		t.Errorf("secret survived: %s", m)
 	}

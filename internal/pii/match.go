@@ -259,9 +259,9 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	j := i
 	for ng < len(groups) {
 		k := run(s, j, isDigit)
-		for _, c := range []byte(s[j:k]) {
+		for p := j; p < k; p++ {
 			if nd < len(digits) {
-				digits[nd] = c
+				digits[nd] = s[p]
 			}
 			nd++
 		}
@@ -282,8 +282,7 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 		ng--
 	}
 
-	if e.on[dUSSSN] && ng >= 3 && sep == '-' && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 &&
-		(ng == 3) {
+	if e.on[dUSSSN] && ng == 3 && sep == '-' && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 {
 		if validate.SSN(digits[0:3], digits[3:5], digits[5:9]) {
 			return Finding{i, ends[2], dUSSSN}, true
 		}

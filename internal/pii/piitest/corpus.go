@@ -110,9 +110,15 @@ func Score(entries []CorpusEntry, redact func(string) string) CorpusScore {
 
 // String is the one-line summary printed by the corpus tests.
 func (s CorpusScore) String() string {
-	return fmt.Sprintf("recall %.1f%% (%d/%d secrets), keep %.1f%% (%d/%d benign tokens), false-positive lines %.1f%% (%d/%d)",
-		100*s.Recall(), s.SecretsGone, s.Secrets, 100*s.KeepRate(), s.KeepsKept, s.Keeps,
-		100*s.FalsePositiveRate(), s.FalsePositiveLines, s.CleanLines)
+	return fmt.Sprintf("recall %s secrets, keep %s benign tokens, false-positive lines %s",
+		ratio(s.SecretsGone, s.Secrets), ratio(s.KeepsKept, s.Keeps), ratio(s.FalsePositiveLines, s.CleanLines))
+}
+
+func ratio(n, of int) string {
+	if of == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f%% (%d/%d)", 100*float64(n)/float64(of), n, of)
 }
 
 // Lines returns the corpus lines.
