@@ -29,7 +29,8 @@ func segmentPath(t time.Time, seq uint64) string {
 	return fmt.Sprintf("%s/%s%0*d%s", t.UTC().Format("2006/01/02"), segmentPrefix, seqDigits, seq, segmentExt)
 }
 
-func withExt(segment, ext string) string { return strings.TrimSuffix(segment, segmentExt) + ext }
+// withExt is rel with its extension replaced by ext.
+func withExt(rel, ext string) string { return strings.TrimSuffix(rel, path.Ext(rel)) + ext }
 
 // entry is every file the archive holds for one segment sequence number;
 // paths are relative and slash-separated, empty when absent.

@@ -1,10 +1,12 @@
 package archive
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -188,4 +190,92 @@ func (f *Filter) Match(r *Record) bool {
 func attrIs(m pcommon.Map, key, want string) bool {
 	v, ok := m.Get(key)
 	return ok && v.AsString() == want
+}
+
+// jsonRecord is a record's JSON line.
+type jsonRecord struct {
+	Time           string         `json:"time"`
+	ObservedTime   string         `json:"observed_time"`
+	Severity       string         `json:"severity"`
+	SeverityNumber int32          `json:"severity_number"`
+	Body           any            `json:"body"`
+	Attributes     map[string]any `json:"attributes"`
+	Resource       map[string]any `json:"resource"`
+	Scope          string         `json:"scope,omitempty"`
+	Segment        string         `json:"segment"`
+}
+
+// MarshalJSON encodes the record as one JSON object: time, observed_time,
+// severity, severity_number, body, attributes, resource, scope, segment.
+func (r *Record) MarshalJSON() ([]byte, error) {
+	return json.Marshal(jsonRecord{
+		Time:           formatOptionalTime(r.Time),
+		ObservedTime:   formatOptionalTime(r.ObservedTime),
+		Severity:       r.SeverityName(),
+		SeverityNumber: int32(r.Severity),
+		Body:           r.Body.AsRaw(),
+		Attributes:     r.Attributes.AsRaw(),
+		Resource:       r.Resource.AsRaw(),
+		Scope:          r.Scope.Name(),
+		Segment:        r.Segment,
+	})
+}
+
+// Text renders the record on one line: time, severity, device, body and
+// record attributes.
+func (r *Record) Text() string {
+	var b strings.Builder
+	b.WriteString(formatOptionalTime(r.Time))
+	fmt.Fprintf(&b, " %-5s", r.SeverityName())
+	if v, ok := r.Resource.Get(DeviceAttribute); ok {
+		fmt.Fprintf(&b, " [%s]", v.AsString())
+	}
+	b.WriteByte(' ')
+	b.WriteString(r.Body.AsString())
+	keys := make([]string, 0, r.Attributes.Len())
+	for k := range r.Attributes.All() {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v, _ := r.Attributes.Get(k)
+		fmt.Fprintf(&b, " %s=%s", k, v.AsString())
+	}
+	return b.String()
+}
+
+// SeverityName is the record's severity text, or the name of its severity
+// number when it has none.
+func (r *Record) SeverityName() string {
+	if r.SeverityText != "" {
+		return r.SeverityText
+	}
+	if r.Severity == plog.SeverityNumberUnspecified {
+		return ""
+	}
+	return strings.ToUpper(r.Severity.String())
+}
+
+func formatOptionalTime(t time.Time) string {
+	if t.IsZero() || t.UnixNano() == 0 {
+		return ""
+	}
+	return formatTime(t)
+}
+
+// ParseSeverity reads a minimum severity: a name (trace, debug, info, warn,
+// error, fatal, case-insensitive, optionally with a 2-4 suffix) or a number 1-24.
+func ParseSeverity(s string) (plog.SeverityNumber, error) {
+	if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= 24 {
+		return plog.SeverityNumber(n), nil
+	}
+	for n := plog.SeverityNumberTrace; n <= plog.SeverityNumberFatal4; n++ {
+		if strings.EqualFold(n.String(), s) {
+			return n, nil
+		}
+	}
+	if strings.EqualFold(s, "warning") {
+		return plog.SeverityNumberWarn, nil
+	}
+	return 0, fmt.Errorf("unknown severity %q: use trace, debug, info, warn, error, fatal or 1-24", s)
 }

@@ -179,9 +179,22 @@ func (v *verifier) sealed(e entry) error {
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
-	frames, records, tailErr := v.frames(e.segment, data)
+	sealed := data
+	if int64(len(data)) > m.Size && m.Size >= 0 {
+		sealed = data[:m.Size]
+	}
+	frames, records, tailErr := v.frames(e.segment, sealed)
+	var ve *VerifyError
+	if errors.As(tailErr, &ve) && ve.Problem == Truncated && int64(len(data)) >= m.Size {
+		// The file is not short: a frame's length field was changed.
+		ve.Problem = Modified
+	}
 	if tailErr != nil {
 		return tailErr
+	}
+	if int64(len(data)) > m.Size {
+		return &VerifyError{Segment: e.segment, Frame: v.nextFrame, Problem: Modified,
+			Detail: fmt.Sprintf("%d bytes were appended after the seal", int64(len(data))-m.Size)}
 	}
 	if int64(len(data)) < m.Size || frames < m.Frames {
 		return &VerifyError{Segment: e.segment, Frame: v.nextFrame, Problem: Truncated,
