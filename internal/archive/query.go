@@ -123,6 +123,11 @@ func readSegment(c *codec, path, rel string, st *QueryStats) ([]Record, error) {
 		return nil, fmt.Errorf("read segment %s: %w", rel, err)
 	}
 	st.Bytes += int64(len(data))
+	return decodeSegment(c, data, rel, st)
+}
+
+// decodeSegment decodes the records of segment bytes.
+func decodeSegment(c *codec, data []byte, rel string, st *QueryStats) ([]Record, error) {
 	frames, off, perr := ParseFrames(data)
 	if perr != nil && !errors.Is(perr, ErrTruncated) {
 		return nil, fmt.Errorf("read segment %s at byte %d: %w", rel, off, perr)
