@@ -28,5 +28,6 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newCertsCmd())
+	root.AddCommand(newArchiveCmd())
 	return root
 }
