@@ -78,7 +78,7 @@ func printSummary(w io.Writer, dir string, sum *archive.Summary) {
 	fmt.Fprintf(w, "archive %s is intact\n", dir)
 	fmt.Fprintf(w, "  segments    %d sealed, %d deleted by retention (signed tombstones)\n", sum.Sealed, sum.Tombstones)
 	if sum.Open != "" {
-		note := "frames chain, not yet sealed"
+		note := "its frames chain; it is signed when sealed, once full or old enough"
 		if sum.OpenTorn > 0 {
 			note += fmt.Sprintf("; %d bytes of an unfinished write at its end", sum.OpenTorn)
 		}

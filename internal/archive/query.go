@@ -226,8 +226,7 @@ func (r *Record) MarshalJSON() ([]byte, error) {
 	})
 }
 
-// Text renders the record on one line: time, severity, device, body and
-// record attributes.
+// Text renders the record on one line: time, severity, device and body.
 func (r *Record) Text() string {
 	var b strings.Builder
 	b.WriteString(formatOptionalTime(r.Time))
@@ -237,15 +236,6 @@ func (r *Record) Text() string {
 	}
 	b.WriteByte(' ')
 	b.WriteString(r.Body.AsString())
-	keys := make([]string, 0, r.Attributes.Len())
-	for k := range r.Attributes.All() {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v, _ := r.Attributes.Get(k)
-		fmt.Fprintf(&b, " %s=%s", k, v.AsString())
-	}
 	return b.String()
 }
 
