@@ -24,8 +24,6 @@ const (
 	frameCRCSize    = 4
 	// HashSize is the size of a chain hash.
 	HashSize = sha256.Size
-	// frameOverhead is what a frame adds to its payload.
-	frameOverhead = frameHeaderSize + frameCRCSize + HashSize
 	// maxFramePayload bounds a frame so a corrupt length cannot make a
 	// reader allocate without limit.
 	maxFramePayload = 64 << 20
