@@ -115,7 +115,8 @@ func (v *verifier) entry(e entry, last bool) error {
 }
 
 // manifest reads, authenticates and places a manifest or tombstone in the chain.
-func (v *verifier) manifest(rel, wantSegment string, seq uint64) (*parsedManifest, error) {
+func (v *verifier) manifest(rel string, seq uint64, kind string) (*parsedManifest, error) {
+	wantSegment := withExt(rel, segmentExt)
 	data, err := os.ReadFile(v.path(rel))
 	if err != nil {
 		return nil, fmt.Errorf("verify: %w", err)
@@ -131,6 +132,9 @@ func (v *verifier) manifest(rel, wantSegment string, seq uint64) (*parsedManifes
 		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
 			Detail: fmt.Sprintf("%s was replaced: it is the validly signed manifest of segment %s", rel, m.Segment)}
 	}
+	if m.Kind != kind {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Modified, Detail: fmt.Sprintf("%s is a %s, not a %s", rel, m.Kind, kind)}
+	}
 	if m.PrevManifestHash != v.prevManifest.String() {
 		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
 			Detail: fmt.Sprintf("%s does not follow the previous manifest (prev_manifest_hash %s, expected %s)", rel, m.PrevManifestHash, v.prevManifest)}
@@ -144,12 +148,9 @@ func (v *verifier) manifest(rel, wantSegment string, seq uint64) (*parsedManifes
 
 func (v *verifier) tombstone(e entry) error {
 	want := withExt(e.tombstone, segmentExt)
-	m, err := v.manifest(e.tombstone, want, e.seq)
+	m, err := v.manifest(e.tombstone, e.seq, KindTombstone)
 	if err != nil {
 		return err
-	}
-	if m.Kind != KindTombstone {
-		return &VerifyError{Segment: want, Problem: Modified, Detail: e.tombstone + " is not a tombstone"}
 	}
 	if v.prevManifest, err = parseHash(m.ManifestSHA256); err != nil {
 		return &VerifyError{Segment: want, Problem: Modified, Detail: e.tombstone + ": manifest_sha256: " + err.Error()}
@@ -165,12 +166,9 @@ func (v *verifier) tombstone(e entry) error {
 
 func (v *verifier) sealed(e entry) error {
 	want := withExt(e.manifest, segmentExt)
-	m, err := v.manifest(e.manifest, want, e.seq)
+	m, err := v.manifest(e.manifest, e.seq, KindSegment)
 	if err != nil {
 		return err
-	}
-	if m.Kind != KindSegment {
-		return &VerifyError{Segment: want, Problem: Modified, Detail: e.manifest + " is not a segment manifest"}
 	}
 	if e.segment == "" {
 		return &VerifyError{Segment: want, Problem: Missing, Detail: "the segment file is gone but its manifest is here"}

@@ -9,13 +9,9 @@ import (
 // LoadEd25519PrivateKey reads an Ed25519 private key from a PKCS#8 PEM file,
 // as Init writes the archive signing key.
 func LoadEd25519PrivateKey(path string) (ed25519.PrivateKey, error) {
-	der, err := readPEM(path, "PRIVATE KEY")
+	key, err := loadPKCS8Key(path)
 	if err != nil {
 		return nil, err
-	}
-	key, err := x509.ParsePKCS8PrivateKey(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
 	ed, ok := key.(ed25519.PrivateKey)
 	if !ok {
