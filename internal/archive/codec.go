@@ -16,35 +16,38 @@ var ErrUnencodable = errors.New("cannot encode log records")
 // frame cannot exhaust memory.
 const maxDecodedPayload = 256 << 20
 
-// codec compresses and decompresses frame payloads. The zstd encoder and
-// decoder are created once and reused; a codec is not safe for concurrent use.
+// codec decodes frame payloads. Its zstd decoder and buffer are created once
+// and reused; a codec is not safe for concurrent use.
 type codec struct {
-	enc *zstd.Encoder
 	dec *zstd.Decoder
 	raw []byte
 }
 
-func newCodec() (*codec, error) {
+func newEncoder() (*zstd.Encoder, error) {
 	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
 	if err != nil {
 		return nil, fmt.Errorf("create zstd encoder: %w", err)
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecodedPayload))
-	if err != nil {
-		enc.Close()
-		return nil, fmt.Errorf("create zstd decoder: %w", err)
-	}
-	return &codec{enc: enc, dec: dec}, nil
+	return enc, nil
 }
 
-// encode appends the compressed OTLP encoding of ld to dst.
-func (c *codec) encode(dst []byte, ld plog.Logs) ([]byte, error) {
+func newCodec() (*codec, error) {
+	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxDecodedPayload))
+	if err != nil {
+		return nil, fmt.Errorf("create zstd decoder: %w", err)
+	}
+	return &codec{dec: dec}, nil
+}
+
+// encodeLogs appends the zstd-compressed OTLP encoding of ld to dst. The
+// encoder is reused across calls (see Writer.encode).
+func encodeLogs(enc *zstd.Encoder, dst []byte, ld plog.Logs) ([]byte, error) {
 	var m plog.ProtoMarshaler
 	raw, err := m.MarshalLogs(ld)
 	if err != nil {
 		return dst, fmt.Errorf("%w: %w", ErrUnencodable, err)
 	}
-	return c.enc.EncodeAll(raw, dst), nil
+	return enc.EncodeAll(raw, dst), nil
 }
 
 // decode returns the log records of a frame payload.
@@ -62,10 +65,7 @@ func (c *codec) decode(payload []byte) (plog.Logs, error) {
 	return ld, nil
 }
 
-func (c *codec) close() {
-	c.enc.Close()
-	c.dec.Close()
-}
+func (c *codec) close() { c.dec.Close() }
 
 // recordTime is the time a record is filed under: its timestamp, or when it
 // has none, the time it was observed.

@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 )
@@ -84,7 +86,8 @@ type Writer struct {
 	lock  *os.File
 	codec *codec
 	frame []byte
-	pay   []byte
+	// encoders holds idle zstd encoders, one per core at most.
+	encoders chan *zstd.Encoder
 
 	// The chain: the hash and sequence number the next frame continues from,
 	// and the next segment's sequence number and previous manifest hash.
@@ -108,6 +111,10 @@ type openSegment struct {
 	firstFrame uint64
 	prevChain  Hash
 	minT, maxT pcommon.Timestamp
+
+	// syncMu serialises fsyncs; synced is the size the last one covered.
+	syncMu sync.Mutex
+	synced int64
 }
 
 func (s *openSegment) addTime(ts pcommon.Timestamp) {
@@ -143,7 +150,8 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 		lock.Close()
 		return nil, nil, err
 	}
-	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1}
+	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
+		encoders: make(chan *zstd.Encoder, runtime.GOMAXPROCS(0))}
 	rec, err := w.recover()
 	if err != nil {
 		w.closeFiles()
@@ -311,65 +319,150 @@ func (w *Writer) openSegment() error {
 }
 
 // Append writes ld as one or more frames at the end of the open segment and,
-// with FsyncAlways, syncs them before returning. An error leaves the segment
-// as it was before the call. Errors wrapping ErrUnencodable are permanent.
+// with FsyncAlways, syncs them before returning. A failed write leaves the
+// segment as it was before the call. Errors wrapping ErrUnencodable are
+// permanent.
+//
+// Concurrent appends compress in parallel, write one after the other and
+// share fsyncs: an append whose frames an earlier caller's fsync already
+// covered does not sync again.
 func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	var res AppendResult
-	if w.failed != nil {
-		return res, w.failed
-	}
 	if ld.LogRecordCount() == 0 {
 		return res, nil
 	}
+	batch, err := w.encode(ld)
+	if err != nil {
+		return res, err
+	}
+
+	w.mu.Lock()
+	if w.failed != nil {
+		w.mu.Unlock()
+		return res, w.failed
+	}
 	if w.open == nil {
 		if err := w.openSegment(); err != nil {
+			w.mu.Unlock()
 			return res, err
 		}
 	}
 	seg := w.open
 	buf := w.frame[:0]
 	prev, next := w.prevChain, w.nextFrame
-	minT, maxT := seg.minT, seg.maxT
-	for _, batch := range splitLogs(ld, maxFrameRecords) {
-		var err error
-		if w.pay, err = w.codec.encode(w.pay[:0], batch); err != nil {
-			return res, err
-		}
-		buf, prev = appendFrame(buf, prev, next, uint32(batch.LogRecordCount()), w.pay)
+	for i, payload := range batch.payloads {
+		buf, prev = appendFrame(buf, prev, next, batch.records[i], payload)
 		next++
-		for _, rl := range batch.ResourceLogs().All() {
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					seg.addTime(recordTime(lr))
-				}
-			}
-		}
 	}
 	w.frame = buf
 	if _, err := seg.f.Write(buf); err != nil {
-		seg.minT, seg.maxT = minT, maxT
-		return res, w.rollback(fmt.Errorf("write segment %s: %w", seg.rel, err))
+		err = w.rollback(fmt.Errorf("write segment %s: %w", seg.rel, err))
+		w.mu.Unlock()
+		return res, err
 	}
-	if w.opts.Fsync == FsyncAlways {
-		if err := seg.f.Sync(); err != nil {
-			seg.minT, seg.maxT = minT, maxT
-			return res, w.rollback(fmt.Errorf("sync segment %s: %w", seg.rel, err))
-		}
-	}
+	seg.addTime(batch.minT)
+	seg.addTime(batch.maxT)
 	seg.frames += next - w.nextFrame
 	seg.records += uint64(ld.LogRecordCount())
 	seg.size += int64(len(buf))
 	w.prevChain, w.nextFrame = prev, next
 	res.Records, res.Bytes = ld.LogRecordCount(), int64(len(buf))
+	written := seg.size
 	if seg.size >= w.opts.MaxSegmentSize {
+		// seal syncs the segment before it signs it.
 		res.Sealed = true
 		if err := w.seal(); err != nil {
 			res.Sealed, res.SealErr = false, err
 		}
 	}
+	w.mu.Unlock()
+
+	if w.opts.Fsync == FsyncAlways {
+		if err := w.syncTo(seg, written); err != nil {
+			return AppendResult{}, err
+		}
+	}
 	return res, nil
+}
+
+// encodedBatch is a batch compressed into frame payloads.
+type encodedBatch struct {
+	payloads   [][]byte
+	records    []uint32
+	minT, maxT pcommon.Timestamp
+}
+
+// encode compresses ld into payloads of at most maxFrameRecords records each,
+// with a pooled encoder, outside the writer's lock.
+func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
+	var enc *zstd.Encoder
+	select {
+	case enc = <-w.encoders:
+	default:
+		var err error
+		if enc, err = newEncoder(); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		select {
+		case w.encoders <- enc:
+		default:
+			enc.Close()
+		}
+	}()
+	b := &encodedBatch{}
+	for _, part := range splitLogs(ld, maxFrameRecords) {
+		payload, err := encodeLogs(enc, nil, part)
+		if err != nil {
+			return nil, err
+		}
+		b.payloads = append(b.payloads, payload)
+		b.records = append(b.records, uint32(part.LogRecordCount()))
+		for _, rl := range part.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					ts := recordTime(lr)
+					if ts != 0 && (b.minT == 0 || ts < b.minT) {
+						b.minT = ts
+					}
+					b.maxT = max(b.maxT, ts)
+				}
+			}
+		}
+	}
+	return b, nil
+}
+
+// syncTo makes sure seg is on stable storage up to byte target. One fsync
+// covers every append written before it started, so concurrent appenders
+// queue on syncMu and most find their bytes already synced.
+func (w *Writer) syncTo(seg *openSegment, target int64) error {
+	seg.syncMu.Lock()
+	defer seg.syncMu.Unlock()
+	if seg.synced >= target {
+		return nil
+	}
+	w.mu.Lock()
+	covered := seg.size
+	w.mu.Unlock()
+	if err := seg.f.Sync(); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			// Sealed meanwhile, and sealing synced it.
+			return nil
+		}
+		// After a failed fsync the kernel may have dropped the dirty pages:
+		// nothing written since the last good sync can be trusted. Stop, so
+		// a restart recovers the segment from what is really on disk.
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.failed == nil {
+			w.failed = fmt.Errorf("archive writer stopped: sync segment %s: %w", seg.rel, err)
+		}
+		return w.failed
+	}
+	seg.synced = covered
+	return nil
 }
 
 // rollback cuts a failed write from the open segment so the next append
@@ -538,6 +631,9 @@ func (w *Writer) closeFiles() {
 		w.open = nil
 	}
 	w.codec.close()
+	for len(w.encoders) > 0 {
+		(<-w.encoders).Close()
+	}
 	w.lock.Close()
 	w.failed = errors.New("archive writer is closed")
 }

@@ -2,8 +2,10 @@ package archive
 
 import (
 	"crypto/ed25519"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -257,4 +259,29 @@ func appendBytes(t *testing.T, path string, data []byte) {
 	_, err = f.Write(data)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
+}
+
+func TestConcurrentAppendsKeepOneChain(t *testing.T) {
+	dir := t.TempDir()
+	pub, key := newKey(t)
+	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 16 << 10, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+	require.NoError(t, err)
+	const workers, appends, perAppend = 6, 25, 20
+	var wg sync.WaitGroup
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appends {
+				_, err := w.Append(makeLogs(fmt.Sprintf("dev-%d", g), "f", fmt.Sprintf("w%d-%d", g, i), testEpoch, perAppend))
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, w.Close())
+	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(workers*appends*perAppend), sum.Records)
+	assert.Greater(t, sum.Sealed, 1, "segments sealed on size while appends raced")
 }
