@@ -29,7 +29,7 @@ func FuzzSegmentReader(f *testing.F) {
 		}
 		v := &verifier{sum: &Summary{}, nextFrame: 1}
 		_, _, _ = v.frames("fuzz", data)
-		_, _ = decodeSegment(c, data, "fuzz", &QueryStats{})
+		_, _ = decodeSegment(c, data, "fuzz", &Filter{}, &QueryStats{})
 	})
 }
 

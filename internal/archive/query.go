@@ -75,18 +75,16 @@ func Query(dir string, f Filter, emit func(*Record) error) (QueryStats, error) {
 			st.Skipped++
 			continue
 		}
-		recs, err := readSegment(c, joinRel(dir, e.segment), e.segment, &st)
+		recs, err := readSegment(c, joinRel(dir, e.segment), e.segment, &f, &st)
 		if err != nil {
 			return st, err
 		}
 		st.Segments++
 		sort.SliceStable(recs, func(i, j int) bool { return recs[i].Time.Before(recs[j].Time) })
+		st.Matched += uint64(len(recs))
 		for i := range recs {
-			if f.Match(&recs[i]) {
-				st.Matched++
-				if err := emit(&recs[i]); err != nil {
-					return st, err
-				}
+			if err := emit(&recs[i]); err != nil {
+				return st, err
 			}
 		}
 	}
@@ -115,19 +113,20 @@ func (f *Filter) skips(manifestPath string) bool {
 	return (!f.Since.IsZero() && last.Before(f.Since)) || (!f.Until.IsZero() && !first.Before(f.Until))
 }
 
-// readSegment decodes every record of a segment file. It stops quietly at a
-// torn tail (an open segment being written) and fails on anything else.
-func readSegment(c *codec, path, rel string, st *QueryStats) ([]Record, error) {
+// readSegment decodes the records of a segment file that match f. It stops
+// quietly at a torn tail (an open segment being written) and fails on
+// anything else.
+func readSegment(c *codec, path, rel string, f *Filter, st *QueryStats) ([]Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", rel, err)
 	}
 	st.Bytes += int64(len(data))
-	return decodeSegment(c, data, rel, st)
+	return decodeSegment(c, data, rel, f, st)
 }
 
-// decodeSegment decodes the records of segment bytes.
-func decodeSegment(c *codec, data []byte, rel string, st *QueryStats) ([]Record, error) {
+// decodeSegment decodes the records of segment bytes that match f.
+func decodeSegment(c *codec, data []byte, rel string, f *Filter, st *QueryStats) ([]Record, error) {
 	frames, off, perr := ParseFrames(data)
 	if perr != nil && !errors.Is(perr, ErrTruncated) {
 		return nil, fmt.Errorf("read segment %s at byte %d: %w", rel, off, perr)
@@ -142,7 +141,7 @@ func decodeSegment(c *codec, data []byte, rel string, st *QueryStats) ([]Record,
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
 					st.Records++
-					recs = append(recs, Record{
+					r := Record{
 						Segment:      rel,
 						Time:         recordTime(lr).AsTime().UTC(),
 						ObservedTime: lr.ObservedTimestamp().AsTime().UTC(),
@@ -152,7 +151,10 @@ func decodeSegment(c *codec, data []byte, rel string, st *QueryStats) ([]Record,
 						Attributes:   lr.Attributes(),
 						Resource:     rl.Resource().Attributes(),
 						Scope:        sl.Scope(),
-					})
+					}
+					if f.Match(&r) {
+						recs = append(recs, r)
+					}
 				}
 			}
 		}
