@@ -141,3 +141,22 @@ func TestPushErrorsAreRetryable(t *testing.T) {
 	e.writer = nil
 	require.NoError(t, e.shutdown(context.Background()))
 }
+
+func TestExporterAppliesRetention(t *testing.T) {
+	cfg, pub := testConfig(t)
+	cfg.MaxSegmentAge = 20 * time.Millisecond
+	cfg.Retention = Retention(50 * time.Millisecond)
+	cfg.RetentionCheckInterval = 20 * time.Millisecond
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(2)))
+	require.Eventually(t, func() bool {
+		sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+		return err == nil && sum.Tombstones == 1 && sum.Sealed == 0
+	}, 10*time.Second, 20*time.Millisecond, "sealed, then deleted with a tombstone that verifies")
+	require.NoError(t, exp.Shutdown(context.Background()))
+	metadatatest.AssertEqualArchiveSegmentsDeleted(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
