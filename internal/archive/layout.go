@@ -26,7 +26,12 @@ const (
 // segmentPath is the slash-separated path, relative to the archive
 // directory, of segment seq opened at t.
 func segmentPath(t time.Time, seq uint64) string {
-	return fmt.Sprintf("%s/%s%0*d%s", t.UTC().Format("2006/01/02"), segmentPrefix, seqDigits, seq, segmentExt)
+	return t.UTC().Format("2006/01/02") + "/" + segmentFile(seq)
+}
+
+// segmentFile is the file name of segment seq.
+func segmentFile(seq uint64) string {
+	return fmt.Sprintf("%s%0*d%s", segmentPrefix, seqDigits, seq, segmentExt)
 }
 
 // withExt is rel with its extension replaced by ext.

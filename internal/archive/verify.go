@@ -99,7 +99,7 @@ func (v *verifier) entry(e entry, last bool) error {
 		name = e.manifest + e.tombstone
 	}
 	if e.seq != v.nextSeq {
-		return &VerifyError{Segment: segmentPath(time.Time{}, v.nextSeq)[11:], Problem: Missing,
+		return &VerifyError{Segment: segmentFile(v.nextSeq), Problem: Missing,
 			Detail: fmt.Sprintf("segments %d to %d are gone without tombstones (next present: %s)", v.nextSeq, e.seq-1, name)}
 	}
 	switch {
