@@ -32,6 +32,7 @@ func TestLoadConfig(t *testing.T) {
 	minimal := createDefaultConfig().(*Config)
 	minimal.Directory = "/var/lib/fleetlog/archive"
 	minimal.SigningKeyFile = "/etc/fleetlog/tls/archive-key.pem"
+	minimal.Retention = Retention(400 * 24 * time.Hour)
 
 	tests := []struct {
 		id      component.ID
