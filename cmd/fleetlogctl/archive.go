@@ -75,6 +75,10 @@ what is wrong: modified, missing, reordered, truncated or bad signature.`,
 }
 
 func printSummary(w io.Writer, dir string, sum *archive.Summary) {
+	if sum.Sealed+sum.Tombstones == 0 && sum.Open == "" {
+		fmt.Fprintf(w, "archive %s holds no segments (is it the archive directory, with YYYY/MM/DD/ below it?)\n", dir)
+		return
+	}
 	fmt.Fprintf(w, "archive %s is intact\n", dir)
 	fmt.Fprintf(w, "  segments    %d sealed, %d deleted by retention (signed tombstones)\n", sum.Sealed, sum.Tombstones)
 	if sum.Open != "" {

@@ -58,6 +58,10 @@ func TestArchiveVerify(t *testing.T) {
 	assert.Contains(t, out, "records     2 in 2 frames")
 	assert.Contains(t, out, "time range  2026-11-24T09:00:00Z to 2026-11-24T09:00:00Z")
 
+	out, err = run(t, "archive", "verify", "--dir", filepath.Dir(dir), "--pubkey", pub)
+	require.NoError(t, err)
+	assert.Contains(t, out, "holds no segments (is it the archive directory")
+
 	// Flip one byte of the sealed segment.
 	segs, err := filepath.Glob(filepath.Join(dir, "*", "*", "*", "*.fla"))
 	require.NoError(t, err)

@@ -69,6 +69,11 @@ func scan(dir string) ([]entry, error) {
 			return err
 		}
 		rel = filepath.ToSlash(rel)
+		if !inDayDir(rel) {
+			// Not part of this archive's layout (perhaps a copy, or --dir
+			// names a parent of the archive).
+			return nil
+		}
 		e := bySeq[seq]
 		if e == nil {
 			e = &entry{seq: seq}
@@ -102,3 +107,13 @@ func scan(dir string) ([]entry, error) {
 
 // joinRel turns a slash-separated archive path into a file system path.
 func joinRel(dir, rel string) string { return filepath.Join(dir, filepath.FromSlash(rel)) }
+
+// inDayDir reports whether rel is a file directly inside a YYYY/MM/DD directory.
+func inDayDir(rel string) bool {
+	parts := strings.Split(rel, "/")
+	if len(parts) != 4 {
+		return false
+	}
+	_, err := time.Parse("2006/01/02", strings.Join(parts[:3], "/"))
+	return err == nil
+}
