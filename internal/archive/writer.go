@@ -171,6 +171,10 @@ func (w *Writer) recover() (*Recovery, error) {
 	}
 	rec := &Recovery{}
 	var open *entry
+	var (
+		last    string // the newest manifest or tombstone
+		lastSeq uint64
+	)
 	for i := range entries {
 		e := &entries[i]
 		switch {
@@ -184,9 +188,7 @@ func (w *Writer) recover() (*Recovery, error) {
 					}
 				}
 			}
-			if err := w.continueFrom(e.tombstone); err != nil {
-				return nil, err
-			}
+			last, lastSeq = e.tombstone, e.seq
 		case e.manifest != "":
 			if e.segment != "" {
 				// A crash between writing the manifest and chmod.
@@ -197,14 +199,17 @@ func (w *Writer) recover() (*Recovery, error) {
 					rec.Resealed++
 				}
 			}
-			if err := w.continueFrom(e.manifest); err != nil {
-				return nil, err
-			}
+			last, lastSeq = e.manifest, e.seq
 		default:
-			if i != len(entries)-1 || e.seq != w.nextSeq {
-				return nil, fmt.Errorf("segment %s has no manifest but is not the open segment (expected segment %d); the archive needs inspection with 'fleetlogctl archive verify'", e.segment, w.nextSeq)
+			if i != len(entries)-1 || e.seq != lastSeq+1 {
+				return nil, fmt.Errorf("segment %s has no manifest but is not the open segment (expected segment %d); the archive needs inspection with 'fleetlogctl archive verify'", e.segment, lastSeq+1)
 			}
 			open = e
+		}
+	}
+	if last != "" {
+		if err := w.continueFrom(last); err != nil {
+			return nil, err
 		}
 	}
 	if open == nil {

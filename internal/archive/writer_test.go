@@ -285,3 +285,11 @@ func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 	assert.Equal(t, uint64(workers*appends*perAppend), sum.Records)
 	assert.Greater(t, sum.Sealed, 1, "segments sealed on size while appends raced")
 }
+
+func TestOpenRefusesAnUnsealedSegmentBehindSealedOnes(t *testing.T) {
+	_, key := newKey(t)
+	dir, entries := tamperArchive(t, key)
+	require.NoError(t, os.Remove(joinRel(dir, entries[0].manifest)))
+	_, _, err := Open(Options{Dir: dir, Key: key})
+	require.ErrorContains(t, err, "has no manifest but is not the open segment")
+}
