@@ -67,7 +67,10 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 		e.logger.Info("Continuing the open archive segment",
 			zap.String("segment", rec.Segment), zap.Uint64("frames", rec.Frames), zap.Uint64("records", rec.Records))
 	}
-	if rec.TornBytes > 0 {
+	if rec.Damaged {
+		e.logger.Error("The open archive segment was damaged before its end: the frames from the first bad one on were cut from the chain and kept beside it; investigate",
+			zap.String("segment", rec.Segment), zap.Int64("bytes", rec.TornBytes), zap.String("kept_in", rec.TornFile))
+	} else if rec.TornBytes > 0 {
 		e.logger.Warn("Cut an incomplete write from the end of the open archive segment; the cut bytes are kept beside it",
 			zap.String("segment", rec.Segment), zap.Int64("bytes", rec.TornBytes), zap.String("kept_in", rec.TornFile))
 	}

@@ -131,3 +131,10 @@ func ParseFrames(data []byte) ([]Frame, int64, error) {
 	}
 	return frames, int64(off), nil
 }
+
+// tornTail reports whether data from off on can be an unfinished last write:
+// no frame starts after off. Bytes that fail to parse with a frame after
+// them are damage, not a torn write.
+func tornTail(data []byte, off int64) bool {
+	return off >= int64(len(data)) || !bytes.Contains(data[off+1:], []byte(frameMagic))
+}

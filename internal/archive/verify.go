@@ -89,7 +89,8 @@ type verifier struct {
 	sum                     *Summary
 	nextSeq, nextFrame      uint64
 	prevChain, prevManifest Hash
-	// openGood is where the last frames call stopped parsing.
+	// openGood is where the last frames call stopped parsing, -1 if it
+	// stopped at a frame that parsed but did not chain.
 	openGood int64
 }
 
@@ -221,9 +222,10 @@ func (v *verifier) open(e entry) error {
 	}
 	frames, records, tailErr := v.frames(e.segment, data)
 	var ve *VerifyError
-	if errors.As(tailErr, &ve) && ve.Problem == Truncated {
-		// The tail of the open segment may be a write in progress or the
-		// torn last write of a crash; the writer cuts it when it restarts.
+	if errors.As(tailErr, &ve) && v.openGood >= 0 && tornTail(data, v.openGood) {
+		// Unparseable bytes after the last good frame, with no frame after
+		// them, are a write in progress or the torn last write of a crash;
+		// the writer cuts them when it restarts.
 		v.sum.OpenTorn = int64(len(data)) - v.openGood
 	} else if tailErr != nil {
 		return tailErr
@@ -251,6 +253,7 @@ func (v *verifier) addTime(s string) {
 // returns the number of frames and records checked.
 func (v *verifier) frames(rel string, data []byte) (uint64, uint64, error) {
 	frames, off, perr := ParseFrames(data)
+	v.openGood = -1 // set once every parsed frame checked out
 	var n, records uint64
 	for i, f := range frames {
 		if f.Seq != v.nextFrame {

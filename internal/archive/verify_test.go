@@ -281,3 +281,64 @@ func TestVerifyReportsProgressAndTornOpenTail(t *testing.T) {
 	assert.Equal(t, int64(6), sum.OpenTorn)
 	assert.Equal(t, uint64(3*4*3+2), sum.Records)
 }
+
+func TestVerifyOpenSegmentTail(t *testing.T) {
+	pub, key := newKey(t)
+	tests := []struct {
+		name     string
+		tamper   func(data []byte, frames []Frame) []byte
+		wantTorn int64
+		want     Problem
+	}{
+		{
+			name:     "zeroes after the last frame, as a crash can leave",
+			tamper:   func(data []byte, _ []Frame) []byte { return append(data, make([]byte, 512)...) },
+			wantTorn: 512,
+		},
+		{
+			name: "damaged last frame, indistinguishable from a torn write",
+			tamper: func(data []byte, frames []Frame) []byte {
+				data[frames[1].Offset+frameHeaderSize] ^= 1
+				return data
+			},
+			wantTorn: -1,
+		},
+		{
+			name: "damaged frame with a frame after it",
+			tamper: func(data []byte, frames []Frame) []byte {
+				data[frames[0].Offset+frameHeaderSize] ^= 1
+				return data
+			},
+			want: Modified,
+		},
+		{
+			name: "last frame's chain hash changed",
+			tamper: func(data []byte, frames []Frame) []byte {
+				data[len(data)-1] ^= 1
+				return data
+			},
+			want: Modified,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir, entries := tamperArchive(t, key)
+			path := joinRel(dir, entries[3].segment)
+			data, frames := framesOf(t, path)
+			rewrite(t, path, tt.tamper(data, frames))
+			sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
+			if tt.want != "" {
+				var ve *VerifyError
+				require.ErrorAs(t, err, &ve)
+				assert.Equal(t, tt.want, ve.Problem)
+				return
+			}
+			require.NoError(t, err)
+			if tt.wantTorn > 0 {
+				assert.Equal(t, tt.wantTorn, sum.OpenTorn)
+			} else {
+				assert.Positive(t, sum.OpenTorn)
+			}
+		})
+	}
+}

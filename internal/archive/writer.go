@@ -63,6 +63,9 @@ type Recovery struct {
 	// last write) and kept in TornFile for inspection.
 	TornBytes int64
 	TornFile  string
+	// Damaged is set when the cut bytes held frames after the first bad
+	// one: not a torn write but damage or tampering.
+	Damaged bool
 	// Resealed counts sealed segments whose seal was finished after a crash.
 	Resealed int
 }
@@ -283,6 +286,7 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 	rec.Segment, rec.Frames, rec.Records = rel, seg.frames, seg.records
 	if good < int64(len(data)) {
 		rec.TornBytes = int64(len(data)) - good
+		rec.Damaged = !tornTail(data, good)
 		rec.TornFile = rel + ".torn-" + strconv.FormatInt(w.opts.Now().UnixNano(), 10)
 		if err := writeFileAtomic(w.abs(rec.TornFile), data[good:], 0o400); err != nil {
 			return fmt.Errorf("recover %s: keep torn tail: %w", rel, err)

@@ -114,9 +114,10 @@ func TestCrashRecovery(t *testing.T) {
 	tests := []struct {
 		name string
 		// crash damages the archive after the acknowledged appends.
-		crash     func(t *testing.T, dir string, open string)
-		wantTorn  bool
-		wantFiles int
+		crash       func(t *testing.T, dir string, open string)
+		wantTorn    bool
+		wantDamaged bool
+		wantRecords uint64
 	}{
 		{
 			name: "partial frame at the tail",
@@ -133,6 +134,16 @@ func TestCrashRecovery(t *testing.T) {
 				appendBytes(t, joinRel(dir, open), make([]byte, 4096))
 			},
 			wantTorn: true,
+		},
+		{
+			name: "a damaged frame before the last",
+			crash: func(t *testing.T, dir, open string) {
+				path := joinRel(dir, open)
+				data, frames := framesOf(t, path)
+				data[frames[0].Offset+frameHeaderSize] ^= 1
+				rewrite(t, path, data)
+			},
+			wantTorn: true, wantDamaged: true, wantRecords: 0,
 		},
 		{
 			name:  "clean stop",
@@ -164,7 +175,11 @@ func TestCrashRecovery(t *testing.T) {
 
 			w, rec := openWriter(t, dir, key, clock)
 			assert.Equal(t, open, rec.Segment)
-			assert.Equal(t, uint64(8), rec.Records)
+			if !tt.wantDamaged {
+				tt.wantRecords = 8
+			}
+			assert.Equal(t, tt.wantRecords, rec.Records)
+			assert.Equal(t, tt.wantDamaged, rec.Damaged)
 			if tt.wantTorn {
 				assert.Positive(t, rec.TornBytes)
 				_, err := os.Stat(joinRel(dir, rec.TornFile))
@@ -183,8 +198,13 @@ func TestCrashRecovery(t *testing.T) {
 			require.NoError(t, w.Close())
 			sum, err = Verify(dir, []ed25519.PublicKey{pub}, nil)
 			require.NoError(t, err)
-			assert.Equal(t, uint64(7+8+2+1), sum.Records, "no acknowledged record is missing")
 			assert.Equal(t, 2, sum.Sealed)
+			if tt.wantDamaged {
+				// Damage is cut out of the chain (and kept beside it), not hidden.
+				assert.Equal(t, uint64(7+2+1), sum.Records)
+				return
+			}
+			assert.Equal(t, uint64(7+8+2+1), sum.Records, "no acknowledged record is missing")
 
 			var bodies []string
 			_, err = Query(dir, Filter{}, func(r *Record) error {
