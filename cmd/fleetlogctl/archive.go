@@ -90,7 +90,7 @@ func printSummary(w io.Writer, dir string, sum *archive.Summary) {
 	}
 	fmt.Fprintf(w, "  records     %d in %d frames\n", sum.Records, sum.Frames)
 	if !sum.First.IsZero() {
-		fmt.Fprintf(w, "  time range  %s to %s (sealed segments)\n", sum.First.Format(time.RFC3339Nano), sum.Last.Format(time.RFC3339Nano))
+		fmt.Fprintf(w, "  time range  %s to %s\n", sum.First.Format(time.RFC3339Nano), sum.Last.Format(time.RFC3339Nano))
 	}
 }
 

@@ -56,7 +56,7 @@ func TestArchiveVerify(t *testing.T) {
 	assert.Contains(t, out, "is intact")
 	assert.Contains(t, out, "1 sealed, 0 deleted")
 	assert.Contains(t, out, "records     2 in 2 frames")
-	assert.Contains(t, out, "time range  2026-11-24T09:00:00Z to 2026-11-24T09:00:00Z")
+	assert.Contains(t, out, "time range  2026-11-24T09:00:00Z to 2026-11-24T10:00:00Z")
 
 	out, err = run(t, "archive", "verify", "--dir", filepath.Dir(dir), "--pubkey", pub)
 	require.NoError(t, err)

@@ -49,6 +49,8 @@ type Summary struct {
 	OpenTorn    int64
 	Frames      uint64
 	Records     uint64
+	// First and Last bound the record times of sealed segments (from their
+	// manifests) and of the open segment.
 	First, Last time.Time
 }
 
@@ -233,14 +235,44 @@ func (v *verifier) open(e entry) error {
 	v.sum.Open = e.segment
 	v.sum.Frames += frames
 	v.sum.Records += records
+	return v.openTimes(data[:v.openGood], e.segment)
+}
+
+// openTimes widens the summary's time range by the open segment's records,
+// which no manifest summarises yet.
+func (v *verifier) openTimes(data []byte, rel string) error {
+	c, err := newCodec()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	frames, _, _ := ParseFrames(data)
+	for _, f := range frames {
+		ld, err := c.decode(f.Payload)
+		if err != nil {
+			return &VerifyError{Segment: rel, Frame: f.Seq, Problem: Modified, Detail: err.Error()}
+		}
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if ts := recordTime(lr); ts != 0 {
+						v.widen(ts.AsTime())
+					}
+				}
+			}
+		}
+	}
 	return nil
 }
 
 func (v *verifier) addTime(s string) {
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		v.widen(t)
 	}
+}
+
+func (v *verifier) widen(t time.Time) {
+	t = t.UTC()
 	if v.sum.First.IsZero() || t.Before(v.sum.First) {
 		v.sum.First = t
 	}
