@@ -45,10 +45,10 @@ type Summary struct {
 	Sealed, Tombstones int
 	// Open is the unsealed segment being written, if any; its frames are
 	// checked against the chain but no manifest vouches for it yet.
-	Open        string
-	OpenTorn    int64
-	Frames      uint64
-	Records     uint64
+	Open     string
+	OpenTorn int64
+	Frames   uint64
+	Records  uint64
 	// First and Last bound the record times of sealed segments (from their
 	// manifests) and of the open segment.
 	First, Last time.Time
