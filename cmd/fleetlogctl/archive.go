@@ -88,9 +88,9 @@ func printSummary(w io.Writer, dir string, sum *archive.Summary) {
 		}
 		fmt.Fprintf(w, "  open        %s (%s)\n", sum.Open, note)
 	}
-	fmt.Fprintf(w, "  records     %d in %d frames\n", sum.Records, sum.Frames)
+	fmt.Fprintf(w, "  records     %d (%d frames)\n", sum.Records, sum.Frames)
 	if !sum.First.IsZero() {
-		fmt.Fprintf(w, "  time range  %s to %s\n", sum.First.Format(time.RFC3339Nano), sum.Last.Format(time.RFC3339Nano))
+		fmt.Fprintf(w, "  time range  %s to %s\n", sum.First.Format(archive.TimeFormat), sum.Last.Format(archive.TimeFormat))
 	}
 }
 

@@ -55,8 +55,8 @@ func TestArchiveVerify(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, out, "is intact")
 	assert.Contains(t, out, "1 sealed, 0 deleted")
-	assert.Contains(t, out, "records     2 in 2 frames")
-	assert.Contains(t, out, "time range  2026-11-24T09:00:00Z to 2026-11-24T10:00:00Z")
+	assert.Contains(t, out, "records     2 (2 frames)")
+	assert.Contains(t, out, "time range  2026-11-24T09:00:00.000000000Z to 2026-11-24T10:00:00.000000000Z")
 
 	out, err = run(t, "archive", "verify", "--dir", filepath.Dir(dir), "--pubkey", pub)
 	require.NoError(t, err)
@@ -84,7 +84,7 @@ func TestArchiveQuery(t *testing.T) {
 	require.Len(t, lines, 1)
 	var rec map[string]any
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &rec))
-	assert.Equal(t, "2026-11-24T10:00:00Z", rec["time"])
+	assert.Equal(t, "2026-11-24T10:00:00.000000000Z", rec["time"])
 	assert.Equal(t, "WARN", rec["severity"])
 	assert.Equal(t, "door opened on atm-2", rec["body"])
 	assert.Equal(t, map[string]any{"app": "vault"}, rec["attributes"])
@@ -95,7 +95,7 @@ func TestArchiveQuery(t *testing.T) {
 
 	out, err = run(t, "archive", "query", "--dir", dir, "--output", "text", "--since", "2026-11-24T09:30:00Z", "--severity", "warn", "--attr", "app=vault", "--contains", "door")
 	require.NoError(t, err)
-	assert.Equal(t, "2026-11-24T10:00:00Z WARN  [atm-2] door opened on atm-2\n", out)
+	assert.Equal(t, "2026-11-24T10:00:00.000000000Z WARN  [atm-2] door opened on atm-2\n", out)
 
 	out, err = run(t, "archive", "query", "--dir", dir, "--until", "2026-11-24", "--fleet", "x")
 	require.NoError(t, err)

@@ -70,7 +70,11 @@ func KeyID(pub ed25519.PublicKey) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// TimeFormat is how the archive writes times: RFC 3339 in UTC with all nine
+// fractional digits, so times sort as text and line up in columns.
+const TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
 // encodeManifest returns the manifest file (body line, signature line) and
 // the manifest hash, SHA-256 of the body line.
