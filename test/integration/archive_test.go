@@ -28,11 +28,7 @@ func TestGatewayArchive(t *testing.T) {
 	viaAgent := newMarker("archive-agent")
 	appendLine(t, filepath.Join(f.logDir, "app.log"), "2026-11-24T10:00:00Z WARN "+viaAgent)
 	direct := newMarker("archive-direct")
-	tlsCfg := &tls.Config{
-		RootCAs:      loadPool(t, filepath.Join(f.certs, "gateway", "ca.pem")),
-		ServerName:   "localhost",
-		Certificates: []tls.Certificate{loadKeyPair(t, filepath.Join(f.certs, "devices", deviceID))},
-	}
+	tlsCfg := deviceTLS(t, f.certs)
 	// Export returns once the gateway acknowledged, which it does only after
 	// the archive wrote: the record must be there without waiting.
 	require.NoError(t, export(t, f.gatewayAddr, tlsCfg, direct))
@@ -109,11 +105,7 @@ func TestGatewayArchiveSurvivesKill(t *testing.T) {
 	require.NoError(t, err, out)
 	out, err = run(t, ctl, "certs", "issue", "--dir", certs, "--device", deviceID)
 	require.NoError(t, err, out)
-	tlsCfg := &tls.Config{
-		RootCAs:      loadPool(t, filepath.Join(certs, "gateway", "ca.pem")),
-		ServerName:   "localhost",
-		Certificates: []tls.Certificate{loadKeyPair(t, filepath.Join(certs, "devices", deviceID))},
-	}
+	tlsCfg := deviceTLS(t, certs)
 	dataDir := filepath.Join(dir, "gateway-data")
 	archiveDir := filepath.Join(dataDir, "archive")
 	tag := newMarker("kill")
@@ -149,4 +141,14 @@ func TestGatewayArchiveSurvivesKill(t *testing.T) {
 		assert.Contains(t, out, fmt.Sprintf("%s acked %d\n", tag, i), "an acknowledged record is missing")
 	}
 	assert.Contains(t, out, tag+" after restart")
+}
+
+// deviceTLS is the mTLS client configuration of deviceID's certificate.
+func deviceTLS(t *testing.T, certs string) *tls.Config {
+	t.Helper()
+	return &tls.Config{
+		RootCAs:      loadPool(t, filepath.Join(certs, "gateway", "ca.pem")),
+		ServerName:   "localhost",
+		Certificates: []tls.Certificate{loadKeyPair(t, filepath.Join(certs, "devices", deviceID))},
+	}
 }
