@@ -29,5 +29,6 @@ func newRootCmd() *cobra.Command {
 	}
 	root.AddCommand(newCertsCmd())
 	root.AddCommand(newRedactCmd(), newLeakscanCmd())
+	root.AddCommand(newArchiveCmd())
 	return root
 }
