@@ -205,7 +205,6 @@ type Stats struct {
 	Lost int64
 }
 
-
 const (
 	dirPerm  = 0o700
 	filePerm = 0o600
