@@ -2,14 +2,60 @@
 // append-only log of records, each framed with its length and a CRC32C, with a
 // persisted read cursor that advances only when the consumer acknowledges.
 //
-// This file fixes the API the receiver is written against. Everything below
-// the API (segment files, framing, cursor file, recovery, eviction, locking)
-// is the package's own business and lives in sub-files or sub-packages.
+// # Layout
+//
+// Dir holds the segment files (<band>-<first sequence number>.seg, format in
+// frame.go), the cursor (cursor.go), the lock file LOCK, and two
+// sub-directories: quarantine/ (batches the consumer refused for good, in the
+// segment format) and corrupt/ (copies of damaged segments, for inspection).
+// Other files are left alone.
+//
+// # Severity bands and eviction
+//
+// Under EvictLowestSeverity each record goes to the chain of segments of its
+// severity band (TRACE+DEBUG, INFO+unspecified, WARN, ERROR+FATAL); every
+// record carries a global sequence number, and Read merges the heads of the
+// chains in sequence order, so delivery keeps append order. Append is O(1)
+// (one buffered write to one chain) and Read O(bands) per record. When the
+// spool is full, whole segments go: the oldest segment of the lowest band
+// that has any. Under DropOldest and Block all records share one chain, and
+// DropOldest drops its oldest segment. A segment is at most SegmentSize, so
+// one eviction frees at most a quarter of MaxSize.
+//
+// Records already handed out by Read but not yet acknowledged are not
+// counted as evicted when their segment goes: the consumer holds them, and
+// their Ack still works because the cursor is a sequence number, not a file
+// position. Only records never read count as evicted.
+//
+// # Durability
+//
+// Appends go to a per-chain buffer that is written out when it fills, on
+// Sync, and when the reader needs it. FsyncAlways syncs before Append
+// returns (concurrent appenders share one fsync); FsyncInterval syncs from
+// one background goroutine every FsyncInterval; FsyncNever leaves it to the
+// OS. The cursor is written on every Ack and synced on the same schedule.
+// A cursor that is behind the data only causes redelivery; one that is
+// ahead only means those records were delivered; so the two need no
+// ordering between them.
+//
+// # Recovery
+//
+// Open reads every segment and checks every frame. Damage that runs to the
+// end of a segment is a torn tail and is cut off. Damage followed by an
+// intact frame is corruption: the segment is copied to corrupt/ and
+// rewritten with only its intact frames, and the damaged regions are
+// counted. Empty and header-only segments are removed. Open fails only on
+// an invalid option, ErrLocked, or I/O it cannot work around.
 package spool
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -21,6 +67,10 @@ var ErrFull = errors.New("spool is full")
 
 // ErrClosed is returned by every method after Close.
 var ErrClosed = errors.New("spool is closed")
+
+// ErrTooLarge is returned by Append and TryAppend for a record (or, under
+// Block, a batch) that cannot fit in the spool at all.
+var ErrTooLarge = errors.New("record too large for the spool")
 
 // ErrLocked is returned by Open when another process holds the directory.
 var ErrLocked = errors.New("spool directory is locked by another process")
@@ -38,6 +88,19 @@ const (
 	FsyncNever
 )
 
+// String returns the policy's config name.
+func (p FsyncPolicy) String() string {
+	switch p {
+	case FsyncInterval:
+		return "interval"
+	case FsyncAlways:
+		return "always"
+	case FsyncNever:
+		return "never"
+	}
+	return "FsyncPolicy(" + strconv.Itoa(int(p)) + ")"
+}
+
 // FullPolicy says what Append does when the spool has reached Options.MaxSize.
 type FullPolicy int
 
@@ -50,6 +113,19 @@ const (
 	// Block makes Append wait for space and TryAppend fail with ErrFull.
 	Block
 )
+
+// String returns the policy's config name.
+func (p FullPolicy) String() string {
+	switch p {
+	case EvictLowestSeverity:
+		return "evict_lowest_severity"
+	case DropOldest:
+		return "drop_oldest"
+	case Block:
+		return "block"
+	}
+	return "FullPolicy(" + strconv.Itoa(int(p)) + ")"
+}
 
 // Options configures a spool. Zero values take the documented defaults.
 type Options struct {
@@ -115,15 +191,67 @@ type Stats struct {
 	Delivered     int64
 	Evicted       int64
 	EvictedBytes  int64
-	Corrupt       int64 // frames skipped for a bad CRC or length at recovery
+	Corrupt       int64 // damaged regions (bad CRC, length or header) skipped at recovery or read
 	Quarantined   int64 // records moved to quarantine by Quarantine
 	TornTailBytes int64 // bytes truncated from torn tails at recovery
+	// CursorResets counts Opens that found spooled data but no intact cursor
+	// and started from the oldest record (redelivering what was acked).
+	CursorResets int64
+	// CursorAhead counts Opens whose cursor was past all spooled data, which
+	// was then treated as delivered; new records are numbered after it.
+	CursorAhead int64
+	// Lost counts records dropped because writing them to disk failed (disk
+	// full, I/O error); Append, Sync or the flush that failed returned it.
+	Lost int64
 }
+
+const (
+	dirPerm  = 0o700
+	filePerm = 0o600
+
+	defaultSegmentSize   = 8 << 20
+	defaultFsyncInterval = 200 * time.Millisecond
+	// minMaxSize keeps a segment (MaxSize/4) large enough for some frames.
+	minMaxSize = 4 << 10
+	// writeBufSize is how much a chain buffers before writing to its file.
+	writeBufSize = 64 << 10
+)
 
 // Spool is safe for concurrent Append/TryAppend from many goroutines and one
 // reader (Read/Ack/Quarantine).
 type Spool struct {
-	opts Options
+	opts       Options
+	log        *zap.Logger
+	maxRecord  int // largest payload Append accepts
+	lock       *os.File
+	cur        *cursorFile
+	quarantine quarantine
+
+	mu      sync.Mutex
+	closed  bool
+	chains  [numChains]chain
+	nextSeq uint64 // sequence number of the next appended record
+	readSeq uint64 // last sequence number handed out by Read
+	ackSeq  uint64 // last sequence number acknowledged
+	used    int64  // bytes of the live segment files, buffered included
+	records int64  // undelivered records
+	unread  int64  // records not yet handed out by Read
+	stats   Stats  // counters
+	spaceCh chan struct{}
+	free    []*batchState // recycled by Ack
+
+	// state of the next sync
+	toClose     []*os.File // sealed segment files, closed after their sync
+	dirty       bool       // segment data written since the last sync
+	dirDirty    bool       // segment files created or deleted since then
+	cursorDirty bool
+
+	syncMu    sync.Mutex // one sync at a time
+	syncedSeq uint64     // guarded by syncMu
+
+	dataCh chan struct{} // wakes the reader; capacity 1
+	done   chan struct{} // closed by Close
+	wg     sync.WaitGroup
 }
 
 // Open recovers the spool in opts.Dir and locks it. Damage (torn tails, bad
@@ -131,57 +259,296 @@ type Spool struct {
 // counted and logged; Open fails only on I/O it cannot work around, an
 // invalid option or ErrLocked.
 func Open(opts Options) (*Spool, error) {
-	return nil, errors.New("spool: not implemented")
+	if err := opts.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(opts.Dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("create spool directory: %w", err)
+	}
+	// The spool owns its directory: tighten one created by someone else.
+	if err := os.Chmod(opts.Dir, dirPerm); err != nil {
+		return nil, fmt.Errorf("set spool directory mode: %w", err)
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Spool{
+		opts:      opts,
+		log:       opts.Logger,
+		maxRecord: int(min(opts.SegmentSize-segHeaderSize-frameHeaderSize, maxPayload)),
+		lock:      lock,
+		spaceCh:   make(chan struct{}),
+		dataCh:    make(chan struct{}, 1),
+		done:      make(chan struct{}),
+	}
+	s.quarantine.dir = filepath.Join(opts.Dir, quarantineDir)
+	s.quarantine.maxSize = opts.MaxSize / 4
+	for i := range s.chains {
+		s.chains[i].id = i
+	}
+	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if opts.Fsync == FsyncInterval {
+		s.wg.Add(1)
+		go s.syncLoop()
+	}
+	return s, nil
+}
+
+func (o *Options) setDefaults() error {
+	if o.Dir == "" {
+		return errors.New("spool: Dir is required")
+	}
+	if o.MaxSize < minMaxSize {
+		return fmt.Errorf("spool: MaxSize must be at least %d bytes, got %d", minMaxSize, o.MaxSize)
+	}
+	if o.SegmentSize <= 0 {
+		o.SegmentSize = defaultSegmentSize
+	}
+	o.SegmentSize = min(o.SegmentSize, o.MaxSize/4)
+	if o.FsyncInterval <= 0 {
+		o.FsyncInterval = defaultFsyncInterval
+	}
+	if o.Fsync < FsyncInterval || o.Fsync > FsyncNever {
+		return fmt.Errorf("spool: unknown fsync policy %d", o.Fsync)
+	}
+	if o.Full < EvictLowestSeverity || o.Full > Block {
+		return fmt.Errorf("spool: unknown full policy %d", o.Full)
+	}
+	if o.Logger == nil {
+		o.Logger = zap.NewNop()
+	}
+	return nil
 }
 
 // Append adds records. Under Block it waits until there is room or ctx is
 // done (then ErrFull); under the evicting policies it evicts and never waits.
 // Under FsyncAlways the records are durable when it returns.
 func (s *Spool) Append(ctx context.Context, recs []Record) error {
-	return errors.New("spool: not implemented")
+	return s.append(ctx, recs, true)
 }
 
 // TryAppend is Append that never waits: under Block it returns ErrFull at once.
 func (s *Spool) TryAppend(recs []Record) error {
-	return errors.New("spool: not implemented")
+	return s.append(context.Background(), recs, false)
+}
+
+func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
+	var need int64
+	for i := range recs {
+		if n := len(recs[i].Payload); n > s.maxRecord {
+			return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, s.maxRecord)
+		}
+		need += frameHeaderSize + int64(len(recs[i].Payload))
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return ErrClosed
+	}
+	if len(recs) == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.opts.Full == Block {
+		// Room for the batch and the headers of the segments it may start.
+		need += segHeaderSize * (1 + need/s.opts.SegmentSize)
+		if need > s.opts.MaxSize {
+			s.mu.Unlock()
+			return fmt.Errorf("%w: a batch of %d bytes under the block policy", ErrTooLarge, need)
+		}
+		for s.used+need > s.opts.MaxSize && !s.reclaimLocked() {
+			if !wait {
+				s.mu.Unlock()
+				return ErrFull
+			}
+			space := s.spaceCh
+			s.mu.Unlock()
+			select {
+			case <-space:
+			case <-ctx.Done():
+				return ErrFull
+			case <-s.done:
+				return ErrClosed
+			}
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				return ErrClosed
+			}
+		}
+	}
+	var ev Eviction
+	var err error
+	for i := range recs {
+		if err = s.appendLocked(&recs[i], &ev); err != nil {
+			break
+		}
+	}
+	last := s.nextSeq - 1
+	s.mu.Unlock()
+
+	select {
+	case s.dataCh <- struct{}{}:
+	default:
+	}
+	if ev.Records > 0 || ev.Bytes > 0 {
+		s.log.Warn("Spool full: evicted records",
+			zap.Int64("records", ev.Records), zap.Int64("bytes", ev.Bytes),
+			zap.Time("first", ev.First), zap.Time("last", ev.Last))
+		if s.opts.OnEvict != nil {
+			s.opts.OnEvict(ev)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if s.opts.Fsync == FsyncAlways {
+		return s.syncTo(last, false)
+	}
+	return nil
+}
+
+// appendLocked frames one record into its chain, making room first under
+// the evicting policies.
+func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
+	c := &s.chains[chainFor(r.Severity, s.opts.Full)]
+	fsz := int64(frameHeaderSize + len(r.Payload))
+	if s.opts.Full != Block {
+		for {
+			need := fsz
+			if c.active == nil {
+				need += segHeaderSize
+			}
+			if s.used+need <= s.opts.MaxSize || (!s.reclaimLocked() && !s.evictLocked(ev)) {
+				break
+			}
+		}
+	}
+	if c.active == nil {
+		if err := s.createSegmentLocked(c, s.nextSeq); err != nil {
+			return err
+		}
+	}
+	seq := s.nextSeq
+	s.nextSeq++
+	g := c.active
+	c.wbuf = appendFrame(c.wbuf, seq, r)
+	g.add(seq, r, fsz)
+	s.used += fsz
+	s.records++
+	s.unread++
+	c.unread++
+	s.stats.Appended++
+	if len(c.wbuf) >= writeBufSize {
+		if err := s.flushLocked(c); err != nil {
+			return err
+		}
+	}
+	if c.active != nil && g.size >= s.opts.SegmentSize {
+		if err := s.flushLocked(c); err != nil {
+			return err
+		}
+		s.sealLocked(c)
+	}
+	return nil
+}
+
+// signalSpaceLocked wakes appenders waiting for room.
+func (s *Spool) signalSpaceLocked() {
+	close(s.spaceCh)
+	s.spaceCh = make(chan struct{})
 }
 
 // Sync makes every record appended so far durable per the fsync policy
 // (FsyncNever: written to the OS only). Input checkpoints are saved only
 // after Sync returned nil.
 func (s *Spool) Sync() error {
-	return errors.New("spool: not implemented")
-}
-
-// Read returns up to maxRecords records (and roughly up to maxBytes) from the
-// read position without acknowledging them. It waits until at least one
-// record is available, or until ctx is done (ctx.Err()). After a Read, the
-// next Read continues after that batch even before it is acknowledged; an
-// unacknowledged batch is read again only after a restart.
-func (s *Spool) Read(ctx context.Context, maxRecords int, maxBytes int64) (Batch, error) {
-	return Batch{}, errors.New("spool: not implemented")
-}
-
-// Ack marks b delivered: the cursor advances past it and is persisted, and
-// segments that are fully delivered are deleted. Batches are acknowledged in
-// the order they were read.
-func (s *Spool) Ack(b Batch) error {
-	return errors.New("spool: not implemented")
-}
-
-// Quarantine appends b's records to the quarantine file(s) in Dir/quarantine
-// and then acknowledges b.
-func (s *Spool) Quarantine(b Batch) error {
-	return errors.New("spool: not implemented")
+	s.mu.Lock()
+	closed, last := s.closed, s.nextSeq-1
+	s.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	return s.syncTo(last, false)
 }
 
 // Stats returns a snapshot of the spool's gauges and counters.
 func (s *Spool) Stats() Stats {
-	return Stats{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Bytes = s.used
+	st.Records = s.records
+	oldest := int64(0)
+	found := false
+	for i := range s.chains {
+		for _, g := range s.chains[i].segs {
+			if g.ackedN >= g.count {
+				continue
+			}
+			// The first unacknowledged record's time is not kept; the last
+			// acknowledged one's is a bound at most one record off.
+			t := g.firstTime
+			if g.ackedN > 0 {
+				t = g.ackTime
+			}
+			if !found || t < oldest {
+				oldest, found = t, true
+			}
+			break
+		}
+	}
+	if found {
+		st.Oldest = time.Unix(0, oldest)
+	}
+	return st
 }
 
 // Close syncs, persists the cursor, releases the lock and wakes a blocked
 // Read or Append (which then return ErrClosed). It is safe to call twice.
 func (s *Spool) Close() error {
-	return nil
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.done)
+	s.mu.Unlock()
+	s.wg.Wait()
+
+	err := s.syncTo(0, true)
+	s.mu.Lock()
+	s.closeFiles()
+	s.mu.Unlock()
+	return err
+}
+
+// closeFiles closes every file the spool holds and releases the lock.
+func (s *Spool) closeFiles() {
+	for i := range s.chains {
+		c := &s.chains[i]
+		c.closeReader()
+		if c.wf != nil {
+			_ = c.wf.Close()
+			c.active, c.wf = nil, nil
+		}
+	}
+	for _, f := range s.toClose {
+		_ = f.Close()
+	}
+	s.toClose = nil
+	s.quarantine.close()
+	if s.cur != nil {
+		_ = s.cur.close()
+		s.cur = nil
+	}
+	if s.lock != nil {
+		_ = unlockDir(s.lock)
+		s.lock = nil
+	}
 }
