@@ -267,7 +267,7 @@ func TestSyslogTCPFieldsParsed(t *testing.T) {
 	assert.Equal(t, int64(20), attrs["facility"])
 	assert.Equal(t, map[string]any{"exampleSDID@32473": map[string]any{"iut": "3", "eventSource": "Application"}}, attrs["structured_data"])
 	assert.Equal(t, "Failed password for root", attrs["message"])
-	assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
+	assert.Equal(t, plog.SeverityNumberInfo2, lr.SeverityNumber(), "severity 5 (notice)")
 	assert.Equal(t, time.Date(2026, 11, 24, 20, 14, 15, 3e6, time.UTC), lr.Timestamp().AsTime())
 	assert.NotZero(t, lr.ObservedTimestamp())
 }
