@@ -236,6 +236,12 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 		if err != nil {
 			return fmt.Errorf("'syslog::%s': %w", name, err)
 		}
+		// An octet count covers the whole frame, trailing newline included
+		// (rsyslog's omfwd sends one); trimming it makes the parser reject
+		// the message as short. Keep it unless the key says otherwise.
+		if sc.TCP != nil && sc.EnableOctetCounting && !sub.IsSet("tcp::preserve_trailing_whitespaces") {
+			sc.TCP.TrimConfig.PreserveTrailing = true
+		}
 		if c.Syslog == nil {
 			c.Syslog = map[string]*SyslogConfig{}
 		}

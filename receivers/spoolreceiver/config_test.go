@@ -68,6 +68,7 @@ func TestLoadConfig(t *testing.T) {
 
 	require.Len(t, cfg.Syslog, 2)
 	assert.True(t, cfg.Syslog["tcp"].EnableOctetCounting)
+	assert.True(t, cfg.Syslog["tcp"].TCP.TrimConfig.PreserveTrailing, "octet-counted frames keep their trailing newline")
 	require.NotNil(t, cfg.Syslog["tcp"].TCP)
 	assert.Equal(t, "127.0.0.1:5514", cfg.Syslog["tcp"].TCP.ListenAddress)
 	assert.Equal(t, "utf-8", cfg.Syslog["tcp"].TCP.Encoding, "tcp defaults kept")
