@@ -20,8 +20,9 @@ import (
 // scratch is reused between appends: one buffer holds every payload of a
 // call, records slice into it, and the spool copies them on Append.
 type scratch struct {
-	buf  []byte
-	recs []spool.Record
+	buf   []byte
+	attrs []byte
+	recs  []spool.Record
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -51,11 +52,15 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig) emit.Callback {
 		s := scratchPool.Get().(*scratch)
 		defer scratchPool.Put(s)
 		now := time.Now().UnixNano()
+		// The lines of one call share their attributes: encode them once.
+		s.attrs = record.AppendAttributes(s.attrs[:0], attrs)
 		s.buf, s.recs = s.buf[:0], s.recs[:0]
 		offsets := make([]int, 0, len(tokens)+1)
+		e := record.Entry{Observed: now, AttributesRaw: s.attrs}
 		for _, tok := range tokens {
 			offsets = append(offsets, len(s.buf))
-			s.buf = record.Append(s.buf, &record.Entry{Observed: now, Attributes: attrs, BodyBytes: tok})
+			e.BodyBytes = tok
+			s.buf = record.Append(s.buf, &e)
 		}
 		offsets = append(offsets, len(s.buf))
 		for i := range tokens {

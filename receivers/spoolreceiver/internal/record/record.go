@@ -66,8 +66,17 @@ type Entry struct {
 	Scope        string
 	Resource     map[string]any
 	Attributes   map[string]any
-	Body         any
-	BodyBytes    []byte
+	// AttributesRaw, when non-nil, is used instead of Attributes: the output
+	// of AppendAttributes, so a batch of lines sharing attributes encodes
+	// them once.
+	AttributesRaw []byte
+	Body          any
+	BodyBytes     []byte
+}
+
+// AppendAttributes appends the encoding of attrs for Entry.AttributesRaw.
+func AppendAttributes(dst []byte, attrs map[string]any) []byte {
+	return appendMap(dst, attrs, false, 0)
 }
 
 // Append appends e's encoding to dst and returns the extended slice.
@@ -95,7 +104,11 @@ func Append(dst []byte, e *Entry) []byte {
 		copy(dst[mark:], pfx[:p])
 	}
 
-	dst = appendMap(dst, e.Attributes, false, 0)
+	if e.AttributesRaw != nil {
+		dst = append(dst, e.AttributesRaw...)
+	} else {
+		dst = appendMap(dst, e.Attributes, false, 0)
+	}
 	if e.BodyBytes != nil {
 		dst = append(dst, tagString)
 		dst = binary.AppendUvarint(dst, uint64(len(e.BodyBytes)))
@@ -245,24 +258,13 @@ func (d *Decoder) Decode(p []byte) error {
 	ts := r.uvarint()
 	obs := r.uvarint()
 	sev := r.byte()
-	sevText := r.str()
-	scope := r.str()
+	sevText := r.bytes()
+	scope := r.bytes() // compared as bytes: a string per record would allocate
 	res := r.bytes()
 	if r.err != nil {
 		return r.err
 	}
 
-	// Decode into a detached record first so a malformed tail leaves the
-	// output untouched.
-	lr := plog.NewLogRecord()
-	r.mapInto(lr.Attributes(), 0)
-	r.valueInto(lr.Body(), 0)
-	if r.err != nil {
-		return r.err
-	}
-	if len(r.b) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
-	}
 	var resAttrs pcommon.Map
 	newResource := !d.started || !slices.Equal(res, d.resource)
 	if newResource {
@@ -276,28 +278,96 @@ func (d *Decoder) Decode(p []byte) error {
 			return rr.err
 		}
 	}
+	// Check the rest of the payload before touching the output, so a
+	// malformed record appends nothing (decoding twice only on this path
+	// would cost more than the check: it walks without allocating).
+	if err := validateTail(r); err != nil {
+		return err
+	}
 
 	if newResource {
 		rl := d.logs.ResourceLogs().AppendEmpty()
 		resAttrs.MoveTo(rl.Resource().Attributes())
 		d.sl = rl.ScopeLogs().AppendEmpty()
-		d.sl.Scope().SetName(scope)
+		d.scope = string(scope)
+		d.sl.Scope().SetName(d.scope)
 		d.resource = append(d.resource[:0], res...)
-		d.scope = scope
 		d.started = true
-	} else if scope != d.scope {
+	} else if string(scope) != d.scope {
 		rl := d.logs.ResourceLogs().At(d.logs.ResourceLogs().Len() - 1)
 		d.sl = rl.ScopeLogs().AppendEmpty()
-		d.sl.Scope().SetName(scope)
-		d.scope = scope
+		d.scope = string(scope)
+		d.sl.Scope().SetName(d.scope)
 	}
 	out := d.sl.LogRecords().AppendEmpty()
-	lr.MoveTo(out)
+	r.mapInto(out.Attributes(), 0)
+	r.valueInto(out.Body(), 0)
 	out.SetTimestamp(pcommon.Timestamp(ts))
 	out.SetObservedTimestamp(pcommon.Timestamp(obs))
 	out.SetSeverityNumber(plog.SeverityNumber(sev))
-	out.SetSeverityText(sevText)
+	if len(sevText) > 0 {
+		out.SetSeverityText(string(sevText))
+	}
+	return r.err
+}
+
+// validateTail walks the attributes and body of r (a copy) without building
+// anything and reports whether they decode completely.
+func validateTail(r reader) error {
+	r.skipMap(0)
+	r.skipValue(0)
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
+	}
 	return nil
+}
+
+func (r *reader) skipMap(depth int) {
+	if depth > maxDepth {
+		r.fail(ErrMalformed)
+		return
+	}
+	n := r.count()
+	for i := 0; i < n && r.err == nil; i++ {
+		r.bytes()
+		r.skipValue(depth + 1)
+	}
+}
+
+func (r *reader) skipValue(depth int) {
+	if depth > maxDepth {
+		r.fail(ErrMalformed)
+		return
+	}
+	switch tag := r.byte(); tag {
+	case tagNil:
+	case tagString, tagBytes:
+		r.bytes()
+	case tagInt:
+		r.varint()
+	case tagDouble:
+		if len(r.b) < 8 {
+			r.fail(ErrTruncated)
+			return
+		}
+		r.b = r.b[8:]
+	case tagBool:
+		r.byte()
+	case tagMap:
+		r.skipMap(depth)
+	case tagSlice:
+		n := r.count()
+		for i := 0; i < n && r.err == nil; i++ {
+			r.skipValue(depth + 1)
+		}
+	default:
+		if r.err == nil {
+			r.fail(fmt.Errorf("%w: value tag %d", ErrMalformed, tag))
+		}
+	}
 }
 
 // reader walks a payload; the first error sticks and later reads return zero values.

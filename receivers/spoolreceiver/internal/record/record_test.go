@@ -78,8 +78,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"version", append([]byte{9}, good[1:]...), ErrVersion},
 		{"truncated", good[:len(good)-1], ErrTruncated},
 		{"trailing", append(append([]byte{}, good...), 0), ErrMalformed},
-		{"huge count", []byte{version, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0x03}, ErrMalformed},
-		{"bad tag", []byte{version, 0, 0, 0, 0, 0, 0, 0, 0x77}, ErrMalformed},
+		{"huge count", []byte{version, 0, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0x03}, ErrMalformed},
+		{"bad tag", []byte{version, 0, 0, 0, 0, 0, 1, 0, 0, 0x77}, ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
