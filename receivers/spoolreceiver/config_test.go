@@ -1,11 +1,14 @@
 package spoolreceiver
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"go.yaml.in/yaml/v3"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -113,4 +116,25 @@ func TestUnknownEnumNamesTheKey(t *testing.T) {
 		require.ErrorContains(t, err, "'"+key+"'")
 		require.ErrorContains(t, err, "allowed:")
 	}
+}
+
+// TestReadmeExampleIsTestdata keeps the README's example and
+// testdata/config.yaml the same configuration.
+func TestReadmeExampleIsTestdata(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	_, block, ok := strings.Cut(string(readme), "```yaml\n")
+	require.True(t, ok)
+	block, _, ok = strings.Cut(block, "```")
+	require.True(t, ok)
+	var fromReadme struct {
+		Receivers map[string]any `yaml:"receivers"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(block), &fromReadme))
+	raw, err := os.ReadFile(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	var fromTestdata map[string]any
+	require.NoError(t, yaml.Unmarshal(raw, &fromTestdata))
+	assert.Equal(t, fromTestdata["spool"], fromReadme.Receivers["spool"])
 }
