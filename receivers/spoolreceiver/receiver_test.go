@@ -16,6 +16,7 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/entry"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/tcp"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/udp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -23,8 +24,12 @@ import (
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadata"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadatatest"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
 // sink records what the receiver delivers; fail, when set, decides the
@@ -329,4 +334,43 @@ func TestEvictionEmitsOneLossRecord(t *testing.T) {
 	}
 	assert.Equal(t, 30, errorsSeen, "error lines outlive debug lines")
 	assert.Positive(t, loss)
+}
+
+// TestBlockPolicyDropsUDPAndCountsIt fills a spool under the block policy:
+// UDP messages are refused at once and counted, never waited on; the
+// telemetry reports the spool's gauges and counters.
+func TestBlockPolicyDropsUDPAndCountsIt(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, "")
+	cfg.MaxSize = minMaxSize
+	cfg.FullPolicy = FullBlock
+	sc := NewSyslogConfig()
+	sc.UDP = &udp.NewConfig().BaseConfig
+	sc.UDP.ListenAddress = "127.0.0.1:0"
+	cfg.Syslog = map[string]*SyslogConfig{"u": sc}
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+
+	down := &sink{fail: func(int64) error { return errors.New("gateway down") }}
+	require.NoError(t, cfg.Validate())
+	r, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg, down)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	s := &spoolSink{r: r.(*spoolReceiver), udp: true}
+
+	pad := strings.Repeat("u", 900)
+	var dropped int64
+	for i := range 3000 {
+		err := s.ProcessBatch(context.Background(), []*entry.Entry{newEntry(9, fmt.Sprintf("udp %d %s", i, pad))})
+		if err != nil {
+			require.ErrorIs(t, err, spool.ErrFull)
+			dropped++
+		}
+	}
+	require.Positive(t, dropped, "a 1MiB spool cannot hold 3000 messages of 900 bytes")
+	metadatatest.AssertEqualSpoolUDPDroppedRecords(t, tel, []metricdata.DataPoint[int64]{{Value: dropped}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualSpoolEvictedRecords(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualSpoolAppendedRecords(t, tel, []metricdata.DataPoint[int64]{{Value: 3000 - dropped}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualSpoolRecords(t, tel, []metricdata.DataPoint[int64]{{Value: 3000 - dropped}}, metricdatatest.IgnoreTimestamp())
 }
