@@ -35,19 +35,18 @@ const (
 
 // Sentinel errors returned by Config.Validate; each message names its key.
 var (
-	ErrNoDirectory      = errors.New("'directory' must be set")
-	ErrMaxSize          = fmt.Errorf("'max_size' must be at least %dMiB", minMaxSize>>20)
-	ErrFsyncInterval    = errors.New("'fsync_interval' must be positive with 'fsync: interval'")
-	ErrBatchRecords     = errors.New("'batch::max_records' must be positive")
-	ErrBatchBytes       = errors.New("'batch::max_bytes' must be positive")
-	ErrBatchTimeout     = errors.New("'batch::timeout' must not be negative")
-	ErrRetryGivesUp     = errors.New("'retry_on_failure::max_elapsed_time' must be 0: the spool never drops a batch it could not deliver")
-	ErrRetryDisabled    = errors.New("'retry_on_failure::enabled' must be true: the spool retries until delivery")
-	ErrNoInputs         = errors.New("at least one input under 'files' or 'syslog' is required")
-	ErrInputName        = errors.New("input names under 'files' and 'syslog' must match [a-zA-Z0-9_-]+")
-	ErrSyslogTransport  = errors.New("exactly one of 'tcp' or 'udp' must be set")
-	errUnknownFsync     = errors.New("unknown value")
-	errUnknownFullValue = errors.New("unknown value")
+	ErrNoDirectory     = errors.New("'directory' must be set")
+	ErrMaxSize         = fmt.Errorf("'max_size' must be at least %dMiB", minMaxSize>>20)
+	ErrFsyncInterval   = errors.New("'fsync_interval' must be positive with 'fsync: interval'")
+	ErrBatchRecords    = errors.New("'batch::max_records' must be positive")
+	ErrBatchBytes      = errors.New("'batch::max_bytes' must be positive")
+	ErrBatchTimeout    = errors.New("'batch::timeout' must not be negative")
+	ErrRetryGivesUp    = errors.New("'retry_on_failure::max_elapsed_time' must be 0: the spool never drops a batch it could not deliver")
+	ErrRetryDisabled   = errors.New("'retry_on_failure::enabled' must be true: the spool retries until delivery")
+	ErrNoInputs        = errors.New("at least one input under 'files' or 'syslog' is required")
+	ErrInputName       = errors.New("input names under 'files' and 'syslog' must match [a-zA-Z0-9_-]+")
+	ErrSyslogTransport = errors.New("exactly one of 'tcp' or 'udp' must be set")
+	ErrUnknownValue    = errors.New("unknown value")
 )
 
 var inputNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
@@ -64,12 +63,7 @@ const (
 
 // UnmarshalText accepts only the known policies.
 func (p *FsyncPolicy) UnmarshalText(b []byte) error {
-	switch v := FsyncPolicy(b); v {
-	case FsyncAlways, FsyncInterval, FsyncNever:
-		*p = v
-		return nil
-	}
-	return fmt.Errorf("'fsync': %w %q (allowed: always, interval, never)", errUnknownFsync, b)
+	return unmarshalEnum(p, "fsync", b, FsyncAlways, FsyncInterval, FsyncNever)
 }
 
 // FullPolicy is the `full_policy` option.
@@ -84,12 +78,23 @@ const (
 
 // UnmarshalText accepts only the known policies.
 func (p *FullPolicy) UnmarshalText(b []byte) error {
-	switch v := FullPolicy(b); v {
-	case FullEvictLowestSeverity, FullDropOldest, FullBlock:
-		*p = v
-		return nil
+	return unmarshalEnum(p, "full_policy", b, FullEvictLowestSeverity, FullDropOldest, FullBlock)
+}
+
+// unmarshalEnum sets *dst to b if b is one of allowed, or names key and the
+// allowed values in its error.
+func unmarshalEnum[T ~string](dst *T, key string, b []byte, allowed ...T) error {
+	for _, v := range allowed {
+		if string(v) == string(b) {
+			*dst = v
+			return nil
+		}
 	}
-	return fmt.Errorf("'full_policy': %w %q (allowed: evict_lowest_severity, drop_oldest, block)", errUnknownFullValue, b)
+	names := make([]string, len(allowed))
+	for i, v := range allowed {
+		names[i] = string(v)
+	}
+	return fmt.Errorf("'%s': %w %q (allowed: %s)", key, ErrUnknownValue, b, strings.Join(names, ", "))
 }
 
 // Config is the spool receiver's configuration.

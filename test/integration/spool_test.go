@@ -216,23 +216,6 @@ func (r *spoolRig) killAgent() {
 	<-r.agent.done
 }
 
-func spoolWaitFor(t *testing.T, what string, timeout time.Duration, cond func() bool, procs ...*process) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if cond() {
-			return
-		}
-		for _, p := range procs {
-			if p.exited() {
-				t.Fatalf("%s exited (%v) while waiting for %s", p.name, p.err, what)
-			}
-		}
-		time.Sleep(pollInterval)
-	}
-	t.Fatalf("timed out after %s waiting for %s", timeout, what)
-}
-
 // TestSpoolSyslogPeers sends syslog from util-linux logger and from an
 // rsyslog relay to the agent's spool and checks every field at the far end.
 func TestSpoolSyslogPeers(t *testing.T) {
@@ -259,7 +242,7 @@ func TestSpoolSyslogPeers(t *testing.T) {
 			"--sd-id", "order@32473", "--sd-param", `id="991"`, marker)
 		require.NoError(t, err, out)
 		var got []plog.LogRecord
-		spoolWaitFor(t, marker, waitTimeout, func() bool { got = r.sink.find(bodyContains(marker)); return len(got) > 0 }, r.agent, r.gateway)
+		eventually(t, marker, func() bool { got = r.sink.find(bodyContains(marker)); return len(got) > 0 }, r.agent, r.gateway)
 		a := attrs(got[0])
 		host, _ := os.Hostname()
 		assert.Equal(t, host, a["hostname"])
@@ -280,7 +263,7 @@ func TestSpoolSyslogPeers(t *testing.T) {
 			"-t", "sshd", "--id=77", "-p", "auth.warning", marker)
 		require.NoError(t, err, out)
 		var got []plog.LogRecord
-		spoolWaitFor(t, marker, waitTimeout, func() bool { got = r.sink.find(bodyContains(marker)); return len(got) > 0 }, r.agent, r.gateway)
+		eventually(t, marker, func() bool { got = r.sink.find(bodyContains(marker)); return len(got) > 0 }, r.agent, r.gateway)
 		a := attrs(got[0])
 		assert.NotEmpty(t, a["hostname"])
 		assert.Equal(t, "sshd", a["appname"])
@@ -321,7 +304,7 @@ input(type="imudp" address="127.0.0.1" port="%d")
 		marker := newMarker("rsyslog")
 		var got []plog.LogRecord
 		// UDP to a relay that may still be starting: resend until it arrives.
-		spoolWaitFor(t, marker+" via rsyslog", waitTimeout, func() bool {
+		eventually(t, marker+" via rsyslog", func() bool {
 			if got = r.sink.find(bodyContains(marker)); len(got) > 0 {
 				return true
 			}
@@ -395,7 +378,7 @@ func TestSpoolCrashNoLoss(t *testing.T) {
 	r.killAgent() // after the last line was written
 	r.startAgent()
 
-	spoolWaitFor(t, "all lines at the sink", 60*time.Second, func() bool {
+	eventually(t, "all lines at the sink", func() bool {
 		d, _ := r.sink.distinct()
 		return d == total
 	}, r.agent, r.gateway)
@@ -451,16 +434,22 @@ func TestSpoolFullDisk(t *testing.T) {
 		send("user.err", errs)
 		errorsSent = append(errorsSent, errs...)
 	}
-	spoolWaitFor(t, "evictions", waitTimeout, func() bool {
+	eventually(t, "evictions", func() bool {
 		return counter(t, r.agentMetrics, "otelcol_spool_evicted_records") > 0
 	}, r.agent)
 	require.False(t, r.agent.exited(), "the agent survives a full spool")
+	// A stop while the gateway is away is not held up by retries (stop
+	// fails the test after 15s), and the spool outlives the restart.
+	stopping := time.Now()
+	r.agent.stop(t)
+	t.Logf("agent stopped in %s with the gateway down", time.Since(stopping).Round(time.Millisecond))
+	r.startAgent()
 
 	r.startGateway()
-	spoolWaitFor(t, "the loss record", waitTimeout, func() bool {
+	eventually(t, "the loss record", func() bool {
 		return len(r.sink.find(bodyContains("spool full: dropped"))) > 0
 	}, r.agent, r.gateway)
-	spoolWaitFor(t, "every error line", waitTimeout, func() bool {
+	eventually(t, "every error line", func() bool {
 		return len(r.sink.find(bodyContains("disk controller fault"))) >= len(errorsSent)
 	}, r.agent, r.gateway)
 	for _, e := range errorsSent {
