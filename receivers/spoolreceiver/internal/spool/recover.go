@@ -80,6 +80,15 @@ func (s *Spool) recover() error {
 		s.log.Warn("Spool cursor is past all spooled data; treating it as delivered",
 			zap.Uint64("cursor", ackSeq), zap.Uint64("last_record", maxSeq))
 	}
+	if !found {
+		// From now on a missing cursor means damage, not a new spool.
+		if err := cur.write(ackSeq); err != nil {
+			return err
+		}
+		if err := cur.sync(); err != nil {
+			return err
+		}
+	}
 	s.ackSeq, s.readSeq = ackSeq, ackSeq
 	s.nextSeq = max(ackSeq, maxSeq) + 1
 	s.syncedSeq = s.nextSeq - 1
@@ -164,7 +173,8 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 		scan.regions++
 	}
 	s.stats.Corrupt += scan.regions
-	if scan.tornAt >= 0 {
+	if scan.tornAt >= 0 && (hdrOK || g.count > 0) {
+		// (A file with neither header nor frames is one damaged region.)
 		s.stats.TornTailBytes += size - scan.tornAt
 	}
 	live := g.count > g.ackedN
