@@ -82,7 +82,7 @@ func TestRecovery(t *testing.T) {
 				files := segFiles(t, dir)
 				mutateFile(t, files[len(files)-1], func(b []byte) []byte { return b[:len(b)-5] })
 			},
-			want: want{records: without(total - 1), tornTail: int64(frameHeaderSize + len("record-299") - 5)},
+			want: want{records: without(total - 1), tornTail: int64(frameHeaderSize + len(rec(0, 299).Payload) - 5)},
 		},
 		{
 			name: "bad CRC in the middle",

@@ -42,9 +42,10 @@ func openSpool(t testing.TB, opts Options) *Spool {
 	return s
 }
 
-// rec is record i: its payload names it, its time is i seconds.
+// rec is record i: its payload names it (frame: 39 bytes below 10000), its
+// time is i seconds.
 func rec(sev uint8, i int) Record {
-	return Record{Severity: sev, Time: int64(i) * int64(time.Second), Payload: []byte("record-" + strconv.Itoa(i))}
+	return Record{Severity: sev, Time: int64(i) * int64(time.Second), Payload: fmt.Appendf(nil, "record-%04d", i)}
 }
 
 func recs(sev uint8, from, to int) []Record {
