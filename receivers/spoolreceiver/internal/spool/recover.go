@@ -222,12 +222,16 @@ type scanResult struct {
 
 // scanSegment calls fn for each intact frame of the segment in f.
 func scanSegment(f io.ReaderAt, size int64, hdrOK bool, fn func(*frame)) (scanResult, error) {
+	var sr segReader
+	return scanSegmentWith(&sr, f, size, hdrOK, fn)
+}
+
+func scanSegmentWith(sr *segReader, f io.ReaderAt, size int64, hdrOK bool, fn func(*frame)) (scanResult, error) {
 	res := scanResult{tornAt: -1}
 	start := int64(segHeaderSize)
 	if !hdrOK {
 		start = 0 // salvage frames after a damaged header
 	}
-	var sr segReader
 	sr.reset(f, start, size)
 	for {
 		fr, skipped, st, at, err := sr.next()
