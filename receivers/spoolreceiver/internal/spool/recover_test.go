@@ -155,10 +155,10 @@ func TestRecovery(t *testing.T) {
 			want: want{records: all, cursorResets: 1},
 		},
 		{
-			name:  "acknowledged half",
-			acked: 150,
+			name:   "acknowledged half",
+			acked:  150,
 			damage: func(*testing.T, string) {},
-			want:  want{records: seq(150, total)},
+			want:   want{records: seq(150, total)},
 		},
 		{
 			name:  "cursor ahead of data",
