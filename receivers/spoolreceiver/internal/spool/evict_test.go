@@ -58,6 +58,33 @@ func TestEvictLowestSeverityFirst(t *testing.T) {
 	assert.Equal(t, seq(200, 600), readN(t, s, 400, true), "warn and error records survive, in order")
 }
 
+func TestEvictIncomingBelowEverything(t *testing.T) {
+	var evs evictions
+	s := openSpool(t, Options{MaxSize: evictMaxSize, OnEvict: evs.add})
+	ctx := context.Background()
+	require.NoError(t, s.Append(ctx, recs(sevError, 0, 600)))
+	before := s.Stats()
+	require.NotZero(t, before.Evicted, "the spool is full of errors")
+	errorsLeft := int(before.Records)
+	nEvictions := len(evs.get())
+
+	// A flood of debug lines: what finds no room is dropped itself; no
+	// error record goes.
+	require.NoError(t, s.Append(ctx, recs(sevDebug, 600, 800)))
+	st := s.Stats()
+	got := readN(t, s, int(st.Records), true)
+	assert.Equal(t, seq(600-errorsLeft, 600), got[:errorsLeft], "the errors are all there")
+	debugKept := len(got) - errorsLeft
+	var dropped int64
+	for _, ev := range evs.get()[nEvictions:] {
+		assert.Equal(t, sevDebug, ev.Severity)
+		dropped += ev.Records
+	}
+	assert.Positive(t, dropped)
+	assert.EqualValues(t, 200, int64(debugKept)+dropped)
+	assert.Equal(t, st.Appended, st.Records+st.Delivered+st.Evicted+st.Lost)
+}
+
 func TestEvictDropOldest(t *testing.T) {
 	var evs evictions
 	s := openSpool(t, Options{MaxSize: evictMaxSize, Full: DropOldest, OnEvict: evs.add})

@@ -18,7 +18,9 @@
 // chains in sequence order, so delivery keeps append order. Append is O(1)
 // (one buffered write to one chain) and Read O(bands) per record. When the
 // spool is full, whole segments go: the oldest segment of the lowest band
-// that has any. Under DropOldest and Block all records share one chain, and
+// that has any. A record whose band is below every band spooled is itself
+// dropped (and reported) instead, so a flood of debug lines cannot push
+// errors out. Under DropOldest and Block all records share one chain, and
 // DropOldest drops its oldest segment. A segment is at most SegmentSize, so
 // one eviction frees at most a quarter of MaxSize.
 //
@@ -182,7 +184,8 @@ type Eviction struct {
 	Last     time.Time
 }
 
-// Stats is a snapshot for telemetry. Counters are cumulative since Open.
+// Stats is a snapshot for telemetry. Counters are cumulative since Open;
+// Appended = Records + Delivered + Evicted + Lost for records appended since.
 type Stats struct {
 	Bytes         int64     // on disk, undelivered
 	Records       int64     // undelivered
@@ -423,7 +426,22 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 			if c.active == nil {
 				need += segHeaderSize
 			}
-			if s.used+need <= s.opts.MaxSize || (!s.reclaimLocked() && !s.evictLocked(ev)) {
+			if s.used+need <= s.opts.MaxSize || s.reclaimLocked() {
+				if s.used+need <= s.opts.MaxSize {
+					break
+				}
+				continue
+			}
+			if s.opts.Full == EvictLowestSeverity && len(c.segs) == 0 && s.lowestChainLocked() > c.id {
+				// The record is below everything spooled: it is the one to
+				// go, not a record of a higher band.
+				ev.add(1, fsz, r.Severity, r.Time, r.Time)
+				s.stats.Appended++
+				s.stats.Evicted++
+				s.stats.EvictedBytes += fsz
+				return nil
+			}
+			if !s.evictLocked(ev) {
 				break
 			}
 		}
