@@ -27,6 +27,20 @@ func reportThroughput(b *testing.B, records int) {
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
 }
 
+// drainBench reads and acknowledges n records in batches of up to 1000.
+func drainBench(b *testing.B, s *Spool, n int) {
+	for n > 0 {
+		batch, err := s.Read(context.Background(), 1000, 1<<20)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n -= len(batch.Records)
+		if err := s.Ack(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkAppend measures Append per record (b.N records) in batches of 64,
 // as a file input hands them over, and one at a time, as syslog does.
 func BenchmarkAppend(b *testing.B) {
@@ -61,7 +75,6 @@ func BenchmarkRead(b *testing.B) {
 		b.Run("fsync="+policy.String(), func(b *testing.B) {
 			s := openSpool(b, Options{MaxSize: 1 << 30, Fsync: policy})
 			recs := benchRecords(1000)
-			ctx := context.Background()
 			for i := 0; i < b.N; i += len(recs) {
 				if err := s.TryAppend(recs[:min(len(recs), b.N-i)]); err != nil {
 					b.Fatal(err)
@@ -73,16 +86,7 @@ func BenchmarkRead(b *testing.B) {
 			b.SetBytes(frameHeaderSize + benchPayload)
 			b.ReportAllocs()
 			b.ResetTimer()
-			for n := 0; n < b.N; {
-				batch, err := s.Read(ctx, 1000, 1<<20)
-				if err != nil {
-					b.Fatal(err)
-				}
-				n += len(batch.Records)
-				if err := s.Ack(batch); err != nil {
-					b.Fatal(err)
-				}
-			}
+			drainBench(b, s, b.N)
 			b.StopTimer()
 			reportThroughput(b, b.N)
 		})
@@ -108,16 +112,7 @@ func BenchmarkAppendRead(b *testing.B) {
 		}
 		done <- nil
 	}()
-	for n := 0; n < b.N; {
-		batch, err := s.Read(ctx, 1000, 1<<20)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n += len(batch.Records)
-		if err := s.Ack(batch); err != nil {
-			b.Fatal(err)
-		}
-	}
+	drainBench(b, s, b.N)
 	if err := <-done; err != nil {
 		b.Fatal(err)
 	}
