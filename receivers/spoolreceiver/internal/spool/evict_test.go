@@ -58,33 +58,6 @@ func TestEvictLowestSeverityFirst(t *testing.T) {
 	assert.Equal(t, seq(200, 600), readN(t, s, 400, true), "warn and error records survive, in order")
 }
 
-func TestEvictIncomingBelowEverything(t *testing.T) {
-	var evs evictions
-	s := openSpool(t, Options{MaxSize: evictMaxSize, OnEvict: evs.add})
-	ctx := context.Background()
-	require.NoError(t, s.Append(ctx, recs(sevError, 0, 600)))
-	before := s.Stats()
-	require.NotZero(t, before.Evicted, "the spool is full of errors")
-	errorsLeft := int(before.Records)
-	nEvictions := len(evs.get())
-
-	// A flood of debug lines: what finds no room is dropped itself; no
-	// error record goes.
-	require.NoError(t, s.Append(ctx, recs(sevDebug, 600, 800)))
-	st := s.Stats()
-	got := readN(t, s, int(st.Records), true)
-	assert.Equal(t, seq(600-errorsLeft, 600), got[:errorsLeft], "the errors are all there")
-	debugKept := len(got) - errorsLeft
-	var dropped int64
-	for _, ev := range evs.get()[nEvictions:] {
-		assert.Equal(t, sevDebug, ev.Severity)
-		dropped += ev.Records
-	}
-	assert.Positive(t, dropped)
-	assert.EqualValues(t, 200, int64(debugKept)+dropped)
-	assert.Equal(t, st.Appended, st.Records+st.Delivered+st.Evicted+st.Lost)
-}
-
 func TestEvictDropOldest(t *testing.T) {
 	var evs evictions
 	s := openSpool(t, Options{MaxSize: evictMaxSize, Full: DropOldest, OnEvict: evs.add})
@@ -164,4 +137,40 @@ func TestBlockWhenFull(t *testing.T) {
 func TestBlockBatchTooLarge(t *testing.T) {
 	s := openSpool(t, Options{MaxSize: evictMaxSize, Full: Block})
 	require.ErrorIs(t, s.TryAppend(recs(sevInfo, 0, 1000)), ErrTooLarge)
+}
+
+// fillUp appends records of severity sev from number from on until the
+// spool has no room for another, without evicting; it returns the next
+// number.
+func fillUp(t *testing.T, s *Spool, sev uint8, from int) int {
+	t.Helper()
+	for s.Stats().Bytes+39 <= evictMaxSize {
+		require.NoError(t, s.Append(context.Background(), []Record{rec(sev, from)}))
+		from++
+	}
+	return from
+}
+
+func TestEvictIncomingReportedTogether(t *testing.T) {
+	var evs evictions
+	s := openSpool(t, Options{MaxSize: evictMaxSize, OnEvict: evs.add})
+	ctx := context.Background()
+	n := fillUp(t, s, sevError, 0)
+	require.Empty(t, evs.get())
+	for i := n; i < n+100; i++ {
+		require.NoError(t, s.Append(ctx, []Record{rec(sevDebug, i)}))
+	}
+	assert.EqualValues(t, 100, s.Stats().Evicted, "every debug record dropped, no error")
+	reports := evs.get()
+	require.Len(t, reports, 1, "one report for the first drop, the rest wait a second")
+	assert.Equal(t, Eviction{Records: 1, Bytes: 39, Severity: sevDebug, First: sec(n), Last: sec(n)}, reports[0])
+
+	s.mu.Lock()
+	s.lastReport = s.lastReport.Add(-time.Hour)
+	s.mu.Unlock()
+	require.NoError(t, s.Append(ctx, []Record{rec(sevDebug, n+100)}))
+	reports = evs.get()
+	require.Len(t, reports, 2)
+	assert.Equal(t, Eviction{Records: 100, Bytes: 3900, Severity: sevDebug, First: sec(n + 1), Last: sec(n + 100)}, reports[1])
+	assert.Equal(t, seq(0, n), readN(t, s, n, true))
 }
