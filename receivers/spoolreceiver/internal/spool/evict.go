@@ -16,6 +16,30 @@ func (s *Spool) reclaimLocked() bool {
 	return false
 }
 
+// lowestChainLocked returns the lowest chain holding segments, or
+// numChains.
+func (s *Spool) lowestChainLocked() int {
+	for i := range s.chains {
+		if len(s.chains[i].segs) > 0 {
+			return i
+		}
+	}
+	return numChains
+}
+
+// add merges n records of up to severity sev, observed from first to last.
+func (ev *Eviction) add(n, bytes int64, sev uint8, first, last int64) {
+	if ev.Records == 0 || first < ev.First.UnixNano() {
+		ev.First = time.Unix(0, first)
+	}
+	if ev.Records == 0 || last > ev.Last.UnixNano() {
+		ev.Last = time.Unix(0, last)
+	}
+	ev.Records += n
+	ev.Bytes += bytes
+	ev.Severity = max(ev.Severity, sev)
+}
+
 // evictLocked drops one segment per the full policy, adding what it held
 // and nobody had read to ev. It reports false when there is nothing left to
 // evict.
@@ -46,15 +70,7 @@ func (s *Spool) evictLocked(ev *Eviction) bool {
 		if g.readN > 0 {
 			first = g.lastReadTime
 		}
-		if ev.Records == 0 || first < ev.First.UnixNano() {
-			ev.First = time.Unix(0, first)
-		}
-		if ev.Records == 0 || g.lastTime > ev.Last.UnixNano() {
-			ev.Last = time.Unix(0, g.lastTime)
-		}
-		ev.Records += n
-		ev.Bytes += bytes
-		ev.Severity = max(ev.Severity, g.maxSev)
+		ev.add(n, bytes, g.maxSev, first, g.lastTime)
 		c.unread -= n
 		s.unread -= n
 		s.records -= n

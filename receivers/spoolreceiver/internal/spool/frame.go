@@ -186,7 +186,9 @@ func (sr *segReader) advance() {
 // unread if the file has them. It reports whether the unread data grew.
 func (sr *segReader) more(want int) (bool, error) {
 	before := sr.hi - sr.lo
-	if sr.lo > 0 {
+	// Compact only when the free room at the end cannot take the rest of
+	// want: moving data costs as much as reading it.
+	if sr.lo > 0 && len(sr.buf)-sr.lo < want {
 		copy(sr.buf, sr.buf[sr.lo:sr.hi])
 		sr.base += int64(sr.lo)
 		sr.hi -= sr.lo
@@ -230,27 +232,34 @@ func (sr *segReader) more(want int) (bool, error) {
 func (sr *segReader) next() (f frame, skipped int64, st scanStatus, tornAt int64, err error) {
 	start := sr.off()
 	for {
+		if sr.hi-sr.lo < frameHeaderSize && sr.off()+int64(sr.hi-sr.lo) < sr.limit {
+			if _, err := sr.more(frameHeaderSize); err != nil {
+				return frame{}, 0, 0, 0, err
+			}
+		}
+		if sr.hi == sr.lo {
+			if sr.off() == start {
+				return frame{}, 0, scanEnd, 0, nil
+			}
+			return frame{}, 0, scanTorn, start, nil
+		}
 		fr, n, res := decodeFrame(sr.buf[sr.lo:sr.hi])
 		switch res {
 		case decodeOK:
 			sr.cur = n
 			return fr, sr.off() - start, scanFrame, 0, nil
 		case decodeShort:
-			grew, rerr := sr.more(n)
-			if rerr != nil {
-				return frame{}, 0, 0, 0, rerr
-			}
-			if grew {
-				continue
-			}
-			if sr.hi == sr.lo {
-				if sr.off() == start {
-					return frame{}, 0, scanEnd, 0, nil
+			// A frame that cannot end within the limit is a torn tail or
+			// has a damaged length: resync rather than read on.
+			if sr.off()+int64(n) <= sr.limit {
+				grew, err := sr.more(n)
+				if err != nil {
+					return frame{}, 0, 0, 0, err
 				}
-				return frame{}, 0, scanTorn, start, nil
+				if grew {
+					continue
+				}
 			}
-			// An incomplete frame at the limit: either a torn tail or a
-			// damaged length; look for an intact frame after it.
 		}
 		sr.lo++
 		if err := sr.seekMagic(); err != nil {

@@ -6,19 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"syscall"
 )
-
-const lockName = "LOCK"
 
 // lockDir takes an exclusive flock on dir's lock file. flock locks belong to
 // the open file description, so a second Open in the same process is refused
 // just like another process; the kernel drops the lock if the process dies.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, filePerm)
+	f, err := openLockFile(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()

@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 
 	"go.uber.org/zap"
@@ -40,6 +41,9 @@ const maxFreeBatches = 4
 // unacknowledged batch is read again only after a restart.
 func (s *Spool) Read(ctx context.Context, maxRecords int, maxBytes int64) (Batch, error) {
 	maxRecords = max(maxRecords, 1)
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt64
+	}
 	for {
 		s.mu.Lock()
 		if s.closed {

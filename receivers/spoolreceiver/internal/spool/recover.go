@@ -80,6 +80,15 @@ func (s *Spool) recover() error {
 		s.log.Warn("Spool cursor is past all spooled data; treating it as delivered",
 			zap.Uint64("cursor", ackSeq), zap.Uint64("last_record", maxSeq))
 	}
+	if !found {
+		// From now on a missing cursor means damage, not a new spool.
+		if err := cur.write(ackSeq); err != nil {
+			return err
+		}
+		if err := cur.sync(); err != nil {
+			return err
+		}
+	}
 	s.ackSeq, s.readSeq = ackSeq, ackSeq
 	s.nextSeq = max(ackSeq, maxSeq) + 1
 	s.syncedSeq = s.nextSeq - 1
@@ -164,7 +173,8 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 		scan.regions++
 	}
 	s.stats.Corrupt += scan.regions
-	if scan.tornAt >= 0 {
+	if scan.tornAt >= 0 && (hdrOK || g.count > 0) {
+		// (A file with neither header nor frames is one damaged region.)
 		s.stats.TornTailBytes += size - scan.tornAt
 	}
 	live := g.count > g.ackedN
@@ -212,12 +222,16 @@ type scanResult struct {
 
 // scanSegment calls fn for each intact frame of the segment in f.
 func scanSegment(f io.ReaderAt, size int64, hdrOK bool, fn func(*frame)) (scanResult, error) {
+	var sr segReader
+	return scanSegmentWith(&sr, f, size, hdrOK, fn)
+}
+
+func scanSegmentWith(sr *segReader, f io.ReaderAt, size int64, hdrOK bool, fn func(*frame)) (scanResult, error) {
 	res := scanResult{tornAt: -1}
 	start := int64(segHeaderSize)
 	if !hdrOK {
 		start = 0 // salvage frames after a damaged header
 	}
-	var sr segReader
 	sr.reset(f, start, size)
 	for {
 		fr, skipped, st, at, err := sr.next()

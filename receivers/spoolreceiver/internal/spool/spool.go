@@ -18,7 +18,9 @@
 // chains in sequence order, so delivery keeps append order. Append is O(1)
 // (one buffered write to one chain) and Read O(bands) per record. When the
 // spool is full, whole segments go: the oldest segment of the lowest band
-// that has any. Under DropOldest and Block all records share one chain, and
+// that has any. A record whose band is below every band spooled is itself
+// dropped (and reported) instead, so a flood of debug lines cannot push
+// errors out. Under DropOldest and Block all records share one chain, and
 // DropOldest drops its oldest segment. A segment is at most SegmentSize, so
 // one eviction frees at most a quarter of MaxSize.
 //
@@ -145,7 +147,9 @@ type Options struct {
 	// Full is the policy when MaxSize is reached (default EvictLowestSeverity).
 	Full FullPolicy
 	// OnEvict, when set, is called (from the appending goroutine, without
-	// spool locks held) after records were evicted to make room.
+	// spool locks held) after records were evicted to make room. Incoming
+	// records dropped for being below every spooled band are reported
+	// together, at most once a second (with the next Append after that).
 	OnEvict func(Eviction)
 	// Logger receives recovery and eviction summaries, never record contents.
 	Logger *zap.Logger
@@ -182,9 +186,10 @@ type Eviction struct {
 	Last     time.Time
 }
 
-// Stats is a snapshot for telemetry. Counters are cumulative since Open.
+// Stats is a snapshot for telemetry. Counters are cumulative since Open;
+// Appended = Records + Delivered + Evicted + Lost for records appended since.
 type Stats struct {
-	Bytes         int64     // on disk, undelivered
+	Bytes         int64     // on disk, undelivered (whole segments: what MaxSize bounds)
 	Records       int64     // undelivered
 	Oldest        time.Time // observed time of the oldest undelivered record; zero if empty
 	Appended      int64
@@ -240,6 +245,13 @@ type Spool struct {
 	spaceCh chan struct{}
 	free    []*batchState // recycled by Ack
 
+	// Incoming records dropped for being below every spooled band are
+	// reported together, at most every reportEvery, so that a flood of them
+	// does not turn into a flood of reports.
+	dropped     Eviction
+	lastReport  time.Time
+	reportEvery time.Duration
+
 	// state of the next sync
 	toClose     []*os.File // sealed segment files, closed after their sync
 	dirty       bool       // segment data written since the last sync
@@ -279,8 +291,10 @@ func Open(opts Options) (*Spool, error) {
 		maxRecord: int(min(opts.SegmentSize-segHeaderSize-frameHeaderSize, maxPayload)),
 		lock:      lock,
 		spaceCh:   make(chan struct{}),
-		dataCh:    make(chan struct{}, 1),
-		done:      make(chan struct{}),
+		// One report a second at most, for drops of incoming records.
+		reportEvery: time.Second,
+		dataCh:      make(chan struct{}, 1),
+		done:        make(chan struct{}),
 	}
 	s.quarantine.dir = filepath.Join(opts.Dir, quarantineDir)
 	s.quarantine.maxSize = opts.MaxSize / 4
@@ -389,13 +403,20 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 		}
 	}
 	last := s.nextSeq - 1
+	if s.dropped.Records > 0 && (ev.Records > 0 || time.Since(s.lastReport) >= s.reportEvery) {
+		ev.add(s.dropped.Records, s.dropped.Bytes, s.dropped.Severity, s.dropped.First.UnixNano(), s.dropped.Last.UnixNano())
+		s.dropped = Eviction{}
+	}
+	if ev.Records > 0 {
+		s.lastReport = time.Now()
+	}
 	s.mu.Unlock()
 
 	select {
 	case s.dataCh <- struct{}{}:
 	default:
 	}
-	if ev.Records > 0 || ev.Bytes > 0 {
+	if ev.Records > 0 {
 		s.log.Warn("Spool full: evicted records",
 			zap.Int64("records", ev.Records), zap.Int64("bytes", ev.Bytes),
 			zap.Time("first", ev.First), zap.Time("last", ev.Last))
@@ -423,7 +444,22 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 			if c.active == nil {
 				need += segHeaderSize
 			}
-			if s.used+need <= s.opts.MaxSize || (!s.reclaimLocked() && !s.evictLocked(ev)) {
+			if s.used+need <= s.opts.MaxSize || s.reclaimLocked() {
+				if s.used+need <= s.opts.MaxSize {
+					break
+				}
+				continue
+			}
+			if s.opts.Full == EvictLowestSeverity && len(c.segs) == 0 && s.lowestChainLocked() > c.id {
+				// The record is below everything spooled: it is the one to
+				// go, not a record of a higher band.
+				s.dropped.add(1, fsz, r.Severity, r.Time, r.Time)
+				s.stats.Appended++
+				s.stats.Evicted++
+				s.stats.EvictedBytes += fsz
+				return nil
+			}
+			if !s.evictLocked(ev) {
 				break
 			}
 		}

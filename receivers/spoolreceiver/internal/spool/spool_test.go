@@ -42,9 +42,10 @@ func openSpool(t testing.TB, opts Options) *Spool {
 	return s
 }
 
-// rec is record i: its payload names it, its time is i seconds.
+// rec is record i: its payload names it (frame: 39 bytes below 10000), its
+// time is i seconds.
 func rec(sev uint8, i int) Record {
-	return Record{Severity: sev, Time: int64(i) * int64(time.Second), Payload: []byte("record-" + strconv.Itoa(i))}
+	return Record{Severity: sev, Time: int64(i) * int64(time.Second), Payload: fmt.Appendf(nil, "record-%04d", i)}
 }
 
 func recs(sev uint8, from, to int) []Record {
@@ -322,4 +323,43 @@ func TestInvalidOptions(t *testing.T) {
 			assert.ErrorContains(t, err, tt.want)
 		})
 	}
+}
+
+func TestWriteFailureLosesOnlyUnwritten(t *testing.T) {
+	s := openSpool(t, Options{Fsync: FsyncNever})
+	ctx := context.Background()
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 0, 10)))
+	require.NoError(t, s.Sync())
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 10, 20))) // buffered only
+
+	// The disk goes away under the open segment.
+	s.mu.Lock()
+	require.NoError(t, s.chains[chainInfo].wf.Close())
+	s.mu.Unlock()
+	require.Error(t, s.Sync())
+	st := s.Stats()
+	assert.EqualValues(t, 10, st.Lost)
+	assert.EqualValues(t, 10, st.Records)
+
+	// The spool carries on with a new segment.
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 20, 30)))
+	assert.Equal(t, append(seq(0, 10), seq(20, 30)...), readN(t, s, 20, true))
+	st = s.Stats()
+	assert.Equal(t, st.Appended, st.Records+st.Delivered+st.Evicted+st.Lost)
+}
+
+func TestStatsOldest(t *testing.T) {
+	s := openSpool(t, Options{})
+	assert.True(t, s.Stats().Oldest.IsZero())
+	ctx := context.Background()
+	require.NoError(t, s.Append(ctx, recs(sevWarn, 10, 20)))
+	require.NoError(t, s.Append(ctx, recs(sevDebug, 20, 30)))
+	assert.Equal(t, time.Unix(10, 0), s.Stats().Oldest)
+	readN(t, s, 5, true)
+	// Bounded by the last acknowledged record (14) and the next one (15).
+	assert.Equal(t, time.Unix(14, 0), s.Stats().Oldest)
+	readN(t, s, 10, true)
+	assert.Equal(t, time.Unix(24, 0), s.Stats().Oldest)
+	readN(t, s, 5, true)
+	assert.True(t, s.Stats().Oldest.IsZero())
 }
