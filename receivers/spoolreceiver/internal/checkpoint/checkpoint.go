@@ -10,6 +10,7 @@
 package checkpoint // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/checkpoint"
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -88,15 +89,20 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 func (s *Store) Batch(_ context.Context, ops ...*storage.Operation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// fileconsumer saves its offsets after every poll, changed or not; an
+	// unchanged store is not rewritten, which spares idle devices two fsyncs
+	// per poll.
 	dirty := false
 	for _, op := range ops {
 		switch op.Type {
 		case storage.Get:
 			op.Value = s.data[op.Key]
 		case storage.Set:
-			dirty = true
+			old, ok := s.data[op.Key]
+			dirty = dirty || !ok || !bytes.Equal(old, op.Value)
 		case storage.Delete:
-			dirty = true
+			_, ok := s.data[op.Key]
+			dirty = dirty || ok
 		}
 	}
 	if !dirty {

@@ -227,6 +227,9 @@ type Header struct {
 // Decoder turns payloads into plog.Logs, grouping consecutive records that
 // share a resource and scope into one ResourceLogs / ScopeLogs.
 type Decoder struct {
+	// strs interns attribute keys and short attribute values, which repeat
+	// from record to record (file names, host names, app names).
+	strs     map[string]string
 	logs     plog.Logs
 	resource []byte
 	scope    string
@@ -236,13 +239,13 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder that appends into a fresh plog.Logs.
 func NewDecoder() *Decoder {
-	return &Decoder{logs: plog.NewLogs()}
+	return &Decoder{logs: plog.NewLogs(), strs: map[string]string{}}
 }
 
 // Logs returns what was decoded so far and starts a new plog.Logs.
 func (d *Decoder) Logs() plog.Logs {
 	l := d.logs
-	*d = Decoder{logs: plog.NewLogs()}
+	*d = Decoder{logs: plog.NewLogs(), strs: d.strs}
 	return l
 }
 
@@ -300,6 +303,10 @@ func (d *Decoder) Decode(p []byte) error {
 		d.sl.Scope().SetName(d.scope)
 	}
 	out := d.sl.LogRecords().AppendEmpty()
+	r.strs = d.strs
+	if len(r.strs) > maxInterned {
+		clear(r.strs)
+	}
 	r.mapInto(out.Attributes(), 0)
 	r.valueInto(out.Body(), 0)
 	out.SetTimestamp(pcommon.Timestamp(ts))
@@ -370,10 +377,32 @@ func (r *reader) skipValue(depth int) {
 	}
 }
 
+// maxInterned bounds the Decoder's string cache.
+const (
+	maxInterned    = 4096
+	maxInternedLen = 256
+)
+
 // reader walks a payload; the first error sticks and later reads return zero values.
 type reader struct {
-	b   []byte
-	err error
+	b    []byte
+	err  error
+	strs map[string]string // nil: no interning
+}
+
+// interned returns a string for an attribute key or value, shared with
+// earlier records when it repeats.
+func (r *reader) interned() string {
+	b := r.bytes()
+	if r.strs == nil || len(b) > maxInternedLen {
+		return string(b)
+	}
+	if s, ok := r.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	r.strs[s] = s
+	return s
 }
 
 func (r *reader) fail(err error) {
@@ -458,8 +487,14 @@ func (r *reader) mapInto(m pcommon.Map, depth int) {
 	n := r.count()
 	m.EnsureCapacity(n)
 	for i := 0; i < n && r.err == nil; i++ {
-		k := r.str()
-		r.valueInto(m.PutEmpty(k), depth+1)
+		k := r.interned()
+		v := m.PutEmpty(k)
+		if len(r.b) > 0 && r.b[0] == tagString {
+			r.b = r.b[1:]
+			v.SetStr(r.interned())
+			continue
+		}
+		r.valueInto(v, depth+1)
 	}
 }
 

@@ -120,11 +120,12 @@ func BenchmarkAppendDecode(b *testing.B) {
 	var buf []byte
 	b.ReportAllocs()
 	b.SetBytes(int64(len(line)))
+	dec := NewDecoder()
 	for b.Loop() {
-		dec := NewDecoder()
 		buf = Append(buf[:0], &Entry{Observed: 1, Attributes: attrs, BodyBytes: line})
 		if err := dec.Decode(buf); err != nil {
 			b.Fatal(err)
 		}
+		_ = dec.Logs()
 	}
 }
