@@ -2,6 +2,8 @@ package spoolreceiver
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -20,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -27,6 +30,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 
+	"github.com/fleetlog/fleetlog/internal/pki"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadata"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadatatest"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
@@ -373,4 +377,43 @@ func TestBlockPolicyDropsUDPAndCountsIt(t *testing.T) {
 	metadatatest.AssertEqualSpoolEvictedRecords(t, tel, []metricdata.DataPoint[int64]{{Value: 0}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualSpoolAppendedRecords(t, tel, []metricdata.DataPoint[int64]{{Value: 3000 - dropped}}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualSpoolRecords(t, tel, []metricdata.DataPoint[int64]{{Value: 3000 - dropped}}, metricdatatest.IgnoreTimestamp())
+}
+
+// TestSyslogOverTLS receives non-transparently framed RFC 5424 over TLS 1.3.
+func TestSyslogOverTLS(t *testing.T) {
+	t.Parallel()
+	certs, err := pki.Init(filepath.Join(t.TempDir(), "certs"), pki.InitOptions{})
+	require.NoError(t, err)
+	cfg := testConfig(t, "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	sc := NewSyslogConfig()
+	sc.TCP = &tcp.NewConfig().BaseConfig
+	sc.TCP.ListenAddress = addr
+	sc.TCP.TLS = &configtls.ServerConfig{Config: configtls.Config{
+		CertFile: certs.GatewayCert, KeyFile: certs.GatewayKey, MinVersion: "1.3",
+	}}
+	cfg.Syslog = map[string]*SyslogConfig{"tls": sc}
+	next := &sink{}
+	startReceiver(t, cfg, next)
+
+	ca, err := pki.LoadCertificate(certs.CACert)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+	var conn *tls.Conn
+	waitFor(t, "the TLS listener", func() bool {
+		conn, err = tls.Dial("tcp", addr, &tls.Config{RootCAs: roots, ServerName: "localhost", MinVersion: tls.VersionTLS13})
+		return err == nil
+	})
+	_, err = conn.Write([]byte("<86>1 2026-11-24T22:14:15Z edge-9 sudo 7 AUTH - session opened for root\n"))
+	require.NoError(t, err)
+	require.NoError(t, conn.Close())
+	waitFor(t, "the message", func() bool { return len(next.records()) == 1 })
+	attrs := next.records()[0].Attributes().AsRaw()
+	assert.Equal(t, "sudo", attrs["appname"])
+	assert.Equal(t, "AUTH", attrs["msg_id"])
+	assert.Equal(t, int64(10), attrs["facility"])
 }
