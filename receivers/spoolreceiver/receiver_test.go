@@ -82,6 +82,15 @@ func (s *sink) bodies() []string {
 	return out
 }
 
+// freeAddr returns a loopback TCP address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
 func newEntry(sev entry.Severity, body string) *entry.Entry {
 	e := entry.New()
 	e.Severity = sev
@@ -244,10 +253,7 @@ func TestCheckpointOnlyAfterSpool(t *testing.T) {
 func TestSyslogTCPFieldsParsed(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := freeAddr(t)
 	sc := NewSyslogConfig()
 	sc.EnableOctetCounting = true
 	sc.TCP = &tcp.NewConfig().BaseConfig
@@ -258,6 +264,7 @@ func TestSyslogTCPFieldsParsed(t *testing.T) {
 
 	msg := `<165>1 2026-11-24T22:14:15.003+02:00 edge-7 sshd 4242 ID47 [exampleSDID@32473 iut="3" eventSource="Application"] Failed password for root`
 	var conn net.Conn
+	var err error
 	waitFor(t, "the listener", func() bool {
 		conn, err = net.Dial("tcp", addr)
 		return err == nil
@@ -385,10 +392,7 @@ func TestSyslogOverTLS(t *testing.T) {
 	certs, err := pki.Init(filepath.Join(t.TempDir(), "certs"), pki.InitOptions{})
 	require.NoError(t, err)
 	cfg := testConfig(t, "")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
+	addr := freeAddr(t)
 	sc := NewSyslogConfig()
 	sc.TCP = &tcp.NewConfig().BaseConfig
 	sc.TCP.ListenAddress = addr
