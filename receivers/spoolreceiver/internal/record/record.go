@@ -218,12 +218,6 @@ func appendValue(dst []byte, v any, depth int) []byte {
 	}
 }
 
-// Header is the part of a payload the receiver needs without decoding it all.
-type Header struct {
-	Observed int64
-	Severity uint8
-}
-
 // Decoder turns payloads into plog.Logs, grouping consecutive records that
 // share a resource and scope into one ResourceLogs / ScopeLogs.
 type Decoder struct {
@@ -534,17 +528,4 @@ func (r *reader) valueInto(v pcommon.Value, depth int) {
 			r.fail(fmt.Errorf("%w: value tag %d", ErrMalformed, tag))
 		}
 	}
-}
-
-// ReadHeader returns the observed time and severity of payload p without
-// decoding the rest.
-func ReadHeader(p []byte) (Header, error) {
-	r := reader{b: p}
-	if v := r.byte(); v != version && r.err == nil {
-		return Header{}, fmt.Errorf("%w: %d", ErrVersion, v)
-	}
-	r.uvarint()
-	obs := r.uvarint()
-	sev := r.byte()
-	return Header{Observed: int64(obs), Severity: sev}, r.err
 }
