@@ -1,6 +1,8 @@
 package spoolreceiver
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -420,4 +422,60 @@ func TestSyslogOverTLS(t *testing.T) {
 	assert.Equal(t, "sudo", attrs["appname"])
 	assert.Equal(t, "AUTH", attrs["msg_id"])
 	assert.Equal(t, int64(10), attrs["facility"])
+}
+
+// TestFileInputsShareOneSpool runs three file inputs on one spool: one
+// follows a rename rotation, one reads gzip files, one joins multiline
+// records.
+func TestFileInputsShareOneSpool(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := testConfig(t, "")
+	newInput := func(glob string) *FileConfig {
+		fc := NewFileConfig()
+		fc.Include = []string{filepath.Join(dir, glob)}
+		fc.PollInterval = 20 * time.Millisecond
+		return fc
+	}
+	rotating := newInput("app.log")
+	gz := newInput("*.log.gz")
+	gz.Compression = "gzip"
+	multi := newInput("trace.log")
+	multi.SplitConfig.LineStartPattern = `^\d{4}-`
+	cfg.Files = map[string]*FileConfig{"rotating": rotating, "gz": gz, "multi": multi}
+	next := &sink{}
+	startReceiver(t, cfg, next)
+
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, err := zw.Write([]byte("zipped 1\nzipped 2\n"))
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "old.log.gz"), zipped.Bytes(), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "trace.log"),
+		[]byte("2026-11-25 panic: boom\n  at main.go:12\n  at proc.go:250\n2026-11-25 next\n2026-11-25 last\n"), 0o600))
+
+	app := filepath.Join(dir, "app.log")
+	writeLines(t, app, 0, 50)
+	waitFor(t, "the first lines", func() bool { return len(next.bodies()) >= 50 })
+	require.NoError(t, os.Rename(app, app+".1"))
+	writeLines(t, app+".1", 50, 60) // written to the rotated file after the rename
+	writeLines(t, app, 60, 100)
+
+	want := map[string]bool{"zipped 1": true, "zipped 2": true, "2026-11-25 panic: boom\n  at main.go:12\n  at proc.go:250": true, "2026-11-25 next": true}
+	for i := range 100 {
+		want["line "+strconv.Itoa(i)] = true
+	}
+	waitFor(t, "every record", func() bool {
+		got := map[string]bool{}
+		for _, b := range next.bodies() {
+			got[b] = true
+		}
+		for w := range want {
+			if !got[w] {
+				return false
+			}
+		}
+		return true
+	})
 }
