@@ -145,13 +145,13 @@ func (r *spoolReceiver) Shutdown(context.Context) error {
 		// Evictions after the reporter stopped still get their record.
 		r.flushEvictions()
 	}
-	if r.sp != nil {
-		errs = append(errs, r.sp.Close())
-		r.sp = nil
-	}
 	if r.telemetry != nil {
 		r.telemetry.Shutdown()
 		r.telemetry = nil
+	}
+	if r.sp != nil {
+		errs = append(errs, r.sp.Close())
+		r.sp = nil
 	}
 	return errors.Join(errs...)
 }
@@ -192,13 +192,24 @@ func (r *spoolReceiver) startTelemetry() error {
 // batch to the next consumer and acknowledges only after a nil return.
 func (r *spoolReceiver) deliver(ctx context.Context) {
 	defer r.wg.Done()
+	bo := r.newBackOff()
 	for {
 		batches, err := r.collect(ctx)
-		if err != nil {
-			if !errors.Is(err, context.Canceled) && !errors.Is(err, spool.ErrClosed) {
-				r.set.Logger.Error("read spool", zap.Error(err))
-			}
+		switch {
+		case err == nil:
+			bo.Reset()
+		case ctx.Err() != nil || errors.Is(err, spool.ErrClosed):
 			return
+		default:
+			// A read error (I/O) must not end delivery for the life of the
+			// process: log it and try again.
+			r.set.Logger.Error("read spool", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(bo.NextBackOff()):
+			}
+			continue
 		}
 		if !r.send(ctx, batches) {
 			return
