@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -31,8 +32,13 @@ type batchToken struct {
 	gen uint64
 }
 
-// maxFreeBatches bounds the recycled batch states.
-const maxFreeBatches = 4
+const (
+	// maxFreeBatches bounds the recycled batch states.
+	maxFreeBatches = 4
+	// readRetry is how long Read waits before trying again to read records
+	// that could not be written out yet.
+	readRetry = 100 * time.Millisecond
+)
 
 // Read returns up to maxRecords records (and roughly up to maxBytes) from the
 // read position without acknowledging them. It waits until at least one
@@ -50,16 +56,22 @@ func (s *Spool) Read(ctx context.Context, maxRecords int, maxBytes int64) (Batch
 			s.mu.Unlock()
 			return Batch{}, ErrClosed
 		}
+		var retry <-chan time.Time
 		if s.unread > 0 {
 			b := s.readLocked(maxRecords, maxBytes)
-			s.mu.Unlock()
 			if len(b.Records) > 0 {
+				s.mu.Unlock()
 				return b, nil
 			}
-			continue // the unread records turned out damaged or lost
+			if s.unread > 0 {
+				// Records not written out yet (writes failing): try
+				// again later rather than spin.
+				retry = time.After(readRetry)
+			}
 		}
 		s.mu.Unlock()
 		select {
+		case <-retry:
 		case <-s.dataCh:
 		case <-ctx.Done():
 			return Batch{}, ctx.Err()
@@ -116,12 +128,6 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 	}
 	if len(st.recs) == 0 {
 		s.recycleLocked(st)
-		// Every chain came up empty, so whatever the counts still expect is
-		// gone; dropping it keeps Read from spinning on it.
-		for i := range s.chains {
-			s.dropUnreadLocked(&s.chains[i], s.chains[i].unread)
-		}
-		s.unread = 0
 		return Batch{}
 	}
 	return Batch{Records: st.recs, Bytes: bytes, token: batchToken{st: st, gen: st.gen}}
@@ -184,7 +190,7 @@ func (s *Spool) peekLocked(c *chain) bool {
 		}
 		if g == c.active && c.rd.off() >= g.flushed && g.size > g.flushed {
 			if err := s.flushLocked(c); err != nil {
-				continue // flushLocked has fixed the counts
+				return false // not readable until a write succeeds
 			}
 		}
 		c.rd.limit = g.flushed

@@ -205,8 +205,9 @@ type Stats struct {
 	// CursorAhead counts Opens whose cursor was past all spooled data, which
 	// was then treated as delivered; new records are numbered after it.
 	CursorAhead int64
-	// Lost counts records dropped because writing them to disk failed (disk
-	// full, I/O error); Append, Sync or the flush that failed returned it.
+	// Lost counts records found unreadable after Open (a segment damaged,
+	// deleted or failing to read while the spool runs). A failed write
+	// loses nothing: records stay buffered and Sync reports the error.
 	Lost int64
 }
 
@@ -220,6 +221,8 @@ const (
 	minMaxSize = 4 << 10
 	// writeBufSize is how much a chain buffers before writing to its file.
 	writeBufSize = 64 << 10
+	// maxPending is how much a chain keeps buffered while its writes fail.
+	maxPending = 1 << 20
 )
 
 // Spool is safe for concurrent Append/TryAppend from many goroutines and one
@@ -341,6 +344,10 @@ func (o *Options) setDefaults() error {
 // Append adds records. Under Block it waits until there is room or ctx is
 // done (then ErrFull); under the evicting policies it evicts and never waits.
 // Under FsyncAlways the records are durable when it returns.
+//
+// While disk writes fail, records are kept buffered (Sync returns the
+// error) up to a bound; past it Append returns the write error, and a batch
+// may then have been taken only in part.
 func (s *Spool) Append(ctx context.Context, recs []Record) error {
 	return s.append(ctx, recs, true)
 }
@@ -469,6 +476,13 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 			return err
 		}
 	}
+	if len(c.wbuf) >= writeBufSize {
+		// While writes fail (disk full, I/O error) records stay buffered,
+		// up to maxPending; beyond that Append refuses them.
+		if err := s.flushLocked(c); err != nil && len(c.wbuf)+int(fsz) > maxPending {
+			return err
+		}
+	}
 	seq := s.nextSeq
 	s.nextSeq++
 	g := c.active
@@ -479,15 +493,8 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	s.unread++
 	c.unread++
 	s.stats.Appended++
-	if len(c.wbuf) >= writeBufSize {
-		if err := s.flushLocked(c); err != nil {
-			return err
-		}
-	}
-	if c.active != nil && g.size >= s.opts.SegmentSize {
-		if err := s.flushLocked(c); err != nil {
-			return err
-		}
+	if g.size >= s.opts.SegmentSize && s.flushLocked(c) == nil {
+		// (A segment whose data cannot be written yet stays open.)
 		s.sealLocked(c)
 	}
 	return nil
