@@ -87,13 +87,23 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 	var bytes int64
 	for len(st.recs) < maxRecords {
 		var best *chain
+		stuck := uint64(math.MaxUint64)
 		for i := range s.chains {
 			c := &s.chains[i]
-			if c.unread > 0 && s.peekLocked(c) && (best == nil || c.pk.seq < best.pk.seq) {
-				best = c
+			if c.unread == 0 {
+				continue
+			}
+			if s.peekLocked(c) {
+				if best == nil || c.pk.seq < best.pk.seq {
+					best = c
+				}
+			} else if c.bufFrames > 0 {
+				// Records this chain cannot write out yet: nothing after
+				// them may go first, or the cursor would pass them.
+				stuck = min(stuck, c.bufSeq)
 			}
 		}
-		if best == nil {
+		if best == nil || best.pk.seq > stuck {
 			break
 		}
 		f := &best.pk
@@ -120,7 +130,6 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 		g.lastReadTime = f.time
 		st.addPart(g, fsz, f.time)
 		st.lastSeq = f.seq
-		s.readSeq = f.seq
 		best.unread--
 		s.unread--
 		best.rd.advance()
@@ -204,7 +213,7 @@ func (s *Spool) peekLocked(c *chain) bool {
 			s.stats.Corrupt++
 		}
 		if status == scanFrame {
-			if f.seq <= s.readSeq {
+			if f.seq <= s.openAckSeq {
 				c.rd.advance() // acknowledged before the last restart
 				continue
 			}

@@ -122,7 +122,9 @@ type chain struct {
 	active       *segment
 	wf           *os.File
 	wbuf         []byte
-	writeFailing bool // the last write failed (logged once)
+	writeFailing bool   // the last write failed (logged once)
+	bufFrames    int    // frames in wbuf
+	bufSeq       uint64 // sequence number of the first of them
 
 	unread int64 // appended records not yet handed out by Read
 
@@ -191,6 +193,7 @@ func (s *Spool) flushLocked(c *chain) error {
 	}
 	g.flushed = g.size
 	c.wbuf = c.wbuf[:0]
+	c.bufFrames = 0
 	s.dirty = true
 	return nil
 }
@@ -207,7 +210,7 @@ func (s *Spool) sealLocked(c *chain) {
 		s.toClose = append(s.toClose, c.wf)
 	}
 	c.active, c.wf = nil, nil
-	c.wbuf = c.wbuf[:0]
+	c.wbuf, c.bufFrames = c.wbuf[:0], 0
 }
 
 // removeSegLocked deletes segment g of chain c (the head, in practice) and
@@ -231,7 +234,7 @@ func (s *Spool) removeSegLocked(c *chain, g *segment) {
 		// Its data is being deleted: no need to sync it first.
 		_ = c.wf.Close()
 		c.active, c.wf = nil, nil
-		c.wbuf = c.wbuf[:0]
+		c.wbuf, c.bufFrames = c.wbuf[:0], 0
 	}
 	g.gone = true
 	s.used -= g.size

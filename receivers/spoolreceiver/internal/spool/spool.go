@@ -239,14 +239,16 @@ type Spool struct {
 	closed  bool
 	chains  [numChains]chain
 	nextSeq uint64 // sequence number of the next appended record
-	readSeq uint64 // last sequence number handed out by Read
 	ackSeq  uint64 // last sequence number acknowledged
-	used    int64  // bytes of the live segment files, buffered included
-	records int64  // undelivered records
-	unread  int64  // records not yet handed out by Read
-	stats   Stats  // counters
-	spaceCh chan struct{}
-	free    []*batchState // recycled by Ack
+	// openAckSeq is ackSeq as Open found it: records up to it that the
+	// reader meets in a segment's head were delivered before the restart.
+	openAckSeq uint64
+	used       int64 // bytes of the live segment files, buffered included
+	records    int64 // undelivered records
+	unread     int64 // records not yet handed out by Read
+	stats      Stats // counters
+	spaceCh    chan struct{}
+	free       []*batchState // recycled by Ack
 
 	// Incoming records dropped for being below every spooled band are
 	// reported together, at most every reportEvery, so that a flood of them
@@ -486,6 +488,10 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	seq := s.nextSeq
 	s.nextSeq++
 	g := c.active
+	if c.bufFrames == 0 {
+		c.bufSeq = seq
+	}
+	c.bufFrames++
 	c.wbuf = appendFrame(c.wbuf, seq, r)
 	g.add(seq, r, fsz)
 	s.used += fsz

@@ -373,6 +373,33 @@ func TestWriteFailureKeepsRecords(t *testing.T) {
 	assert.Equal(t, st.Appended, st.Records+st.Delivered+st.Evicted+st.Lost)
 }
 
+func TestWriteFailureKeepsOrder(t *testing.T) {
+	s := openSpool(t, Options{Fsync: FsyncNever})
+	ctx := context.Background()
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 0, 5)))
+	require.NoError(t, s.Append(ctx, recs(sevWarn, 5, 6)))
+	require.NoError(t, s.Sync())
+	s.mu.Lock()
+	good := s.chains[chainWarn].wf
+	bad, err := os.Open(good.Name())
+	require.NoError(t, err)
+	s.chains[chainWarn].wf = bad
+	s.mu.Unlock()
+
+	// The warn band cannot write 6 and 7; the info band writes 8 and 9.
+	require.NoError(t, s.Append(ctx, recs(sevWarn, 6, 8)))
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 8, 10)))
+	require.Error(t, s.Sync())
+	assert.Equal(t, seq(0, 6), readN(t, s, 6, true))
+	assertEmpty(t, s) // 8 and 9 wait for 6 and 7
+
+	s.mu.Lock()
+	s.chains[chainWarn].wf = good
+	s.mu.Unlock()
+	_ = bad.Close()
+	assert.Equal(t, seq(6, 10), readN(t, s, 4, true))
+}
+
 func TestStatsOldest(t *testing.T) {
 	s := openSpool(t, Options{})
 	assert.True(t, s.Stats().Oldest.IsZero())
