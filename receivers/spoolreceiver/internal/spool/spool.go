@@ -7,7 +7,8 @@
 // Dir holds the segment files (<band>-<first sequence number>.seg, format in
 // frame.go), the cursor (cursor.go), the lock file LOCK, and two
 // sub-directories: quarantine/ (batches the consumer refused for good, in the
-// segment format) and corrupt/ (copies of damaged segments, for inspection).
+// segment format, kept under MaxSize/4 by deleting the oldest files) and
+// corrupt/ (copies of damaged segments for inspection, the newest 8).
 // Other files are left alone.
 //
 // # Severity bands and eviction
@@ -38,7 +39,10 @@
 // OS. The cursor is written on every Ack and synced on the same schedule.
 // A cursor that is behind the data only causes redelivery; one that is
 // ahead only means those records were delivered; so the two need no
-// ordering between them.
+// ordering between them. This holds because delivery is strictly in
+// sequence order: a band whose records cannot be written out yet holds back
+// every later record. A failed write (disk full) loses nothing: the records
+// stay buffered, bounded, and Sync returns the error until a write succeeds.
 //
 // # Recovery
 //
@@ -47,7 +51,8 @@
 // intact frame is corruption: the segment is copied to corrupt/ and
 // rewritten with only its intact frames, and the damaged regions are
 // counted. Empty and header-only segments are removed. Open fails only on
-// an invalid option, ErrLocked, or I/O it cannot work around.
+// an invalid option, ErrLocked, or I/O it cannot work around. Open reads
+// the whole spool once (at disk speed; CRC32C runs at several GB/s).
 package spool
 
 import (
