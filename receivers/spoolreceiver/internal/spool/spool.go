@@ -151,10 +151,11 @@ type Options struct {
 	FsyncInterval time.Duration
 	// Full is the policy when MaxSize is reached (default EvictLowestSeverity).
 	Full FullPolicy
-	// OnEvict, when set, is called (from the appending goroutine, without
-	// spool locks held) after records were evicted to make room. Incoming
+	// OnEvict, when set, is called without spool locks held after records
+	// were evicted to make room, from the appending goroutine. Incoming
 	// records dropped for being below every spooled band are reported
-	// together, at most once a second (with the next Append after that).
+	// together, at most once a second: with an Append, from a timer, or from
+	// Close for what is left. It must not block for long.
 	OnEvict func(Eviction)
 	// Logger receives recovery and eviction summaries, never record contents.
 	Logger *zap.Logger
@@ -261,6 +262,7 @@ type Spool struct {
 	dropped     Eviction
 	lastReport  time.Time
 	reportEvery time.Duration
+	reportTimer *time.Timer // pending report of drops, if armed
 
 	// state of the next sync
 	toClose     []*os.File // sealed segment files, closed after their sync
@@ -417,9 +419,12 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 		}
 	}
 	last := s.nextSeq - 1
-	if s.dropped.Records > 0 && (ev.Records > 0 || time.Since(s.lastReport) >= s.reportEvery) {
-		ev.add(s.dropped.Records, s.dropped.Bytes, s.dropped.Severity, s.dropped.First.UnixNano(), s.dropped.Last.UnixNano())
-		s.dropped = Eviction{}
+	if s.dropped.Records > 0 {
+		if wait := s.reportEvery - time.Since(s.lastReport); ev.Records > 0 || wait <= 0 {
+			s.takeDroppedLocked(&ev)
+		} else if s.reportTimer == nil {
+			s.reportTimer = time.AfterFunc(wait, s.reportDropped)
+		}
 	}
 	if ev.Records > 0 {
 		s.lastReport = time.Now()
@@ -430,14 +435,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	case s.dataCh <- struct{}{}:
 	default:
 	}
-	if ev.Records > 0 {
-		s.log.Warn("Spool full: evicted records",
-			zap.Int64("records", ev.Records), zap.Int64("bytes", ev.Bytes),
-			zap.Time("first", ev.First), zap.Time("last", ev.Last))
-		if s.opts.OnEvict != nil {
-			s.opts.OnEvict(ev)
-		}
-	}
+	s.report(ev)
 	if err != nil {
 		return err
 	}
@@ -511,6 +509,39 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	return nil
 }
 
+// takeDroppedLocked moves the unreported drops of incoming records into ev.
+func (s *Spool) takeDroppedLocked(ev *Eviction) {
+	d := &s.dropped
+	ev.add(d.Records, d.Bytes, d.Severity, d.First.UnixNano(), d.Last.UnixNano())
+	*d = Eviction{}
+}
+
+// reportDropped is the timer that reports drops no Append reported.
+func (s *Spool) reportDropped() {
+	var ev Eviction
+	s.mu.Lock()
+	s.reportTimer = nil
+	if !s.closed && s.dropped.Records > 0 {
+		s.takeDroppedLocked(&ev)
+		s.lastReport = time.Now()
+	}
+	s.mu.Unlock()
+	s.report(ev)
+}
+
+// report logs an eviction and hands it to OnEvict.
+func (s *Spool) report(ev Eviction) {
+	if ev.Records == 0 {
+		return
+	}
+	s.log.Warn("Spool full: evicted records",
+		zap.Int64("records", ev.Records), zap.Int64("bytes", ev.Bytes),
+		zap.Time("first", ev.First), zap.Time("last", ev.Last))
+	if s.opts.OnEvict != nil {
+		s.opts.OnEvict(ev)
+	}
+}
+
 // signalSpaceLocked wakes appenders waiting for room.
 func (s *Spool) signalSpaceLocked() {
 	close(s.spaceCh)
@@ -572,7 +603,14 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	close(s.done)
+	if s.reportTimer != nil {
+		s.reportTimer.Stop()
+		s.reportTimer = nil
+	}
+	var ev Eviction
+	s.takeDroppedLocked(&ev)
 	s.mu.Unlock()
+	s.report(ev)
 	s.wg.Wait()
 
 	err := s.syncTo(0, true)
