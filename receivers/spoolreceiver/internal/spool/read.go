@@ -34,7 +34,10 @@ type batchToken struct {
 
 const (
 	// maxFreeBatches bounds the recycled batch states.
-	maxFreeBatches = 4
+	maxFreeBatches = 8
+	// minArena and maxArena bound the chunks batch payloads are copied to.
+	minArena = 4 << 10
+	maxArena = 4 << 20
 	// readRetry is how long Read waits before trying again to read records
 	// that could not be written out yet.
 	readRetry = 100 * time.Millisecond
@@ -111,10 +114,11 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 		if len(st.recs) > 0 && bytes+fsz > maxBytes {
 			break
 		}
-		// Payloads share one arena per batch; a full arena is replaced, not
-		// grown, so earlier payloads stay where they are.
+		// Payloads share an arena that the batch state keeps for reuse. A
+		// full arena is replaced by one twice its size, not grown in place,
+		// so the payloads already in it stay where they are.
 		if cap(st.arena)-len(st.arena) < len(f.payload) {
-			st.arena = make([]byte, 0, max(int64(len(f.payload)), min(maxBytes, 4<<20)))
+			st.arena = make([]byte, 0, max(len(f.payload), min(2*cap(st.arena), maxArena), minArena))
 		}
 		start := len(st.arena)
 		st.arena = append(st.arena, f.payload...)
