@@ -170,7 +170,26 @@ func TestEvictIncomingReportedTogether(t *testing.T) {
 	s.mu.Unlock()
 	require.NoError(t, s.Append(ctx, []Record{rec(sevDebug, n+100)}))
 	reports = evs.get()
-	require.Len(t, reports, 2)
+	require.Len(t, reports, 2, "the next Append a second later reports the rest")
 	assert.Equal(t, Eviction{Records: 100, Bytes: 3900, Severity: sevDebug, First: sec(n + 1), Last: sec(n + 100)}, reports[1])
 	assert.Equal(t, seq(0, n), readN(t, s, n, true))
+
+	// Without a later Append, a timer reports them.
+	s.mu.Lock()
+	s.reportEvery = 50 * time.Millisecond
+	s.mu.Unlock()
+	require.NoError(t, s.Append(ctx, recs(sevError, n+200, n+205)))
+	fillUp(t, s, sevError, n+205)
+	require.NoError(t, s.Append(ctx, recs(sevDebug, n+300, n+303)))
+	require.Eventually(t, func() bool { return len(evs.get()) == 3 && evs.get()[2].Records == 3 }, 5*time.Second, 10*time.Millisecond)
+
+	// Close reports what is left.
+	s.mu.Lock()
+	s.reportEvery = time.Hour
+	s.mu.Unlock()
+	require.NoError(t, s.Append(ctx, recs(sevDebug, n+400, n+402)))
+	require.NoError(t, s.Close())
+	reports = evs.get()
+	require.Len(t, reports, 4)
+	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 400), Last: sec(n + 401)}, reports[3])
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -31,8 +32,16 @@ type batchToken struct {
 	gen uint64
 }
 
-// maxFreeBatches bounds the recycled batch states.
-const maxFreeBatches = 4
+const (
+	// maxFreeBatches bounds the recycled batch states.
+	maxFreeBatches = 8
+	// minArena and maxArena bound the chunks batch payloads are copied to.
+	minArena = 4 << 10
+	maxArena = 4 << 20
+	// readRetry is how long Read waits before trying again to read records
+	// that could not be written out yet.
+	readRetry = 100 * time.Millisecond
+)
 
 // Read returns up to maxRecords records (and roughly up to maxBytes) from the
 // read position without acknowledging them. It waits until at least one
@@ -50,16 +59,22 @@ func (s *Spool) Read(ctx context.Context, maxRecords int, maxBytes int64) (Batch
 			s.mu.Unlock()
 			return Batch{}, ErrClosed
 		}
+		var retry <-chan time.Time
 		if s.unread > 0 {
 			b := s.readLocked(maxRecords, maxBytes)
-			s.mu.Unlock()
 			if len(b.Records) > 0 {
+				s.mu.Unlock()
 				return b, nil
 			}
-			continue // the unread records turned out damaged or lost
+			if s.unread > 0 {
+				// Records not written out yet (writes failing): try
+				// again later rather than spin.
+				retry = time.After(readRetry)
+			}
 		}
 		s.mu.Unlock()
 		select {
+		case <-retry:
 		case <-s.dataCh:
 		case <-ctx.Done():
 			return Batch{}, ctx.Err()
@@ -75,13 +90,23 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 	var bytes int64
 	for len(st.recs) < maxRecords {
 		var best *chain
+		stuck := uint64(math.MaxUint64)
 		for i := range s.chains {
 			c := &s.chains[i]
-			if c.unread > 0 && s.peekLocked(c) && (best == nil || c.pk.seq < best.pk.seq) {
-				best = c
+			if c.unread == 0 {
+				continue
+			}
+			if s.peekLocked(c) {
+				if best == nil || c.pk.seq < best.pk.seq {
+					best = c
+				}
+			} else if c.bufFrames > 0 {
+				// Records this chain cannot write out yet: nothing after
+				// them may go first, or the cursor would pass them.
+				stuck = min(stuck, c.bufSeq)
 			}
 		}
-		if best == nil {
+		if best == nil || best.pk.seq > stuck {
 			break
 		}
 		f := &best.pk
@@ -89,10 +114,11 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 		if len(st.recs) > 0 && bytes+fsz > maxBytes {
 			break
 		}
-		// Payloads share one arena per batch; a full arena is replaced, not
-		// grown, so earlier payloads stay where they are.
+		// Payloads share an arena that the batch state keeps for reuse. A
+		// full arena is replaced by one twice its size, not grown in place,
+		// so the payloads already in it stay where they are.
 		if cap(st.arena)-len(st.arena) < len(f.payload) {
-			st.arena = make([]byte, 0, max(int64(len(f.payload)), min(maxBytes, 4<<20)))
+			st.arena = make([]byte, 0, max(len(f.payload), min(2*cap(st.arena), maxArena), minArena))
 		}
 		start := len(st.arena)
 		st.arena = append(st.arena, f.payload...)
@@ -108,7 +134,6 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 		g.lastReadTime = f.time
 		st.addPart(g, fsz, f.time)
 		st.lastSeq = f.seq
-		s.readSeq = f.seq
 		best.unread--
 		s.unread--
 		best.rd.advance()
@@ -116,12 +141,6 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 	}
 	if len(st.recs) == 0 {
 		s.recycleLocked(st)
-		// Every chain came up empty, so whatever the counts still expect is
-		// gone; dropping it keeps Read from spinning on it.
-		for i := range s.chains {
-			s.dropUnreadLocked(&s.chains[i], s.chains[i].unread)
-		}
-		s.unread = 0
 		return Batch{}
 	}
 	return Batch{Records: st.recs, Bytes: bytes, token: batchToken{st: st, gen: st.gen}}
@@ -184,7 +203,7 @@ func (s *Spool) peekLocked(c *chain) bool {
 		}
 		if g == c.active && c.rd.off() >= g.flushed && g.size > g.flushed {
 			if err := s.flushLocked(c); err != nil {
-				continue // flushLocked has fixed the counts
+				return false // not readable until a write succeeds
 			}
 		}
 		c.rd.limit = g.flushed
@@ -198,7 +217,7 @@ func (s *Spool) peekLocked(c *chain) bool {
 			s.stats.Corrupt++
 		}
 		if status == scanFrame {
-			if f.seq <= s.readSeq {
+			if f.seq <= s.openAckSeq {
 				c.rd.advance() // acknowledged before the last restart
 				continue
 			}

@@ -89,7 +89,7 @@ func (s *Spool) recover() error {
 			return err
 		}
 	}
-	s.ackSeq, s.readSeq = ackSeq, ackSeq
+	s.ackSeq, s.openAckSeq = ackSeq, ackSeq
 	s.nextSeq = max(ackSeq, maxSeq) + 1
 	s.syncedSeq = s.nextSeq - 1
 	if s.stats.Corrupt > 0 || s.stats.TornTailBytes > 0 {

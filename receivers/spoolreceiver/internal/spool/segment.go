@@ -96,12 +96,6 @@ type segment struct {
 	lastReadTime, ackTime int64
 	maxSev                uint8
 
-	// flushedAt is the bookkeeping as of the last successful flush, to roll
-	// back to when a write fails.
-	flushedAt struct {
-		count, frameBytes int64
-		lastSeq           uint64
-	}
 	gone bool // evicted or deleted
 }
 
@@ -125,9 +119,12 @@ type chain struct {
 	segs []*segment
 
 	// writer; active is the last segment when it is open for appends
-	active *segment
-	wf     *os.File
-	wbuf   []byte
+	active       *segment
+	wf           *os.File
+	wbuf         []byte
+	writeFailing bool   // the last write failed (logged once)
+	bufFrames    int    // frames in wbuf
+	bufSeq       uint64 // sequence number of the first of them
 
 	unread int64 // appended records not yet handed out by Read
 
@@ -174,39 +171,31 @@ func (s *Spool) createSegmentLocked(c *chain, seq uint64) error {
 }
 
 // flushLocked writes c's buffered frames to its active segment. On failure
-// the segment is cut back to its last good length, the buffered records are
-// counted as lost, and the segment is sealed.
+// whatever part was written is cut off again and the frames stay buffered
+// for the next try.
 func (s *Spool) flushLocked(c *chain) error {
 	g := c.active
 	if g == nil || len(c.wbuf) == 0 {
 		return nil
 	}
-	_, err := c.wf.Write(c.wbuf)
-	if err == nil {
-		g.flushed = g.size
-		g.flushedAt.count, g.flushedAt.frameBytes, g.flushedAt.lastSeq = g.count, g.frameBytes, g.lastSeq
-		c.wbuf = c.wbuf[:0]
-		s.dirty = true
-		return nil
+	if _, err := c.wf.Write(c.wbuf); err != nil {
+		_ = c.wf.Truncate(g.flushed)
+		err = fmt.Errorf("write segment %s: %w", filepath.Base(g.path), err)
+		if !c.writeFailing {
+			c.writeFailing = true
+			s.log.Error("Spool writes failing; keeping records buffered", zap.Error(err))
+		}
+		return err
 	}
-	err = fmt.Errorf("write segment %s: %w", filepath.Base(g.path), err)
-	lost := g.count - g.flushedAt.count
-	s.log.Error("Spool write failed; dropping the records not yet written",
-		zap.Error(err), zap.Int64("records", lost))
-	_ = c.wf.Truncate(g.flushed)
-	s.stats.Lost += lost
-	s.records -= lost
-	s.unread -= lost
-	c.unread -= lost
-	s.used -= g.size - g.flushed
-	g.count, g.frameBytes, g.lastSeq = g.flushedAt.count, g.flushedAt.frameBytes, g.flushedAt.lastSeq
-	g.size = g.flushed
+	if c.writeFailing {
+		c.writeFailing = false
+		s.log.Info("Spool writes succeed again")
+	}
+	g.flushed = g.size
 	c.wbuf = c.wbuf[:0]
-	s.sealLocked(c)
-	if g.count == 0 {
-		s.removeSegLocked(c, g)
-	}
-	return err
+	c.bufFrames = 0
+	s.dirty = true
+	return nil
 }
 
 // sealLocked ends appends to c's active segment. Its file is synced (per the
@@ -221,7 +210,7 @@ func (s *Spool) sealLocked(c *chain) {
 		s.toClose = append(s.toClose, c.wf)
 	}
 	c.active, c.wf = nil, nil
-	c.wbuf = c.wbuf[:0]
+	c.wbuf, c.bufFrames = c.wbuf[:0], 0
 }
 
 // removeSegLocked deletes segment g of chain c (the head, in practice) and
@@ -245,7 +234,7 @@ func (s *Spool) removeSegLocked(c *chain, g *segment) {
 		// Its data is being deleted: no need to sync it first.
 		_ = c.wf.Close()
 		c.active, c.wf = nil, nil
-		c.wbuf = c.wbuf[:0]
+		c.wbuf, c.bufFrames = c.wbuf[:0], 0
 	}
 	g.gone = true
 	s.used -= g.size

@@ -7,7 +7,8 @@
 // Dir holds the segment files (<band>-<first sequence number>.seg, format in
 // frame.go), the cursor (cursor.go), the lock file LOCK, and two
 // sub-directories: quarantine/ (batches the consumer refused for good, in the
-// segment format) and corrupt/ (copies of damaged segments, for inspection).
+// segment format, kept under MaxSize/4 by deleting the oldest files) and
+// corrupt/ (copies of damaged segments for inspection, the newest 8).
 // Other files are left alone.
 //
 // # Severity bands and eviction
@@ -38,7 +39,10 @@
 // OS. The cursor is written on every Ack and synced on the same schedule.
 // A cursor that is behind the data only causes redelivery; one that is
 // ahead only means those records were delivered; so the two need no
-// ordering between them.
+// ordering between them. This holds because delivery is strictly in
+// sequence order: a band whose records cannot be written out yet holds back
+// every later record. A failed write (disk full) loses nothing: the records
+// stay buffered, bounded, and Sync returns the error until a write succeeds.
 //
 // # Recovery
 //
@@ -47,7 +51,8 @@
 // intact frame is corruption: the segment is copied to corrupt/ and
 // rewritten with only its intact frames, and the damaged regions are
 // counted. Empty and header-only segments are removed. Open fails only on
-// an invalid option, ErrLocked, or I/O it cannot work around.
+// an invalid option, ErrLocked, or I/O it cannot work around. Open reads
+// the whole spool once (at disk speed; CRC32C runs at several GB/s).
 package spool
 
 import (
@@ -146,10 +151,11 @@ type Options struct {
 	FsyncInterval time.Duration
 	// Full is the policy when MaxSize is reached (default EvictLowestSeverity).
 	Full FullPolicy
-	// OnEvict, when set, is called (from the appending goroutine, without
-	// spool locks held) after records were evicted to make room. Incoming
+	// OnEvict, when set, is called without spool locks held after records
+	// were evicted to make room, from the appending goroutine. Incoming
 	// records dropped for being below every spooled band are reported
-	// together, at most once a second (with the next Append after that).
+	// together, at most once a second: with an Append, from a timer, or from
+	// Close for what is left. It must not block for long.
 	OnEvict func(Eviction)
 	// Logger receives recovery and eviction summaries, never record contents.
 	Logger *zap.Logger
@@ -205,8 +211,9 @@ type Stats struct {
 	// CursorAhead counts Opens whose cursor was past all spooled data, which
 	// was then treated as delivered; new records are numbered after it.
 	CursorAhead int64
-	// Lost counts records dropped because writing them to disk failed (disk
-	// full, I/O error); Append, Sync or the flush that failed returned it.
+	// Lost counts records found unreadable after Open (a segment damaged,
+	// deleted or failing to read while the spool runs). A failed write
+	// loses nothing: records stay buffered and Sync reports the error.
 	Lost int64
 }
 
@@ -220,6 +227,8 @@ const (
 	minMaxSize = 4 << 10
 	// writeBufSize is how much a chain buffers before writing to its file.
 	writeBufSize = 64 << 10
+	// maxPending is how much a chain keeps buffered while its writes fail.
+	maxPending = 1 << 20
 )
 
 // Spool is safe for concurrent Append/TryAppend from many goroutines and one
@@ -236,14 +245,16 @@ type Spool struct {
 	closed  bool
 	chains  [numChains]chain
 	nextSeq uint64 // sequence number of the next appended record
-	readSeq uint64 // last sequence number handed out by Read
 	ackSeq  uint64 // last sequence number acknowledged
-	used    int64  // bytes of the live segment files, buffered included
-	records int64  // undelivered records
-	unread  int64  // records not yet handed out by Read
-	stats   Stats  // counters
-	spaceCh chan struct{}
-	free    []*batchState // recycled by Ack
+	// openAckSeq is ackSeq as Open found it: records up to it that the
+	// reader meets in a segment's head were delivered before the restart.
+	openAckSeq uint64
+	used       int64 // bytes of the live segment files, buffered included
+	records    int64 // undelivered records
+	unread     int64 // records not yet handed out by Read
+	stats      Stats // counters
+	spaceCh    chan struct{}
+	free       []*batchState // recycled by Ack
 
 	// Incoming records dropped for being below every spooled band are
 	// reported together, at most every reportEvery, so that a flood of them
@@ -251,6 +262,7 @@ type Spool struct {
 	dropped     Eviction
 	lastReport  time.Time
 	reportEvery time.Duration
+	reportTimer *time.Timer // pending report of drops, if armed
 
 	// state of the next sync
 	toClose     []*os.File // sealed segment files, closed after their sync
@@ -341,6 +353,10 @@ func (o *Options) setDefaults() error {
 // Append adds records. Under Block it waits until there is room or ctx is
 // done (then ErrFull); under the evicting policies it evicts and never waits.
 // Under FsyncAlways the records are durable when it returns.
+//
+// While disk writes fail, records are kept buffered (Sync returns the
+// error) up to a bound; past it Append returns the write error, and a batch
+// may then have been taken only in part.
 func (s *Spool) Append(ctx context.Context, recs []Record) error {
 	return s.append(ctx, recs, true)
 }
@@ -403,9 +419,12 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 		}
 	}
 	last := s.nextSeq - 1
-	if s.dropped.Records > 0 && (ev.Records > 0 || time.Since(s.lastReport) >= s.reportEvery) {
-		ev.add(s.dropped.Records, s.dropped.Bytes, s.dropped.Severity, s.dropped.First.UnixNano(), s.dropped.Last.UnixNano())
-		s.dropped = Eviction{}
+	if s.dropped.Records > 0 {
+		if wait := s.reportEvery - time.Since(s.lastReport); ev.Records > 0 || wait <= 0 {
+			s.takeDroppedLocked(&ev)
+		} else if s.reportTimer == nil {
+			s.reportTimer = time.AfterFunc(wait, s.reportDropped)
+		}
 	}
 	if ev.Records > 0 {
 		s.lastReport = time.Now()
@@ -416,14 +435,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	case s.dataCh <- struct{}{}:
 	default:
 	}
-	if ev.Records > 0 {
-		s.log.Warn("Spool full: evicted records",
-			zap.Int64("records", ev.Records), zap.Int64("bytes", ev.Bytes),
-			zap.Time("first", ev.First), zap.Time("last", ev.Last))
-		if s.opts.OnEvict != nil {
-			s.opts.OnEvict(ev)
-		}
-	}
+	s.report(ev)
 	if err != nil {
 		return err
 	}
@@ -469,9 +481,20 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 			return err
 		}
 	}
+	if len(c.wbuf) >= writeBufSize {
+		// While writes fail (disk full, I/O error) records stay buffered,
+		// up to maxPending; beyond that Append refuses them.
+		if err := s.flushLocked(c); err != nil && len(c.wbuf)+int(fsz) > maxPending {
+			return err
+		}
+	}
 	seq := s.nextSeq
 	s.nextSeq++
 	g := c.active
+	if c.bufFrames == 0 {
+		c.bufSeq = seq
+	}
+	c.bufFrames++
 	c.wbuf = appendFrame(c.wbuf, seq, r)
 	g.add(seq, r, fsz)
 	s.used += fsz
@@ -479,18 +502,44 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	s.unread++
 	c.unread++
 	s.stats.Appended++
-	if len(c.wbuf) >= writeBufSize {
-		if err := s.flushLocked(c); err != nil {
-			return err
-		}
-	}
-	if c.active != nil && g.size >= s.opts.SegmentSize {
-		if err := s.flushLocked(c); err != nil {
-			return err
-		}
+	if g.size >= s.opts.SegmentSize && s.flushLocked(c) == nil {
+		// (A segment whose data cannot be written yet stays open.)
 		s.sealLocked(c)
 	}
 	return nil
+}
+
+// takeDroppedLocked moves the unreported drops of incoming records into ev.
+func (s *Spool) takeDroppedLocked(ev *Eviction) {
+	d := &s.dropped
+	ev.add(d.Records, d.Bytes, d.Severity, d.First.UnixNano(), d.Last.UnixNano())
+	*d = Eviction{}
+}
+
+// reportDropped is the timer that reports drops no Append reported.
+func (s *Spool) reportDropped() {
+	var ev Eviction
+	s.mu.Lock()
+	s.reportTimer = nil
+	if !s.closed && s.dropped.Records > 0 {
+		s.takeDroppedLocked(&ev)
+		s.lastReport = time.Now()
+	}
+	s.mu.Unlock()
+	s.report(ev)
+}
+
+// report logs an eviction and hands it to OnEvict.
+func (s *Spool) report(ev Eviction) {
+	if ev.Records == 0 {
+		return
+	}
+	s.log.Warn("Spool full: evicted records",
+		zap.Int64("records", ev.Records), zap.Int64("bytes", ev.Bytes),
+		zap.Time("first", ev.First), zap.Time("last", ev.Last))
+	if s.opts.OnEvict != nil {
+		s.opts.OnEvict(ev)
+	}
 }
 
 // signalSpaceLocked wakes appenders waiting for room.
@@ -554,7 +603,14 @@ func (s *Spool) Close() error {
 	}
 	s.closed = true
 	close(s.done)
+	if s.reportTimer != nil {
+		s.reportTimer.Stop()
+		s.reportTimer = nil
+	}
+	var ev Eviction
+	s.takeDroppedLocked(&ev)
 	s.mu.Unlock()
+	s.report(ev)
 	s.wg.Wait()
 
 	err := s.syncTo(0, true)

@@ -325,27 +325,79 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
-func TestWriteFailureLosesOnlyUnwritten(t *testing.T) {
+func TestWriteFailureKeepsRecords(t *testing.T) {
 	s := openSpool(t, Options{Fsync: FsyncNever})
 	ctx := context.Background()
 	require.NoError(t, s.Append(ctx, recs(sevInfo, 0, 10)))
 	require.NoError(t, s.Sync())
 	require.NoError(t, s.Append(ctx, recs(sevInfo, 10, 20))) // buffered only
 
-	// The disk goes away under the open segment.
+	// Writes start failing under the open segment (a stand-in for a full
+	// disk): Sync says so, the records stay buffered, Read serves what was
+	// written and waits for the rest.
 	s.mu.Lock()
-	require.NoError(t, s.chains[chainInfo].wf.Close())
+	good := s.chains[chainInfo].wf
+	bad, err := os.Open(good.Name()) // read-only: every write fails
+	require.NoError(t, err)
+	s.chains[chainInfo].wf = bad
 	s.mu.Unlock()
 	require.Error(t, s.Sync())
-	st := s.Stats()
-	assert.EqualValues(t, 10, st.Lost)
-	assert.EqualValues(t, 10, st.Records)
+	assert.Equal(t, seq(0, 10), readN(t, s, 10, true))
+	assertEmpty(t, s)
 
-	// The spool carries on with a new segment.
-	require.NoError(t, s.Append(ctx, recs(sevInfo, 20, 30)))
-	assert.Equal(t, append(seq(0, 10), seq(20, 30)...), readN(t, s, 20, true))
+	// Past the buffering bound Append refuses records.
+	big := make([]Record, 0, 100)
+	for i := range 100 {
+		big = append(big, Record{Severity: sevInfo, Payload: make([]byte, 16<<10), Time: int64(i)})
+	}
+	require.Error(t, s.Append(ctx, big))
+	st := s.Stats()
+	assert.Zero(t, st.Lost)
+	assert.Less(t, st.Records, int64(10+100))
+
+	// The disk comes back: everything taken is delivered.
+	s.mu.Lock()
+	s.chains[chainInfo].wf = good
+	s.mu.Unlock()
+	_ = bad.Close()
+	require.NoError(t, s.Sync())
+	assert.Equal(t, seq(10, 20), readN(t, s, 10, true))
+	for n := st.Records - 10; n > 0; {
+		b, err := s.Read(ctx, 1000, 1<<30)
+		require.NoError(t, err)
+		n -= int64(len(b.Records))
+		require.NoError(t, s.Ack(b))
+	}
 	st = s.Stats()
+	assert.Zero(t, st.Records)
 	assert.Equal(t, st.Appended, st.Records+st.Delivered+st.Evicted+st.Lost)
+}
+
+func TestWriteFailureKeepsOrder(t *testing.T) {
+	s := openSpool(t, Options{Fsync: FsyncNever})
+	ctx := context.Background()
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 0, 5)))
+	require.NoError(t, s.Append(ctx, recs(sevWarn, 5, 6)))
+	require.NoError(t, s.Sync())
+	s.mu.Lock()
+	good := s.chains[chainWarn].wf
+	bad, err := os.Open(good.Name())
+	require.NoError(t, err)
+	s.chains[chainWarn].wf = bad
+	s.mu.Unlock()
+
+	// The warn band cannot write 6 and 7; the info band writes 8 and 9.
+	require.NoError(t, s.Append(ctx, recs(sevWarn, 6, 8)))
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 8, 10)))
+	require.Error(t, s.Sync())
+	assert.Equal(t, seq(0, 6), readN(t, s, 6, true))
+	assertEmpty(t, s) // 8 and 9 wait for 6 and 7
+
+	s.mu.Lock()
+	s.chains[chainWarn].wf = good
+	s.mu.Unlock()
+	_ = bad.Close()
+	assert.Equal(t, seq(6, 10), readN(t, s, 4, true))
 }
 
 func TestStatsOldest(t *testing.T) {
