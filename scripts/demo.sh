@@ -3,7 +3,8 @@
 #
 # It creates a fleet CA and a device certificate, starts both roles from
 # bin/fleetlog, feeds the agent a tailed file and syslog over TCP, waits until
-# the gateway has accepted every record, and shows what arrived and where.
+# the gateway has stored every record in its archive, and shows the operator
+# how to search and verify what arrived.
 # Ctrl-C stops both processes.
 set -euo pipefail
 
@@ -42,10 +43,11 @@ wait_for() {
 	return 1
 }
 
-# metric PORT NAME: the sum of a counter over all its series on a metrics port.
+# metric PORT NAME [LABEL]: the sum of a counter over its series on a metrics
+# port, only those whose labels contain LABEL if given.
 metric() {
 	curl -sf "http://127.0.0.1:$1/metrics" |
-		awk -v name="$2" 'index($0, name) == 1 {n += $NF} END {printf "%d\n", n}'
+		awk -v name="$2" -v label="${3:-}" 'index($0, name) == 1 && (label == "" || index($0, label)) {n += $NF} END {printf "%d\n", n}'
 }
 
 for tool in curl logger; do
@@ -93,17 +95,25 @@ say "feeding $file_lines lines to $run/logs/app.log and $syslog_lines syslog mes
 cat "$root/testdata/demo/app.log" >>"$run/logs/app.log"
 logger --rfc5424 -T -n 127.0.0.1 -P "$syslog_port" -t demo -p auth.notice -f "$root/testdata/demo/syslog.txt"
 
-# Stored, not merely accepted: the gateway's exporter has written them.
-stored() { (($(metric "$gw_metrics" otelcol_exporter_sent_log_records) >= want)); }
-wait_for stored || fail "the gateway stored $(metric "$gw_metrics" otelcol_exporter_sent_log_records) of $want records; see $run/agent.log and $run/gateway.log"
+# Stored, not merely accepted: the archive exporter has written them (the dev
+# overlay's debug exporter counts its own series).
+archived() { metric "$gw_metrics" otelcol_exporter_sent_log_records 'exporter="archive"'; }
+stored() { (($(archived) >= want)); }
+wait_for stored || fail "the gateway stored $(archived) of $want records; see $run/agent.log and $run/gateway.log"
 
-say "the gateway accepted $(metric "$gw_metrics" otelcol_receiver_accepted_log_records) records from $device over mTLS and stored $(metric "$gw_metrics" otelcol_exporter_sent_log_records)"
-echo "Records as the gateway received them (redacted on the device):"
-awk '/-> device.id: Str\(/ {dev = $NF; sub(/^Str\(/, "", dev); sub(/\)$/, "", dev)}
-	/^Body: Str\(/ {sub(/^Body: Str\(/, ""); sub(/\)$/, ""); print "  [" dev "] " $0}' "$run/gateway.log" | tail -n "$want"
+archive=$run/gateway-data/archive
+say "the gateway accepted $(metric "$gw_metrics" otelcol_receiver_accepted_log_records) records from $device over mTLS and stored $(archived)"
+echo "Records in the gateway's archive (redacted on the device):"
+echo "  \$ fleetlogctl archive query --dir $archive --device $device --output text"
+"$bin/fleetlogctl" archive query --dir "$archive" --device "$device" --output text | sed 's/^/  /'
+echo
+echo "Is the archive intact? Checked with the public key only:"
+echo "  \$ fleetlogctl archive verify --dir $archive --pubkey $run/certs/archive-pub.pem"
+"$bin/fleetlogctl" archive verify --dir "$archive" --pubkey "$run/certs/archive-pub.pem" | sed 's/^/  /'
 cat <<INFO
 
 Where things are:
+  gateway archive                   $archive
   gateway records (debug exporter)  $run/gateway.log
   gateway self-metrics              http://127.0.0.1:$gw_metrics/metrics   (otelcol_receiver_accepted_log_records)
   agent self-metrics                http://127.0.0.1:$agent_metrics/metrics
@@ -112,6 +122,8 @@ Where things are:
 Try:
   echo "hello from the device" >> $run/logs/app.log
   logger --rfc5424 -T -n 127.0.0.1 -P $syslog_port "hello over syslog"
+  $bin/fleetlogctl archive query --dir $archive --contains hello
+  $bin/fleetlogctl archive query --dir $archive --severity warn --since 1h
 INFO
 
 say "running; press Ctrl-C to stop"

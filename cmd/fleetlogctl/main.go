@@ -15,7 +15,7 @@ var version = "dev"
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetlogctl:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }
 
@@ -28,5 +28,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newCertsCmd())
+	root.AddCommand(newRedactCmd(), newLeakscanCmd())
+	root.AddCommand(newArchiveCmd())
 	return root
 }

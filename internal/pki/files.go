@@ -106,7 +106,8 @@ func LoadCertificate(path string) (*x509.Certificate, error) {
 	return cert, nil
 }
 
-func loadECKey(path string) (*ecdsa.PrivateKey, error) {
+// loadPKCS8Key reads the private key of a PKCS#8 PEM file.
+func loadPKCS8Key(path string) (any, error) {
 	der, err := readPEM(path, "PRIVATE KEY")
 	if err != nil {
 		return nil, err
@@ -114,6 +115,14 @@ func loadECKey(path string) (*ecdsa.PrivateKey, error) {
 	key, err := x509.ParsePKCS8PrivateKey(der)
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	return key, nil
+}
+
+func loadECKey(path string) (*ecdsa.PrivateKey, error) {
+	key, err := loadPKCS8Key(path)
+	if err != nil {
+		return nil, err
 	}
 	ec, ok := key.(*ecdsa.PrivateKey)
 	if !ok {

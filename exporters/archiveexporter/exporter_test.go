@@ -1,0 +1,162 @@
+package archiveexporter
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadatatest"
+	"github.com/fleetlog/fleetlog/internal/archive"
+)
+
+// testConfig returns a config for a fresh archive directory and signing key.
+func testConfig(t *testing.T) (*Config, ed25519.PublicKey) {
+	t.Helper()
+	dir := t.TempDir()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	require.NoError(t, err)
+	keyFile := filepath.Join(dir, "archive-key.pem")
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600))
+	cfg := createDefaultConfig().(*Config)
+	cfg.Directory = filepath.Join(dir, "archive")
+	cfg.SigningKeyFile = keyFile
+	cfg.GatewayID = "gw-test"
+	return cfg, pub
+}
+
+func testLogs(n int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("device.id", "dev-1")
+	sl := rl.ScopeLogs().AppendEmpty()
+	for i := range n {
+		lr := sl.LogRecords().AppendEmpty()
+		lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Date(2026, 11, 24, 9, 0, i, 0, time.UTC)))
+		lr.Body().SetStr("hello")
+	}
+	return ld
+}
+
+func TestExporterWritesVerifiableArchive(t *testing.T) {
+	cfg, pub := testConfig(t)
+	cfg.MaxSegmentSize = minMaxSegmentSize
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(3)))
+	// Incompressible bodies fill the 4 KiB segment and seal it.
+	big := testLogs(1)
+	buf := make([]byte, 6000)
+	_, _ = rand.Read(buf)
+	big.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().SetEmptyBytes().FromRaw(buf)
+	require.NoError(t, exp.ConsumeLogs(context.Background(), big))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(2)))
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, sum.Sealed)
+	assert.NotEmpty(t, sum.Open)
+	assert.Equal(t, uint64(6), sum.Records)
+
+	metadatatest.AssertEqualArchiveRecordsWritten(t, tel, []metricdata.DataPoint[int64]{{Value: 6}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualArchiveSegmentsSealed(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+
+	// A restart continues the same chain.
+	exp, err = NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(1)))
+	require.NoError(t, exp.Shutdown(context.Background()))
+	sum, err = archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(7), sum.Records)
+}
+
+func TestExporterSealsOnAge(t *testing.T) {
+	cfg, pub := testConfig(t)
+	cfg.MaxSegmentAge = 50 * time.Millisecond
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(2)))
+	require.Eventually(t, func() bool {
+		sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+		return err == nil && sum.Sealed == 1
+	}, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, exp.Shutdown(context.Background()))
+}
+
+func TestExporterStartErrorsNameTheKey(t *testing.T) {
+	cfg, _ := testConfig(t)
+	cfg.SigningKeyFile = filepath.Join(t.TempDir(), "missing.pem")
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	assert.ErrorContains(t, exp.Start(context.Background(), componenttest.NewNopHost()), "'signing_key_file'")
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	// A second writer on the same directory is refused.
+	cfg, _ = testConfig(t)
+	first, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, first.Start(context.Background(), componenttest.NewNopHost()))
+	second, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	err = second.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorIs(t, err, archive.ErrLocked)
+	assert.ErrorContains(t, err, "'directory'")
+	require.NoError(t, second.Shutdown(context.Background()))
+	require.NoError(t, first.Shutdown(context.Background()))
+}
+
+func TestPushErrorsAreRetryable(t *testing.T) {
+	cfg, _ := testConfig(t)
+	e, err := newArchiveExporter(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
+	require.NoError(t, err)
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	// A writer that can no longer write, as after a failed disk.
+	require.NoError(t, e.writer.Close())
+	err = e.pushLogs(context.Background(), testLogs(1))
+	require.Error(t, err)
+	assert.False(t, consumererror.IsPermanent(err), "I/O failures are retried")
+	e.writer = nil
+	require.NoError(t, e.shutdown(context.Background()))
+}
+
+func TestExporterAppliesRetention(t *testing.T) {
+	cfg, pub := testConfig(t)
+	cfg.MaxSegmentAge = 20 * time.Millisecond
+	cfg.Retention = Retention(50 * time.Millisecond)
+	cfg.RetentionCheckInterval = 20 * time.Millisecond
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(2)))
+	require.Eventually(t, func() bool {
+		sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+		return err == nil && sum.Tombstones == 1 && sum.Sealed == 0
+	}, 10*time.Second, 20*time.Millisecond, "sealed, then deleted with a tombstone that verifies")
+	require.NoError(t, exp.Shutdown(context.Background()))
+	metadatatest.AssertEqualArchiveSegmentsDeleted(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}

@@ -1,0 +1,198 @@
+package archive
+
+import (
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+const benchBatch = 1000
+
+var benchUsers = []string{"ops", "maria", "kiosk", "root", "deploy"}
+
+// benchLogs is a batch of log lines shaped like a device's: syslog-style
+// bodies, a few attributes, one device resource.
+func benchLogs(seed int) plog.Logs {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	res := rl.Resource().Attributes()
+	res.PutStr(DeviceAttribute, fmt.Sprintf("atm-%04d", seed%500))
+	res.PutStr(FleetAttribute, "atms")
+	res.PutStr("host.name", fmt.Sprintf("atm-%04d.branch.example", seed%500))
+	res.PutStr("os.type", "linux")
+	sl := rl.ScopeLogs().AppendEmpty()
+	base := testEpoch.Add(time.Duration(seed) * time.Second)
+	for i := range benchBatch {
+		lr := sl.LogRecords().AppendEmpty()
+		ts := pcommon.NewTimestampFromTime(base.Add(time.Duration(i) * time.Millisecond))
+		lr.SetTimestamp(ts)
+		lr.SetObservedTimestamp(ts + 1500)
+		lr.SetSeverityNumber(severities[i%len(severities)])
+		lr.Body().SetStr(fmt.Sprintf("sshd[%d]: Accepted publickey for %s from 10.%d.%d.%d port %d ssh2: ED25519 SHA256:%x",
+			1000+i, benchUsers[i%len(benchUsers)], seed%256, i%256, (i*7)%256, 30000+i, uint64(seed*benchBatch+i)*0x9e3779b97f4a7c15))
+		lr.Attributes().PutStr("log.file.name", "auth.log")
+		lr.Attributes().PutInt("pid", int64(1000+i))
+	}
+	return ld
+}
+
+func otlpSize(ld plog.Logs) int {
+	var s plog.ProtoMarshaler
+	return s.LogsSize(ld)
+}
+
+// BenchmarkIngest appends 1000-record batches with the exporter's defaults
+// (fsync on every append, 64 MiB segments) and reports records/s, input
+// MB/s (OTLP protobuf) and on-disk bytes per record.
+func BenchmarkIngest(b *testing.B) {
+	_, key := newKey(b)
+	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, GatewayID: "bench", MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	batches := make([]plog.Logs, 16)
+	for i := range batches {
+		batches[i] = benchLogs(i)
+	}
+	b.SetBytes(int64(otlpSize(batches[0])))
+	b.ResetTimer()
+	var disk int64
+	for i := range b.N {
+		res, err := w.Append(batches[i%len(batches)])
+		if err != nil {
+			b.Fatal(err)
+		}
+		disk += res.Bytes
+	}
+	b.StopTimer()
+	records := float64(b.N * benchBatch)
+	b.ReportMetric(records/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(disk)/records, "disk-bytes/record")
+}
+
+// BenchmarkQueryScan scans a sealed archive with a filter that matches
+// nothing, so every frame is read and decoded; MB/s is on-disk bytes.
+func BenchmarkQueryScan(b *testing.B) {
+	_, key := newKey(b)
+	dir := b.TempDir()
+	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 4 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncOnSeal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var disk int64
+	for i := range 100 {
+		res, err := w.Append(benchLogs(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		disk += res.Bytes
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(disk)
+	b.ResetTimer()
+	for range b.N {
+		st, err := Query(dir, Filter{Contains: "no such text"}, func(*Record) error { return nil })
+		if err != nil {
+			b.Fatal(err)
+		}
+		if st.Records != 100*benchBatch {
+			b.Fatalf("scanned %d records", st.Records)
+		}
+	}
+	b.ReportMetric(float64(100*benchBatch*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkIngestParallel appends small batches (20 records, as many
+// devices' exports would arrive) from concurrent callers with fsync on every
+// append; fsyncs are shared between callers.
+func BenchmarkIngestParallel(b *testing.B) {
+	_, key := newKey(b)
+	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	small := makeLogs("atm-0001", "atms", "sshd[812]: Accepted publickey for ops from 10.1.2.3 port 52144 ssh2", testEpoch, 20)
+	b.SetBytes(int64(otlpSize(small)))
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := w.Append(small); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*20)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkIngestVsPlainFile compares, batch by batch, the archive with what
+// a file exporter does for the same durability: marshal to OTLP protobuf,
+// zstd-compress, write length-prefixed, fsync. (The contrib fileexporter
+// v0.160.0 cannot be built on this platform; this is its write path.) The
+// ratio is archive time / plain time: the price of chaining and framing.
+func BenchmarkIngestVsPlainFile(b *testing.B) {
+	_, key := newKey(b)
+	dir := b.TempDir()
+	w, _, err := Open(Options{Dir: filepath.Join(dir, "archive"), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	plain, err := os.OpenFile(filepath.Join(dir, "plain.otlp.zst"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer plain.Close()
+	enc, err := newEncoder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer enc.Close()
+	batches := make([]plog.Logs, 16)
+	for i := range batches {
+		batches[i] = benchLogs(i)
+	}
+	var archiveTime, plainTime time.Duration
+	var buf []byte
+	b.ResetTimer()
+	for i := range b.N {
+		ld := batches[i%len(batches)]
+		t0 := time.Now()
+		if _, err := w.Append(ld); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		var m plog.ProtoMarshaler
+		raw, err := m.MarshalLogs(ld)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf = binary.BigEndian.AppendUint32(buf[:0], 0)
+		buf = enc.EncodeAll(raw, buf)
+		binary.BigEndian.PutUint32(buf, uint32(len(buf)-4))
+		if _, err := plain.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if err := plain.Sync(); err != nil {
+			b.Fatal(err)
+		}
+		archiveTime += t1.Sub(t0)
+		plainTime += time.Since(t1)
+	}
+	b.StopTimer()
+	records := float64(b.N * benchBatch)
+	b.ReportMetric(records/archiveTime.Seconds(), "archive-records/s")
+	b.ReportMetric(records/plainTime.Seconds(), "plain-records/s")
+	b.ReportMetric(float64(archiveTime)/float64(plainTime), "archive/plain-time")
+}

@@ -1,0 +1,329 @@
+package archive
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// Problem is what Verify found wrong.
+type Problem string
+
+// The problems Verify diagnoses.
+const (
+	Modified     Problem = "modified"
+	Missing      Problem = "missing"
+	Reordered    Problem = "reordered"
+	Truncated    Problem = "truncated"
+	BadSignature Problem = "bad signature"
+)
+
+// VerifyError names the first broken segment and frame and what is wrong.
+type VerifyError struct {
+	Segment string
+	// Frame is the archive-wide sequence number of the broken frame, 0 when
+	// the problem is not in a frame.
+	Frame   uint64
+	Problem Problem
+	Detail  string
+}
+
+func (e *VerifyError) Error() string {
+	where := "segment " + e.Segment
+	if e.Frame != 0 {
+		where += fmt.Sprintf(", frame %d", e.Frame)
+	}
+	return fmt.Sprintf("%s: %s: %s", where, e.Problem, e.Detail)
+}
+
+// Summary is what Verify checked.
+type Summary struct {
+	Sealed, Tombstones int
+	// Open is the unsealed segment being written, if any; its frames are
+	// checked against the chain but no manifest vouches for it yet.
+	Open     string
+	OpenTorn int64
+	Frames   uint64
+	Records  uint64
+	// First and Last bound the record times of sealed segments (from their
+	// manifests) and of the open segment.
+	First, Last time.Time
+}
+
+// Progress is told how many of the archive's segments Verify has checked.
+type Progress func(done, total int)
+
+// Verify checks every frame hash, every manifest and tombstone signature
+// against keys, and the chains of frames and manifests across segments. It
+// returns a *VerifyError for the first problem in the archive, other errors
+// only when the archive cannot be read at all.
+func Verify(dir string, keys []ed25519.PublicKey, progress Progress) (*Summary, error) {
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("verify %s: %w", dir, err)
+	}
+	trusted := make(map[string]ed25519.PublicKey, len(keys))
+	for _, k := range keys {
+		trusted[KeyID(k)] = k
+	}
+	entries, err := scan(dir)
+	if err != nil {
+		return nil, err
+	}
+	v := &verifier{dir: dir, keys: trusted, sum: &Summary{}, nextSeq: 1, nextFrame: 1}
+	for i, e := range entries {
+		if err := v.entry(e, i == len(entries)-1); err != nil {
+			return v.sum, err
+		}
+		if progress != nil {
+			progress(i+1, len(entries))
+		}
+	}
+	return v.sum, nil
+}
+
+type verifier struct {
+	dir                     string
+	keys                    map[string]ed25519.PublicKey
+	sum                     *Summary
+	nextSeq, nextFrame      uint64
+	prevChain, prevManifest Hash
+	// openGood is where the last frames call stopped parsing, -1 if it
+	// stopped at a frame that parsed but did not chain.
+	openGood int64
+}
+
+func (v *verifier) entry(e entry, last bool) error {
+	name := e.segment
+	if name == "" {
+		name = e.manifest + e.tombstone
+	}
+	if e.seq != v.nextSeq {
+		return &VerifyError{Segment: segmentFile(v.nextSeq), Problem: Missing,
+			Detail: fmt.Sprintf("segments %d to %d are gone without tombstones (next present: %s)", v.nextSeq, e.seq-1, name)}
+	}
+	switch {
+	case e.tombstone != "":
+		return v.tombstone(e)
+	case e.manifest != "":
+		return v.sealed(e)
+	case !last:
+		return &VerifyError{Segment: e.segment, Problem: Missing, Detail: "the manifest is gone (only the newest segment may be unsealed)"}
+	default:
+		return v.open(e)
+	}
+}
+
+// manifest reads, authenticates and places a manifest or tombstone in the chain.
+func (v *verifier) manifest(rel string, seq uint64, kind string) (*parsedManifest, error) {
+	wantSegment := withExt(rel, segmentExt)
+	data, err := os.ReadFile(v.path(rel))
+	if err != nil {
+		return nil, fmt.Errorf("verify: %w", err)
+	}
+	m, err := parseManifest(data)
+	if err != nil {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Modified, Detail: rel + ": " + err.Error()}
+	}
+	if err := m.verify(v.keys); err != nil {
+		return nil, &VerifyError{Segment: wantSegment, Problem: BadSignature, Detail: rel + ": " + err.Error()}
+	}
+	if m.Seq != seq || m.Segment != wantSegment {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
+			Detail: fmt.Sprintf("%s was replaced: it is the validly signed manifest of segment %s", rel, m.Segment)}
+	}
+	if m.Kind != kind {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Modified, Detail: fmt.Sprintf("%s is a %s, not a %s", rel, m.Kind, kind)}
+	}
+	if m.PrevManifestHash != v.prevManifest.String() {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
+			Detail: fmt.Sprintf("%s does not follow the previous manifest (prev_manifest_hash %s, expected %s)", rel, m.PrevManifestHash, v.prevManifest)}
+	}
+	if m.PrevChainHash != v.prevChain.String() || m.FirstFrame != v.nextFrame {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Missing,
+			Detail: fmt.Sprintf("%s does not continue the frame chain (first frame %d, expected %d)", rel, m.FirstFrame, v.nextFrame)}
+	}
+	return m, nil
+}
+
+func (v *verifier) tombstone(e entry) error {
+	want := withExt(e.tombstone, segmentExt)
+	m, err := v.manifest(e.tombstone, e.seq, KindTombstone)
+	if err != nil {
+		return err
+	}
+	if v.prevManifest, err = parseHash(m.ManifestSHA256); err != nil {
+		return &VerifyError{Segment: want, Problem: Modified, Detail: e.tombstone + ": manifest_sha256: " + err.Error()}
+	}
+	if v.prevChain, err = parseHash(m.LastChainHash); err != nil {
+		return &VerifyError{Segment: want, Problem: Modified, Detail: e.tombstone + ": last_chain_hash: " + err.Error()}
+	}
+	v.nextSeq++
+	v.nextFrame = m.FirstFrame + m.Frames
+	v.sum.Tombstones++
+	return nil
+}
+
+func (v *verifier) sealed(e entry) error {
+	want := withExt(e.manifest, segmentExt)
+	m, err := v.manifest(e.manifest, e.seq, KindSegment)
+	if err != nil {
+		return err
+	}
+	if e.segment == "" {
+		return &VerifyError{Segment: want, Problem: Missing, Detail: "the segment file is gone but its manifest is here"}
+	}
+	data, err := os.ReadFile(v.path(e.segment))
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	sealed := data
+	if int64(len(data)) > m.Size && m.Size >= 0 {
+		sealed = data[:m.Size]
+	}
+	frames, records, tailErr := v.frames(e.segment, sealed)
+	var ve *VerifyError
+	if errors.As(tailErr, &ve) && ve.Problem == Truncated && int64(len(data)) >= m.Size {
+		// The file is not short: a frame's length field was changed.
+		ve.Problem = Modified
+	}
+	if tailErr != nil {
+		return tailErr
+	}
+	if int64(len(data)) > m.Size {
+		return &VerifyError{Segment: e.segment, Frame: v.nextFrame, Problem: Modified,
+			Detail: fmt.Sprintf("%d bytes were appended after the seal", int64(len(data))-m.Size)}
+	}
+	if int64(len(data)) < m.Size || frames < m.Frames {
+		return &VerifyError{Segment: e.segment, Frame: v.nextFrame, Problem: Truncated,
+			Detail: fmt.Sprintf("%d bytes and %d frames, the manifest says %d bytes and %d frames", len(data), frames, m.Size, m.Frames)}
+	}
+	sum := sha256.Sum256(data)
+	if int64(len(data)) != m.Size || frames != m.Frames || records != m.Records ||
+		v.prevChain.String() != m.LastChainHash || hex.EncodeToString(sum[:]) != m.SegmentSHA256 {
+		return &VerifyError{Segment: e.segment, Problem: Modified,
+			Detail: fmt.Sprintf("the segment (%d bytes, %d frames, %d records) does not match its manifest (%d bytes, %d frames, %d records)", len(data), frames, records, m.Size, m.Frames, m.Records)}
+	}
+	v.prevManifest = m.hash
+	v.nextSeq++
+	v.sum.Sealed++
+	v.sum.Frames += frames
+	v.sum.Records += records
+	v.addTime(m.FirstTime)
+	v.addTime(m.LastTime)
+	return nil
+}
+
+func (v *verifier) open(e entry) error {
+	data, err := os.ReadFile(v.path(e.segment))
+	if err != nil {
+		return fmt.Errorf("verify: %w", err)
+	}
+	frames, records, tailErr := v.frames(e.segment, data)
+	var ve *VerifyError
+	if errors.As(tailErr, &ve) && v.openGood >= 0 && tornTail(data, v.openGood) {
+		// Unparseable bytes after the last good frame, with no frame after
+		// them, are a write in progress or the torn last write of a crash;
+		// the writer cuts them when it restarts.
+		v.sum.OpenTorn = int64(len(data)) - v.openGood
+	} else if tailErr != nil {
+		return tailErr
+	}
+	v.sum.Open = e.segment
+	v.sum.Frames += frames
+	v.sum.Records += records
+	return v.openTimes(data[:v.openGood], e.segment)
+}
+
+// openTimes widens the summary's time range by the open segment's records,
+// which no manifest summarises yet.
+func (v *verifier) openTimes(data []byte, rel string) error {
+	c, err := newCodec()
+	if err != nil {
+		return err
+	}
+	defer c.close()
+	frames, _, _ := ParseFrames(data)
+	for _, f := range frames {
+		ld, err := c.decode(f.Payload)
+		if err != nil {
+			return &VerifyError{Segment: rel, Frame: f.Seq, Problem: Modified, Detail: err.Error()}
+		}
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if ts := recordTime(lr); ts != 0 {
+						v.widen(ts.AsTime())
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (v *verifier) addTime(s string) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		v.widen(t)
+	}
+}
+
+func (v *verifier) widen(t time.Time) {
+	t = t.UTC()
+	if v.sum.First.IsZero() || t.Before(v.sum.First) {
+		v.sum.First = t
+	}
+	if t.After(v.sum.Last) {
+		v.sum.Last = t
+	}
+}
+
+// frames checks a segment's frames against the chain, advancing it, and
+// returns the number of frames and records checked.
+func (v *verifier) frames(rel string, data []byte) (uint64, uint64, error) {
+	frames, off, perr := ParseFrames(data)
+	v.openGood = -1 // set once every parsed frame checked out
+	var n, records uint64
+	for i, f := range frames {
+		if f.Seq != v.nextFrame {
+			problem, detail := Missing, fmt.Sprintf("found frame %d where frame %d belongs; frame %d is gone", f.Seq, v.nextFrame, v.nextFrame)
+			if f.Seq < v.nextFrame || containsSeq(frames[i+1:], v.nextFrame) {
+				problem, detail = Reordered, fmt.Sprintf("found frame %d where frame %d belongs", f.Seq, v.nextFrame)
+			}
+			return n, records, &VerifyError{Segment: rel, Frame: v.nextFrame, Problem: problem, Detail: detail}
+		}
+		h := ChainHash(v.prevChain, f.Body)
+		if h != f.Hash {
+			return n, records, &VerifyError{Segment: rel, Frame: f.Seq, Problem: Modified, Detail: "the frame's chain hash does not match its content"}
+		}
+		v.prevChain = h
+		v.nextFrame++
+		n++
+		records += uint64(f.Records)
+	}
+	v.openGood = off
+	switch {
+	case perr == nil:
+		return n, records, nil
+	case errors.Is(perr, ErrTruncated):
+		return n, records, &VerifyError{Segment: rel, Frame: v.nextFrame, Problem: Truncated,
+			Detail: fmt.Sprintf("the data ends inside frame %d at byte %d", v.nextFrame, len(data))}
+	default:
+		return n, records, &VerifyError{Segment: rel, Frame: v.nextFrame, Problem: Modified,
+			Detail: fmt.Sprintf("byte %d: %v", off, perr)}
+	}
+}
+
+func containsSeq(frames []Frame, seq uint64) bool {
+	for _, f := range frames {
+		if f.Seq == seq {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *verifier) path(rel string) string { return joinRel(v.dir, rel) }

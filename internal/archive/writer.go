@@ -1,0 +1,701 @@
+package archive
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+const (
+	privateDirPerm  = 0o700
+	privateFilePerm = 0o600
+	sealedFilePerm  = 0o444
+	// maxFrameRecords bounds the records in one frame, so a reader's memory
+	// per frame stays bounded whatever the batch size upstream.
+	maxFrameRecords = 4096
+)
+
+// ErrLocked means another writer holds the archive directory.
+var ErrLocked = errors.New("archive directory is locked by another writer")
+
+// FsyncPolicy says when appended frames reach stable storage.
+type FsyncPolicy int
+
+const (
+	// FsyncAlways syncs every append before it returns.
+	FsyncAlways FsyncPolicy = iota
+	// FsyncOnSeal syncs only when a segment is sealed (and on Close); a
+	// machine crash may lose frames appended since the last seal.
+	FsyncOnSeal
+)
+
+// Options configure a Writer.
+type Options struct {
+	Dir            string
+	Key            ed25519.PrivateKey
+	GatewayID      string
+	MaxSegmentSize int64
+	MaxSegmentAge  time.Duration
+	Fsync          FsyncPolicy
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Recovery reports what Open found of a segment left open by the previous run.
+type Recovery struct {
+	Segment string
+	Frames  uint64
+	Records uint64
+	// TornBytes were cut from the segment's tail (an incomplete or broken
+	// last write) and kept in TornFile for inspection.
+	TornBytes int64
+	TornFile  string
+	// Damaged is set when the cut bytes held frames after the first bad
+	// one: not a torn write but damage or tampering.
+	Damaged bool
+	// Resealed counts sealed segments whose seal was finished after a crash.
+	Resealed int
+}
+
+// AppendResult reports one Append.
+type AppendResult struct {
+	Records int
+	Bytes   int64
+	// Sealed is set when the append filled the segment and it was sealed;
+	// SealErr when that seal failed (the records are written regardless and
+	// sealing is retried).
+	Sealed  bool
+	SealErr error
+}
+
+// Writer appends log records to an archive directory. It holds the
+// directory's lock from Open to Close. It is safe for concurrent use.
+type Writer struct {
+	opts  Options
+	mu    sync.Mutex
+	lock  *os.File
+	codec *codec
+	frame []byte
+	// encoders holds idle zstd encoders, one per core at most.
+	encoders chan *zstd.Encoder
+
+	// The chain: the hash and sequence number the next frame continues from,
+	// and the next segment's sequence number and previous manifest hash.
+	prevChain    Hash
+	nextFrame    uint64
+	nextSeq      uint64
+	prevManifest Hash
+
+	open   *openSegment
+	failed error
+}
+
+type openSegment struct {
+	f          *os.File
+	rel        string
+	seq        uint64
+	created    time.Time
+	size       int64
+	frames     uint64
+	records    uint64
+	firstFrame uint64
+	prevChain  Hash
+	minT, maxT pcommon.Timestamp
+
+	// syncMu serialises fsyncs; synced is the size the last one covered.
+	syncMu sync.Mutex
+	synced int64
+}
+
+func (s *openSegment) addTime(ts pcommon.Timestamp) {
+	if ts == 0 {
+		return
+	}
+	if s.minT == 0 || ts < s.minT {
+		s.minT = ts
+	}
+	if ts > s.maxT {
+		s.maxT = ts
+	}
+}
+
+// Open locks dir (creating it 0700), recovers the segment the previous run
+// left open and returns a Writer that continues its chain.
+func Open(opts Options) (*Writer, *Recovery, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if err := os.MkdirAll(opts.Dir, privateDirPerm); err != nil {
+		return nil, nil, fmt.Errorf("create archive %s: %w", opts.Dir, err)
+	}
+	if err := os.Chmod(opts.Dir, privateDirPerm); err != nil {
+		return nil, nil, fmt.Errorf("restrict archive %s: %w", opts.Dir, err)
+	}
+	lock, err := lockDir(opts.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := newCodec()
+	if err != nil {
+		lock.Close()
+		return nil, nil, err
+	}
+	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
+		encoders: make(chan *zstd.Encoder, runtime.GOMAXPROCS(0))}
+	rec, err := w.recover()
+	if err != nil {
+		w.closeFiles()
+		return nil, nil, err
+	}
+	return w, rec, nil
+}
+
+func (w *Writer) abs(rel string) string { return joinRel(w.opts.Dir, rel) }
+
+// recover restores the chain from the newest manifest or tombstone, finishes
+// seals and deletions a crash interrupted, and reopens the open segment.
+func (w *Writer) recover() (*Recovery, error) {
+	entries, err := scan(w.opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Recovery{}
+	var open *entry
+	var (
+		last    string // the newest manifest or tombstone
+		lastSeq uint64
+	)
+	for i := range entries {
+		e := &entries[i]
+		switch {
+		case e.tombstone != "":
+			// A crash during retention: the tombstone is written first, so
+			// whatever is left of the segment is deleted now.
+			for _, rel := range []string{e.segment, e.manifest} {
+				if rel != "" {
+					if err := os.Remove(w.abs(rel)); err != nil {
+						return nil, fmt.Errorf("finish deleting segment %d: %w", e.seq, err)
+					}
+				}
+			}
+			last, lastSeq = e.tombstone, e.seq
+		case e.manifest != "":
+			if e.segment != "" {
+				// A crash between writing the manifest and chmod.
+				if st, err := os.Stat(w.abs(e.segment)); err == nil && st.Mode().Perm() != sealedFilePerm {
+					if err := os.Chmod(w.abs(e.segment), sealedFilePerm); err != nil {
+						return nil, fmt.Errorf("seal %s: %w", e.segment, err)
+					}
+					rec.Resealed++
+				}
+			}
+			last, lastSeq = e.manifest, e.seq
+		default:
+			if i != len(entries)-1 || e.seq != lastSeq+1 {
+				return nil, fmt.Errorf("segment %s has no manifest but is not the open segment (expected segment %d); the archive needs inspection with 'fleetlogctl archive verify'", e.segment, lastSeq+1)
+			}
+			open = e
+		}
+	}
+	if last != "" {
+		if err := w.continueFrom(last); err != nil {
+			return nil, err
+		}
+	}
+	if open == nil {
+		return rec, nil
+	}
+	if err := w.reopen(open.segment, rec); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// continueFrom moves the chain state past a sealed or deleted segment.
+func (w *Writer) continueFrom(rel string) error {
+	data, err := os.ReadFile(w.abs(rel))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rel, err)
+	}
+	m, err := parseManifest(data)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", rel, err)
+	}
+	last, err := parseHash(m.LastChainHash)
+	if err != nil {
+		return fmt.Errorf("read %s: last_chain_hash: %w", rel, err)
+	}
+	w.prevChain = last
+	w.nextFrame = m.FirstFrame + m.Frames
+	w.nextSeq = m.Seq + 1
+	w.prevManifest = m.hash
+	if m.Kind == KindTombstone {
+		if w.prevManifest, err = parseHash(m.ManifestSHA256); err != nil {
+			return fmt.Errorf("read %s: manifest_sha256: %w", rel, err)
+		}
+	}
+	return nil
+}
+
+// reopen validates the open segment's frames against the chain, cuts a torn
+// tail (keeping the cut bytes beside it) and opens it for appending.
+func (w *Writer) reopen(rel string, rec *Recovery) error {
+	path := w.abs(rel)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", rel, err)
+	}
+	seg := &openSegment{rel: rel, seq: w.nextSeq, created: w.opts.Now(), firstFrame: w.nextFrame, prevChain: w.prevChain}
+	frames, _, _ := ParseFrames(data)
+	var good int64
+	for _, f := range frames {
+		h := ChainHash(w.prevChain, f.Body)
+		if f.Seq != w.nextFrame || h != f.Hash {
+			break
+		}
+		ld, err := w.codec.decode(f.Payload)
+		if err != nil {
+			break
+		}
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					seg.addTime(recordTime(lr))
+				}
+			}
+		}
+		w.prevChain = h
+		w.nextFrame++
+		seg.frames++
+		seg.records += uint64(f.Records)
+		good = f.Offset + f.Size()
+	}
+	rec.Segment, rec.Frames, rec.Records = rel, seg.frames, seg.records
+	if good < int64(len(data)) {
+		rec.TornBytes = int64(len(data)) - good
+		rec.Damaged = !tornTail(data, good)
+		rec.TornFile = rel + ".torn-" + strconv.FormatInt(w.opts.Now().UnixNano(), 10)
+		if err := writeFileAtomic(w.abs(rec.TornFile), data[good:], 0o400); err != nil {
+			return fmt.Errorf("recover %s: keep torn tail: %w", rel, err)
+		}
+		if err := os.Truncate(path, good); err != nil {
+			return fmt.Errorf("recover %s: truncate torn tail: %w", rel, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, privateFilePerm)
+	if err != nil {
+		return fmt.Errorf("recover %s: %w", rel, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("recover %s: %w", rel, err)
+	}
+	seg.f, seg.size = f, good
+	w.open = seg
+	return nil
+}
+
+func (w *Writer) openSegment() error {
+	now := w.opts.Now()
+	rel := segmentPath(now, w.nextSeq)
+	path := w.abs(rel)
+	if err := os.MkdirAll(filepath.Dir(path), privateDirPerm); err != nil {
+		return fmt.Errorf("open segment %s: %w", rel, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|os.O_EXCL, privateFilePerm)
+	if err != nil {
+		return fmt.Errorf("open segment %s: %w", rel, err)
+	}
+	if err := syncDir(filepath.Dir(path)); err != nil {
+		f.Close()
+		return fmt.Errorf("open segment %s: %w", rel, err)
+	}
+	w.open = &openSegment{f: f, rel: rel, seq: w.nextSeq, created: now, firstFrame: w.nextFrame, prevChain: w.prevChain}
+	return nil
+}
+
+// Append writes ld as one or more frames at the end of the open segment and,
+// with FsyncAlways, syncs them before returning. A failed write leaves the
+// segment as it was before the call. Errors wrapping ErrUnencodable are
+// permanent.
+//
+// Concurrent appends compress in parallel, write one after the other and
+// share fsyncs: an append whose frames an earlier caller's fsync already
+// covered does not sync again.
+func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
+	var res AppendResult
+	if ld.LogRecordCount() == 0 {
+		return res, nil
+	}
+	batch, err := w.encode(ld)
+	if err != nil {
+		return res, err
+	}
+
+	w.mu.Lock()
+	if w.failed != nil {
+		w.mu.Unlock()
+		return res, w.failed
+	}
+	if w.open == nil {
+		if err := w.openSegment(); err != nil {
+			w.mu.Unlock()
+			return res, err
+		}
+	}
+	seg := w.open
+	buf := w.frame[:0]
+	prev, next := w.prevChain, w.nextFrame
+	for i, payload := range batch.payloads {
+		buf, prev = appendFrame(buf, prev, next, batch.records[i], payload)
+		next++
+	}
+	w.frame = buf
+	if _, err := seg.f.Write(buf); err != nil {
+		err = w.rollback(fmt.Errorf("write segment %s: %w", seg.rel, err))
+		w.mu.Unlock()
+		return res, err
+	}
+	seg.addTime(batch.minT)
+	seg.addTime(batch.maxT)
+	seg.frames += next - w.nextFrame
+	seg.records += uint64(ld.LogRecordCount())
+	seg.size += int64(len(buf))
+	w.prevChain, w.nextFrame = prev, next
+	res.Records, res.Bytes = ld.LogRecordCount(), int64(len(buf))
+	written := seg.size
+	if seg.size >= w.opts.MaxSegmentSize {
+		// seal syncs the segment before it signs it.
+		res.Sealed = true
+		if err := w.seal(); err != nil {
+			res.Sealed, res.SealErr = false, err
+		}
+	}
+	w.mu.Unlock()
+
+	if w.opts.Fsync == FsyncAlways {
+		if err := w.syncTo(seg, written); err != nil {
+			return AppendResult{}, err
+		}
+	}
+	return res, nil
+}
+
+// encodedBatch is a batch compressed into frame payloads.
+type encodedBatch struct {
+	payloads   [][]byte
+	records    []uint32
+	minT, maxT pcommon.Timestamp
+}
+
+// encode compresses ld into payloads of at most maxFrameRecords records each,
+// with a pooled encoder, outside the writer's lock.
+func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
+	var enc *zstd.Encoder
+	select {
+	case enc = <-w.encoders:
+	default:
+		var err error
+		if enc, err = newEncoder(); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		select {
+		case w.encoders <- enc:
+		default:
+			enc.Close()
+		}
+	}()
+	b := &encodedBatch{}
+	for _, part := range splitLogs(ld, maxFrameRecords) {
+		payload, err := encodeLogs(enc, nil, part)
+		if err != nil {
+			return nil, err
+		}
+		b.payloads = append(b.payloads, payload)
+		b.records = append(b.records, uint32(part.LogRecordCount()))
+		for _, rl := range part.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					ts := recordTime(lr)
+					if ts != 0 && (b.minT == 0 || ts < b.minT) {
+						b.minT = ts
+					}
+					b.maxT = max(b.maxT, ts)
+				}
+			}
+		}
+	}
+	return b, nil
+}
+
+// syncTo makes sure seg is on stable storage up to byte target. One fsync
+// covers every append written before it started, so concurrent appenders
+// queue on syncMu and most find their bytes already synced.
+func (w *Writer) syncTo(seg *openSegment, target int64) error {
+	seg.syncMu.Lock()
+	defer seg.syncMu.Unlock()
+	if seg.synced >= target {
+		return nil
+	}
+	w.mu.Lock()
+	covered := seg.size
+	w.mu.Unlock()
+	if err := seg.f.Sync(); err != nil {
+		if errors.Is(err, os.ErrClosed) {
+			// Sealed meanwhile, and sealing synced it.
+			return nil
+		}
+		// After a failed fsync the kernel may have dropped the dirty pages:
+		// nothing written since the last good sync can be trusted. Stop, so
+		// a restart recovers the segment from what is really on disk.
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.failed == nil {
+			w.failed = fmt.Errorf("archive writer stopped: sync segment %s: %w", seg.rel, err)
+		}
+		return w.failed
+	}
+	seg.synced = covered
+	return nil
+}
+
+// rollback cuts a failed write from the open segment so the next append
+// continues from the last good frame. If even that fails the writer stops
+// accepting data rather than append after a broken frame.
+func (w *Writer) rollback(cause error) error {
+	if err := w.open.f.Truncate(w.open.size); err != nil {
+		w.failed = fmt.Errorf("archive writer stopped: %w (and rolling back failed: %w)", cause, err)
+		return w.failed
+	}
+	return cause
+}
+
+// SealIfOlder seals the open segment once it is older than MaxSegmentAge.
+func (w *Writer) SealIfOlder() (bool, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.open == nil || w.open.frames == 0 || w.opts.Now().Sub(w.open.created) < w.opts.MaxSegmentAge {
+		return false, nil
+	}
+	return true, w.seal()
+}
+
+// Seal seals the open segment, if it holds any frame.
+func (w *Writer) Seal() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.open == nil || w.open.frames == 0 {
+		return nil
+	}
+	return w.seal()
+}
+
+// seal syncs the open segment, writes its signed manifest and makes the
+// segment read-only. Recovery finishes a seal a crash interrupted: a
+// manifest makes a segment sealed, whatever step came after.
+func (w *Writer) seal() error {
+	seg := w.open
+	if err := seg.f.Sync(); err != nil {
+		return fmt.Errorf("seal %s: %w", seg.rel, err)
+	}
+	sum, size, err := fileSHA256(w.abs(seg.rel))
+	if err != nil {
+		return fmt.Errorf("seal %s: %w", seg.rel, err)
+	}
+	if size != seg.size {
+		return fmt.Errorf("seal %s: size %d on disk, %d written", seg.rel, size, seg.size)
+	}
+	now := w.opts.Now()
+	m := &Manifest{
+		Kind:             KindSegment,
+		Seq:              seg.seq,
+		Segment:          seg.rel,
+		GatewayID:        w.opts.GatewayID,
+		CreatedAt:        formatTime(seg.created),
+		SealedAt:         formatTime(now),
+		Records:          seg.records,
+		Frames:           seg.frames,
+		FirstFrame:       seg.firstFrame,
+		Size:             seg.size,
+		SegmentSHA256:    hex.EncodeToString(sum[:]),
+		PrevChainHash:    seg.prevChain.String(),
+		LastChainHash:    w.prevChain.String(),
+		PrevManifestHash: w.prevManifest.String(),
+	}
+	if seg.minT != 0 {
+		m.FirstTime, m.LastTime = formatTime(seg.minT.AsTime()), formatTime(seg.maxT.AsTime())
+	}
+	data, hash, err := encodeManifest(m, w.opts.Key)
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(w.abs(withExt(seg.rel, manifestExt)), data, sealedFilePerm); err != nil {
+		return fmt.Errorf("seal %s: %w", seg.rel, err)
+	}
+	// From here the segment is sealed; the rest is tidying that recovery
+	// redoes if it does not happen.
+	w.open = nil
+	w.prevManifest = hash
+	w.nextSeq = seg.seq + 1
+	seg.f.Close()
+	if err := os.Chmod(w.abs(seg.rel), sealedFilePerm); err != nil {
+		return fmt.Errorf("seal %s: %w", seg.rel, err)
+	}
+	return nil
+}
+
+// ApplyRetention deletes sealed segments sealed longer ago than keep, each
+// replaced by a signed tombstone that keeps the manifest chain verifiable.
+// policy is recorded in the tombstone (e.g. "400d").
+func (w *Writer) ApplyRetention(keep time.Duration, policy string) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	entries, err := scan(w.opts.Dir)
+	if err != nil {
+		return 0, err
+	}
+	now := w.opts.Now()
+	deleted := 0
+	for _, e := range entries {
+		if e.manifest == "" || e.tombstone != "" {
+			continue
+		}
+		data, err := os.ReadFile(w.abs(e.manifest))
+		if err != nil {
+			return deleted, fmt.Errorf("retention: read %s: %w", e.manifest, err)
+		}
+		m, err := parseManifest(data)
+		if err != nil {
+			return deleted, fmt.Errorf("retention: read %s: %w", e.manifest, err)
+		}
+		sealed, err := time.Parse(time.RFC3339Nano, m.SealedAt)
+		if err != nil {
+			return deleted, fmt.Errorf("retention: read %s: sealed_at: %w", e.manifest, err)
+		}
+		if now.Sub(sealed) < keep {
+			continue
+		}
+		t := m.Manifest
+		t.Kind = KindTombstone
+		t.GatewayID = w.opts.GatewayID
+		t.ManifestSHA256 = m.hash.String()
+		t.DeletedAt = formatTime(now)
+		t.Retention = policy
+		ts, _, err := encodeManifest(&t, w.opts.Key)
+		if err != nil {
+			return deleted, err
+		}
+		if err := writeFileAtomic(w.abs(withExt(e.manifest, tombstoneExt)), ts, sealedFilePerm); err != nil {
+			return deleted, fmt.Errorf("retention: %w", err)
+		}
+		for _, rel := range []string{e.segment, e.manifest} {
+			if rel == "" {
+				continue
+			}
+			if err := os.Remove(w.abs(rel)); err != nil {
+				return deleted, fmt.Errorf("retention: %w", err)
+			}
+		}
+		if err := syncDir(filepath.Dir(w.abs(e.manifest))); err != nil {
+			return deleted, fmt.Errorf("retention: %w", err)
+		}
+		deleted++
+	}
+	return deleted, nil
+}
+
+// Close syncs and closes the open segment, which stays open (unsealed) for
+// the next run, and releases the directory lock.
+func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var err error
+	if w.open != nil {
+		if serr := w.open.f.Sync(); serr != nil {
+			err = fmt.Errorf("sync segment %s: %w", w.open.rel, serr)
+		}
+	}
+	w.closeFiles()
+	return err
+}
+
+func (w *Writer) closeFiles() {
+	if w.open != nil {
+		w.open.f.Close()
+		w.open = nil
+	}
+	w.codec.close()
+	for len(w.encoders) > 0 {
+		(<-w.encoders).Close()
+	}
+	w.lock.Close()
+	w.failed = errors.New("archive writer is closed")
+}
+
+func fileSHA256(path string) (Hash, int64, error) {
+	var sum Hash
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, 0, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return sum, 0, err
+	}
+	h.Sum(sum[:0])
+	return sum, n, nil
+}
+
+// writeFileAtomic writes path through path.tmp and a rename, syncing the file
+// and its directory, so a crash leaves the old state or the new one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, privateFilePerm)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, perm)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,134 @@
+package grpczstd_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"google.golang.org/grpc/encoding"
+
+	"github.com/fleetlog/fleetlog/internal/grpczstd"
+)
+
+// payload is an OTLP export request of n workload lines.
+func payload(tb testing.TB, n int) []byte {
+	tb.Helper()
+	logs := plog.NewLogs()
+	rl := logs.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("device.id", "bench-device")
+	rl.Resource().Attributes().PutStr("fleet.name", "bench")
+	lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range n {
+		lr := lrs.AppendEmpty()
+		lr.Body().SetStr(fmt.Sprintf("2026-01-01T00:00:%02d.%03dZ edge-%04d sshd[%d]: Accepted key for u%d from 10.%d.%d.%d port %d",
+			i/1000%60, i%1000, rng.IntN(100), rng.IntN(32000), rng.IntN(50), rng.IntN(256), rng.IntN(256), rng.IntN(256), rng.IntN(60000)))
+		lr.Attributes().PutStr("log.file.name", "app.log")
+	}
+	b, err := plogotlp.NewExportRequestFromLogs(logs).MarshalProto()
+	require.NoError(tb, err)
+	return b
+}
+
+func compress(tb testing.TB, c encoding.Compressor, in []byte) []byte {
+	tb.Helper()
+	var out bytes.Buffer
+	w, err := c.Compress(&out)
+	require.NoError(tb, err)
+	_, err = w.Write(in)
+	require.NoError(tb, err)
+	require.NoError(tb, w.Close())
+	return out.Bytes()
+}
+
+func TestRoundTripWithStandardZstd(t *testing.T) {
+	c := encoding.GetCompressor(grpczstd.Name)
+	in := payload(t, 500)
+	for range 3 { // the second and third round use pooled coders
+		z := compress(t, c, in)
+
+		std, err := zstd.NewReader(bytes.NewReader(z))
+		require.NoError(t, err)
+		got, err := io.ReadAll(std)
+		std.Close()
+		require.NoError(t, err)
+		assert.Equal(t, in, got, "a standard decoder reads what this package writes")
+
+		stdEnc, err := zstd.NewWriter(nil)
+		require.NoError(t, err)
+		r, err := c.Decompress(bytes.NewReader(stdEnc.EncodeAll(in, nil)))
+		require.NoError(t, err)
+		got, err = io.ReadAll(r)
+		require.NoError(t, err)
+		assert.Equal(t, in, got, "this package reads what a standard encoder writes")
+	}
+}
+
+func TestDecompressRejectsGarbage(t *testing.T) {
+	c := encoding.GetCompressor(grpczstd.Name)
+	r, err := c.Decompress(bytes.NewReader([]byte("not zstd at all")))
+	if err == nil {
+		_, err = io.ReadAll(r)
+	}
+	assert.Error(t, err)
+}
+
+// configgrpcLike encodes as configgrpc v0.160 does: default level, 512 KiB
+// window, default concurrency, one reused encoder.
+type configgrpcLike struct{ enc *zstd.Encoder }
+
+func (c *configgrpcLike) Name() string { return grpczstd.Name }
+func (c *configgrpcLike) Compress(w io.Writer) (io.WriteCloser, error) {
+	if c.enc == nil {
+		enc, err := zstd.NewWriter(w, zstd.WithWindowSize(512<<10))
+		c.enc = enc
+		return enc, err
+	}
+	c.enc.Reset(w)
+	return c.enc, nil
+}
+func (c *configgrpcLike) Decompress(r io.Reader) (io.Reader, error) { return zstd.NewReader(r) }
+
+// BenchmarkCompressBatch compresses one 2048-line OTLP batch with this
+// package's compressor and with configgrpc's settings, in the same run, and
+// reports the CPU and size ratios.
+func BenchmarkCompressBatch(b *testing.B) {
+	in := payload(b, 2048)
+	var nsOurs, nsTheirs float64
+	var sizeOurs, sizeTheirs int
+	for _, bc := range []struct {
+		name string
+		c    encoding.Compressor
+		ns   *float64
+		size *int
+	}{
+		{"fleetlog", encoding.GetCompressor(grpczstd.Name), &nsOurs, &sizeOurs},
+		{"configgrpc", &configgrpcLike{}, &nsTheirs, &sizeTheirs},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(in)))
+			var out []byte
+			for b.Loop() {
+				out = compress(b, bc.c, in)
+			}
+			*bc.ns = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+			*bc.size = len(out)
+			b.ReportMetric(float64(len(out))/float64(len(in)), "ratio")
+		})
+	}
+	b.Run("ratio", func(b *testing.B) {
+		for b.Loop() {
+		}
+		if nsOurs > 0 && sizeTheirs > 0 {
+			b.ReportMetric(nsTheirs/nsOurs, "configgrpc/fleetlog-cpu")
+			b.ReportMetric(float64(sizeOurs)/float64(sizeTheirs), "fleetlog/configgrpc-size")
+		}
+	})
+}

@@ -1,0 +1,217 @@
+package pii
+
+import (
+	"net/netip"
+	"strings"
+)
+
+// secretKeySuffixes end the (lower-cased, punctuation-free) names of keys
+// whose values are secrets: db_password, client_secret, X-Api-Key, ...
+var secretKeySuffixes = []string{
+	"password", "passwd", "passphrase", "pwd", "secret", "token", "apikey",
+	"accesskey", "secretkey", "privatekey", "credential", "credentials", "authkey",
+}
+
+// suffixesByLast groups secretKeySuffixes by their last byte.
+var suffixesByLast = func() (t [256][]string) {
+	for _, s := range secretKeySuffixes {
+		t[s[len(s)-1]] = append(t[s[len(s)-1]], s)
+	}
+	return t
+}()
+
+// benignValues are values that say a secret is absent, not what it is.
+var benignValues = []string{"null", "nil", "none", "true", "false", "undefined", "empty", "<redacted>", "redacted"}
+
+func isKeyChar(c byte) bool { return isWord(c) || c == '-' || c == '.' }
+
+// isValueChar is what an unquoted value may hold: it ends at white space and
+// the punctuation that separates fields in JSON, logfmt and query strings.
+func isValueChar(c byte) bool {
+	return c > ' ' && strings.IndexByte(",;&\"'}])<>", c) < 0
+}
+
+// kindPWD is the key "pwd": a password, unless its value is a path.
+const kindPWD = numBuiltin + 1
+
+// keyKind classifies a key name: a detector id, or -1 for a key whose value
+// is not secret.
+func (e *Engine) keyKind(key string) int {
+	// Most keys end in a letter no secret key name ends in: a cheap reject
+	// for the many ':' and '=' that follow them.
+	if key == "" || len(suffixesByLast[key[len(key)-1]|0x20]) == 0 {
+		return -1
+	}
+	var buf [64]byte
+	n := 0
+	for i := 0; i < len(key) && n < len(buf); i++ {
+		c := key[i]
+		switch {
+		case isLower(c) || isDigit(c):
+			buf[n] = c
+			n++
+		case isUpper(c):
+			buf[n] = c + ('a' - 'A')
+			n++
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	k := string(buf[:n]) // does not escape: compared and dropped
+	if strings.HasSuffix(k, "authorization") {
+		if e.on[dAuthHeader] {
+			return dAuthHeader
+		}
+		return -1
+	}
+	if e.on[dAWSSecretKey] && (strings.Contains(k, "aws") && strings.HasSuffix(k, "secretaccesskey") ||
+		strings.HasPrefix(k, "awssecret")) {
+		return dAWSSecretKey
+	}
+	for _, suf := range suffixesByLast[k[len(k)-1]] {
+		if strings.HasSuffix(k, suf) {
+			if k == "pwd" {
+				return kindPWD
+			}
+			return dKVSecret
+		}
+	}
+	return -1
+}
+
+// keyValue checks the '=' or ':' at i for a secret-named key before it and
+// returns the span of its value.
+func (e *Engine) keyValue(s string, i, lo int) (Finding, bool) {
+	c := s[i]
+	if c == ':' && strings.HasPrefix(s[i:], "://") || c == '=' && i+1 < len(s) && s[i+1] == '=' {
+		return Finding{}, false
+	}
+	// The key: "key=", "key =", "\"key\":", "'key':".
+	kend := i
+	for kend > lo && i-kend < 3 && s[kend-1] == ' ' {
+		kend--
+	}
+	k := kend
+	if k > lo && (s[k-1] == '"' || s[k-1] == '\'') {
+		q := s[k-1]
+		kend--
+		k = kend
+		for k > lo && kend-k <= 64 && s[k-1] != q {
+			k--
+		}
+		if k == lo || s[k-1] != q {
+			return Finding{}, false
+		}
+	} else {
+		for k > lo && kend-k <= 64 && isKeyChar(s[k-1]) {
+			k--
+		}
+	}
+	if k == kend || kend-k > 64 {
+		return Finding{}, false
+	}
+	kind := e.keyKind(s[k:kend])
+	if kind < 0 {
+		return Finding{}, false
+	}
+
+	// The value: quoted (with backslash escapes) or up to a separator.
+	v := i + 1
+	for v < len(s) && v-i <= 4 && (s[v] == ' ' || s[v] == '\t') {
+		v++
+	}
+	var vstart, vend int
+	quoted := v < len(s) && (s[v] == '"' || s[v] == '\'')
+	if quoted {
+		q := s[v]
+		vstart, vend = v+1, v+1
+		for vend < len(s) && s[vend] != q {
+			if s[vend] == '\\' {
+				vend++
+			}
+			vend++
+		}
+		vend = min(vend, len(s))
+	} else {
+		vstart, vend = v, run(s, v, isValueChar)
+	}
+	return e.value(s, kind, vstart, vend, quoted)
+}
+
+// value checks the value s[vstart:vend] of a key of the given kind.
+// quoted says the span is the whole value, white space included.
+func (e *Engine) value(s string, kind, vstart, vend int, quoted bool) (Finding, bool) {
+	if vstart >= vend || isPlaceholder(s, vstart) {
+		return Finding{}, false
+	}
+	val := s[vstart:vend]
+	// ${env:X} references, and values masked by the application (***, xxxx).
+	if strings.HasPrefix(val, "${") || strings.Trim(val, "*") == "" || len(val) >= 4 && strings.Trim(val, "xX") == "" {
+		return Finding{}, false
+	}
+	for _, b := range benignValues {
+		if strings.EqualFold(val, b) {
+			return Finding{}, false
+		}
+	}
+
+	switch kind {
+	case dAuthHeader:
+		return e.authValue(s, vstart, vend, quoted)
+	case dAWSSecretKey:
+		if len(val) == 40 && strings.Trim(val, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789/+") == "" {
+			return Finding{vstart, vend, dAWSSecretKey}, true
+		}
+		kind = dKVSecret
+	case kindPWD:
+		// PWD=/home/me is the shell's working directory, not a password.
+		if val[0] == '/' || val[0] == '~' {
+			return Finding{}, false
+		}
+		kind = dKVSecret
+	}
+	if !e.on[dKVSecret] {
+		return Finding{}, false
+	}
+	// Name the finding after the token it holds when it is a known one.
+	if isWord(val[0]) {
+		if end, id, ok := e.token(s, vstart); ok && end == vend {
+			kind = id
+		}
+	}
+	return Finding{vstart, vend, kind}, true
+}
+
+// authValue redacts the credentials of an Authorization header value and
+// keeps its scheme: "Bearer [REDACTED:auth_header]".
+func (e *Engine) authValue(s string, vstart, vend int, quoted bool) (Finding, bool) {
+	// An unquoted value ends at a space, but "Bearer abc" holds one.
+	limit := len(s)
+	if quoted {
+		limit = vend
+	}
+	if start, end, ok := bearer(s[:limit], vstart, true); ok {
+		return Finding{start, end, dAuthHeader}, true
+	}
+	scheme := run(s[:limit], vstart, func(c byte) bool { return isUpper(c) || isLower(c) || c == '-' || isDigit(c) })
+	if scheme > vstart && scheme < limit && s[scheme] == ' ' {
+		// Another scheme (Digest, token, AWS4-HMAC-SHA256...): a quoted
+		// value's rest, or the next token.
+		start := scheme + 1
+		end := vend
+		if !quoted {
+			end = run(s, start, isValueChar)
+		}
+		if start < end && !isPlaceholder(s, start) {
+			return Finding{start, end, dAuthHeader}, true
+		}
+		return Finding{}, false
+	}
+	return Finding{vstart, vend, dAuthHeader}, true
+}
+
+func validIPv6(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is6()
+}

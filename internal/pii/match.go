@@ -1,0 +1,659 @@
+package pii
+
+import (
+	"encoding/base64"
+	"strings"
+
+	"github.com/fleetlog/fleetlog/internal/pii/validate"
+)
+
+// Byte classes for the anchored checks.
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+func isUpper(c byte) bool { return c >= 'A' && c <= 'Z' }
+func isLower(c byte) bool { return c >= 'a' && c <= 'z' }
+func isAlnum(c byte) bool { return isDigit(c) || isUpper(c) || isLower(c) }
+func isWord(c byte) bool  { return isAlnum(c) || c == '_' }
+func isHex(c byte) bool   { return isDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') }
+
+// isB64URL covers base64url and the '-' / '_' of token alphabets.
+func isB64URL(c byte) bool { return isAlnum(c) || c == '-' || c == '_' }
+
+// isTokenChar is the RFC 6750 b64token alphabet.
+func isTokenChar(c byte) bool {
+	return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
+}
+
+func isEmailLocal(c byte) bool {
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+}
+
+// isUserinfo is what a logged connection string holds before its '@'.
+// RFC 3986 wants '#', '?' and '/' percent-encoded there, but hand-written
+// connection strings often are not, so only a path separator, white space,
+// quotes and another '@' end it.
+func isUserinfo(c byte) bool {
+	return c > ' ' && c != '/' && c != '@' && c != '"' && c != '\'' && c != '<' && c != '>' && c < 0x7f
+}
+
+// wordStart reports whether s[i] starts a word.
+func wordStart(s string, i int) bool { return i == 0 || !isWord(s[i-1]) }
+
+// wordEnd reports whether a token ending at i is not glued to more word bytes.
+func wordEnd(s string, i int) bool { return i >= len(s) || !isWord(s[i]) }
+
+// run returns the end of the run of bytes in class starting at i.
+func run(s string, i int, class func(byte) bool) int {
+	for i < len(s) && class(s[i]) {
+		i++
+	}
+	return i
+}
+
+// wordByte is isWord as a table, for the hot loop.
+var wordByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isWord(byte(c))
+	}
+	return t
+}()
+
+// scanBuiltin is the single pass. Words are visited once, at their first
+// byte: a trigger there runs the anchored checks, then the rest of the word
+// is skipped. Between words, a table lookup per byte finds the punctuation
+// triggers ('@', '=', ':', '-', '['). lo is where the previous finding
+// ended; look-behind checks never cross it.
+func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
+	lo := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		t := e.trigger[c]
+		if wordByte[c] {
+			if t != 0 {
+				if f, ok := e.atWord(s, i, t); ok {
+					dst = append(dst, f)
+					i, lo = f.End, f.End
+					continue
+				}
+			}
+			for i++; i < len(s) && wordByte[s[i]]; i++ {
+			}
+			continue
+		}
+		switch {
+		case t == 0:
+		case t == tOpen:
+			// Output of an earlier pass: [REDACTED:name] or [name:hex].
+			if end := placeholderEnd(s, i); end > 0 {
+				i, lo = end, end
+				continue
+			}
+		default:
+			if f, ok := e.at(s, i, lo, t); ok {
+				dst = append(dst, f)
+				i, lo = f.End, f.End
+				continue
+			}
+		}
+		i++
+	}
+	return dst
+}
+
+// at runs the checks that the punctuation trigger classes t select at s[i].
+func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
+	if t&tAt != 0 {
+		if e.on[dURLCredentials] {
+			if start, end, ok := urlCredentials(s, i, lo); ok {
+				return Finding{start, end, dURLCredentials}, true
+			}
+		}
+		if e.on[dEmail] {
+			if start, end, ok := email(s, i, lo); ok {
+				return Finding{start, end, dEmail}, true
+			}
+		}
+		return Finding{}, false
+	}
+	if t&tAssign != 0 {
+		if f, ok := e.keyValue(s, i, lo); ok {
+			return f, true
+		}
+	}
+	if t&tDash != 0 && strings.HasPrefix(s[i:], "-----BEGIN ") {
+		if end, ok := pemBlock(s, i); ok {
+			return Finding{i, end, dPrivateKey}, true
+		}
+	}
+	if t&tPhone != 0 && e.on[dPhone] && wordStart(s, i) {
+		if end, ok := phone(s, i); ok {
+			return Finding{i, end, dPhone}, true
+		}
+	}
+	if t&tHex != 0 && e.on[dIPv6] && (i == 0 || !isHex(s[i-1]) && s[i-1] != ':') {
+		if end, ok := ipv6(s, i); ok {
+			return Finding{i, end, dIPv6}, true
+		}
+	}
+	return Finding{}, false
+}
+
+// atWord runs the checks that the trigger classes t select at the word
+// starting at s[i].
+func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
+	c := s[i]
+	if t&tDigit != 0 {
+		if f, ok := e.number(s, i); ok {
+			return f, true
+		}
+	}
+	if t&(tUpper|tLower) != 0 {
+		if end, id, ok := e.token(s, i); ok {
+			return Finding{i, end, id}, true
+		}
+		if e.on[dAuthHeader] && (c == 'B' || c == 'b') {
+			if start, end, ok := bearer(s, i, false); ok {
+				return Finding{start, end, dAuthHeader}, true
+			}
+		}
+		if e.on[dIBAN] && isUpper(c) {
+			if end, ok := iban(s, i); ok {
+				return Finding{i, end, dIBAN}, true
+			}
+		}
+	}
+	if t&tHex != 0 && e.on[dIPv6] {
+		if end, ok := ipv6(s, i); ok {
+			return Finding{i, end, dIPv6}, true
+		}
+	}
+	return Finding{}, false
+}
+
+// email matches local@domain.tld around the '@' at i.
+func email(s string, i, lo int) (int, int, bool) {
+	start := i
+	for start > lo && i-start < 64 && isEmailLocal(s[start-1]) {
+		start--
+	}
+	for start < i && s[start] == '.' {
+		start++
+	}
+	if start == i {
+		return 0, 0, false
+	}
+	end, ok := domain(s, i+1)
+	return start, end, ok
+}
+
+// domain returns the end of a host name with at least two labels and an
+// alphabetic top-level label starting at i.
+func domain(s string, i int) (int, bool) {
+	end := i
+	for end < len(s) && (isAlnum(s[end]) || s[end] == '-' || (s[end] == '.' && end > i && s[end-1] != '.')) {
+		end++
+	}
+	for end > i && (s[end-1] == '.' || s[end-1] == '-') {
+		end--
+	}
+	lastDot := strings.LastIndexByte(s[i:end], '.')
+	if lastDot < 0 || end-(i+lastDot+1) < 2 {
+		return 0, false
+	}
+	for j := i + lastDot + 1; j < end; j++ {
+		if !isUpper(s[j]) && !isLower(s[j]) {
+			return 0, false
+		}
+	}
+	return end, true
+}
+
+// urlCredentials matches the password of scheme://user:password@ around
+// the '@' at i.
+func urlCredentials(s string, i, lo int) (int, int, bool) {
+	start := i
+	for start > lo && i-start < 512 && isUserinfo(s[start-1]) {
+		start--
+	}
+	if start-3 < lo || s[start-3:start] != "://" {
+		return 0, 0, false
+	}
+	colon := strings.IndexByte(s[start:i], ':')
+	if colon < 0 || start+colon+1 == i || isPlaceholder(s, start+colon+1) {
+		return 0, 0, false
+	}
+	return start + colon + 1, i, true
+}
+
+// pemBlock matches a PEM private key block from "-----BEGIN " at i to the
+// end of its END line, or to the end of s when the block is cut off.
+func pemBlock(s string, i int) (int, bool) {
+	head := s[i+len("-----BEGIN "):]
+	label := strings.Index(head, "-----")
+	if label < 0 || label > 64 || !strings.HasSuffix(head[:label], "PRIVATE KEY") &&
+		!strings.HasSuffix(head[:label], "PRIVATE KEY BLOCK") {
+		return 0, false
+	}
+	rest := i + len("-----BEGIN ") + label + 5
+	end := strings.Index(s[rest:], "-----END ")
+	if end < 0 {
+		return len(s), true
+	}
+	end += rest + len("-----END ")
+	if close := strings.Index(s[end:], "-----"); close >= 0 {
+		return end + close + 5, true
+	}
+	return len(s), true
+}
+
+// number checks a digit run at a word start: SSN, card, IPv4, phone.
+func (e *Engine) number(s string, i int) (Finding, bool) {
+	// Part of a dotted number (version, decimal) or a dashed id: not ours.
+	if i > 0 && (s[i-1] == '.' || s[i-1] == '-') && i > 1 && isDigit(s[i-2]) {
+		return Finding{}, false
+	}
+	var groups [8]int // group lengths
+	var ends [8]int   // end offset of each group
+	var digits [24]byte
+	nd, ng := 0, 0
+	var sep byte
+	j := i
+	for ng < len(groups) {
+		k := run(s, j, isDigit)
+		for p := j; p < k; p++ {
+			if nd < len(digits) {
+				digits[nd] = s[p]
+			}
+			nd++
+		}
+		groups[ng], ends[ng] = k-j, k
+		ng++
+		j = k
+		if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) && (sep == 0 || sep == s[k]) {
+			sep = s[k]
+			j = k + 1
+			continue
+		}
+		break
+	}
+	// A group glued to letters or continued by '.'+digit is an identifier
+	// or a decimal; only the groups before it can be a number.
+	last := ends[ng-1]
+	if !wordEnd(s, last) || (last+1 < len(s) && s[last] == '.' && isDigit(s[last+1])) {
+		ng--
+	}
+
+	if e.on[dUSSSN] && ng == 3 && sep == '-' && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 {
+		if validate.SSN(digits[0:3], digits[3:5], digits[5:9]) {
+			return Finding{i, ends[2], dUSSSN}, true
+		}
+	}
+	if e.on[dCreditCard] {
+		// Try the longest run of groups first: "4111 1111 1111 1111 2026".
+		total := 0
+		for k := 0; k < ng; k++ {
+			total += groups[k]
+		}
+		for k := ng; k >= 1; k-- {
+			if k < ng {
+				total -= groups[k]
+			}
+			if total < 13 || total > 19 || !cardGroups(groups[:k]) {
+				continue
+			}
+			d := digits[:total]
+			if validate.CardPrefix(d) && validate.Luhn(d) {
+				return Finding{i, ends[k-1], dCreditCard}, true
+			}
+		}
+	}
+	if e.on[dIPv4] {
+		if end, ok := ipv4(s, i); ok {
+			return Finding{i, end, dIPv4}, true
+		}
+	}
+	if e.on[dPhone] {
+		if end, ok := phone(s, i); ok {
+			return Finding{i, end, dPhone}, true
+		}
+	}
+	return Finding{}, false
+}
+
+// cardGroups accepts one plain run or the groupings cards are printed in:
+// a first group of four, no group longer than six, short groups only last.
+func cardGroups(g []int) bool {
+	if len(g) == 1 {
+		return true
+	}
+	if g[0] != 4 {
+		return false
+	}
+	for k, n := range g {
+		if n > 6 || (n < 4 && k != len(g)-1) {
+			return false
+		}
+	}
+	return true
+}
+
+// ipv4 matches a dotted quad with octets up to 255.
+func ipv4(s string, i int) (int, bool) {
+	j := i
+	for part := 0; part < 4; part++ {
+		if part > 0 {
+			if j >= len(s) || s[j] != '.' {
+				return 0, false
+			}
+			j++
+		}
+		k := run(s, j, isDigit)
+		if k == j || k-j > 3 {
+			return 0, false
+		}
+		v := 0
+		for _, c := range []byte(s[j:k]) {
+			v = v*10 + int(c-'0')
+		}
+		if v > 255 {
+			return 0, false
+		}
+		j = k
+	}
+	if !wordEnd(s, j) || (j+1 < len(s) && s[j] == '.' && isDigit(s[j+1])) {
+		return 0, false
+	}
+	return j, true
+}
+
+// ipv6 matches a run of hex digits and colons that parses as an IPv6 address
+// with at least two colons (so times and MAC addresses do not).
+func ipv6(s string, i int) (int, bool) {
+	j := run(s, i, func(c byte) bool { return isHex(c) || c == ':' || c == '.' })
+	for j > i && (s[j-1] == '.' || (s[j-1] == ':' && (j-2 < i || s[j-2] != ':'))) {
+		j--
+	}
+	if j-i < 3 || strings.Count(s[i:j], ":") < 2 || !wordEnd(s, j) {
+		return 0, false
+	}
+	if !validIPv6(s[i:j]) {
+		return 0, false
+	}
+	return j, true
+}
+
+// phone matches +CC followed by 7-14 digits (E.164), (NNN) NNN-NNNN, and
+// NNN-NNN-NNNN / NNN.NNN.NNNN.
+func phone(s string, i int) (int, bool) {
+	switch {
+	case s[i] == '+':
+		j, n := i+1, 0
+		for j < len(s) && (isDigit(s[j]) || ((s[j] == ' ' || s[j] == '-') && j+1 < len(s) && isDigit(s[j+1]))) {
+			if isDigit(s[j]) {
+				n++
+			}
+			j++
+		}
+		if n >= 8 && n <= 15 && wordEnd(s, j) {
+			return j, true
+		}
+	case s[i] == '(':
+		if len(s) >= i+14 && isDigitN(s[i+1:i+4]) && s[i+4] == ')' && s[i+5] == ' ' &&
+			isDigitN(s[i+6:i+9]) && s[i+9] == '-' && isDigitN(s[i+10:i+14]) && wordEnd(s, i+14) {
+			return i + 14, true
+		}
+	default:
+		if len(s) >= i+12 && isDigitN(s[i:i+3]) && (s[i+3] == '-' || s[i+3] == '.') && isDigitN(s[i+4:i+7]) &&
+			s[i+7] == s[i+3] && isDigitN(s[i+8:i+12]) && wordEnd(s, i+12) &&
+			!(i+13 < len(s) && (s[i+12] == '.' || s[i+12] == '-') && isDigit(s[i+13])) {
+			return i + 12, true
+		}
+	}
+	return 0, false
+}
+
+func isDigitN(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isDigit(s[i]) {
+			return false
+		}
+	}
+	return len(s) > 0
+}
+
+// iban matches an IBAN, plain or in groups of four, starting at i.
+func iban(s string, i int) (int, bool) {
+	if i+4 > len(s) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
+		return 0, false
+	}
+	want := validate.IBANLength(s[i : i+2])
+	if want == 0 {
+		return 0, false
+	}
+	var buf [34]byte
+	n, j := 0, i
+	for n < want && j < len(s) {
+		c := s[j]
+		switch {
+		case isUpper(c) || isDigit(c):
+			buf[n] = c
+			n++
+			j++
+		case c == ' ' && n%4 == 0 && j+1 < len(s) && (isUpper(s[j+1]) || isDigit(s[j+1])):
+			j++
+		default:
+			return 0, false
+		}
+	}
+	if n != want || !wordEnd(s, j) || !validate.IBAN(buf[:n]) {
+		return 0, false
+	}
+	return j, true
+}
+
+// tokenPrefixes are the documented prefixes of vendor tokens, with the
+// alphabet and length range of what follows the prefix.
+var tokenPrefixes = []struct {
+	prefix   string
+	id       int
+	alphabet func(byte) bool
+	min, max int
+}{
+	{"AKIA", dAWSAccessKey, isUpperDigit, 16, 16},
+	{"ASIA", dAWSAccessKey, isUpperDigit, 16, 16},
+	{"ABIA", dAWSAccessKey, isUpperDigit, 16, 16},
+	{"ACCA", dAWSAccessKey, isUpperDigit, 16, 16},
+	{"AIza", dGoogleAPIKey, isB64URL, 35, 35},
+	{"ghp_", dGitHubToken, isAlnum, 36, 251},
+	{"gho_", dGitHubToken, isAlnum, 36, 251},
+	{"ghu_", dGitHubToken, isAlnum, 36, 251},
+	{"ghs_", dGitHubToken, isAlnum, 36, 251},
+	{"ghr_", dGitHubToken, isAlnum, 36, 251},
+	{"github_pat_", dGitHubToken, isWord, 22, 244},
+	{"glpat-", dGitLabToken, isB64URL, 20, 255},
+	{"glptt-", dGitLabToken, isB64URL, 20, 255},
+	{"gldt-", dGitLabToken, isB64URL, 20, 255},
+	{"glrt-", dGitLabToken, isB64URL, 20, 255},
+	{"xoxb-", dSlackToken, isB64URL, 10, 255},
+	{"xoxp-", dSlackToken, isB64URL, 10, 255},
+	{"xoxa-", dSlackToken, isB64URL, 10, 255},
+	{"xoxr-", dSlackToken, isB64URL, 10, 255},
+	{"xoxs-", dSlackToken, isB64URL, 10, 255},
+	{"xapp-", dSlackToken, isB64URL, 10, 255},
+	{"sk_live_", dStripeKey, isAlnum, 16, 247},
+	{"sk_test_", dStripeKey, isAlnum, 16, 247},
+	{"rk_live_", dStripeKey, isAlnum, 16, 247},
+	{"rk_test_", dStripeKey, isAlnum, 16, 247},
+}
+
+func isUpperDigit(c byte) bool { return isUpper(c) || isDigit(c) }
+
+// token matches a vendor token or a JWT starting at the word start i.
+func (e *Engine) token(s string, i int) (int, int, bool) {
+	rest := s[i:]
+	if rest[0] == 'e' && e.on[dJWT] && strings.HasPrefix(rest, "eyJ") {
+		if end, ok := jwt(s, i); ok {
+			return end, dJWT, true
+		}
+	}
+	for _, k := range e.prefixes[rest[0]] {
+		p := &tokenPrefixes[k]
+		if !strings.HasPrefix(rest, p.prefix) {
+			continue
+		}
+		j := i + len(p.prefix)
+		end := run(s, j, p.alphabet)
+		if n := end - j; n >= p.min && n <= p.max && (end >= len(s) || !isB64URL(s[end])) {
+			return end, p.id, true
+		}
+	}
+	return 0, 0, false
+}
+
+// jwt matches header.payload.signature, base64url, with a JSON header.
+func jwt(s string, i int) (int, bool) {
+	h := run(s, i, isB64URL)
+	if h-i < 10 || h >= len(s) || s[h] != '.' {
+		return 0, false
+	}
+	p := run(s, h+1, isB64URL)
+	if p-h-1 < 10 || p >= len(s) || s[p] != '.' {
+		return 0, false
+	}
+	end := run(s, p+1, isB64URL)
+	return end, wordEnd(s, end)
+}
+
+// bearer matches "Bearer <token>" or "Basic <credentials>" at i and returns
+// the credential's span. Outside an Authorization header (header false) the
+// credential must look like one: a Basic value must decode to user:password,
+// a Bearer token must be long or mix letters and digits.
+func bearer(s string, i int, header bool) (int, int, bool) {
+	var basic bool
+	switch {
+	case hasPrefixFold(s[i:], "bearer"):
+		i += len("bearer")
+	case hasPrefixFold(s[i:], "basic"):
+		i += len("basic")
+		basic = true
+	default:
+		return 0, 0, false
+	}
+	j := i
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t') {
+		j++
+	}
+	if j == i || j-i > 8 {
+		return 0, 0, false
+	}
+	end := run(s, j, isTokenChar)
+	for end < len(s) && s[end] == '=' {
+		end++
+	}
+	n := end - j
+	if n == 0 || isPlaceholder(s, j) {
+		return 0, 0, false
+	}
+	if header {
+		return j, end, true
+	}
+	if basic {
+		if n < 8 {
+			return 0, 0, false
+		}
+		var buf [192]byte
+		if n > 256 {
+			return j, end, true
+		}
+		m, err := base64.StdEncoding.Decode(buf[:], []byte(s[j:end]))
+		return j, end, err == nil && strings.IndexByte(string(buf[:m]), ':') > 0
+	}
+	digits := strings.IndexFunc(s[j:end], func(r rune) bool { return r >= '0' && r <= '9' }) >= 0
+	return j, end, n >= 20 || (n >= 8 && digits)
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// isPlaceholder reports whether s[i:] starts with this engine's own output,
+// [REDACTED:name] or [name:12 hex], so a redacted value is not redacted again.
+func isPlaceholder(s string, i int) bool { return placeholderEnd(s, i) > 0 }
+
+// placeholderEnd returns the end of the placeholder at s[i], or 0.
+func placeholderEnd(s string, i int) int {
+	if i >= len(s) || s[i] != '[' {
+		return 0
+	}
+	end := strings.IndexByte(s[i:], ']')
+	if end < 0 || end > 64 {
+		return 0
+	}
+	name, tail, ok := strings.Cut(s[i+1:i+end], ":")
+	if !ok || name == "" {
+		return 0
+	}
+	if name == "REDACTED" || len(tail) == 12 && isHexN(tail) {
+		return i + end + 1
+	}
+	return 0
+}
+
+// insidePlaceholder reports whether s[pos] lies inside a placeholder.
+func insidePlaceholder(s string, pos int) bool {
+	for j := pos; j >= 0 && pos-j <= 64; j-- {
+		if s[j] == ']' && j < pos {
+			return false
+		}
+		if s[j] == '[' {
+			return placeholderEnd(s, j) > pos
+		}
+	}
+	return false
+}
+
+func isHexN(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isHex(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// OpenPrivateKey reports whether s ends inside a PEM private key block (a
+// BEGIN line without its END) and the private_key detector is on.
+// Line-oriented callers (fleetlogctl redact) use it to keep masking the
+// block's following lines.
+func (e *Engine) OpenPrivateKey(s string) bool {
+	if !e.on[dPrivateKey] {
+		return false
+	}
+	for {
+		i := strings.Index(s, "-----BEGIN ")
+		if i < 0 {
+			return false
+		}
+		end, ok := pemBlock(s, i)
+		if !ok {
+			s = s[i+1:]
+			continue
+		}
+		if end == len(s) && !strings.Contains(s[i:], "-----END ") {
+			return true
+		}
+		s = s[end:]
+	}
+}
+
+// PrivateKeyEnd returns the offset just past the END line of a PEM block
+// that s continues, or -1 when s does not end it.
+func PrivateKeyEnd(s string) int {
+	i := strings.Index(s, "-----END ")
+	if i < 0 {
+		return -1
+	}
+	if j := strings.Index(s[i+len("-----END "):], "-----"); j >= 0 {
+		return i + len("-----END ") + j + 5
+	}
+	return len(s)
+}

@@ -1,0 +1,278 @@
+package piiprocessor // import "github.com/fleetlog/fleetlog/processors/piiprocessor"
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processorhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/fleetlog/fleetlog/internal/pii"
+	"github.com/fleetlog/fleetlog/processors/piiprocessor/internal/metadata"
+)
+
+// BlockedKey is the detector name counted for, and the mask written over,
+// values under blocked_keys.
+const BlockedKey = "blocked_key"
+
+const blockedMask = "[REDACTED:" + BlockedKey + "]"
+
+// minCardNumber is the smallest integer with a card number's 13 digits.
+const minCardNumber = 1_000_000_000_000
+
+type piiProcessor struct {
+	engine      *pii.Engine
+	names       []string // engine.Names()
+	detect      bool
+	scope       ScopeConfig
+	allowed     []string
+	blocked     []string
+	summaryKey  string
+	telemetry   *metadata.TelemetryBuilder
+	detectorOpt []metric.AddOption // by engine detector index
+	blockedOpt  metric.AddOption
+	tallies     sync.Pool // *tallies: processLogs runs concurrently
+}
+
+// tallies are the counts of one processLogs call: the current record's and
+// the batch's.
+type tallies struct {
+	record, batch *pii.Tally
+}
+
+func newPIIProcessor(set processor.Settings, cfg *Config) (*piiProcessor, error) {
+	engine, err := cfg.NewEngine()
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	p := &piiProcessor{
+		engine:     engine,
+		names:      engine.Names(),
+		detect:     cfg.Mode == ModeDetect,
+		scope:      cfg.Scope,
+		allowed:    cfg.AllowedKeys,
+		blocked:    cfg.BlockedKeys,
+		summaryKey: cfg.SummaryAttribute,
+		telemetry:  tb,
+		blockedOpt: metric.WithAttributeSet(attribute.NewSet(attribute.String("detector", BlockedKey))),
+	}
+	for _, name := range p.names {
+		p.detectorOpt = append(p.detectorOpt, metric.WithAttributeSet(attribute.NewSet(attribute.String("detector", name))))
+	}
+	p.tallies.New = func() any { return &tallies{record: engine.NewTally(), batch: engine.NewTally()} }
+	return p, nil
+}
+
+func (p *piiProcessor) shutdown(context.Context) error {
+	p.telemetry.Shutdown()
+	return nil
+}
+
+// processLogs scans every record in scope. Per-record events are counted
+// and reported once per batch, and never logged: a log line about a match
+// would be a place for the match to leak.
+func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	t := p.tallies.Get().(*tallies)
+	defer p.tallies.Put(t)
+	t.batch.Reset()
+	var redacted, dropped, blocked int64
+
+	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		if p.scope.ResourceAttributes {
+			t.record.Reset()
+			act, n, b := p.mapValues(rl.Resource().Attributes(), t.record)
+			blocked += b
+			p.addCounts(t)
+			if act == pii.ActionDropRecord && !p.detect && n > 0 {
+				dropped += int64(countRecords(rl))
+				return true
+			}
+		}
+		before := dropped
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool {
+			scopeBefore := dropped
+			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
+				t.record.Reset()
+				act, n, b := p.record(lr, t.record)
+				blocked += b
+				if n == 0 {
+					return false
+				}
+				redacted++
+				p.addCounts(t)
+				if act == pii.ActionDropRecord && !p.detect {
+					dropped++
+					return true
+				}
+				p.summarize(lr, t.record)
+				return false
+			})
+			// Only a scope (or resource) emptied by drop_record goes.
+			return dropped > scopeBefore && sl.LogRecords().Len() == 0
+		})
+		return dropped > before && rl.ScopeLogs().Len() == 0
+	})
+
+	for id, c := range t.batch.Counts {
+		if c > 0 {
+			p.telemetry.ProcessorPiiDetections.Add(ctx, int64(c), p.detectorOpt[id])
+		}
+	}
+	if blocked > 0 {
+		p.telemetry.ProcessorPiiDetections.Add(ctx, blocked, p.blockedOpt)
+	}
+	if redacted > 0 {
+		p.telemetry.ProcessorPiiRecordsRedacted.Add(ctx, redacted)
+	}
+	if dropped > 0 {
+		p.telemetry.ProcessorPiiRecordsDropped.Add(ctx, dropped)
+		if ld.ResourceLogs().Len() == 0 {
+			return ld, processorhelper.ErrSkipProcessingData
+		}
+	}
+	return ld, nil
+}
+
+func countRecords(rl plog.ResourceLogs) int {
+	n := 0
+	for i := 0; i < rl.ScopeLogs().Len(); i++ {
+		n += rl.ScopeLogs().At(i).LogRecords().Len()
+	}
+	return n
+}
+
+func (p *piiProcessor) addCounts(t *tallies) {
+	for id, c := range t.record.Counts {
+		t.batch.Counts[id] += c
+	}
+	t.batch.Total += t.record.Total
+}
+
+// record scans one log record's body and attributes. n counts matches and
+// blocked values.
+func (p *piiProcessor) record(lr plog.LogRecord, t *pii.Tally) (act pii.Action, n int, blocked int64) {
+	if p.scope.Body {
+		act, n = p.value("", lr.Body(), t)
+		if act == pii.ActionDropAttribute {
+			// A body is not an attribute: its match was masked in place.
+			act = pii.ActionMask
+		}
+	}
+	if p.scope.Attributes {
+		a, m, b := p.mapValues(lr.Attributes(), t)
+		act, n, blocked = max(act, a), n+m+int(b), b
+	}
+	return act, n, blocked
+}
+
+// value redacts v, found under key ("" for a body), in place and returns
+// the strongest action and the number of matches in it.
+func (p *piiProcessor) value(key string, v pcommon.Value, t *pii.Tally) (pii.Action, int) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		if p.detect {
+			return p.engine.DetectKeyed(key, v.Str(), t)
+		}
+		out, act, n := p.engine.RedactKeyed(key, v.Str(), t)
+		if n > 0 {
+			v.SetStr(out)
+		}
+		return act, n
+	case pcommon.ValueTypeInt:
+		// A card number logged as a number: only integers long enough to be
+		// one are formatted and scanned.
+		i := v.Int()
+		if i < minCardNumber && i > -minCardNumber {
+			return pii.ActionMask, 0
+		}
+		s := strconv.FormatInt(i, 10)
+		if p.detect {
+			return p.engine.DetectKeyed(key, s, t)
+		}
+		out, act, n := p.engine.RedactKeyed(key, s, t)
+		if n > 0 {
+			v.SetStr(out)
+		}
+		return act, n
+	case pcommon.ValueTypeMap:
+		act, n, b := p.mapValues(v.Map(), t)
+		return act, n + int(b)
+	case pcommon.ValueTypeSlice:
+		strongest, total := pii.ActionMask, 0
+		s := v.Slice()
+		for i := 0; i < s.Len(); i++ {
+			act, n := p.value(key, s.At(i), t)
+			if act == pii.ActionDropAttribute {
+				act = pii.ActionMask // the element's match was masked in place
+			}
+			strongest, total = max(strongest, act), total+n
+		}
+		return strongest, total
+	}
+	return pii.ActionMask, 0
+}
+
+// mapValues scans an attribute map or map body: allowed keys are skipped,
+// blocked keys masked, values whose action is drop_attribute removed.
+func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally) (pii.Action, int, int64) {
+	strongest, total := pii.ActionMask, 0
+	var blocked int64
+	m.RemoveIf(func(k string, v pcommon.Value) bool {
+		if hasKeyFold(p.allowed, k) {
+			return false
+		}
+		if hasKeyFold(p.blocked, k) {
+			if v.Type() != pcommon.ValueTypeStr || v.Str() != blockedMask {
+				blocked++
+				if !p.detect {
+					v.SetStr(blockedMask)
+				}
+			}
+			return false
+		}
+		act, n := p.value(k, v, t)
+		total += n
+		if n > 0 && act == pii.ActionDropAttribute && !p.detect {
+			return true
+		}
+		if act != pii.ActionDropAttribute {
+			strongest = max(strongest, act)
+		}
+		return false
+	})
+	return strongest, total, blocked
+}
+
+func hasKeyFold(keys []string, k string) bool {
+	for _, key := range keys {
+		if strings.EqualFold(key, k) {
+			return true
+		}
+	}
+	return false
+}
+
+// summarize adds <summary_attribute>.count and .detectors to a record.
+func (p *piiProcessor) summarize(lr plog.LogRecord, t *pii.Tally) {
+	if p.summaryKey == "" {
+		return
+	}
+	attrs := lr.Attributes()
+	attrs.PutInt(p.summaryKey+".count", int64(t.Total))
+	names := attrs.PutEmptySlice(p.summaryKey + ".detectors")
+	for id, name := range p.names {
+		if t.Counts[id] > 0 {
+			names.AppendEmpty().SetStr(name)
+		}
+	}
+}

@@ -1,0 +1,161 @@
+package spoolreceiver // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/entry"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer/emit"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/helper"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/record"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
+)
+
+// scratch is reused between appends: one buffer holds every payload of a
+// call, records slice into it, and the spool copies them on Append.
+type scratch struct {
+	buf   []byte
+	attrs []byte
+	recs  []spool.Record
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// nopEmit lets Validate build a fileconsumer to check its options.
+func nopEmit(context.Context, [][]byte, map[string]any, int64, []int64) error { return nil }
+
+// fileEmit returns fileconsumer's callback for one file input. It returns
+// only after the lines are appended; a failure poisons the checkpoint store,
+// because fileconsumer advances its offset past lines whatever emit returned,
+// and that offset must then never be saved.
+func (r *spoolReceiver) fileEmit(fc *FileConfig) emit.Callback {
+	var static map[string]any
+	if len(fc.Attributes) > 0 {
+		static = make(map[string]any, len(fc.Attributes))
+		for k, v := range fc.Attributes {
+			static[k] = v
+		}
+	}
+	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, _ int64, _ []int64) error {
+		if static != nil {
+			merged := make(map[string]any, len(attrs)+len(static))
+			maps.Copy(merged, attrs)
+			maps.Copy(merged, static)
+			attrs = merged
+		}
+		s := scratchPool.Get().(*scratch)
+		defer scratchPool.Put(s)
+		now := time.Now().UnixNano()
+		// The lines of one call share their attributes: encode them once.
+		s.attrs = record.AppendAttributes(s.attrs[:0], attrs)
+		s.buf, s.recs = s.buf[:0], s.recs[:0]
+		offsets := make([]int, 0, len(tokens)+1)
+		e := record.Entry{Observed: now, AttributesRaw: s.attrs}
+		for _, tok := range tokens {
+			offsets = append(offsets, len(s.buf))
+			e.BodyBytes = tok
+			s.buf = record.Append(s.buf, &e)
+		}
+		offsets = append(offsets, len(s.buf))
+		for i := range tokens {
+			s.recs = append(s.recs, spool.Record{Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
+		}
+		if err := r.sp.Append(ctx, s.recs); err != nil {
+			r.store.Poison(err)
+			return fmt.Errorf("append to spool: %w", err)
+		}
+		return nil
+	}
+}
+
+// buildSyslog builds stanza's syslog input (tcp or udp, framing, parser) and
+// points it at a sink that appends to the spool.
+func (r *spoolReceiver) buildSyslog(name string, sc *SyslogConfig) (operator.Operator, error) {
+	cfg := sc.Config
+	cfg.OperatorID = "syslog_" + name
+	in, err := cfg.Build(r.set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("'syslog::%s': %w", name, err)
+	}
+	base, err := helper.NewOutputConfig("spool_"+name, "spool_output").Build(r.set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("'syslog::%s': %w", name, err)
+	}
+	sink := &spoolSink{OutputOperator: base, r: r, udp: sc.UDP != nil}
+	in.SetOutputIDs([]string{sink.ID()})
+	if err := in.SetOutputs([]operator.Operator{sink}); err != nil {
+		return nil, fmt.Errorf("'syslog::%s': %w", name, err)
+	}
+	return in, nil
+}
+
+// spoolSink is the terminal stanza operator of a syslog input.
+type spoolSink struct {
+	helper.OutputOperator
+	r *spoolReceiver
+	// udp inputs cannot push back on their peer: under the block policy a
+	// full spool drops the message (counted) instead of stalling the socket.
+	udp bool
+}
+
+// Process appends one parsed entry.
+func (s *spoolSink) Process(ctx context.Context, e *entry.Entry) error {
+	return s.ProcessBatch(ctx, []*entry.Entry{e})
+}
+
+// ProcessBatch appends parsed entries.
+func (s *spoolSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) error {
+	sc := scratchPool.Get().(*scratch)
+	defer scratchPool.Put(sc)
+	sc.buf, sc.recs = sc.buf[:0], sc.recs[:0]
+	offsets := make([]int, 0, len(entries)+1)
+	for _, e := range entries {
+		offsets = append(offsets, len(sc.buf))
+		sc.buf = record.Append(sc.buf, entryToRecord(e))
+	}
+	offsets = append(offsets, len(sc.buf))
+	for i, e := range entries {
+		sc.recs = append(sc.recs, spool.Record{
+			Severity: severityOf(e.Severity),
+			Time:     e.ObservedTimestamp.UnixNano(),
+			Payload:  sc.buf[offsets[i]:offsets[i+1]],
+		})
+	}
+	if s.udp {
+		err := s.r.sp.TryAppend(sc.recs)
+		if errors.Is(err, spool.ErrFull) {
+			s.r.telemetry.SpoolUDPDroppedRecords.Add(ctx, int64(len(sc.recs)))
+		}
+		return err
+	}
+	return s.r.sp.Append(ctx, sc.recs)
+}
+
+func entryToRecord(e *entry.Entry) *record.Entry {
+	var ts int64
+	if !e.Timestamp.IsZero() {
+		ts = e.Timestamp.UnixNano()
+	}
+	return &record.Entry{
+		Timestamp:    ts,
+		Observed:     e.ObservedTimestamp.UnixNano(),
+		Severity:     severityOf(e.Severity),
+		SeverityText: e.SeverityText,
+		Scope:        e.ScopeName,
+		Resource:     e.Resource,
+		Attributes:   e.Attributes,
+		Body:         e.Body,
+	}
+}
+
+// severityOf maps stanza's severity (numbered like plog.SeverityNumber) to
+// the spool's byte, clamping out-of-range values.
+func severityOf(s entry.Severity) uint8 {
+	return uint8(min(max(int(s), 0), 24))
+}

@@ -1,0 +1,531 @@
+// Package record is the spool's payload format: a compact binary encoding of
+// one log record with its resource and scope, and its decoding back into plog.
+//
+// The format is written for this receiver alone, not for interchange, so it
+// carries only what stanza inputs produce: timestamps, severity, a body and
+// attributes whose values are strings, integers, floats, booleans, bytes,
+// maps and slices. Everything is length-prefixed with uvarints:
+//
+//	version(1) ts(uvarint) observed(uvarint) severity(1) severityText(str)
+//	scope(str) resource(bytes: map) attributes(map) body(value)
+//
+// The resource is stored as one length-prefixed blob so the decoder can group
+// consecutive records of the same resource by comparing bytes.
+package record // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/record"
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"sort"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+// version is the first byte of every payload.
+const version = 1
+
+// maxDepth bounds nesting of maps and slices on both sides, so a hostile or
+// damaged payload cannot exhaust the stack.
+const maxDepth = 32
+
+// Value tags.
+const (
+	tagNil byte = iota
+	tagString
+	tagInt
+	tagDouble
+	tagBool
+	tagBytes
+	tagMap
+	tagSlice
+)
+
+var (
+	// ErrVersion is returned for a payload of an unknown format version.
+	ErrVersion = errors.New("record: unknown payload version")
+	// ErrTruncated is returned for a payload that ends inside a field.
+	ErrTruncated = errors.New("record: truncated payload")
+	// ErrMalformed is returned for a payload with an invalid tag, length or nesting.
+	ErrMalformed = errors.New("record: malformed payload")
+)
+
+// Entry is one log record to encode. Body holds a string, []byte, int64,
+// float64, bool, map[string]any or []any (other integer widths are widened);
+// BodyBytes, when non-nil, is used instead of Body and encoded as a string,
+// which saves converting a file line to a string.
+type Entry struct {
+	Timestamp    int64 // Unix ns; 0 = unset
+	Observed     int64 // Unix ns
+	Severity     uint8 // plog.SeverityNumber
+	SeverityText string
+	Scope        string
+	Resource     map[string]any
+	Attributes   map[string]any
+	// AttributesRaw, when non-nil, is used instead of Attributes: the output
+	// of AppendAttributes, so a batch of lines sharing attributes encodes
+	// them once.
+	AttributesRaw []byte
+	Body          any
+	BodyBytes     []byte
+}
+
+// AppendAttributes appends the encoding of attrs for Entry.AttributesRaw.
+func AppendAttributes(dst []byte, attrs map[string]any) []byte {
+	return appendMap(dst, attrs, false, 0)
+}
+
+// Append appends e's encoding to dst and returns the extended slice.
+func Append(dst []byte, e *Entry) []byte {
+	dst = append(dst, version)
+	dst = binary.AppendUvarint(dst, uint64(e.Timestamp))
+	dst = binary.AppendUvarint(dst, uint64(e.Observed))
+	dst = append(dst, e.Severity)
+	dst = appendString(dst, e.SeverityText)
+	dst = appendString(dst, e.Scope)
+
+	// The resource blob is length-prefixed; reserve one byte and shift when
+	// the blob needs a longer prefix (rare: resources are small).
+	mark := len(dst)
+	dst = append(dst, 0)
+	dst = appendMap(dst, e.Resource, true, 0)
+	n := len(dst) - mark - 1
+	if n < 0x80 {
+		dst[mark] = byte(n)
+	} else {
+		var pfx [binary.MaxVarintLen64]byte
+		p := binary.PutUvarint(pfx[:], uint64(n))
+		dst = append(dst, pfx[:p-1]...)
+		copy(dst[mark+p:], dst[mark+1:mark+1+n])
+		copy(dst[mark:], pfx[:p])
+	}
+
+	if e.AttributesRaw != nil {
+		dst = append(dst, e.AttributesRaw...)
+	} else {
+		dst = appendMap(dst, e.Attributes, false, 0)
+	}
+	if e.BodyBytes != nil {
+		dst = append(dst, tagString)
+		dst = binary.AppendUvarint(dst, uint64(len(e.BodyBytes)))
+		return append(dst, e.BodyBytes...)
+	}
+	return appendValue(dst, e.Body, 0)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// appendMap encodes m; sorted orders keys so equal maps encode to equal bytes
+// (needed for the resource, which the decoder compares).
+func appendMap(dst []byte, m map[string]any, sorted bool, depth int) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(m)))
+	if sorted && len(m) > 1 {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			dst = appendString(dst, k)
+			dst = appendValue(dst, m[k], depth+1)
+		}
+		return dst
+	}
+	for k, v := range m {
+		dst = appendString(dst, k)
+		dst = appendValue(dst, v, depth+1)
+	}
+	return dst
+}
+
+func appendValue(dst []byte, v any, depth int) []byte {
+	if depth >= maxDepth {
+		return appendString(append(dst, tagString), "<nested too deep>")
+	}
+	switch x := v.(type) {
+	case nil:
+		return append(dst, tagNil)
+	case string:
+		return appendString(append(dst, tagString), x)
+	case []byte:
+		dst = append(dst, tagBytes)
+		dst = binary.AppendUvarint(dst, uint64(len(x)))
+		return append(dst, x...)
+	case bool:
+		if x {
+			return append(dst, tagBool, 1)
+		}
+		return append(dst, tagBool, 0)
+	case int:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case int8:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case int16:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case int32:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case int64:
+		return binary.AppendVarint(append(dst, tagInt), x)
+	case uint:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case uint8:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case uint16:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case uint32:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case uint64:
+		return binary.AppendVarint(append(dst, tagInt), int64(x))
+	case float32:
+		return binary.LittleEndian.AppendUint64(append(dst, tagDouble), math.Float64bits(float64(x)))
+	case float64:
+		return binary.LittleEndian.AppendUint64(append(dst, tagDouble), math.Float64bits(x))
+	case time.Time:
+		return appendString(append(dst, tagString), x.UTC().Format(time.RFC3339Nano))
+	case map[string]any:
+		return appendMap(append(dst, tagMap), x, false, depth)
+	case map[string]string:
+		dst = append(dst, tagMap)
+		dst = binary.AppendUvarint(dst, uint64(len(x)))
+		for k, s := range x {
+			dst = appendString(dst, k)
+			dst = appendString(append(dst, tagString), s)
+		}
+		return dst
+	case []any:
+		dst = append(dst, tagSlice)
+		dst = binary.AppendUvarint(dst, uint64(len(x)))
+		for _, e := range x {
+			dst = appendValue(dst, e, depth+1)
+		}
+		return dst
+	case []string:
+		dst = append(dst, tagSlice)
+		dst = binary.AppendUvarint(dst, uint64(len(x)))
+		for _, s := range x {
+			dst = appendString(append(dst, tagString), s)
+		}
+		return dst
+	default:
+		return appendString(append(dst, tagString), fmt.Sprint(x))
+	}
+}
+
+// Decoder turns payloads into plog.Logs, grouping consecutive records that
+// share a resource and scope into one ResourceLogs / ScopeLogs.
+type Decoder struct {
+	// strs interns attribute keys and short attribute values, which repeat
+	// from record to record (file names, host names, app names).
+	strs     map[string]string
+	logs     plog.Logs
+	resource []byte
+	scope    string
+	sl       plog.ScopeLogs
+	started  bool
+}
+
+// NewDecoder returns a Decoder that appends into a fresh plog.Logs.
+func NewDecoder() *Decoder {
+	return &Decoder{logs: plog.NewLogs(), strs: map[string]string{}}
+}
+
+// Logs returns what was decoded so far and starts a new plog.Logs.
+func (d *Decoder) Logs() plog.Logs {
+	l := d.logs
+	*d = Decoder{logs: plog.NewLogs(), strs: d.strs}
+	return l
+}
+
+// Decode appends the record in p. On error nothing is appended.
+func (d *Decoder) Decode(p []byte) error {
+	r := reader{b: p}
+	if v := r.byte(); v != version {
+		if r.err != nil {
+			return r.err
+		}
+		return fmt.Errorf("%w: %d", ErrVersion, v)
+	}
+	ts := r.uvarint()
+	obs := r.uvarint()
+	sev := r.byte()
+	sevText := r.bytes()
+	scope := r.bytes() // compared as bytes: a string per record would allocate
+	res := r.bytes()
+	if r.err != nil {
+		return r.err
+	}
+
+	var resAttrs pcommon.Map
+	newResource := !d.started || !slices.Equal(res, d.resource)
+	if newResource {
+		resAttrs = pcommon.NewMap()
+		rr := reader{b: res}
+		rr.mapInto(resAttrs, 0)
+		if rr.err == nil && len(rr.b) != 0 {
+			rr.err = ErrMalformed
+		}
+		if rr.err != nil {
+			return rr.err
+		}
+	}
+	// Check the rest of the payload before touching the output, so a
+	// malformed record appends nothing (decoding twice only on this path
+	// would cost more than the check: it walks without allocating).
+	if err := validateTail(r); err != nil {
+		return err
+	}
+
+	if newResource {
+		rl := d.logs.ResourceLogs().AppendEmpty()
+		resAttrs.MoveTo(rl.Resource().Attributes())
+		d.sl = rl.ScopeLogs().AppendEmpty()
+		d.scope = string(scope)
+		d.sl.Scope().SetName(d.scope)
+		d.resource = append(d.resource[:0], res...)
+		d.started = true
+	} else if string(scope) != d.scope {
+		rl := d.logs.ResourceLogs().At(d.logs.ResourceLogs().Len() - 1)
+		d.sl = rl.ScopeLogs().AppendEmpty()
+		d.scope = string(scope)
+		d.sl.Scope().SetName(d.scope)
+	}
+	out := d.sl.LogRecords().AppendEmpty()
+	r.strs = d.strs
+	if len(r.strs) > maxInterned {
+		clear(r.strs)
+	}
+	r.mapInto(out.Attributes(), 0)
+	r.valueInto(out.Body(), 0)
+	out.SetTimestamp(pcommon.Timestamp(ts))
+	out.SetObservedTimestamp(pcommon.Timestamp(obs))
+	out.SetSeverityNumber(plog.SeverityNumber(sev))
+	if len(sevText) > 0 {
+		out.SetSeverityText(string(sevText))
+	}
+	return r.err
+}
+
+// validateTail walks the attributes and body of r (a copy) without building
+// anything and reports whether they decode completely.
+func validateTail(r reader) error {
+	r.skipMap(0)
+	r.skipValue(0)
+	if r.err != nil {
+		return r.err
+	}
+	if len(r.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
+	}
+	return nil
+}
+
+func (r *reader) skipMap(depth int) {
+	if depth > maxDepth {
+		r.fail(ErrMalformed)
+		return
+	}
+	n := r.count()
+	for i := 0; i < n && r.err == nil; i++ {
+		r.bytes()
+		r.skipValue(depth + 1)
+	}
+}
+
+func (r *reader) skipValue(depth int) {
+	if depth > maxDepth {
+		r.fail(ErrMalformed)
+		return
+	}
+	switch tag := r.byte(); tag {
+	case tagNil:
+	case tagString, tagBytes:
+		r.bytes()
+	case tagInt:
+		r.varint()
+	case tagDouble:
+		if len(r.b) < 8 {
+			r.fail(ErrTruncated)
+			return
+		}
+		r.b = r.b[8:]
+	case tagBool:
+		r.byte()
+	case tagMap:
+		r.skipMap(depth)
+	case tagSlice:
+		n := r.count()
+		for i := 0; i < n && r.err == nil; i++ {
+			r.skipValue(depth + 1)
+		}
+	default:
+		if r.err == nil {
+			r.fail(fmt.Errorf("%w: value tag %d", ErrMalformed, tag))
+		}
+	}
+}
+
+// maxInterned bounds the Decoder's string cache.
+const (
+	maxInterned    = 4096
+	maxInternedLen = 256
+)
+
+// reader walks a payload; the first error sticks and later reads return zero values.
+type reader struct {
+	b    []byte
+	err  error
+	strs map[string]string // nil: no interning
+}
+
+// interned returns a string for an attribute key or value, shared with
+// earlier records when it repeats.
+func (r *reader) interned() string {
+	b := r.bytes()
+	if r.strs == nil || len(b) > maxInternedLen {
+		return string(b)
+	}
+	if s, ok := r.strs[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	r.strs[s] = s
+	return s
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	r.b = nil
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil {
+		return 0
+	}
+	if len(r.b) < 1 {
+		r.fail(ErrTruncated)
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	return v
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(ErrTruncated)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(ErrTruncated)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if n > uint64(len(r.b)) {
+		r.fail(ErrTruncated)
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) str() string { return string(r.bytes()) }
+
+// count reads an element count and rejects one that cannot fit in the rest
+// of the payload (every element takes at least one byte), so a bad count
+// cannot make the decoder allocate or loop far beyond the input.
+func (r *reader) count() int {
+	n := r.uvarint()
+	if r.err == nil && n > uint64(len(r.b)) {
+		r.fail(ErrMalformed)
+		return 0
+	}
+	return int(n)
+}
+
+func (r *reader) mapInto(m pcommon.Map, depth int) {
+	if depth > maxDepth {
+		r.fail(ErrMalformed)
+		return
+	}
+	n := r.count()
+	m.EnsureCapacity(n)
+	for i := 0; i < n && r.err == nil; i++ {
+		k := r.interned()
+		v := m.PutEmpty(k)
+		if len(r.b) > 0 && r.b[0] == tagString {
+			r.b = r.b[1:]
+			v.SetStr(r.interned())
+			continue
+		}
+		r.valueInto(v, depth+1)
+	}
+}
+
+func (r *reader) valueInto(v pcommon.Value, depth int) {
+	if depth > maxDepth {
+		r.fail(ErrMalformed)
+		return
+	}
+	switch tag := r.byte(); tag {
+	case tagNil:
+	case tagString:
+		v.SetStr(r.str())
+	case tagInt:
+		v.SetInt(r.varint())
+	case tagDouble:
+		if len(r.b) < 8 {
+			r.fail(ErrTruncated)
+			return
+		}
+		v.SetDouble(math.Float64frombits(binary.LittleEndian.Uint64(r.b)))
+		r.b = r.b[8:]
+	case tagBool:
+		v.SetBool(r.byte() != 0)
+	case tagBytes:
+		v.SetEmptyBytes().FromRaw(r.bytes())
+	case tagMap:
+		r.mapInto(v.SetEmptyMap(), depth)
+	case tagSlice:
+		s := v.SetEmptySlice()
+		n := r.count()
+		s.EnsureCapacity(n)
+		for i := 0; i < n && r.err == nil; i++ {
+			r.valueInto(s.AppendEmpty(), depth+1)
+		}
+	default:
+		if r.err == nil {
+			r.fail(fmt.Errorf("%w: value tag %d", ErrMalformed, tag))
+		}
+	}
+}

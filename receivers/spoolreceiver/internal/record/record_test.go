@@ -1,0 +1,126 @@
+package record
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+)
+
+func TestRoundTrip(t *testing.T) {
+	t.Parallel()
+	big := strings.Repeat("r", 300) // resource blob needs a 2-byte length prefix
+	entries := []Entry{
+		{
+			Timestamp: 1700000000123456789, Observed: 1700000001000000000,
+			Severity: 17, SeverityText: "err", Scope: "syslog",
+			Resource:   map[string]any{"host.name": "edge-1", "pad": big},
+			Attributes: map[string]any{"appname": "sshd", "proc_id": int64(42), "ok": true, "ratio": 0.5, "raw": []byte{1, 2}, "sd": map[string]any{"a@1": map[string]any{"k": "v"}}, "list": []any{"x", int64(1)}, "none": nil},
+			Body:       "Failed password for root",
+		},
+		{
+			Observed:   1700000002000000000,
+			Resource:   map[string]any{"pad": big, "host.name": "edge-1"},
+			Scope:      "syslog",
+			Attributes: map[string]any{"log.file.name": "a.log"},
+			BodyBytes:  []byte("line 2"),
+		},
+		{Observed: 3, Scope: "file", Resource: map[string]any{"pad": big, "host.name": "edge-1"}, Body: int64(7)},
+		{Observed: 4, Body: map[string]any{"k": []any{1.5, false}}},
+	}
+	dec := NewDecoder()
+	for i := range entries {
+		require.NoError(t, dec.Decode(Append(nil, &entries[i])))
+	}
+	logs := dec.Logs()
+	require.Equal(t, 4, logs.LogRecordCount())
+	// Same resource (whatever the key order) shares one ResourceLogs; a new
+	// scope opens a ScopeLogs in it.
+	require.Equal(t, 2, logs.ResourceLogs().Len())
+	rl := logs.ResourceLogs().At(0)
+	require.Equal(t, 2, rl.ScopeLogs().Len())
+	assert.Equal(t, "file", rl.ScopeLogs().At(1).Scope().Name())
+	host, _ := rl.Resource().Attributes().Get("host.name")
+	assert.Equal(t, "edge-1", host.Str())
+
+	lr := rl.ScopeLogs().At(0).LogRecords().At(0)
+	assert.Equal(t, int64(1700000000123456789), int64(lr.Timestamp()))
+	assert.Equal(t, int64(1700000001000000000), int64(lr.ObservedTimestamp()))
+	assert.Equal(t, plog.SeverityNumberError, lr.SeverityNumber())
+	assert.Equal(t, "err", lr.SeverityText())
+	assert.Equal(t, "Failed password for root", lr.Body().Str())
+	assert.Equal(t, map[string]any{
+		"appname": "sshd", "proc_id": int64(42), "ok": true, "ratio": 0.5, "raw": []byte{1, 2},
+		"sd": map[string]any{"a@1": map[string]any{"k": "v"}}, "list": []any{"x", int64(1)}, "none": nil,
+	}, lr.Attributes().AsRaw())
+	assert.Equal(t, "line 2", rl.ScopeLogs().At(0).LogRecords().At(1).Body().Str())
+	assert.Equal(t, int64(7), rl.ScopeLogs().At(1).LogRecords().At(0).Body().Int())
+
+	body := logs.ResourceLogs().At(1).ScopeLogs().At(0).LogRecords().At(0).Body()
+	assert.Equal(t, map[string]any{"k": []any{1.5, false}}, body.Map().AsRaw())
+}
+
+func TestDecodeRejects(t *testing.T) {
+	t.Parallel()
+	good := Append(nil, &Entry{Observed: 1, Attributes: map[string]any{"k": "v"}, Body: "b"})
+	tests := []struct {
+		name    string
+		payload []byte
+		want    error
+	}{
+		{"empty", nil, ErrTruncated},
+		{"version", append([]byte{9}, good[1:]...), ErrVersion},
+		{"truncated", good[:len(good)-1], ErrTruncated},
+		{"trailing", append(append([]byte{}, good...), 0), ErrMalformed},
+		{"huge count", []byte{version, 0, 0, 0, 0, 0, 1, 0, 0xff, 0xff, 0x03}, ErrMalformed},
+		{"bad tag", []byte{version, 0, 0, 0, 0, 0, 1, 0, 0, 0x77}, ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dec := NewDecoder()
+			require.ErrorIs(t, dec.Decode(tt.payload), tt.want)
+			assert.Equal(t, 0, dec.Logs().LogRecordCount(), "a rejected payload appends nothing")
+		})
+	}
+}
+
+func TestDeepNestingIsBounded(t *testing.T) {
+	t.Parallel()
+	var v any = "leaf"
+	for range maxDepth * 2 {
+		v = []any{v}
+	}
+	dec := NewDecoder()
+	require.NoError(t, dec.Decode(Append(nil, &Entry{Body: v})))
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add(Append(nil, &Entry{Observed: 1, Severity: 9, Scope: "s", Resource: map[string]any{"r": "1"}, Attributes: map[string]any{"a": int64(1), "m": map[string]any{"x": []any{true, 2.5}}}, Body: "hello"}))
+	f.Add([]byte{version})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		dec := NewDecoder()
+		before := 0
+		if err := dec.Decode(p); err == nil {
+			before = 1
+		}
+		require.Equal(t, before, dec.Logs().LogRecordCount())
+	})
+}
+
+func BenchmarkAppendDecode(b *testing.B) {
+	attrs := map[string]any{"log.file.name": "app.log", "log.file.path": "/var/log/app/app.log"}
+	line := []byte("2026-11-25T00:00:00Z INFO request served path=/api/v1/things status=200 duration=3ms")
+	var buf []byte
+	b.ReportAllocs()
+	b.SetBytes(int64(len(line)))
+	dec := NewDecoder()
+	for b.Loop() {
+		buf = Append(buf[:0], &Entry{Observed: 1, Attributes: attrs, BodyBytes: line})
+		if err := dec.Decode(buf); err != nil {
+			b.Fatal(err)
+		}
+		_ = dec.Logs()
+	}
+}
