@@ -87,7 +87,11 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	for _, p := range pipes {
-		missing, err := fixture.MissingComponents(p.bin, p.needs)
+		needs, err := fixture.ComponentTypes(p.configs)
+		if err != nil {
+			return err
+		}
+		missing, err := fixture.MissingComponents(p.bin, needs)
 		if err != nil {
 			return err
 		}
@@ -155,12 +159,10 @@ func selectPipelines(o options) ([]pipeline, error) {
 	a := pipeline{
 		key: "a", name: "(a) fleetlog", bin: o.bin,
 		configs: []string{o.agentConfig, filepath.Join(o.configDir, "fleetlog.yaml")},
-		needs:   []string{"spool", "pii", "fleet_metadata", "otlp_grpc"},
 	}
 	b := pipeline{
 		key: "b", name: "(b) contrib", bin: o.bin,
 		configs: []string{filepath.Join(o.configDir, "contrib.yaml")},
-		needs:   []string{"file_log", "file_storage", "redaction", "resource", "batch", "otlp_grpc"},
 	}
 	var pipes []pipeline
 	switch o.only {
