@@ -8,6 +8,10 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadata"
+
+	// Every agent build has this receiver; with it comes the gRPC zstd
+	// compressor tuned for devices that the agent's OTLP exporter uses.
+	_ "github.com/fleetlog/fleetlog/internal/grpczstd"
 )
 
 // NewFactory returns the spool receiver's factory.
