@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/internal/fleetattr"
 	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadata"
@@ -86,7 +88,7 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 	}
 	if deviceID == "" {
 		p.telemetry.ProcessorFleetMetadataRefusedBatches.Add(ctx, 1)
-		return ld, consumererror.NewPermanent(ErrUnauthenticated)
+		return ld, refusal(codes.Unauthenticated, ErrUnauthenticated)
 	}
 
 	rls := ld.ResourceLogs()
@@ -102,7 +104,7 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 		if mismatches > 0 {
 			p.telemetry.ProcessorFleetMetadataIdentityMismatches.Add(ctx, int64(mismatches))
 			p.telemetry.ProcessorFleetMetadataRefusedBatches.Add(ctx, 1)
-			return ld, consumererror.NewPermanent(fmt.Errorf("%w: claimed %q, certificate %q", ErrIdentityMismatch, claim, deviceID))
+			return ld, refusal(codes.PermissionDenied, fmt.Errorf("%w: claimed %q, certificate %q", ErrIdentityMismatch, claim, deviceID))
 		}
 	}
 
@@ -144,3 +146,22 @@ func claimedOther(attrs pcommon.Map, deviceID string) (string, bool) {
 	claim := v.AsString()
 	return claim, claim != "" && claim != deviceID
 }
+
+// refusal is a permanent error that carries a gRPC status, so that the
+// receiver answers the device with code (and, over HTTP, its status code)
+// rather than Internal / 500.
+func refusal(code codes.Code, err error) error {
+	return consumererror.NewPermanent(statusError{code: code, err: err})
+}
+
+type statusError struct {
+	code codes.Code
+	err  error
+}
+
+func (e statusError) Error() string { return e.err.Error() }
+
+func (e statusError) Unwrap() error { return e.err }
+
+// GRPCStatus is what status.FromError looks for.
+func (e statusError) GRPCStatus() *status.Status { return status.New(e.code, e.err.Error()) }

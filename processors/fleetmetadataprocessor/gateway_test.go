@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/internal/fleetattr"
 	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadatatest"
@@ -118,6 +120,7 @@ func TestGatewayRejectMismatch(t *testing.T) {
 	require.ErrorIs(t, err, ErrIdentityMismatch)
 	assert.True(t, consumererror.IsPermanent(err))
 	assert.ErrorContains(t, err, `"atm-2"`)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the receiver answers PermissionDenied")
 	assert.Empty(t, sink.AllLogs())
 	metadatatest.AssertEqualProcessorFleetMetadataIdentityMismatches(t, tel,
 		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
@@ -140,6 +143,7 @@ func TestGatewayRefusesUnauthenticated(t *testing.T) {
 		err := consume(ctx, oneResource(map[string]any{fleetattr.DeviceID: "atm-1"}))
 		require.ErrorIs(t, err, ErrUnauthenticated, name)
 		assert.True(t, consumererror.IsPermanent(err), name)
+		assert.Equal(t, codes.Unauthenticated, status.Code(err), name)
 	}
 	assert.Empty(t, sink.AllLogs())
 	metadatatest.AssertEqualProcessorFleetMetadataRefusedBatches(t, tel,
