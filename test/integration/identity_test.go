@@ -63,7 +63,7 @@ func startIdentityGateway(t *testing.T) *identityFixture {
 		out, err = run(t, ctl, "certs", "issue", "--dir", f.certs, "--device", dev, "--fleet", "it", "--site", "lab")
 		require.NoError(t, err, out)
 	}
-	f.denyList = filepath.Join(f.certs, "gateway", "denied-devices.txt")
+	f.denyList = filepath.Join(dir, "denied-devices.txt")
 	require.NoError(t, os.WriteFile(f.denyList, []byte("# lost in transit\n"+identityDeviceC+"\n"), 0o600))
 
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(t))
@@ -74,6 +74,7 @@ func startIdentityGateway(t *testing.T) *identityFixture {
 		"FLEETLOG_METRICS_PORT":  fmt.Sprint(f.metrics),
 		"FLEETLOG_HEALTH_ADDR":   health,
 		"FLEETLOG_GATEWAY_ID":    identityGateway,
+		"FLEETLOG_DENY_LIST":     f.denyList,
 		"IT_OTLP_HTTP_ADDR":      f.httpAddr,
 		"IT_OTLP_HTTP_AUTH_ADDR": f.httpAuth,
 	}, "--config", filepath.Join(root, "distributions/gateway/config.yaml"),
@@ -192,6 +193,9 @@ func TestDeviceIdentity(t *testing.T) {
 		err := exportLogs(t, f.grpcAddr, f.tlsAs(f.devC), claimingLogs(identityDeviceC, "denied-c"))
 		require.Error(t, err)
 		assert.Equal(t, codes.PermissionDenied, status.Code(err), err)
+		eventually(t, "the refusal counted", func() bool {
+			return counter(t, f.metrics, "otelcol_fleet_identity_refused_requests", `reason="denied"`) >= 1
+		}, f.gateway)
 	})
 
 	t.Run("device added to the deny list while the gateway runs is refused", func(t *testing.T) {
