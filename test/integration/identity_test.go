@@ -246,8 +246,7 @@ func TestDeviceIdentity(t *testing.T) {
 	})
 }
 
-// exportLogs sends logs over OTLP/gRPC, like export in fleet_test.go but with
-// a resource of the caller's choosing.
+// exportLogs sends logs to addr over OTLP/gRPC with the given TLS config.
 func exportLogs(t *testing.T, addr string, cfg *tls.Config, logs plog.Logs) error {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(cfg)))
