@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -221,4 +222,35 @@ func TestHTTPMiddleware(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, request(certs["atm-2"], true))
 	assert.Equal(t, http.StatusUnauthorized, request(nil, true))
 	assert.Equal(t, http.StatusUnauthorized, request(nil, false))
+}
+
+// BenchmarkAuthenticate measures the per-RPC cost: identity from the verified
+// leaf, deny-list lookup, client.Info.
+func BenchmarkAuthenticate(b *testing.B) {
+	dir := b.TempDir()
+	_, err := pki.Init(dir, pki.InitOptions{})
+	require.NoError(b, err)
+	res, err := pki.IssueDevice(dir, pki.DeviceOptions{DeviceID: "atm-1", Fleet: "atms", Site: "branch-7"})
+	require.NoError(b, err)
+	leaf, err := pki.LoadCertificate(res.Cert)
+	require.NoError(b, err)
+	deny := filepath.Join(dir, "denied")
+	var list []byte
+	for i := range 10000 {
+		list = fmt.Appendf(list, "lost-%d\n", i)
+	}
+	require.NoError(b, os.WriteFile(deny, list, 0o600))
+	ext, err := NewFactory().Create(context.Background(), extensiontest.NewNopSettings(NewFactory().Type()),
+		&Config{DenyList: DenyListConfig{Path: deny, CheckInterval: time.Minute}})
+	require.NoError(b, err)
+	require.NoError(b, ext.Start(context.Background(), componenttest.NewNopHost()))
+	b.Cleanup(func() { require.NoError(b, ext.Shutdown(context.Background())) })
+	a := ext.(*authenticator)
+	ctx := grpcContext(leaf)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Authenticate(ctx, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
