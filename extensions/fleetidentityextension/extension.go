@@ -30,16 +30,16 @@ import (
 // Errors returned to refused clients. They say what is wrong with the
 // client's credentials and nothing about the gateway.
 var (
-	// ErrNoTLSPeer: the request did not arrive on a gRPC connection whose TLS
-	// state the authenticator can read. OTLP/HTTP requests get this when
-	// fleet_identity is configured as their `auth`; see the README.
+	// ErrNoTLSPeer is returned for a request without TLS state the
+	// authenticator can read: a plaintext connection, or an OTLP/HTTP request
+	// with fleet_identity configured as its `auth` (see the README).
 	ErrNoTLSPeer = errors.New("no TLS connection state: fleet_identity authenticates OTLP/gRPC as 'auth' and OTLP/HTTP as a 'middlewares' entry")
-	// ErrNoVerifiedCertificate: the client presented no certificate that
-	// verified against the configured client CA.
+	// ErrNoVerifiedCertificate is returned when the client presented no
+	// certificate that verified against the receiver's client CA.
 	ErrNoVerifiedCertificate = errors.New("no verified client certificate")
-	// ErrNoDeviceID: the verified certificate names no device.
+	// ErrNoDeviceID is returned when the verified certificate names no device.
 	ErrNoDeviceID = errors.New("client certificate names no device (no urn:fleetlog:device URI and no subject CN)")
-	// ErrDenied: the device is on the deny list.
+	// ErrDenied is returned for a device on the deny list.
 	ErrDenied = errors.New("device is on the deny list")
 )
 
