@@ -1,0 +1,212 @@
+package fleetidentityextension
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync/atomic"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/extensionauth"
+	"go.opentelemetry.io/collector/extension/extensionmiddleware"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/fleetlog/fleetlog/extensions/fleetidentityextension/internal/denylist"
+	"github.com/fleetlog/fleetlog/extensions/fleetidentityextension/internal/metadata"
+	"github.com/fleetlog/fleetlog/internal/filewatch"
+	"github.com/fleetlog/fleetlog/internal/pki"
+)
+
+// Errors returned to refused clients. They say what is wrong with the
+// client's credentials and nothing about the gateway.
+var (
+	// ErrNoTLSPeer is returned for a request without TLS state the
+	// authenticator can read: a plaintext connection, or an OTLP/HTTP request
+	// with fleet_identity configured as its `auth` (see the README).
+	ErrNoTLSPeer = errors.New("no TLS connection state: fleet_identity authenticates OTLP/gRPC as 'auth' and OTLP/HTTP as a 'middlewares' entry")
+	// ErrNoVerifiedCertificate is returned when the client presented no
+	// certificate that verified against the receiver's client CA.
+	ErrNoVerifiedCertificate = errors.New("no verified client certificate")
+	// ErrNoDeviceID is returned when the verified certificate names no device.
+	ErrNoDeviceID = errors.New("client certificate names no device (no urn:fleetlog:device URI and no subject CN)")
+	// ErrDenied is returned for a device on the deny list.
+	ErrDenied = errors.New("device is on the deny list")
+)
+
+// Reasons recorded on the refused-requests metric.
+const (
+	reasonNoTLS         = "no_tls"
+	reasonNoCertificate = "no_verified_certificate"
+	reasonNoDeviceID    = "no_device_id"
+	reasonDenied        = "denied"
+)
+
+// authenticator is the fleet_identity extension.
+type authenticator struct {
+	cfg       *Config
+	logger    *zap.Logger
+	telemetry *metadata.TelemetryBuilder
+
+	denied  atomic.Pointer[denylist.Set]
+	watcher *filewatch.Watcher
+}
+
+var (
+	_ extension.Extension            = (*authenticator)(nil)
+	_ extensionauth.Server           = (*authenticator)(nil)
+	_ extensionmiddleware.HTTPServer = (*authenticator)(nil)
+)
+
+func newAuthenticator(cfg *Config, set component.TelemetrySettings) (*authenticator, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, err
+	}
+	a := &authenticator{cfg: cfg, logger: set.Logger, telemetry: tb}
+	a.denied.Store(&denylist.Set{})
+	err = tb.RegisterFleetIdentityDeniedDevicesCallback(func(_ context.Context, o metric.Int64Observer) error {
+		o.Observe(int64(len(*a.denied.Load())))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Start loads the deny list and starts watching it for changes.
+func (a *authenticator) Start(context.Context, component.Host) error {
+	path := a.cfg.DenyList.Path
+	if path == "" {
+		return nil
+	}
+	set, found, err := denylist.Load(path)
+	if err != nil {
+		return err
+	}
+	a.denied.Store(&set)
+	if found {
+		a.logger.Info("Deny list loaded", zap.String("path", path), zap.Int("devices", len(set)))
+	} else {
+		a.logger.Info("Deny list file does not exist yet; no device is denied", zap.String("path", path))
+	}
+	a.watcher = filewatch.New(path, a.cfg.DenyList.CheckInterval, a.reload)
+	a.watcher.Start()
+	return nil
+}
+
+// reload replaces the deny list after the file changed. An unreadable file
+// keeps the previous list in force: a transient read error must not lift
+// every denial at once.
+func (a *authenticator) reload() {
+	path := a.cfg.DenyList.Path
+	set, found, err := denylist.Load(path)
+	if err != nil {
+		a.logger.Error("Deny list not reloaded; the previous list stays in force", zap.Error(err))
+		return
+	}
+	a.denied.Store(&set)
+	a.logger.Info("Deny list reloaded", zap.String("path", path), zap.Bool("exists", found), zap.Int("devices", len(set)))
+}
+
+// Shutdown stops watching the deny list. It is safe without Start.
+func (a *authenticator) Shutdown(context.Context) error {
+	if a.watcher != nil {
+		a.watcher.Stop()
+	}
+	a.telemetry.Shutdown()
+	return nil
+}
+
+// Authenticate attributes an OTLP/gRPC request to the device named by the
+// connection's verified client certificate. The request headers play no part:
+// a device proves who it is with its key, not with what it says.
+func (a *authenticator) Authenticate(ctx context.Context, _ map[string][]string) (context.Context, error) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return ctx, a.refuse(ctx, reasonNoTLS, status.Error(codes.Unauthenticated, ErrNoTLSPeer.Error()))
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return ctx, a.refuse(ctx, reasonNoTLS, status.Error(codes.Unauthenticated, ErrNoTLSPeer.Error()))
+	}
+	id, reason, err := a.identify(info.State.VerifiedChains)
+	if err != nil {
+		code := codes.Unauthenticated
+		if errors.Is(err, ErrDenied) {
+			code = codes.PermissionDenied
+		}
+		return ctx, a.refuse(ctx, reason, status.Error(code, err.Error()))
+	}
+	return withIdentity(ctx, id), nil
+}
+
+// GetHTTPHandler attributes an OTLP/HTTP request the same way from the
+// request's own TLS state. confighttp hands an `auth` extension only the
+// request context, which carries no TLS state, but it hands a middleware the
+// *http.Request, whose TLS field net/http fills from the connection's
+// handshake. The receiver runs middlewares after decompression and before
+// the request is decoded, so a refused request is never decoded.
+func (a *authenticator) GetHTTPHandler(context.Context) (extensionmiddleware.WrapHTTPHandlerFunc, error) {
+	return func(_ context.Context, next http.Handler) (http.Handler, error) {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.TLS == nil {
+				_ = a.refuse(r.Context(), reasonNoTLS, ErrNoTLSPeer)
+				http.Error(w, ErrNoTLSPeer.Error(), http.StatusUnauthorized)
+				return
+			}
+			id, reason, err := a.identify(r.TLS.VerifiedChains)
+			if err != nil {
+				_ = a.refuse(r.Context(), reason, err)
+				code := http.StatusUnauthorized
+				if errors.Is(err, ErrDenied) {
+					code = http.StatusForbidden
+				}
+				http.Error(w, err.Error(), code)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
+		}), nil
+	}, nil
+}
+
+// identify returns the identity in the leaf of the first verified chain.
+// crypto/tls fills VerifiedChains only after the chain verified against the
+// server's client CA, so a certificate from any other CA never gets here
+// with a chain.
+func (a *authenticator) identify(chains [][]*x509.Certificate) (pki.DeviceIdentity, string, error) {
+	if len(chains) == 0 || len(chains[0]) == 0 {
+		return pki.DeviceIdentity{}, reasonNoCertificate, ErrNoVerifiedCertificate
+	}
+	id := pki.IdentityFromCertificate(chains[0][0])
+	if id.DeviceID == "" {
+		return id, reasonNoDeviceID, ErrNoDeviceID
+	}
+	if a.denied.Load().Contains(id.DeviceID) {
+		return id, reasonDenied, fmt.Errorf("%q: %w", id.DeviceID, ErrDenied)
+	}
+	return id, "", nil
+}
+
+func (a *authenticator) refuse(ctx context.Context, reason string, err error) error {
+	a.telemetry.FleetIdentityRefusedRequests.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", reason)))
+	return err
+}
+
+// withIdentity returns ctx with the identity in client.Info.Auth, keeping the
+// address and metadata the receiver already put there.
+func withIdentity(ctx context.Context, id pki.DeviceIdentity) context.Context {
+	info := client.FromContext(ctx)
+	info.Auth = identity(id)
+	return client.NewContext(ctx, info)
+}

@@ -1,0 +1,167 @@
+package fleetmetadataprocessor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fleetlog/fleetlog/internal/fleetattr"
+	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadata"
+)
+
+var (
+	// ErrUnauthenticated refuses a batch that carries no authenticated
+	// device identity.
+	ErrUnauthenticated = errors.New("no authenticated device identity: the receiver needs the fleet_identity authenticator, " +
+		"and fleet_metadata must run before any processor that merges batches across clients")
+	// ErrIdentityMismatch refuses, with reject_mismatch, a batch that claims
+	// another device.
+	ErrIdentityMismatch = errors.New("records claim a device.id other than the client certificate's")
+)
+
+// gatewayOwned are the attributes only the gateway sets; whatever a device
+// sent under these keys is removed first, so a device cannot forge them.
+var gatewayOwned = []string{
+	fleetattr.ClaimedDeviceID,
+	fleetattr.IdentityMismatch,
+	fleetattr.GatewayID,
+	fleetattr.GatewayReceivedTime,
+}
+
+// gatewayProcessor binds every resource to the authenticated device.
+type gatewayProcessor struct {
+	cfg       *Config
+	hostname  func() (string, error)
+	gatewayID string
+	telemetry *metadata.TelemetryBuilder
+	now       func() time.Time
+}
+
+func newGatewayProcessor(cfg *Config, set processor.Settings, hostname func() (string, error)) (*gatewayProcessor, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	return &gatewayProcessor{cfg: cfg, hostname: hostname, telemetry: tb, now: time.Now}, nil
+}
+
+func (p *gatewayProcessor) start(context.Context, component.Host) error {
+	p.gatewayID = p.cfg.Gateway.ID
+	if p.gatewayID == "" {
+		host, err := p.hostname()
+		if err != nil {
+			return fmt.Errorf("gateway.id is empty and the host name is unavailable: %w", err)
+		}
+		p.gatewayID = host
+	}
+	return nil
+}
+
+func (p *gatewayProcessor) shutdown(context.Context) error {
+	p.telemetry.Shutdown()
+	return nil
+}
+
+// authAttribute returns a string attribute of the authenticated identity.
+func authAttribute(auth client.AuthData, name string) string {
+	v, _ := auth.GetAttribute(name).(string)
+	return v
+}
+
+func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	auth := client.FromContext(ctx).Auth
+	var deviceID, fleet, site string
+	if auth != nil {
+		deviceID = authAttribute(auth, fleetattr.DeviceID)
+		fleet = authAttribute(auth, fleetattr.FleetName)
+		site = authAttribute(auth, fleetattr.FleetSite)
+	}
+	if deviceID == "" {
+		p.telemetry.ProcessorFleetMetadataRefusedBatches.Add(ctx, 1)
+		return ld, refusal(codes.Unauthenticated, ErrUnauthenticated)
+	}
+
+	rls := ld.ResourceLogs()
+	if p.cfg.Gateway.RejectMismatch {
+		mismatches := 0
+		var claim string
+		for i := range rls.Len() {
+			if c, ok := claimedOther(rls.At(i).Resource().Attributes(), deviceID); ok {
+				mismatches++
+				claim = c
+			}
+		}
+		if mismatches > 0 {
+			p.telemetry.ProcessorFleetMetadataIdentityMismatches.Add(ctx, int64(mismatches))
+			p.telemetry.ProcessorFleetMetadataRefusedBatches.Add(ctx, 1)
+			return ld, refusal(codes.PermissionDenied, fmt.Errorf("%w: claimed %q, certificate %q", ErrIdentityMismatch, claim, deviceID))
+		}
+	}
+
+	received := p.now().UTC().Format(time.RFC3339Nano)
+	mismatches := 0
+	for i := range rls.Len() {
+		attrs := rls.At(i).Resource().Attributes()
+		for _, k := range gatewayOwned {
+			attrs.Remove(k)
+		}
+		if claim, ok := claimedOther(attrs, deviceID); ok {
+			mismatches++
+			attrs.PutStr(fleetattr.ClaimedDeviceID, claim)
+			attrs.PutBool(fleetattr.IdentityMismatch, true)
+		}
+		attrs.PutStr(fleetattr.DeviceID, deviceID)
+		if fleet != "" {
+			attrs.PutStr(fleetattr.FleetName, fleet)
+		}
+		if site != "" {
+			attrs.PutStr(fleetattr.FleetSite, site)
+		}
+		attrs.PutStr(fleetattr.GatewayID, p.gatewayID)
+		attrs.PutStr(fleetattr.GatewayReceivedTime, received)
+	}
+	if mismatches > 0 {
+		p.telemetry.ProcessorFleetMetadataIdentityMismatches.Add(ctx, int64(mismatches))
+	}
+	return ld, nil
+}
+
+// claimedOther returns the device.id a resource claims when it is not
+// deviceID. An absent or empty claim is not a mismatch.
+func claimedOther(attrs pcommon.Map, deviceID string) (string, bool) {
+	v, ok := attrs.Get(fleetattr.DeviceID)
+	if !ok {
+		return "", false
+	}
+	claim := v.AsString()
+	return claim, claim != "" && claim != deviceID
+}
+
+// refusal is a permanent error that carries a gRPC status, so that the
+// receiver answers the device with code (and, over HTTP, its status code)
+// rather than Internal / 500.
+func refusal(code codes.Code, err error) error {
+	return consumererror.NewPermanent(statusError{code: code, err: err})
+}
+
+type statusError struct {
+	code codes.Code
+	err  error
+}
+
+func (e statusError) Error() string { return e.err.Error() }
+
+func (e statusError) Unwrap() error { return e.err }
+
+// GRPCStatus is what status.FromError looks for.
+func (e statusError) GRPCStatus() *status.Status { return status.New(e.code, e.err.Error()) }

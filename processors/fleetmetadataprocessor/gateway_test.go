@@ -1,0 +1,162 @@
+package fleetmetadataprocessor
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/fleetlog/fleetlog/internal/fleetattr"
+	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadatatest"
+)
+
+// authData stands in for fleet_identity's client.AuthData.
+type authData map[string]string
+
+func (a authData) GetAttribute(name string) any {
+	if v, ok := a[name]; ok {
+		return v
+	}
+	return nil
+}
+
+func (a authData) GetAttributeNames() []string {
+	names := make([]string, 0, len(a))
+	for k := range a {
+		names = append(names, k)
+	}
+	return names
+}
+
+func authenticated(auth client.AuthData) context.Context {
+	return client.NewContext(context.Background(), client.Info{Addr: &net.TCPAddr{Port: 4317}, Auth: auth})
+}
+
+// gatewayPipeline starts a gateway-mode processor through the factory, in
+// front of a sink, with telemetry the test can read.
+func gatewayPipeline(t *testing.T, reject bool) (*consumertest.LogsSink, func(context.Context, plog.Logs) error, *componenttest.Telemetry) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig()
+	cfg.Mode = ModeGateway
+	cfg.Gateway = GatewayConfig{ID: "gw-1", RejectMismatch: reject}
+	sink := &consumertest.LogsSink{}
+	p, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, p.Shutdown(context.Background())) })
+	return sink, p.ConsumeLogs, tel
+}
+
+func TestGatewayCertificateIdentityWins(t *testing.T) {
+	t.Parallel()
+	sink, consume, tel := gatewayPipeline(t, false)
+	ld := plog.NewLogs()
+	for _, attrs := range []map[string]any{
+		{fleetattr.DeviceID: "atm-2", fleetattr.FleetName: "claimed-fleet", "service.name": "pos"}, // spoofed
+		{fleetattr.DeviceID: "atm-1"}, // honest
+		{},                            // no claim
+		{fleetattr.IdentityMismatch: false, fleetattr.GatewayID: "forged", fleetattr.ClaimedDeviceID: "x"}, // forged gateway stamps
+	} {
+		rl := ld.ResourceLogs().AppendEmpty()
+		require.NoError(t, rl.Resource().Attributes().FromRaw(attrs))
+		rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	}
+	before := time.Now().UTC()
+	require.NoError(t, consume(authenticated(authData{fleetattr.DeviceID: "atm-1", fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"}), ld))
+	require.Len(t, sink.AllLogs(), 1)
+	out := sink.AllLogs()[0]
+
+	spoofed := resourceAttrs(t, out, 0)
+	assert.Equal(t, "atm-1", spoofed[fleetattr.DeviceID])
+	assert.Equal(t, "atm-2", spoofed[fleetattr.ClaimedDeviceID])
+	assert.Equal(t, true, spoofed[fleetattr.IdentityMismatch])
+	assert.Equal(t, "atms", spoofed[fleetattr.FleetName])
+	assert.Equal(t, "branch-7", spoofed[fleetattr.FleetSite])
+	assert.Equal(t, "pos", spoofed["service.name"])
+	assert.Equal(t, "gw-1", spoofed[fleetattr.GatewayID])
+	received, err := time.Parse(time.RFC3339Nano, spoofed[fleetattr.GatewayReceivedTime].(string))
+	require.NoError(t, err)
+	assert.False(t, received.Before(before.Truncate(time.Second)))
+
+	for i := 1; i <= 3; i++ {
+		attrs := resourceAttrs(t, out, i)
+		assert.Equal(t, "atm-1", attrs[fleetattr.DeviceID], "resource %d", i)
+		assert.NotContains(t, attrs, fleetattr.ClaimedDeviceID, "resource %d", i)
+		assert.NotContains(t, attrs, fleetattr.IdentityMismatch, "resource %d", i)
+		assert.Equal(t, "gw-1", attrs[fleetattr.GatewayID], "resource %d", i)
+	}
+	metadatatest.AssertEqualProcessorFleetMetadataIdentityMismatches(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+}
+
+func TestGatewayKeepsClaimsTheCertificateDoesNotMake(t *testing.T) {
+	t.Parallel()
+	sink, consume, _ := gatewayPipeline(t, false)
+	require.NoError(t, consume(authenticated(authData{fleetattr.DeviceID: "atm-1"}),
+		oneResource(map[string]any{fleetattr.DeviceID: "atm-1", fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"})))
+	attrs := resourceAttrs(t, sink.AllLogs()[0], 0)
+	assert.Equal(t, "atms", attrs[fleetattr.FleetName], "a certificate without a fleet leaves the claim")
+	assert.Equal(t, "branch-7", attrs[fleetattr.FleetSite])
+}
+
+func TestGatewayRejectMismatch(t *testing.T) {
+	t.Parallel()
+	sink, consume, tel := gatewayPipeline(t, true)
+	err := consume(authenticated(authData{fleetattr.DeviceID: "atm-1"}), oneResource(map[string]any{fleetattr.DeviceID: "atm-2"}))
+	require.ErrorIs(t, err, ErrIdentityMismatch)
+	assert.True(t, consumererror.IsPermanent(err))
+	assert.ErrorContains(t, err, `"atm-2"`)
+	assert.Equal(t, codes.PermissionDenied, status.Code(err), "the receiver answers PermissionDenied")
+	assert.Empty(t, sink.AllLogs())
+	metadatatest.AssertEqualProcessorFleetMetadataIdentityMismatches(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+	metadatatest.AssertEqualProcessorFleetMetadataRefusedBatches(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
+
+	// An honest batch passes.
+	require.NoError(t, consume(authenticated(authData{fleetattr.DeviceID: "atm-1"}), oneResource(map[string]any{fleetattr.DeviceID: "atm-1"})))
+	assert.Len(t, sink.AllLogs(), 1)
+}
+
+func TestGatewayRefusesUnauthenticated(t *testing.T) {
+	t.Parallel()
+	sink, consume, tel := gatewayPipeline(t, false)
+	for name, ctx := range map[string]context.Context{
+		"no client info":         context.Background(),
+		"client info, no auth":   client.NewContext(context.Background(), client.Info{Addr: &net.TCPAddr{}}),
+		"auth without device.id": authenticated(authData{fleetattr.FleetName: "atms"}),
+	} {
+		err := consume(ctx, oneResource(map[string]any{fleetattr.DeviceID: "atm-1"}))
+		require.ErrorIs(t, err, ErrUnauthenticated, name)
+		assert.True(t, consumererror.IsPermanent(err), name)
+		assert.Equal(t, codes.Unauthenticated, status.Code(err), name)
+	}
+	assert.Empty(t, sink.AllLogs())
+	metadatatest.AssertEqualProcessorFleetMetadataRefusedBatches(t, tel,
+		[]metricdata.DataPoint[int64]{{Value: 3}}, metricdatatest.IgnoreTimestamp())
+}
+
+func TestGatewayIDDefaultsToHostName(t *testing.T) {
+	t.Parallel()
+	cfg := createDefaultConfig()
+	cfg.Mode = ModeGateway
+	p, err := newGatewayProcessor(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()), fixedHost(""))
+	require.NoError(t, err)
+	require.NoError(t, p.start(context.Background(), componenttest.NewNopHost()))
+	assert.Equal(t, "kiosk-host", p.gatewayID)
+	require.NoError(t, p.shutdown(context.Background()))
+}
