@@ -44,7 +44,24 @@ type piiProcessor struct {
 // the batch's.
 type tallies struct {
 	record, batch *pii.Tally
+	clean         cleanValues
 }
+
+// cleanValues remembers, within one processLogs call, the string attributes
+// found clean. A tailed file's log.file.name and log.file.path repeat on
+// every record of a batch, and whether a value holds a finding depends only
+// on its key and its text, so each distinct pair is scanned once. Only clean
+// verdicts are kept: a finding is redacted and counted every time.
+type cleanValues map[attrValue]struct{}
+
+type attrValue struct{ key, value string }
+
+// Bounds on cleanValues, so high-cardinality attributes cost no more than a
+// scan: at most maxCleanValues pairs, each value at most maxCleanValueLen.
+const (
+	maxCleanValues   = 64
+	maxCleanValueLen = 512
+)
 
 func newPIIProcessor(set processor.Settings, cfg *Config) (*piiProcessor, error) {
 	engine, err := cfg.NewEngine()
@@ -69,7 +86,9 @@ func newPIIProcessor(set processor.Settings, cfg *Config) (*piiProcessor, error)
 	for _, name := range p.names {
 		p.detectorOpt = append(p.detectorOpt, metric.WithAttributeSet(attribute.NewSet(attribute.String("detector", name))))
 	}
-	p.tallies.New = func() any { return &tallies{record: engine.NewTally(), batch: engine.NewTally()} }
+	p.tallies.New = func() any {
+		return &tallies{record: engine.NewTally(), batch: engine.NewTally(), clean: make(cleanValues, maxCleanValues)}
+	}
 	return p, nil
 }
 
@@ -83,14 +102,18 @@ func (p *piiProcessor) shutdown(context.Context) error {
 // would be a place for the match to leak.
 func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	t := p.tallies.Get().(*tallies)
-	defer p.tallies.Put(t)
+	defer func() {
+		// The remembered strings belong to this batch: do not keep them.
+		clear(t.clean)
+		p.tallies.Put(t)
+	}()
 	t.batch.Reset()
 	var redacted, dropped, blocked int64
 
 	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
 		if p.scope.ResourceAttributes {
 			t.record.Reset()
-			act, n, b := p.mapValues(rl.Resource().Attributes(), t.record)
+			act, n, b := p.mapValues(rl.Resource().Attributes(), t.record, nil)
 			blocked += b
 			p.addCounts(t)
 			if act == pii.ActionDropRecord && !p.detect && n > 0 {
@@ -103,7 +126,7 @@ func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 			scopeBefore := dropped
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				t.record.Reset()
-				act, n, b := p.record(lr, t.record)
+				act, n, b := p.record(lr, t)
 				blocked += b
 				if n == 0 {
 					return false
@@ -160,7 +183,8 @@ func (p *piiProcessor) addCounts(t *tallies) {
 
 // record scans one log record's body and attributes. n counts matches and
 // blocked values.
-func (p *piiProcessor) record(lr plog.LogRecord, t *pii.Tally) (act pii.Action, n int, blocked int64) {
+func (p *piiProcessor) record(lr plog.LogRecord, ts *tallies) (act pii.Action, n int, blocked int64) {
+	t := ts.record
 	if p.scope.Body {
 		act, n = p.value("", lr.Body(), t)
 		if act == pii.ActionDropAttribute {
@@ -169,7 +193,7 @@ func (p *piiProcessor) record(lr plog.LogRecord, t *pii.Tally) (act pii.Action, 
 		}
 	}
 	if p.scope.Attributes {
-		a, m, b := p.mapValues(lr.Attributes(), t)
+		a, m, b := p.mapValues(lr.Attributes(), t, ts.clean)
 		act, n, blocked = max(act, a), n+m+int(b), b
 	}
 	return act, n, blocked
@@ -205,7 +229,7 @@ func (p *piiProcessor) value(key string, v pcommon.Value, t *pii.Tally) (pii.Act
 		}
 		return act, n
 	case pcommon.ValueTypeMap:
-		act, n, b := p.mapValues(v.Map(), t)
+		act, n, b := p.mapValues(v.Map(), t, nil)
 		return act, n + int(b)
 	case pcommon.ValueTypeSlice:
 		strongest, total := pii.ActionMask, 0
@@ -223,8 +247,9 @@ func (p *piiProcessor) value(key string, v pcommon.Value, t *pii.Tally) (pii.Act
 }
 
 // mapValues scans an attribute map or map body: allowed keys are skipped,
-// blocked keys masked, values whose action is drop_attribute removed.
-func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally) (pii.Action, int, int64) {
+// blocked keys masked, values whose action is drop_attribute removed. With
+// clean set, string values already found clean in this batch are skipped.
+func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean cleanValues) (pii.Action, int, int64) {
 	strongest, total := pii.ActionMask, 0
 	var blocked int64
 	m.RemoveIf(func(k string, v pcommon.Value) bool {
@@ -240,7 +265,18 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally) (pii.Action, int, 
 			}
 			return false
 		}
+		var seen attrValue
+		memo := clean != nil && v.Type() == pcommon.ValueTypeStr && len(v.Str()) <= maxCleanValueLen
+		if memo {
+			seen = attrValue{k, v.Str()}
+			if _, ok := clean[seen]; ok {
+				return false
+			}
+		}
 		act, n := p.value(k, v, t)
+		if memo && n == 0 && len(clean) < maxCleanValues {
+			clean[seen] = struct{}{}
+		}
 		total += n
 		if n > 0 && act == pii.ActionDropAttribute && !p.detect {
 			return true

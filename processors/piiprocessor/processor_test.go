@@ -221,3 +221,35 @@ func TestConcurrentConsume(t *testing.T) {
 	assert.Equal(t, workers*batches, sink.LogRecordCount())
 	assertDetections(t, tel, map[string]int64{pii.Email: workers * batches})
 }
+
+// A batch's repeated attributes are scanned once when clean; a repeated
+// secret is still redacted and counted on every record.
+func TestRepeatedAttributesInABatch(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	sink, consume := newTestProcessor(t, createDefaultConfig(), tel)
+
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for range 3 {
+		r := lrs.AppendEmpty()
+		r.Body().SetStr("eth0: link up")
+		r.Attributes().PutStr("log.file.path", "/var/log/app/app.log")
+		r.Attributes().PutStr("owner", "bob@example.com")
+	}
+	// The same clean text under a secret-named key is a different verdict.
+	lrs.AppendEmpty().Attributes().PutStr("password", "/var/log/app/app.log")
+	consume(ld)
+
+	got := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := range 3 {
+		attrs := got.At(i).Attributes()
+		path, _ := attrs.Get("log.file.path")
+		owner, _ := attrs.Get("owner")
+		assert.Equal(t, "/var/log/app/app.log", path.Str())
+		assert.Equal(t, "[REDACTED:email]", owner.Str())
+	}
+	pw, _ := got.At(3).Attributes().Get("password")
+	assert.NotEqual(t, "/var/log/app/app.log", pw.Str())
+	assertDetections(t, tel, map[string]int64{pii.Email: 3, pii.KVSecret: 1})
+}
