@@ -309,7 +309,7 @@ func goalLines(sums []report.Summary) []string {
 	}
 	for _, a := range as {
 		mib := float64(a.PeakRSS) / (1 << 20)
-		out = append(out, fmt.Sprintf("- %s agent peak RSS ≤ %d MiB during the run: %.1f MiB — %s", a.Pipeline, goalPeakRSSMiB, mib, report.Met(mib <= goalPeakRSSMiB)))
+		out = append(out, fmt.Sprintf("- %s: agent peak RSS ≤ %d MiB during the run: %.1f MiB — %s", a.Pipeline, goalPeakRSSMiB, mib, report.Met(mib <= goalPeakRSSMiB)))
 	}
 	for _, s := range sums {
 		out = append(out, fmt.Sprintf("- %s: no planted secret reaches the sink: %d leaked lines — %s", s.Pipeline, s.Leaked, report.Met(s.Leaked == 0)))

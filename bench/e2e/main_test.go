@@ -47,7 +47,7 @@ func TestGoalLines(t *testing.T) {
 	got := goalLines(sums)
 	require.Len(t, got, 4, "%q", got)
 	assert.Contains(t, got[0], "13.33× — met")
-	assert.Contains(t, got[1], "30.0 MiB — met")
+	assert.Contains(t, got[1], "(a) fleetlog: agent peak RSS ≤ 40 MiB during the run: 30.0 MiB — met")
 	assert.Contains(t, got[2], "(a) fleetlog: no planted secret reaches the sink: 0 leaked lines — met")
 	assert.Contains(t, got[3], "2 leaked lines — NOT met")
 }
