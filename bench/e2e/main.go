@@ -41,8 +41,6 @@ const (
 type pipeline struct {
 	key, name, bin string
 	configs        []string
-	// needs are the component types the configs use that not every build has.
-	needs []string
 }
 
 type options struct {
