@@ -408,8 +408,6 @@ func TestSpoolFullDisk(t *testing.T) {
 // started again while the gateway is away, so what the spool holds must come
 // back from disk.
 func TestSpoolFullDiskRestart(t *testing.T) {
-	t.Skip("the spool evicts segments whose records were read but not yet acknowledged " +
-		"without counting or reporting them; across a restart those records are lost silently")
 	spoolFullDisk(t, true)
 }
 

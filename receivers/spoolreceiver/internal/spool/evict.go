@@ -44,24 +44,10 @@ func (ev *Eviction) add(n, bytes int64, sev uint8, first, last int64) {
 // and nobody had read to ev. It reports false when there is nothing left to
 // evict.
 func (s *Spool) evictLocked(ev *Eviction) bool {
-	var c *chain
-	for i := range s.chains {
-		ci := &s.chains[i]
-		if len(ci.segs) == 0 {
-			continue
-		}
-		if s.opts.Full == EvictLowestSeverity {
-			c = ci // the chains are in eviction order
-			break
-		}
-		if c == nil || ci.segs[0].firstSeq < c.segs[0].firstSeq {
-			c = ci
-		}
-	}
-	if c == nil {
+	c, g := s.victimLocked()
+	if g == nil {
 		return false
 	}
-	g := c.segs[0]
 	n, bytes := g.count-g.readN, g.frameBytes-g.readBytes
 	if n > 0 {
 		// A partly read segment's unread part starts after the last record
@@ -79,4 +65,33 @@ func (s *Spool) evictLocked(ev *Eviction) bool {
 	}
 	s.removeSegLocked(c, g)
 	return true
+}
+
+// victimLocked picks the segment to evict: the oldest of the lowest chain
+// that has one (EvictLowestSeverity, the chains are in eviction order) or
+// the oldest of all (DropOldest). A segment holding records that were read
+// but not yet acknowledged is passed over: until the Ack, the disk is their
+// only durable copy, and deleting it would lose them without a count or a
+// report if the process died before the consumer succeeded. At most one
+// batch is out at a time, so this spares at most a batch's worth of
+// segments.
+func (s *Spool) victimLocked() (*chain, *segment) {
+	var vc *chain
+	var vg *segment
+	for i := range s.chains {
+		c := &s.chains[i]
+		for _, g := range c.segs {
+			if g.readN > g.ackedN {
+				continue
+			}
+			if s.opts.Full == EvictLowestSeverity {
+				return c, g
+			}
+			if vg == nil || g.firstSeq < vg.firstSeq {
+				vc, vg = c, g
+			}
+			break
+		}
+	}
+	return vc, vg
 }
