@@ -397,6 +397,9 @@ func TestSpoolCrashNoLoss(t *testing.T) {
 	assert.Equal(t, total, distinct)
 }
 
+// spoolBatchRecords is the shipped agent config's spool batch::max_records.
+const spoolBatchRecords = 2048
+
 // TestSpoolFullDisk fills a 1MiB spool while the gateway is down: debug
 // lines are evicted before error lines, the agent keeps running, and once the
 // gateway is up the loss record arrives with every error line.
@@ -480,7 +483,13 @@ func spoolFullDisk(t *testing.T, restart bool) {
 		reported += n.Int()
 	}
 	// Every debug line either arrived or is accounted for by a loss record.
-	assert.Equal(t, int64(3000), int64(debugArrived)+reported, "debug lines arrived + reported dropped")
+	// A record that was out for delivery when its segment was evicted is
+	// reported as dropped (a crash before its acknowledgement would lose it)
+	// and still arrives when the delivery succeeds, so the report may
+	// overstate the loss by at most one batch.
+	accounted := int64(debugArrived) + reported
+	assert.GreaterOrEqual(t, accounted, int64(3000), "debug lines arrived + reported dropped")
+	assert.LessOrEqual(t, accounted, int64(3000+spoolBatchRecords), "overstated by more than one batch")
 	t.Logf("full disk: 3000 debug and %d error lines sent; %d debug lines survived; %d loss records reporting %d dropped",
 		len(errorsSent), debugArrived, len(loss), reported)
 	assert.Less(t, debugArrived, 3000, "debug lines were evicted")
