@@ -453,6 +453,16 @@ func spoolFullDisk(t *testing.T, restart bool) {
 	}, r.agent)
 	require.False(t, r.agent.exited(), "the agent survives a full spool")
 	if restart {
+		// logger is done once the kernel took its bytes; wait until the
+		// agent has read every line off the socket (appended or dropped, plus
+		// loss records) and settled, or the stop would cut lines it never had.
+		var last float64
+		eventually(t, "every line taken in", func() bool {
+			n := counter(t, r.agentMetrics, "otelcol_spool_appended_records")
+			settled := n >= 3030 && n == last
+			last = n
+			return settled
+		}, r.agent)
 		// A stop while the gateway is away is not held up by retries (stop
 		// fails the test after 15s), and the spool outlives the restart.
 		stopping := time.Now()

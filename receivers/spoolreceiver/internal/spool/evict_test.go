@@ -213,13 +213,21 @@ func TestEvictIncomingReportedTogether(t *testing.T) {
 	require.NoError(t, s.Append(ctx, recs(sevDebug, n+300, n+303)))
 	require.Eventually(t, func() bool { return len(evs.get()) == 3 && evs.get()[2].Records == 3 }, 5*time.Second, 10*time.Millisecond)
 
-	// Close reports what is left.
+	// ReportDrops reports at once, while the spool still takes the record
+	// the report makes the caller append.
 	s.mu.Lock()
 	s.reportEvery = time.Hour
 	s.mu.Unlock()
+	require.NoError(t, s.Append(ctx, recs(sevDebug, n+350, n+352)))
+	s.ReportDrops()
+	reports = evs.get()
+	require.Len(t, reports, 4)
+	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 350), Last: sec(n + 351)}, reports[3])
+
+	// Close reports what is left.
 	require.NoError(t, s.Append(ctx, recs(sevDebug, n+400, n+402)))
 	require.NoError(t, s.Close())
 	reports = evs.get()
-	require.Len(t, reports, 4)
-	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 400), Last: sec(n + 401)}, reports[3])
+	require.Len(t, reports, 5)
+	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 400), Last: sec(n + 401)}, reports[4])
 }
