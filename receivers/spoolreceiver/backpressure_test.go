@@ -81,19 +81,6 @@ func fileLine(i int) string { return fmt.Sprintf("file %06d", i) }
 
 const fileLineLen = 12 // fileLine and its newline
 
-func writeFileLines(t *testing.T, path string, from, to int) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	require.NoError(t, err)
-	defer f.Close()
-	var b strings.Builder
-	for i := from; i < to; i++ {
-		b.WriteString(fileLine(i) + "\n")
-	}
-	_, err = f.WriteString(b.String())
-	require.NoError(t, err)
-}
-
 // stalled reports whether the spool and the sender both stopped moving:
 // the same readings for ten checks 50ms apart.
 func stalled(t *testing.T, sp *spool.Spool, sent *atomic.Int64) bool {
@@ -233,7 +220,7 @@ func TestBlockPolicyHoldsBackTCPAndFiles(t *testing.T) {
 
 	// Lines that fit are spooled and checkpointed as usual.
 	const firstLines, moreLines = 200, 200
-	writeFileLines(t, app, 0, firstLines)
+	appendFile(t, app, numberedLines(0, firstLines, fileLine))
 	waitFor(t, "the first lines checkpointed", func() bool {
 		return savedOffset(t, cfg.Directory) == firstLines*fileLineLen
 	})
@@ -243,7 +230,7 @@ func TestBlockPolicyHoldsBackTCPAndFiles(t *testing.T) {
 
 	// The file input stops too: nothing more is checkpointed than spooled.
 	appended, offset := stats.Appended, savedOffset(t, cfg.Directory)
-	writeFileLines(t, app, firstLines, firstLines+moreLines)
+	appendFile(t, app, numberedLines(firstLines, firstLines+moreLines, fileLine))
 	time.Sleep(300 * time.Millisecond) // 15 poll intervals
 	appendedLater, offsetLater := r.sp.Stats().Appended, savedOffset(t, cfg.Directory)
 	t.Logf("file input while full: checkpoint %d -> %d bytes, %d records appended",
@@ -296,13 +283,13 @@ func TestBlockPolicyShutdownWhileHeldBack(t *testing.T) {
 	r := startReceiver(t, cfg, down)
 	app := filepath.Join(logDir, "app.log")
 	const lines = 400
-	writeFileLines(t, app, 0, lines/2)
+	appendFile(t, app, numberedLines(0, lines/2, fileLine))
 	waitFor(t, "the first lines checkpointed", func() bool {
 		return savedOffset(t, cfg.Directory) == lines/2*fileLineLen
 	})
 	peer := startSyslogPeer(t, addr)
 	holdBack(t, r, peer)
-	writeFileLines(t, app, lines/2, lines)
+	appendFile(t, app, numberedLines(lines/2, lines, fileLine))
 	time.Sleep(100 * time.Millisecond)
 
 	start := time.Now()

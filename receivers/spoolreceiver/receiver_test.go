@@ -141,17 +141,31 @@ func startReceiver(t *testing.T, cfg *Config, next *sink) *spoolReceiver {
 	return r.(*spoolReceiver)
 }
 
-func writeLines(t *testing.T, path string, from, to int) {
+// numberedLines returns line(from) .. line(to-1), each ending in a newline.
+func numberedLines(from, to int, line func(int) string) string {
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		b.WriteString(line(i))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func textLine(i int) string { return "line " + strconv.Itoa(i) }
+
+func appendFile(t *testing.T, path, text string) {
 	t.Helper()
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
 	defer f.Close()
-	var b strings.Builder
-	for i := from; i < to; i++ {
-		fmt.Fprintf(&b, "line %d\n", i)
-	}
-	_, err = f.WriteString(b.String())
+	_, err = f.WriteString(text)
 	require.NoError(t, err)
+}
+
+// writeLines appends "line from" .. "line to-1" to path.
+func writeLines(t *testing.T, path string, from, to int) {
+	t.Helper()
+	appendFile(t, path, numberedLines(from, to, textLine))
 }
 
 func TestFileLinesArriveInOrderWithAttributes(t *testing.T) {

@@ -32,11 +32,7 @@ func openAppWriter(t *testing.T, path string) *appWriter {
 
 func (w *appWriter) lines(t *testing.T, from, to int) {
 	t.Helper()
-	var b strings.Builder
-	for i := from; i < to; i++ {
-		fmt.Fprintf(&b, "line %d\n", i)
-	}
-	_, err := w.f.WriteString(b.String())
+	_, err := w.f.WriteString(numberedLines(from, to, textLine))
 	require.NoError(t, err)
 }
 
@@ -62,16 +58,19 @@ func rotateCopyTruncate(t *testing.T, w *appWriter, rotated string) {
 	require.NoError(t, os.Truncate(w.path, 0))
 }
 
-// TestFileRotationLosesNothing tails app.log with a glob that matches only
-// that name while the file is rotated four times, once while the receiver
-// is stopped: every line arrives at least once, and the test counts the
-// duplicates.
+// TestFileRotationLosesNothing tails app.log while it is rotated four
+// times, once while the receiver is stopped: every line arrives at least
+// once, and the test counts the duplicates.
 //
-// Each round waits until its lines are delivered before rotating: once a
-// rotation takes lines out of the glob (into app.log.N), no reader of
-// app.log can see the ones it had not read yet. That is the rotation
-// scheme's limit, not the receiver's: include the rotated names in the glob
-// to cover it (fingerprints keep them from being read twice).
+// With a glob on app.log alone, each round waits until its lines are
+// delivered before rotating: once a rotation takes lines out of the glob,
+// no reader of app.log can see the ones it had not read yet. That is the
+// rotation scheme's limit, not the receiver's. With app.log.1 in the glob
+// as well, the rotation comes right after the writes, and the lines not
+// read yet are read from app.log.1 (fingerprints match it to the file
+// already being read, so it is not read again from the start); logrotate
+// then shifts app.log.1 out of the glob at the next rotation, so the test
+// waits only for the lines of app.log.1 before that.
 //
 // With copytruncate, a poll that finds app.log empty just after the
 // truncate lets fileconsumer read its previous handle once more, at the
@@ -84,10 +83,13 @@ func TestFileRotationLosesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		rotate    func(*testing.T, *appWriter, string)
+		glob      []string // names in dir
 		fragments bool
 	}{
-		{name: "rename", rotate: rotateRename},
-		{name: "copytruncate", rotate: rotateCopyTruncate, fragments: true},
+		{name: "rename", rotate: rotateRename, glob: []string{"app.log"}},
+		{name: "copytruncate", rotate: rotateCopyTruncate, glob: []string{"app.log"}, fragments: true},
+		{name: "rename_first_rotated_included", rotate: rotateRename, glob: []string{"app.log", "app.log.1"}},
+		{name: "copytruncate_first_rotated_included", rotate: rotateCopyTruncate, glob: []string{"app.log", "app.log.1"}, fragments: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -95,7 +97,9 @@ func TestFileRotationLosesNothing(t *testing.T) {
 			app := filepath.Join(dir, "app.log")
 			cfg := testConfig(t, "")
 			fc := NewFileConfig()
-			fc.Include = []string{app}
+			for _, name := range tc.glob {
+				fc.Include = append(fc.Include, filepath.Join(dir, name))
+			}
 			fc.PollInterval = 20 * time.Millisecond
 			cfg.Files = map[string]*FileConfig{"app": fc}
 			next := &sink{}
@@ -107,36 +111,52 @@ func TestFileRotationLosesNothing(t *testing.T) {
 				}
 				return c
 			}
-
-			// Rounds of different sizes: the first file is shorter than the
-			// fingerprint (1000 bytes), the later ones longer.
-			bounds := []int{0, 40, 240, 300, 700, 760}
-			rotations := len(bounds) - 2
-			w := openAppWriter(t, app)
-			for round := 1; round < len(bounds); round++ {
-				w.lines(t, bounds[round-1], bounds[round])
-				want := bounds[round]
-				waitFor(t, fmt.Sprintf("lines up to %d", want), func() bool {
+			waitLines := func(n int) {
+				waitFor(t, fmt.Sprintf("lines up to %d", n), func() bool {
 					c := counts()
-					for i := range want {
-						if c["line "+strconv.Itoa(i)] == 0 {
+					for i := range n {
+						if c[textLine(i)] == 0 {
 							return false
 						}
 					}
 					return true
 				})
+			}
+
+			// Rounds of different sizes: the first file is shorter than the
+			// fingerprint (1000 bytes), the later ones longer.
+			bounds := []int{0, 40, 240, 300, 700, 760}
+			rotations := len(bounds) - 2
+			rotatedIncluded := len(tc.glob) > 1
+			w := openAppWriter(t, app)
+			for round := 1; round < len(bounds); round++ {
+				w.lines(t, bounds[round-1], bounds[round])
+				if round > rotations {
+					break
+				}
 				rotated := app + "." + strconv.Itoa(round)
-				switch {
-				case round == 2:
+				if rotatedIncluded {
+					// app.log.1 holds the lines up to the previous round;
+					// logrotate moves it on to app.log.2, out of the glob.
+					waitLines(bounds[round-1])
+					if round > 1 {
+						require.NoError(t, os.Rename(app+".1", app+".1."+strconv.Itoa(round)))
+					}
+					rotated = app + ".1"
+				} else {
+					waitLines(bounds[round])
+				}
+				if round == 2 {
 					// Rotated while the receiver is down: its saved
 					// checkpoint must not make it skip the new content.
 					require.NoError(t, r.Shutdown(context.Background()))
 					tc.rotate(t, w, rotated)
 					r = startReceiver(t, cfg, next)
-				case round <= rotations:
-					tc.rotate(t, w, rotated)
+					continue
 				}
+				tc.rotate(t, w, rotated)
 			}
+			waitLines(bounds[len(bounds)-1])
 			time.Sleep(200 * time.Millisecond) // late duplicates, if any, show up
 
 			total := bounds[len(bounds)-1]
@@ -144,7 +164,7 @@ func TestFileRotationLosesNothing(t *testing.T) {
 			var missing []int
 			dups := 0
 			for i := range total {
-				line := "line " + strconv.Itoa(i)
+				line := textLine(i)
 				if c[line] == 0 {
 					missing = append(missing, i)
 				}
@@ -167,7 +187,7 @@ func TestFileRotationLosesNothing(t *testing.T) {
 // isLineTail reports whether s is the end of one of the lines 0..n-1.
 func isLineTail(s string, n int) bool {
 	for i := range n {
-		if strings.HasSuffix("line "+strconv.Itoa(i), s) {
+		if strings.HasSuffix(textLine(i), s) {
 			return true
 		}
 	}
