@@ -142,7 +142,9 @@ func (r *spoolReceiver) Shutdown(context.Context) error {
 		r.cancel()
 		r.wg.Wait()
 		r.cancel = nil
-		// Evictions after the reporter stopped still get their record.
+		// Evictions after the reporter stopped, and drops the spool has
+		// not reported yet, still get their record before the spool closes.
+		r.sp.ReportDrops()
 		r.flushEvictions()
 	}
 	if r.telemetry != nil {

@@ -397,6 +397,9 @@ func TestSpoolCrashNoLoss(t *testing.T) {
 	assert.Equal(t, total, distinct)
 }
 
+// spoolBatchRecords is the shipped agent config's spool batch::max_records.
+const spoolBatchRecords = 2048
+
 // TestSpoolFullDisk fills a 1MiB spool while the gateway is down: debug
 // lines are evicted before error lines, the agent keeps running, and once the
 // gateway is up the loss record arrives with every error line.
@@ -408,8 +411,6 @@ func TestSpoolFullDisk(t *testing.T) {
 // started again while the gateway is away, so what the spool holds must come
 // back from disk.
 func TestSpoolFullDiskRestart(t *testing.T) {
-	t.Skip("the spool evicts segments whose records were read but not yet acknowledged " +
-		"without counting or reporting them; across a restart those records are lost silently")
 	spoolFullDisk(t, true)
 }
 
@@ -452,6 +453,16 @@ func spoolFullDisk(t *testing.T, restart bool) {
 	}, r.agent)
 	require.False(t, r.agent.exited(), "the agent survives a full spool")
 	if restart {
+		// logger is done once the kernel took its bytes; wait until the
+		// agent has read every line off the socket (appended or dropped, plus
+		// loss records) and settled, or the stop would cut lines it never had.
+		var last float64
+		eventually(t, "every line taken in", func() bool {
+			n := counter(t, r.agentMetrics, "otelcol_spool_appended_records")
+			settled := n >= 3030 && n == last
+			last = n
+			return settled
+		}, r.agent)
 		// A stop while the gateway is away is not held up by retries (stop
 		// fails the test after 15s), and the spool outlives the restart.
 		stopping := time.Now()
@@ -482,7 +493,13 @@ func spoolFullDisk(t *testing.T, restart bool) {
 		reported += n.Int()
 	}
 	// Every debug line either arrived or is accounted for by a loss record.
-	assert.Equal(t, int64(3000), int64(debugArrived)+reported, "debug lines arrived + reported dropped")
+	// A record that was out for delivery when its segment was evicted is
+	// reported as dropped (a crash before its acknowledgement would lose it)
+	// and still arrives when the delivery succeeds, so the report may
+	// overstate the loss by at most one batch.
+	accounted := int64(debugArrived) + reported
+	assert.GreaterOrEqual(t, accounted, int64(3000), "debug lines arrived + reported dropped")
+	assert.LessOrEqual(t, accounted, int64(3000+spoolBatchRecords), "overstated by more than one batch")
 	t.Logf("full disk: 3000 debug and %d error lines sent; %d debug lines survived; %d loss records reporting %d dropped",
 		len(errorsSent), debugArrived, len(loss), reported)
 	assert.Less(t, debugArrived, 3000, "debug lines were evicted")

@@ -29,8 +29,10 @@ func reportThroughput(b *testing.B, records int) {
 
 // drainBench reads and acknowledges n records in batches of up to 1000.
 func drainBench(b *testing.B, s *Spool, n int) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	for n > 0 {
-		batch, err := s.Read(context.Background(), 1000, 1<<20)
+		batch, err := s.Read(ctx, 1000, 1<<20)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -69,24 +71,31 @@ func BenchmarkAppend(b *testing.B) {
 }
 
 // BenchmarkRead measures Read and Ack per record (b.N records) in batches
-// of up to 1000 from a filled spool, across segment files.
+// of up to 1000, across segment files. The spool is filled outside the
+// timer, up to a million records at a time.
 func BenchmarkRead(b *testing.B) {
 	for _, policy := range []FsyncPolicy{FsyncAlways, FsyncInterval, FsyncNever} {
 		b.Run("fsync="+policy.String(), func(b *testing.B) {
 			s := openSpool(b, Options{MaxSize: 1 << 30, Fsync: policy})
-			recs := benchRecords(1000)
-			for i := 0; i < b.N; i += len(recs) {
-				if err := s.TryAppend(recs[:min(len(recs), b.N-i)]); err != nil {
-					b.Fatal(err)
-				}
-			}
-			if err := s.Sync(); err != nil {
-				b.Fatal(err)
-			}
+			recs := benchRecords(10000)
 			b.SetBytes(frameHeaderSize + benchPayload)
 			b.ReportAllocs()
 			b.ResetTimer()
-			drainBench(b, s, b.N)
+			for done := 0; done < b.N; {
+				n := min(b.N-done, 1<<20)
+				b.StopTimer()
+				for i := 0; i < n; i += len(recs) {
+					if err := s.TryAppend(recs[:min(len(recs), n-i)]); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if err := s.Sync(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				drainBench(b, s, n)
+				done += n
+			}
 			b.StopTimer()
 			reportThroughput(b, b.N)
 		})
@@ -118,4 +127,36 @@ func BenchmarkAppendRead(b *testing.B) {
 	}
 	b.StopTimer()
 	reportThroughput(b, b.N)
+}
+
+// BenchmarkOpen measures recovery: Open reads and checks a 32 MiB spool
+// (b.N times), then Close.
+func BenchmarkOpen(b *testing.B) {
+	const size = 32 << 20
+	dir := b.TempDir()
+	opts := Options{Dir: dir, MaxSize: 2 * size, Fsync: FsyncNever}
+	s, err := Open(opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	recs := benchRecords(1000)
+	for s.Stats().Bytes < size {
+		if err := s.Append(context.Background(), recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	b.ResetTimer()
+	for range b.N {
+		s, err := Open(opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -41,42 +41,62 @@ func (ev *Eviction) add(n, bytes int64, sev uint8, first, last int64) {
 }
 
 // evictLocked drops one segment per the full policy, adding what it held
-// and nobody had read to ev. It reports false when there is nothing left to
-// evict.
+// and nobody had acknowledged to ev. It reports false when there is nothing
+// left to evict.
 func (s *Spool) evictLocked(ev *Eviction) bool {
-	var c *chain
-	for i := range s.chains {
-		ci := &s.chains[i]
-		if len(ci.segs) == 0 {
-			continue
-		}
-		if s.opts.Full == EvictLowestSeverity {
-			c = ci // the chains are in eviction order
-			break
-		}
-		if c == nil || ci.segs[0].firstSeq < c.segs[0].firstSeq {
-			c = ci
-		}
-	}
-	if c == nil {
+	c, g := s.victimLocked()
+	if g == nil {
 		return false
 	}
-	g := c.segs[0]
-	n, bytes := g.count-g.readN, g.frameBytes-g.readBytes
-	if n > 0 {
-		// A partly read segment's unread part starts after the last record
-		// read; its time bounds the range.
+	unread, unreadBytes := g.count-g.readN, g.frameBytes-g.readBytes
+	// Records out with the consumer lose their only durable copy with the
+	// segment: a crash before their Ack would lose them, so they are
+	// reported as dropped too. They stay in s.records until that Ack.
+	out, outBytes := g.readN-g.ackedN, g.readBytes-g.ackedBytes
+	if n, bytes := unread+out, unreadBytes+outBytes; n > 0 {
+		// The dropped range starts after the last acknowledged record.
 		first := g.firstTime
-		if g.readN > 0 {
-			first = g.lastReadTime
+		if g.ackedN > 0 {
+			first = g.ackTime
 		}
 		ev.add(n, bytes, g.maxSev, first, g.lastTime)
-		c.unread -= n
-		s.unread -= n
-		s.records -= n
+		c.unread -= unread
+		s.unread -= unread
+		s.records -= unread
 		s.stats.Evicted += n
 		s.stats.EvictedBytes += bytes
 	}
 	s.removeSegLocked(c, g)
 	return true
+}
+
+// victimLocked picks the segment to evict: under EvictLowestSeverity the
+// oldest of the lowest chain that holds any (the chains are in eviction
+// order), under DropOldest the oldest of all. It passes over a segment with
+// records out with the consumer when the same chain has another, because
+// those records are likely delivered in a moment; taking it anyway is
+// counted and reported by evictLocked.
+func (s *Spool) victimLocked() (*chain, *segment) {
+	var vc *chain
+	var vg *segment
+	for i := range s.chains {
+		c := &s.chains[i]
+		if len(c.segs) == 0 {
+			continue
+		}
+		g := c.segs[0]
+		for _, cand := range c.segs {
+			if cand.readN <= cand.ackedN {
+				g = cand
+				break
+			}
+		}
+		if s.opts.Full == EvictLowestSeverity {
+			return c, g
+		}
+		if vg == nil || g.firstSeq < vg.firstSeq {
+			vc, vg = c, g
+		}
+	}
+	return vc, vg
 }

@@ -2,6 +2,7 @@ package spool
 
 import (
 	"context"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -76,26 +77,55 @@ func TestEvictDropOldest(t *testing.T) {
 }
 
 func TestEvictPendingBatch(t *testing.T) {
+	ctx := context.Background()
+	for _, crash := range []bool{false, true} {
+		t.Run(map[bool]string{false: "acknowledged", true: "crash before the ack"}[crash], func(t *testing.T) {
+			var evs evictions
+			dir := filepath.Join(t.TempDir(), "spool")
+			s := openSpool(t, Options{Dir: dir, MaxSize: evictMaxSize, OnEvict: evs.add})
+			require.NoError(t, s.Append(ctx, recs(sevDebug, 0, 100)))
+			b, err := s.Read(ctx, 30, 1<<20)
+			require.NoError(t, err)
+
+			// Fill the spool with errors: the debug segment goes while 30 of
+			// its records are out with the consumer. Those lose their only
+			// durable copy, so they are reported with the 70 unread ones.
+			require.NoError(t, s.Append(ctx, recs(sevError, 100, 500)))
+			require.Len(t, evs.get(), 1)
+			assert.Equal(t, Eviction{Records: 100, Bytes: 3900, Severity: sevDebug, First: sec(0), Last: sec(99)}, evs.get()[0])
+
+			if crash {
+				require.NoError(t, s.Close())
+				s = openSpool(t, Options{Dir: dir, MaxSize: evictMaxSize})
+				assert.Equal(t, seq(100, 500), readN(t, s, 400, true), "every error survives; the debug loss was reported")
+				return
+			}
+			require.NoError(t, s.Ack(b), "the batch can still be acknowledged")
+			assert.Equal(t, seq(100, 500), readN(t, s, 400, true))
+			st := s.Stats()
+			assert.EqualValues(t, 430, st.Delivered)
+			assert.EqualValues(t, 100, st.Evicted)
+			assert.Zero(t, st.Records)
+		})
+	}
+}
+
+// TestEvictSparesPendingBatch: a segment with records out with the consumer
+// is passed over while its chain has another one.
+func TestEvictSparesPendingBatch(t *testing.T) {
 	var evs evictions
 	s := openSpool(t, Options{MaxSize: evictMaxSize, OnEvict: evs.add})
 	ctx := context.Background()
-	require.NoError(t, s.Append(ctx, recs(sevDebug, 0, 100)))
+	require.NoError(t, s.Append(ctx, recs(sevDebug, 0, 200))) // two segments
 	b, err := s.Read(ctx, 30, 1<<20)
 	require.NoError(t, err)
-
-	// Fill the spool: the debug segment goes while 30 of its records are
-	// out with the consumer.
-	require.NoError(t, s.Append(ctx, recs(sevError, 100, 500)))
+	require.NoError(t, s.Append(ctx, recs(sevError, 200, 500))) // room for one segment more
 	require.Len(t, evs.get(), 1)
-	assert.EqualValues(t, 70, evs.get()[0].Records, "records handed out are not counted as evicted")
-	assert.Equal(t, sec(29), evs.get()[0].First, "the range starts at the last record read")
-
-	require.NoError(t, s.Ack(b), "the batch can still be acknowledged")
-	assert.Equal(t, seq(100, 500), readN(t, s, 400, true))
-	st := s.Stats()
-	assert.EqualValues(t, 430, st.Delivered)
-	assert.EqualValues(t, 70, st.Evicted)
-	assert.Zero(t, st.Records)
+	assert.Equal(t, Eviction{Records: 95, Bytes: 95 * 39, Severity: sevDebug, First: sec(105), Last: sec(199)}, evs.get()[0],
+		"the second debug segment goes, not the first with the batch out")
+	require.NoError(t, s.Ack(b))
+	got := readN(t, s, int(s.Stats().Records), true)
+	assert.Equal(t, append(seq(30, 105), seq(200, 500)...), got, "the rest of the segment that was out survives")
 }
 
 func TestBlockWhenFull(t *testing.T) {
@@ -183,13 +213,21 @@ func TestEvictIncomingReportedTogether(t *testing.T) {
 	require.NoError(t, s.Append(ctx, recs(sevDebug, n+300, n+303)))
 	require.Eventually(t, func() bool { return len(evs.get()) == 3 && evs.get()[2].Records == 3 }, 5*time.Second, 10*time.Millisecond)
 
-	// Close reports what is left.
+	// ReportDrops reports at once, while the spool still takes the record
+	// the report makes the caller append.
 	s.mu.Lock()
 	s.reportEvery = time.Hour
 	s.mu.Unlock()
+	require.NoError(t, s.Append(ctx, recs(sevDebug, n+350, n+352)))
+	s.ReportDrops()
+	reports = evs.get()
+	require.Len(t, reports, 4)
+	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 350), Last: sec(n + 351)}, reports[3])
+
+	// Close reports what is left.
 	require.NoError(t, s.Append(ctx, recs(sevDebug, n+400, n+402)))
 	require.NoError(t, s.Close())
 	reports = evs.get()
-	require.Len(t, reports, 4)
-	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 400), Last: sec(n + 401)}, reports[3])
+	require.Len(t, reports, 5)
+	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 400), Last: sec(n + 401)}, reports[4])
 }

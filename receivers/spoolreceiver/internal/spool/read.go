@@ -296,6 +296,7 @@ func (s *Spool) Ack(b Batch) error {
 			continue // evicted while the batch was out
 		}
 		g.ackedN += p.n
+		g.ackedBytes += p.bytes
 		g.ackTime = p.lastTime
 	}
 	err := s.cur.write(s.ackSeq)

@@ -160,6 +160,7 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 			g.readN++
 			g.readBytes += fsz
 			g.ackedN++
+			g.ackedBytes += fsz
 			g.ackTime = fr.time
 		}
 		r.lastSeq = max(r.lastSeq, fr.seq)

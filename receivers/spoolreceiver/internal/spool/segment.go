@@ -91,7 +91,7 @@ type segment struct {
 
 	count, frameBytes     int64
 	readN, readBytes      int64
-	ackedN                int64
+	ackedN, ackedBytes    int64
 	firstTime, lastTime   int64
 	lastReadTime, ackTime int64
 	maxSev                uint8

@@ -518,9 +518,19 @@ func (s *Spool) takeDroppedLocked(ev *Eviction) {
 
 // reportDropped is the timer that reports drops no Append reported.
 func (s *Spool) reportDropped() {
-	var ev Eviction
 	s.mu.Lock()
 	s.reportTimer = nil
+	s.mu.Unlock()
+	s.ReportDrops()
+}
+
+// ReportDrops hands the drops of incoming records not yet reported to
+// OnEvict now, instead of with the next Append, the timer or Close. A caller
+// that appends a record for each report calls it before Close, while the
+// spool still takes that record.
+func (s *Spool) ReportDrops() {
+	var ev Eviction
+	s.mu.Lock()
 	if !s.closed && s.dropped.Records > 0 {
 		s.takeDroppedLocked(&ev)
 		s.lastReport = time.Now()
