@@ -453,8 +453,11 @@ func (w *Writer) syncTo(seg *openSegment, target int64) error {
 		return nil
 	}
 	w.mu.Lock()
-	covered := seg.size
+	covered, failed := seg.size, w.failed
 	w.mu.Unlock()
+	if failed != nil {
+		return failed // a sync or seal failed since these bytes were written
+	}
 	if err := seg.f.Sync(); err != nil {
 		if errors.Is(err, os.ErrClosed) {
 			// Sealed meanwhile, and sealing synced it.
@@ -511,7 +514,12 @@ func (w *Writer) Seal() error {
 func (w *Writer) seal() error {
 	seg := w.open
 	if err := seg.f.Sync(); err != nil {
-		return fmt.Errorf("seal %s: %w", seg.rel, err)
+		// As in syncTo: the failed fsync may have consumed the error for
+		// pages the kernel dropped, so a later one could falsely succeed.
+		if w.failed == nil {
+			w.failed = fmt.Errorf("archive writer stopped: seal %s: %w", seg.rel, err)
+		}
+		return w.failed
 	}
 	sum, size, err := fileSHA256(w.abs(seg.rel))
 	if err != nil {

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/checkpoint"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadata"
@@ -273,13 +275,14 @@ func (r *spoolReceiver) send(ctx context.Context, batches []spool.Batch) bool {
 		}
 		switch {
 		case err == nil:
-			r.settle(ctx, batches, undecodable)
-			return true
+			return r.settle(ctx, batches, undecodable)
+		case refusedDevice(err):
+			r.set.Logger.Warn("the gateway refuses this device; its records wait in the spool",
+				zap.Error(err))
 		case consumererror.IsPermanent(err):
 			r.set.Logger.Error("next consumer rejected a batch permanently; it is quarantined",
 				zap.Int("records", logs.LogRecordCount()), zap.Error(err))
-			r.quarantine(batches)
-			return true
+			return r.quarantine(ctx, batches)
 		}
 		if ctx.Err() != nil {
 			return false
@@ -294,30 +297,63 @@ func (r *spoolReceiver) send(ctx context.Context, batches []spool.Batch) bool {
 	}
 }
 
+// refusedDevice reports whether err is the gateway refusing this device
+// (Unauthenticated or PermissionDenied: a denied or unattributable
+// certificate, a rejected identity claim). The otlp exporter marks such
+// errors permanent, but they say nothing about the data: quarantining them
+// would drain the whole spool while the device is refused. They are retried
+// with backoff instead, and the records wait in the spool, bounded by its
+// full policy.
+func refusedDevice(err error) bool {
+	s, ok := status.FromError(err)
+	return ok && (s.Code() == codes.Unauthenticated || s.Code() == codes.PermissionDenied)
+}
+
 // settle acknowledges delivered batches. A batch holding payloads that could
-// not be decoded goes to quarantine instead, so they stay inspectable.
-func (r *spoolReceiver) settle(ctx context.Context, batches []spool.Batch, undecodable int64) {
+// not be decoded goes to quarantine instead, so they stay inspectable. It
+// returns false only when ctx is done.
+func (r *spoolReceiver) settle(ctx context.Context, batches []spool.Batch, undecodable int64) bool {
 	if undecodable > 0 {
 		r.telemetry.SpoolUndecodableRecords.Add(ctx, undecodable)
 		r.set.Logger.Error("spooled records could not be decoded; their batch is quarantined", zap.Int64("records", undecodable))
-		r.quarantine(batches)
-		return
+		return r.quarantine(ctx, batches)
 	}
 	for _, b := range batches {
 		if err := r.sp.Ack(b); err != nil {
+			// The records were delivered; the next Ack persists a cursor
+			// past them too.
 			r.set.Logger.Error("acknowledge spool batch", zap.Error(err))
-			return
+			break
 		}
 	}
+	return true
 }
 
-func (r *spoolReceiver) quarantine(batches []spool.Batch) {
+// quarantine moves batches to the spool's quarantine, retrying with backoff
+// while that fails (a full or failing disk): a batch neither delivered nor
+// quarantined must not be passed, or the next Ack would move the cursor over
+// it. It returns false only when ctx is done or the spool closed; the
+// batches are then read again after a restart.
+func (r *spoolReceiver) quarantine(ctx context.Context, batches []spool.Batch) bool {
+	bo := r.newBackOff()
 	for _, b := range batches {
-		if err := r.sp.Quarantine(b); err != nil {
-			r.set.Logger.Error("quarantine spool batch", zap.Error(err))
-			return
+		for {
+			err := r.sp.Quarantine(b)
+			if err == nil {
+				break
+			}
+			if errors.Is(err, spool.ErrClosed) {
+				return false
+			}
+			r.set.Logger.Error("quarantine spool batch; retrying", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(bo.NextBackOff()):
+			}
 		}
 	}
+	return true
 }
 
 func (r *spoolReceiver) newBackOff() *backoff.ExponentialBackOff {

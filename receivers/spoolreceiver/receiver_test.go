@@ -31,6 +31,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/internal/pki"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadata"
@@ -225,6 +227,30 @@ func TestPermanentErrorQuarantinesTheBatch(t *testing.T) {
 	entries, err := os.ReadDir(filepath.Join(r.cfg.Directory, spoolSubdir, "quarantine"))
 	require.NoError(t, err)
 	assert.NotEmpty(t, entries, "quarantined records are kept on disk")
+}
+
+// TestRefusedDeviceIsRetriedNotQuarantined: the gateway refusing the device
+// (the otlp exporter marks Unauthenticated and PermissionDenied permanent)
+// says nothing about the data; the records wait and arrive once it accepts.
+func TestRefusedDeviceIsRetriedNotQuarantined(t *testing.T) {
+	t.Parallel()
+	for _, code := range []codes.Code{codes.Unauthenticated, codes.PermissionDenied} {
+		t.Run(code.String(), func(t *testing.T) {
+			t.Parallel()
+			logDir := t.TempDir()
+			next := &sink{fail: func(call int64) error {
+				if call <= 3 {
+					return consumererror.NewPermanent(status.Error(code, "device refused"))
+				}
+				return nil
+			}}
+			r := startReceiver(t, testConfig(t, logDir), next)
+			writeLines(t, filepath.Join(logDir, "a.log"), 0, 20)
+			waitFor(t, "20 lines", func() bool { return len(next.records()) >= 20 })
+			assert.Len(t, next.records(), 20)
+			assert.Zero(t, r.sp.Stats().Quarantined)
+		})
+	}
 }
 
 // TestCheckpointOnlyAfterSpool proves the ordering guarantee end to end: with

@@ -272,6 +272,12 @@ type Spool struct {
 
 	syncMu    sync.Mutex // one sync at a time
 	syncedSeq uint64     // guarded by syncMu
+	// syncErr is the first failed fsync of a segment, guarded by syncMu.
+	// It sticks: the kernel may have dropped the pages it could not write
+	// and report the next fsync of the same file as a success, so nothing
+	// appended since can be called durable again until the spool is
+	// reopened (and recovery reads what really is on disk).
+	syncErr error
 
 	dataCh chan struct{} // wakes the reader; capacity 1
 	done   chan struct{} // closed by Close

@@ -18,6 +18,9 @@ import (
 func (s *Spool) syncTo(seq uint64, final bool) error {
 	s.syncMu.Lock()
 	defer s.syncMu.Unlock()
+	if s.syncErr != nil && !final {
+		return s.syncErr
+	}
 	if s.syncedSeq >= seq && !final {
 		return nil
 	}
@@ -52,7 +55,11 @@ func (s *Spool) syncTo(seq uint64, final bool) error {
 		for _, f := range append(files, closing...) {
 			// A file closed meanwhile was deleted: nothing left to sync.
 			if err := f.Sync(); err != nil && !errors.Is(err, os.ErrClosed) {
-				errs = append(errs, fmt.Errorf("sync segment: %w", err))
+				err = fmt.Errorf("sync segment: %w", err)
+				if s.syncErr == nil {
+					s.syncErr = err
+				}
+				errs = append(errs, err)
 			}
 		}
 		if dirDirty {
