@@ -107,7 +107,6 @@ func stalled(t *testing.T, sp *spool.Spool, sent *atomic.Int64) bool {
 func blockConfig(t *testing.T, logDir string) (cfg *Config, addr string) {
 	t.Helper()
 	cfg = testConfig(t, logDir)
-	cfg.MaxSize = minMaxSize
 	cfg.FullPolicy = FullBlock
 	addr = freeAddr(t)
 	sc := NewSyslogConfig()
@@ -115,6 +114,7 @@ func blockConfig(t *testing.T, logDir string) (cfg *Config, addr string) {
 	sc.TCP = &tcp.NewConfig().BaseConfig
 	sc.TCP.ListenAddress = addr
 	cfg.Syslog = map[string]*SyslogConfig{"tcp": sc}
+	smallSpool(cfg)
 	return cfg, addr
 }
 

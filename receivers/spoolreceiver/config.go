@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/confmap"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
 const (
@@ -47,7 +49,22 @@ var (
 	ErrInputName       = errors.New("input names under 'files' and 'syslog' must match [a-zA-Z0-9_-]+")
 	ErrSyslogTransport = errors.New("exactly one of 'tcp' or 'udp' must be set")
 	ErrUnknownValue    = errors.New("unknown value")
+	ErrMaxLogSize      = errors.New("must leave room for its record in a spool segment (max_size/4, at most 8MiB, less 64KiB for attributes)")
 )
+
+// recordOverhead is what a line's record may take beyond the line itself:
+// its attributes and fields.
+const recordOverhead = 64 << 10
+
+// checkMaxLogSize reports a max_log_size under key that lets a line grow
+// larger than a spool record can be. Such a line would fail every append,
+// and no file checkpoint could be saved after it.
+func checkMaxLogSize(key string, size, maxSize int64) error {
+	if limit := spool.MaxPayload(maxSize) - recordOverhead; size > limit {
+		return fmt.Errorf("'%s' (%d bytes) %w: at most %d bytes with this max_size", key, size, ErrMaxLogSize, limit)
+	}
+	return nil
+}
 
 var inputNameRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
@@ -302,6 +319,17 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("'syslog::%s': %w", name, ErrSyslogTransport))
 			continue
 		}
+		if s.TCP != nil {
+			size := int64(s.TCP.MaxLogSize)
+			if size == 0 {
+				size = tcp.DefaultMaxLogSize
+			}
+			if c.MaxSize >= minMaxSize {
+				if err := checkMaxLogSize("syslog::"+name+"::tcp::max_log_size", size, int64(c.MaxSize)); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
 		// Building the stanza operator checks its options without opening
 		// anything; its messages name stanza's keys.
 		if _, err := s.Build(componenttest.NewNopTelemetrySettings()); err != nil {
@@ -315,6 +343,15 @@ func (c *Config) Validate() error {
 		}
 		if _, err := f.Build(componenttest.NewNopTelemetrySettings(), nopEmit); err != nil {
 			errs = append(errs, fmt.Errorf("'files::%s': %w", name, err))
+		}
+		if c.MaxSize >= minMaxSize {
+			size := int64(f.MaxLogSize)
+			if size == 0 {
+				size = tcp.DefaultMaxLogSize // fileconsumer's default too: 1MiB
+			}
+			if err := checkMaxLogSize("files::"+name+"::max_log_size", size, int64(c.MaxSize)); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

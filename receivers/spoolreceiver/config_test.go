@@ -88,6 +88,8 @@ func TestInvalidConfig(t *testing.T) {
 	}{
 		{name: "small", want: ErrMaxSize, text: "'max_size'"},
 		{name: "noinputs", want: ErrNoInputs, text: "'files' or 'syslog'"},
+		{name: "hugelines", want: ErrMaxLogSize, text: "'files::a::max_log_size' (1048576 bytes)"},
+		{name: "hugetcp", want: ErrMaxLogSize, text: "'syslog::t::tcp::max_log_size' (1048576 bytes)"},
 		{name: "bothtransports", want: ErrSyslogTransport, text: "'syslog::s'"},
 		{name: "badname", want: ErrInputName, text: "'files::a.b'"},
 		{name: "giveup", want: ErrRetryGivesUp, text: "'retry_on_failure::max_elapsed_time'"},

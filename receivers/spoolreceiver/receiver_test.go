@@ -229,6 +229,20 @@ func TestPermanentErrorQuarantinesTheBatch(t *testing.T) {
 	assert.NotEmpty(t, entries, "quarantined records are kept on disk")
 }
 
+// smallSpool makes cfg a spool of the smallest size, with its inputs'
+// max_log_size lowered so that a line fits in one of its segments.
+func smallSpool(cfg *Config) {
+	cfg.MaxSize = minMaxSize
+	for _, f := range cfg.Files {
+		f.MaxLogSize = 64 << 10
+	}
+	for _, s := range cfg.Syslog {
+		if s.TCP != nil {
+			s.TCP.MaxLogSize = 64 << 10
+		}
+	}
+}
+
 // TestRefusedDeviceIsRetriedNotQuarantined: the gateway refusing the device
 // (the otlp exporter marks Unauthenticated and PermissionDenied permanent)
 // says nothing about the data; the records wait and arrive once it accepts.
@@ -336,7 +350,6 @@ func TestSyslogTCPFieldsParsed(t *testing.T) {
 func TestEvictionEmitsOneLossRecord(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "")
-	cfg.MaxSize = minMaxSize
 	var up atomic.Bool
 	next := &sink{fail: func(int64) error {
 		if !up.Load() {
@@ -350,6 +363,7 @@ func TestEvictionEmitsOneLossRecord(t *testing.T) {
 	sc.TCP = &tcp.NewConfig().BaseConfig
 	sc.TCP.ListenAddress = "127.0.0.1:0"
 	cfg.Syslog = map[string]*SyslogConfig{"t": sc}
+	smallSpool(cfg)
 	r := startReceiver(t, cfg, next)
 	s := &spoolSink{r: r}
 
@@ -395,12 +409,12 @@ func TestEvictionEmitsOneLossRecord(t *testing.T) {
 func TestBlockPolicyDropsUDPAndCountsIt(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig(t, "")
-	cfg.MaxSize = minMaxSize
 	cfg.FullPolicy = FullBlock
 	sc := NewSyslogConfig()
 	sc.UDP = &udp.NewConfig().BaseConfig
 	sc.UDP.ListenAddress = "127.0.0.1:0"
 	cfg.Syslog = map[string]*SyslogConfig{"u": sc}
+	smallSpool(cfg)
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 

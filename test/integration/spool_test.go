@@ -175,7 +175,8 @@ receivers:
     batch: {timeout: 100ms}
     retry_on_failure: {initial_interval: 100ms, max_interval: 500ms}
     files:
-      logs: {poll_interval: 50ms}
+      # Short enough for the smallest spool a test asks for.
+      logs: {poll_interval: 50ms, max_log_size: 64KiB}
 `+agentYAML), 0o600))
 	r.agentEnv = map[string]string{
 		"FLEETLOG_GATEWAY":      strings.Replace(r.gatewayAddr, "127.0.0.1", "localhost", 1),
@@ -419,10 +420,12 @@ func spoolFullDisk(t *testing.T, restart bool) {
 	r := newSpoolRig(t, fmt.Sprintf(`
     max_size: 1MiB
     syslog:
+      tcp:
+        tcp: {max_log_size: 64KiB}
       tcp_octet:
         protocol: rfc5424
         enable_octet_counting: true
-        tcp: {listen_address: "127.0.0.1:%d"}
+        tcp: {listen_address: "127.0.0.1:%d", max_log_size: 64KiB}
 `, port))
 	r.startAgent() // no gateway yet
 

@@ -79,6 +79,13 @@ var ErrClosed = errors.New("spool is closed")
 // Block, a batch) that cannot fit in the spool at all.
 var ErrTooLarge = errors.New("record too large for the spool")
 
+// MaxPayload is the largest payload that a spool of maxSize bytes with the
+// default SegmentSize accepts: a record must fit in one segment.
+func MaxPayload(maxSize int64) int64 {
+	seg := min(int64(defaultSegmentSize), maxSize/4)
+	return min(seg-segHeaderSize-frameHeaderSize, maxPayload)
+}
+
 // ErrLocked is returned by Open when another process holds the directory.
 var ErrLocked = errors.New("spool directory is locked by another process")
 
