@@ -170,6 +170,7 @@ func TestDeviceIdentity(t *testing.T) {
 		assert.Contains(t, res, "fleet.claimed.device.id: Str("+identityDeviceB+")")
 		assert.Contains(t, res, "fleet.identity.mismatch: Bool(true)")
 		assert.Contains(t, res, "fleet.site: Str(lab)", "the certificate's site wins")
+		assert.Contains(t, res, "fleet.claimed.fleet.site: Str(elsewhere)", "the overridden site is kept as claimed")
 		assert.Contains(t, res, "fleet.name: Str(it)")
 		assert.Contains(t, res, "fleet.region: Str(eu-west)", "what only the device knows is kept")
 		assert.Contains(t, res, "host.name: Str(")
