@@ -190,6 +190,21 @@ func TestDeviceIdentity(t *testing.T) {
 		assert.NotContains(t, res, "fleet.identity.mismatch")
 	})
 
+	t.Run("fleet claimed by a device whose certificate names none is not stored", func(t *testing.T) {
+		const dev = "it-dev-unfiled"
+		out, err := run(t, binary(t, "fleetlogctl"), "certs", "issue", "--dir", f.certs, "--device", dev)
+		require.NoError(t, err, out)
+		marker := newMarker("unfiled")
+		logs := claimingLogs(dev, marker)
+		logs.ResourceLogs().At(0).Resource().Attributes().PutStr("fleet.name", "payments")
+		require.NoError(t, exportLogs(t, f.grpcAddr, f.tlsAs(loadKeyPair(t, filepath.Join(f.certs, "devices", dev))), logs))
+		res := f.resourceOf(t, marker)
+		assert.Contains(t, res, "device.id: Str("+dev+")")
+		assert.Contains(t, res, "fleet.claimed.fleet.name: Str(payments)")
+		assert.NotContains(t, res, "-> fleet.name:", "the claim is not stored as the fleet")
+		assert.NotContains(t, res, "fleet.identity.mismatch")
+	})
+
 	t.Run("device on the deny list is refused at connect", func(t *testing.T) {
 		err := exportLogs(t, f.grpcAddr, f.tlsAs(f.devC), claimingLogs(identityDeviceC, "denied-c"))
 		require.Error(t, err)
