@@ -26,9 +26,13 @@ const (
 )
 
 // Attributes only the gateway may set. The gateway deletes whatever a device
-// sent under these keys before it stamps its own.
+// sent under these keys before it stamps its own. The fleet.claimed.* keys
+// keep what a device claimed for an identity attribute its certificate
+// overrode or does not name.
 const (
 	ClaimedDeviceID     = "fleet.claimed.device.id"
+	ClaimedFleetName    = "fleet.claimed.fleet.name"
+	ClaimedFleetSite    = "fleet.claimed.fleet.site"
 	IdentityMismatch    = "fleet.identity.mismatch"
 	GatewayID           = "fleet.gateway.id"
 	GatewayReceivedTime = "fleet.gateway.received_time"

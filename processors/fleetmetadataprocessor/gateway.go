@@ -33,6 +33,8 @@ var (
 // sent under these keys is removed first, so a device cannot forge them.
 var gatewayOwned = []string{
 	fleetattr.ClaimedDeviceID,
+	fleetattr.ClaimedFleetName,
+	fleetattr.ClaimedFleetSite,
 	fleetattr.IdentityMismatch,
 	fleetattr.GatewayID,
 	fleetattr.GatewayReceivedTime,
@@ -121,12 +123,8 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 			attrs.PutBool(fleetattr.IdentityMismatch, true)
 		}
 		attrs.PutStr(fleetattr.DeviceID, deviceID)
-		if fleet != "" {
-			attrs.PutStr(fleetattr.FleetName, fleet)
-		}
-		if site != "" {
-			attrs.PutStr(fleetattr.FleetSite, site)
-		}
+		bindClaim(attrs, fleetattr.FleetName, fleetattr.ClaimedFleetName, fleet)
+		bindClaim(attrs, fleetattr.FleetSite, fleetattr.ClaimedFleetSite, site)
 		attrs.PutStr(fleetattr.GatewayID, p.gatewayID)
 		attrs.PutStr(fleetattr.GatewayReceivedTime, received)
 	}
@@ -134,6 +132,27 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 		p.telemetry.ProcessorFleetMetadataIdentityMismatches.Add(ctx, int64(mismatches))
 	}
 	return ld, nil
+}
+
+// bindClaim makes attribute key on a resource what the certificate says,
+// certified, and nothing when the certificate does not name it: a device's
+// claim must never place its records in a fleet or site it was not issued
+// for. A non-empty claim that differs from the certificate, or that the
+// certificate cannot confirm, is kept under claimedKey for investigation.
+// Unlike a device.id mismatch it does not set fleet.identity.mismatch: a
+// certificate issued without a fleet or site makes every such claim
+// unconfirmed, which is a provisioning choice rather than a spoofed record.
+func bindClaim(attrs pcommon.Map, key, claimedKey, certified string) {
+	if v, ok := attrs.Get(key); ok {
+		if claim := v.AsString(); claim != "" && claim != certified {
+			attrs.PutStr(claimedKey, claim)
+		}
+	}
+	if certified == "" {
+		attrs.Remove(key)
+		return
+	}
+	attrs.PutStr(key, certified)
 }
 
 // claimedOther returns the device.id a resource claims when it is not

@@ -69,7 +69,7 @@ func TestGatewayCertificateIdentityWins(t *testing.T) {
 		{fleetattr.DeviceID: "atm-2", fleetattr.FleetName: "claimed-fleet", "service.name": "pos"}, // spoofed
 		{fleetattr.DeviceID: "atm-1"}, // honest
 		{},                            // no claim
-		{fleetattr.IdentityMismatch: false, fleetattr.GatewayID: "forged", fleetattr.ClaimedDeviceID: "x"}, // forged gateway stamps
+		{fleetattr.IdentityMismatch: false, fleetattr.GatewayID: "forged", fleetattr.ClaimedDeviceID: "x", fleetattr.ClaimedFleetName: "y"}, // forged gateway stamps
 	} {
 		rl := ld.ResourceLogs().AppendEmpty()
 		require.NoError(t, rl.Resource().Attributes().FromRaw(attrs))
@@ -85,6 +85,7 @@ func TestGatewayCertificateIdentityWins(t *testing.T) {
 	assert.Equal(t, "atm-2", spoofed[fleetattr.ClaimedDeviceID])
 	assert.Equal(t, true, spoofed[fleetattr.IdentityMismatch])
 	assert.Equal(t, "atms", spoofed[fleetattr.FleetName])
+	assert.Equal(t, "claimed-fleet", spoofed[fleetattr.ClaimedFleetName])
 	assert.Equal(t, "branch-7", spoofed[fleetattr.FleetSite])
 	assert.Equal(t, "pos", spoofed["service.name"])
 	assert.Equal(t, "gw-1", spoofed[fleetattr.GatewayID])
@@ -96,6 +97,7 @@ func TestGatewayCertificateIdentityWins(t *testing.T) {
 		attrs := resourceAttrs(t, out, i)
 		assert.Equal(t, "atm-1", attrs[fleetattr.DeviceID], "resource %d", i)
 		assert.NotContains(t, attrs, fleetattr.ClaimedDeviceID, "resource %d", i)
+		assert.NotContains(t, attrs, fleetattr.ClaimedFleetName, "resource %d", i)
 		assert.NotContains(t, attrs, fleetattr.IdentityMismatch, "resource %d", i)
 		assert.Equal(t, "gw-1", attrs[fleetattr.GatewayID], "resource %d", i)
 	}
@@ -103,14 +105,85 @@ func TestGatewayCertificateIdentityWins(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp())
 }
 
-func TestGatewayKeepsClaimsTheCertificateDoesNotMake(t *testing.T) {
+func TestGatewayFleetAndSiteComeOnlyFromTheCertificate(t *testing.T) {
 	t.Parallel()
-	sink, consume, _ := gatewayPipeline(t, false)
-	require.NoError(t, consume(authenticated(authData{fleetattr.DeviceID: "atm-1"}),
-		oneResource(map[string]any{fleetattr.DeviceID: "atm-1", fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"})))
-	attrs := resourceAttrs(t, sink.AllLogs()[0], 0)
-	assert.Equal(t, "atms", attrs[fleetattr.FleetName], "a certificate without a fleet leaves the claim")
-	assert.Equal(t, "branch-7", attrs[fleetattr.FleetSite])
+	certified := authData{fleetattr.DeviceID: "atm-1", fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"}
+	bare := authData{fleetattr.DeviceID: "atm-1"}
+	for _, tc := range []struct {
+		name  string
+		auth  authData
+		claim map[string]any
+		want  map[string]any // fleet and claimed attributes on the stored resource
+	}{
+		{
+			name:  "certificate overrides a differing claim and keeps it",
+			auth:  certified,
+			claim: map[string]any{fleetattr.FleetName: "payments", fleetattr.FleetSite: "hq"},
+			want: map[string]any{
+				fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7",
+				fleetattr.ClaimedFleetName: "payments", fleetattr.ClaimedFleetSite: "hq",
+			},
+		},
+		{
+			name:  "claim agreeing with the certificate is not kept",
+			auth:  certified,
+			claim: map[string]any{fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"},
+			want:  map[string]any{fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"},
+		},
+		{
+			name:  "certificate without fleet or site removes the claim and keeps it",
+			auth:  bare,
+			claim: map[string]any{fleetattr.FleetName: "payments", fleetattr.FleetSite: "hq"},
+			want:  map[string]any{fleetattr.ClaimedFleetName: "payments", fleetattr.ClaimedFleetSite: "hq"},
+		},
+		{
+			name:  "certificate names the fleet only",
+			auth:  authData{fleetattr.DeviceID: "atm-1", fleetattr.FleetName: "atms"},
+			claim: map[string]any{fleetattr.FleetName: "atms", fleetattr.FleetSite: "hq"},
+			want:  map[string]any{fleetattr.FleetName: "atms", fleetattr.ClaimedFleetSite: "hq"},
+		},
+		{
+			name:  "empty claim is removed, not kept",
+			auth:  bare,
+			claim: map[string]any{fleetattr.FleetName: "", fleetattr.FleetSite: ""},
+			want:  map[string]any{},
+		},
+		{
+			name:  "no claim, certificate names them",
+			auth:  certified,
+			claim: map[string]any{},
+			want:  map[string]any{fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"},
+		},
+		{
+			name:  "no claim, certificate does not name them",
+			auth:  bare,
+			claim: map[string]any{},
+			want:  map[string]any{},
+		},
+		{
+			name:  "forged claimed attributes are dropped",
+			auth:  bare,
+			claim: map[string]any{fleetattr.ClaimedFleetName: "payments", fleetattr.ClaimedFleetSite: "hq"},
+			want:  map[string]any{},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sink, consume, tel := gatewayPipeline(t, false)
+			require.NoError(t, consume(authenticated(tc.auth), oneResource(tc.claim)))
+			attrs := resourceAttrs(t, sink.AllLogs()[0], 0)
+			got := map[string]any{}
+			for _, k := range []string{fleetattr.FleetName, fleetattr.FleetSite, fleetattr.ClaimedFleetName, fleetattr.ClaimedFleetSite} {
+				if v, ok := attrs[k]; ok {
+					got[k] = v
+				}
+			}
+			assert.Equal(t, tc.want, got)
+			assert.NotContains(t, attrs, fleetattr.IdentityMismatch, "only a device.id claim is a mismatch")
+			_, err := tel.GetMetric("otelcol_processor_fleet_metadata_identity_mismatches")
+			assert.Error(t, err, "no mismatch is counted")
+		})
+	}
 }
 
 func TestGatewayRejectMismatch(t *testing.T) {

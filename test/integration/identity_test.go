@@ -170,6 +170,7 @@ func TestDeviceIdentity(t *testing.T) {
 		assert.Contains(t, res, "fleet.claimed.device.id: Str("+identityDeviceB+")")
 		assert.Contains(t, res, "fleet.identity.mismatch: Bool(true)")
 		assert.Contains(t, res, "fleet.site: Str(lab)", "the certificate's site wins")
+		assert.Contains(t, res, "fleet.claimed.fleet.site: Str(elsewhere)", "the overridden site is kept as claimed")
 		assert.Contains(t, res, "fleet.name: Str(it)")
 		assert.Contains(t, res, "fleet.region: Str(eu-west)", "what only the device knows is kept")
 		assert.Contains(t, res, "host.name: Str(")
@@ -186,6 +187,21 @@ func TestDeviceIdentity(t *testing.T) {
 		require.NoError(t, exportLogs(t, f.grpcAddr, f.tlsAs(f.devA), claimingLogs(identityDeviceA, marker)))
 		res := f.resourceOf(t, marker)
 		assert.Contains(t, res, "device.id: Str("+identityDeviceA+")")
+		assert.NotContains(t, res, "fleet.identity.mismatch")
+	})
+
+	t.Run("fleet claimed by a device whose certificate names none is not stored", func(t *testing.T) {
+		const dev = "it-dev-unfiled"
+		out, err := run(t, binary(t, "fleetlogctl"), "certs", "issue", "--dir", f.certs, "--device", dev)
+		require.NoError(t, err, out)
+		marker := newMarker("unfiled")
+		logs := claimingLogs(dev, marker)
+		logs.ResourceLogs().At(0).Resource().Attributes().PutStr("fleet.name", "payments")
+		require.NoError(t, exportLogs(t, f.grpcAddr, f.tlsAs(loadKeyPair(t, filepath.Join(f.certs, "devices", dev))), logs))
+		res := f.resourceOf(t, marker)
+		assert.Contains(t, res, "device.id: Str("+dev+")")
+		assert.Contains(t, res, "fleet.claimed.fleet.name: Str(payments)")
+		assert.NotContains(t, res, "-> fleet.name:", "the claim is not stored as the fleet")
 		assert.NotContains(t, res, "fleet.identity.mismatch")
 	})
 
