@@ -275,9 +275,12 @@ func TestSpoolSyslogPeers(t *testing.T) {
 	})
 
 	t.Run("rsyslog relays with omfwd over TCP", func(t *testing.T) {
-		if _, err := exec.LookPath("rsyslogd"); err != nil {
-			t.Fatal("rsyslogd is missing: .ci/run installs the rsyslog package")
+		// Debian installs it in /usr/sbin, which a user's PATH may lack.
+		rsyslogd, err := exec.LookPath("rsyslogd")
+		if err != nil {
+			rsyslogd, err = exec.LookPath("/usr/sbin/rsyslogd")
 		}
+		require.NoError(t, err, "rsyslogd is missing: .ci/run installs the rsyslog package")
 		relayPort := freePort(t)
 		dir := t.TempDir()
 		conf := filepath.Join(dir, "rsyslog.conf")
@@ -288,7 +291,7 @@ input(type="imudp" address="127.0.0.1" port="%d")
 *.* action(type="omfwd" target="127.0.0.1" port="%d" protocol="tcp"
            tcp_framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
 `, dir, relayPort, octetPort), 0o600))
-		relay := exec.Command("rsyslogd", "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
+		relay := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
 		relayOut := &syncBuffer{}
 		relay.Stdout, relay.Stderr = relayOut, relayOut
 		require.NoError(t, relay.Start())
