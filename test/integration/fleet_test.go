@@ -32,7 +32,6 @@ type fleet struct {
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
 	root := repoRoot(t)
-	ctl := binary(t, "fleetlogctl")
 	fleetlog := binary(t, "fleetlog")
 	dir := t.TempDir()
 	f := &fleet{
@@ -44,10 +43,7 @@ func startFleet(t *testing.T) *fleet {
 		logDir:         filepath.Join(dir, "logs"),
 	}
 	require.NoError(t, os.MkdirAll(f.logDir, 0o700))
-	out, err := run(t, ctl, "certs", "init", "--dir", f.certs)
-	require.NoError(t, err, out)
-	out, err = run(t, ctl, "certs", "issue", "--dir", f.certs, "--device", deviceID, "--fleet", "it", "--site", "lab")
-	require.NoError(t, err, out)
+	issueFleet(t, f.certs, []string{deviceID}, "--fleet", "it", "--site", "lab")
 
 	gwHealth := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	f.gateway = start(t, "gateway", fleetlog, map[string]string{
@@ -134,10 +130,7 @@ func TestAgentToGateway(t *testing.T) {
 		device := loadKeyPair(t, filepath.Join(f.certs, "devices", deviceID))
 
 		otherCA := filepath.Join(t.TempDir(), "other")
-		out, err := run(t, binary(t, "fleetlogctl"), "certs", "init", "--dir", otherCA)
-		require.NoError(t, err, out)
-		out, err = run(t, binary(t, "fleetlogctl"), "certs", "issue", "--dir", otherCA, "--device", deviceID)
-		require.NoError(t, err, out)
+		issueFleet(t, otherCA, []string{deviceID})
 		impostor := loadKeyPair(t, filepath.Join(otherCA, "devices", deviceID))
 
 		refused := []struct {

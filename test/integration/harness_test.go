@@ -202,6 +202,19 @@ next:
 	return sum
 }
 
+// issueFleet runs `fleetlogctl certs init` in dir and `certs issue` for each
+// device, with issueArgs (e.g. --fleet it) added to every issue.
+func issueFleet(t *testing.T, dir string, devices []string, issueArgs ...string) {
+	t.Helper()
+	ctl := binary(t, "fleetlogctl")
+	out, err := run(t, ctl, "certs", "init", "--dir", dir)
+	require.NoError(t, err, out)
+	for _, dev := range devices {
+		out, err := run(t, ctl, append([]string{"certs", "issue", "--dir", dir, "--device", dev}, issueArgs...)...)
+		require.NoError(t, err, out)
+	}
+}
+
 // run executes a command to completion within waitTimeout.
 func run(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()

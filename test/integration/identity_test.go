@@ -47,7 +47,6 @@ type identityFixture struct {
 func startIdentityGateway(t *testing.T) *identityFixture {
 	t.Helper()
 	root := repoRoot(t)
-	ctl := binary(t, "fleetlogctl")
 	fleetlog := binary(t, "fleetlog")
 	dir := t.TempDir()
 	f := &identityFixture{
@@ -57,12 +56,7 @@ func startIdentityGateway(t *testing.T) *identityFixture {
 		httpAuth: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		metrics:  freePort(t),
 	}
-	out, err := run(t, ctl, "certs", "init", "--dir", f.certs)
-	require.NoError(t, err, out)
-	for _, dev := range []string{identityDeviceA, identityDeviceB, identityDeviceC} {
-		out, err = run(t, ctl, "certs", "issue", "--dir", f.certs, "--device", dev, "--fleet", "it", "--site", "lab")
-		require.NoError(t, err, out)
-	}
+	issueFleet(t, f.certs, []string{identityDeviceA, identityDeviceB, identityDeviceC}, "--fleet", "it", "--site", "lab")
 	f.denyList = filepath.Join(dir, "denied-devices.txt")
 	require.NoError(t, os.WriteFile(f.denyList, []byte("# lost in transit\n"+identityDeviceC+"\n"), 0o600))
 
@@ -233,15 +227,12 @@ func TestDeviceIdentity(t *testing.T) {
 
 	t.Run("certificate from another CA is refused", func(t *testing.T) {
 		other := filepath.Join(t.TempDir(), "other")
-		out, err := run(t, binary(t, "fleetlogctl"), "certs", "init", "--dir", other)
-		require.NoError(t, err, out)
-		out, err = run(t, binary(t, "fleetlogctl"), "certs", "issue", "--dir", other, "--device", identityDeviceA)
-		require.NoError(t, err, out)
+		issueFleet(t, other, []string{identityDeviceA})
 		impostor := loadKeyPair(t, filepath.Join(other, "devices", identityDeviceA))
 		require.Error(t, exportLogs(t, f.grpcAddr, f.tlsAs(impostor), claimingLogs(identityDeviceA, "impostor-grpc")))
 
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: f.tlsAs(impostor)}}
-		_, err = client.Post("https://localhost"+f.httpAddr[strings.LastIndex(f.httpAddr, ":"):]+"/v1/logs", "application/x-protobuf", nil)
+		_, err := client.Post("https://localhost"+f.httpAddr[strings.LastIndex(f.httpAddr, ":"):]+"/v1/logs", "application/x-protobuf", nil)
 		require.Error(t, err, "the TLS handshake fails")
 		assert.NotContains(t, f.gateway.out.String(), "impostor-grpc")
 	})

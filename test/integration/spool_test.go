@@ -130,7 +130,6 @@ type spoolRig struct {
 // merged into the agent's config last.
 func newSpoolRig(t *testing.T, agentYAML string) *spoolRig {
 	t.Helper()
-	ctl := binary(t, "fleetlogctl")
 	r := &spoolRig{
 		t:             t,
 		fleetlog:      binary(t, "fleetlog"),
@@ -143,10 +142,7 @@ func newSpoolRig(t *testing.T, agentYAML string) *spoolRig {
 		agentMetrics:  freePort(t),
 	}
 	certs := filepath.Join(r.dir, "certs")
-	out, err := run(t, ctl, "certs", "init", "--dir", certs)
-	require.NoError(t, err, out)
-	out, err = run(t, ctl, "certs", "issue", "--dir", certs, "--device", deviceID, "--fleet", "it", "--site", "lab")
-	require.NoError(t, err, out)
+	issueFleet(t, certs, []string{deviceID}, "--fleet", "it", "--site", "lab")
 	r.logDir = filepath.Join(r.dir, "logs")
 	require.NoError(t, os.MkdirAll(r.logDir, 0o700))
 
