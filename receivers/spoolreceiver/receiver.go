@@ -104,7 +104,7 @@ func (r *spoolReceiver) start() error {
 	go r.reportEvictions(ctx)
 
 	for _, name := range sortedKeys(r.cfg.Files) {
-		m, err := r.cfg.Files[name].Build(r.set.TelemetrySettings, r.fileEmit(r.cfg.Files[name]))
+		m, err := r.buildFile(r.cfg.Files[name])
 		if err != nil {
 			return fmt.Errorf("'files::%s': %w", name, err)
 		}

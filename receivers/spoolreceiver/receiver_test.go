@@ -31,6 +31,8 @@ import (
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/unicode"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -526,4 +528,55 @@ func TestFileInputsShareOneSpool(t *testing.T) {
 		}
 		return true
 	})
+}
+
+func TestFileBodiesDecodeAsStanzaDoes(t *testing.T) {
+	t.Parallel()
+	lines := []string{
+		"plain ascii",
+		"caf\xc3\xa9 \xe2\x82\xac 10",
+		"bad \xff\xfe end",
+		"truncated \xe2\x82",
+		"overlong \xc0\xaf and surrogate \xed\xa0\x80",
+		"",
+	}
+	for _, tc := range []struct {
+		encoding string
+		decode   func(string) string
+	}{
+		{"", utf8Decoded},
+		{"UTF-8", utf8Decoded},
+		{"utf-8-raw", func(s string) string { return s }},
+		{"iso-8859-1", func(s string) string {
+			out, err := charmap.ISO8859_1.NewDecoder().String(s)
+			require.NoError(t, err)
+			return out
+		}},
+	} {
+		t.Run("encoding="+tc.encoding, func(t *testing.T) {
+			t.Parallel()
+			logDir := t.TempDir()
+			cfg := testConfig(t, logDir)
+			cfg.Files["app"].Encoding = tc.encoding
+			next := &sink{}
+			startReceiver(t, cfg, next)
+
+			appendFile(t, filepath.Join(logDir, "a.log"), strings.Join(lines, "\n")+"\n")
+			waitFor(t, "every line", func() bool { return len(next.records()) >= len(lines) })
+			got := next.bodies()
+			require.Len(t, got, len(lines))
+			for i, line := range lines {
+				assert.Equal(t, tc.decode(line), got[i], "line %d", i)
+			}
+		})
+	}
+}
+
+// utf8Decoded is what stanza's UTF-8 decoding makes of s.
+func utf8Decoded(s string) string {
+	out, err := unicode.UTF8.NewDecoder().String(s)
+	if err != nil {
+		panic(err)
+	}
+	return out
 }

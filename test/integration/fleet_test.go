@@ -115,6 +115,17 @@ func TestAgentToGateway(t *testing.T) {
 		assert.NotContains(t, f.gateway.out.String(), "hunter2-very-secret")
 	})
 
+	t.Run("agent sized its runtime and released start-up memory", func(t *testing.T) {
+		// The lines above arrived after the release: the agent runs on from
+		// the binary's pages mapped again.
+		out := f.agent.out.String()
+		if os.Getenv("GOMAXPROCS") == "" && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
+			assert.Contains(t, out, `"gomaxprocs": 1, "gogc": 50, "gomemlimit": 33554432`)
+		}
+		assert.Contains(t, out, "released start-up memory")
+		assert.Contains(t, out, `"when": "pipelines started"`)
+	})
+
 	t.Run("gateway metric counts what the agent sent", func(t *testing.T) {
 		eventually(t, "gateway accepted == agent sent", func() bool {
 			agentSent := counter(t, f.agentMetrics, "otelcol_exporter_sent_log_records")

@@ -1,0 +1,83 @@
+package edgeruntimeextension // import "github.com/fleetlog/fleetlog/extensions/edgeruntimeextension"
+
+import (
+	"errors"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/helper"
+)
+
+// minMemoryLimit is the smallest memory_limit accepted: below it the
+// collector's own start-up allocations exceed the limit and the garbage
+// collector would run without pause.
+const minMemoryLimit = 8 << 20
+
+// minGCPercent is the smallest gc_percent accepted: below it the collector
+// spends most of its time collecting.
+const minGCPercent = 10
+
+// Errors Validate returns.
+var (
+	ErrMaxProcs    = errors.New("'max_procs' must be 0 (the runtime's default) or more")
+	ErrGCPercent   = errors.New("'gc_percent' must be 0 (the runtime's default) or at least 10")
+	ErrMemoryLimit = errors.New("'memory_limit' must be 0 (no limit) or at least 8MiB")
+	ErrSettle      = errors.New("'release_startup_memory_after' must not be negative")
+)
+
+// defaultSettle is how long after the pipelines started the second release
+// waits: long enough for every component's first poll, timer and server
+// loop to have run, which map code of their own.
+const defaultSettle = 15 * time.Second
+
+// Config sizes the Go runtime. A GOMAXPROCS or GOMEMLIMIT environment
+// variable wins over the matching option, so an operator can always
+// override the shipped config from a unit file or a pod spec.
+type Config struct {
+	// MaxProcs caps how many OS threads run Go code at once (GOMAXPROCS).
+	// Default 0: the runtime's default, the CPUs the process may use.
+	MaxProcs int `mapstructure:"max_procs"`
+	// GCPercent is how much the heap may grow over what the last garbage
+	// collection left live before the next one starts (GOGC): lower
+	// trades CPU for memory, in proportion to each binary's own heap.
+	// Default 0: the runtime's default, 100.
+	GCPercent int `mapstructure:"gc_percent"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT): as
+	// the heap, stacks and runtime metadata near it, the garbage collector
+	// runs more often. It does not cover the mapped binary. Default 0: no
+	// limit.
+	MemoryLimit helper.ByteSize `mapstructure:"memory_limit"`
+	// ReleaseStartupMemory returns the heap start-up freed to the operating
+	// system and drops the process's mappings of the binary's read-only
+	// pages (code and constant data), so that only the pages the running
+	// collector touches again are mapped: once when every pipeline has
+	// started, and again ReleaseStartupMemoryAfter later. The dropped pages
+	// stay in the page cache, where the kernel reclaims them first.
+	// Default true.
+	ReleaseStartupMemory bool `mapstructure:"release_startup_memory"`
+	// ReleaseStartupMemoryAfter is when the second release runs, after
+	// every pipeline has started: the components' first polls, timers and
+	// server loops touch code of their own in the first seconds. Default
+	// 15s; 0 releases only once.
+	ReleaseStartupMemoryAfter time.Duration `mapstructure:"release_startup_memory_after"`
+}
+
+func createDefaultConfig() *Config {
+	return &Config{ReleaseStartupMemory: true, ReleaseStartupMemoryAfter: defaultSettle}
+}
+
+// Validate checks the options' ranges.
+func (c *Config) Validate() error {
+	if c.MaxProcs < 0 {
+		return ErrMaxProcs
+	}
+	if c.GCPercent < 0 || (c.GCPercent > 0 && c.GCPercent < minGCPercent) {
+		return ErrGCPercent
+	}
+	if c.MemoryLimit < 0 || (c.MemoryLimit > 0 && c.MemoryLimit < minMemoryLimit) {
+		return ErrMemoryLimit
+	}
+	if c.ReleaseStartupMemoryAfter < 0 {
+		return ErrSettle
+	}
+	return nil
+}
