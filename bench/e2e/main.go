@@ -33,8 +33,8 @@ import (
 
 // Goals the results are checked against.
 const (
-	goalRatio      = 10.0
-	goalPeakRSSMiB = 40
+	goalRatio     = 10.0
+	goalPeakRSSMB = 40 // decimal MB, as the goal is written
 )
 
 // pipeline is one agent setup under test.
@@ -307,7 +307,8 @@ func goalLines(sums []report.Summary) []string {
 	}
 	for _, a := range as {
 		mib := float64(a.PeakRSS) / (1 << 20)
-		out = append(out, fmt.Sprintf("- %s: agent peak RSS ≤ %d MiB during the run: %.1f MiB — %s", a.Pipeline, goalPeakRSSMiB, mib, report.Met(mib <= goalPeakRSSMiB)))
+		goal := report.MBInMiB(goalPeakRSSMB)
+		out = append(out, fmt.Sprintf("- %s: agent peak RSS ≤ %d MB (%.1f MiB) during the run: %.1f MiB — %s", a.Pipeline, goalPeakRSSMB, goal, mib, report.Met(mib <= goal)))
 	}
 	for _, s := range sums {
 		out = append(out, fmt.Sprintf("- %s: no planted secret reaches the sink: %d leaked lines — %s", s.Pipeline, s.Leaked, report.Met(s.Leaked == 0)))

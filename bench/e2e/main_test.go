@@ -42,12 +42,15 @@ func TestGoalLines(t *testing.T) {
 	t.Parallel()
 	sums := []report.Summary{
 		{Pipeline: "(a) fleetlog", LinesPerCPUSecond: 400_000, PeakRSS: 30 << 20, CPU: time.Second},
+		{Pipeline: "(a) fleetlog-agent", LinesPerCPUSecond: 400_000, PeakRSS: 39 << 20, CPU: time.Second},
 		{Pipeline: "(b) contrib", LinesPerCPUSecond: 30_000, PeakRSS: 90 << 20, CPU: time.Second, Leaked: 2},
 	}
 	got := goalLines(sums)
-	require.Len(t, got, 4, "%q", got)
+	require.Len(t, got, 6, "%q", got)
 	assert.Contains(t, got[0], "13.33× — met")
-	assert.Contains(t, got[1], "(a) fleetlog: agent peak RSS ≤ 40 MiB during the run: 30.0 MiB — met")
-	assert.Contains(t, got[2], "(a) fleetlog: no planted secret reaches the sink: 0 leaked lines — met")
-	assert.Contains(t, got[3], "2 leaked lines — NOT met")
+	assert.Contains(t, got[1], "(a) fleetlog: agent peak RSS ≤ 40 MB (38.1 MiB) during the run: 30.0 MiB — met")
+	assert.Contains(t, got[2], "(a) fleetlog-agent: agent peak RSS ≤ 40 MB (38.1 MiB) during the run: 39.0 MiB — NOT met",
+		"40 MB is decimal: 39 MiB is over it")
+	assert.Contains(t, got[3], "(a) fleetlog: no planted secret reaches the sink: 0 leaked lines — met")
+	assert.Contains(t, got[5], "2 leaked lines — NOT met")
 }
