@@ -2,7 +2,7 @@
 #
 #   make run     build, then start a gateway and an agent on loopback over mTLS
 #   make test    unit and integration tests (builds first)
-#   make build   bin/fleetlog (via the Collector Builder) and bin/fleetlogctl
+#   make build   bin/fleetlog and bin/fleetlog-agent (via the Collector Builder), bin/fleetlogctl
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   benchmarks, then the end-to-end agent benchmark
 #   make agent   bin/fleetlog-agent, the slim agent-only build
@@ -26,7 +26,7 @@ GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
 all: build
 
-build: bin/fleetlog bin/fleetlogctl
+build: bin/fleetlog bin/fleetlog-agent bin/fleetlogctl
 
 $(BUILDER):
 	GOBIN=$(TOOLS) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(BUILDER_VER)
@@ -49,12 +49,17 @@ bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers proce
 	$(BUILDER) --config builder-config.yaml
 	cp build/fleetlog/fleetlog $@
 
-# The agent-only build: the components the agent role config uses, nothing else.
+# The agent-only build: the components the agent role config uses, nothing
+# else. As the build for small devices it links edge_runtime's gc_percent
+# default of 50 (see extensions/edgeruntimeextension/README.md); -s -w are the
+# builder's own defaults, which --ldflags replaces.
 agent: bin/fleetlog-agent
+
+AGENT_LDFLAGS := -s -w -X github.com/fleetlog/fleetlog/extensions/edgeruntimeextension.buildGCPercent=50
 
 bin/fleetlog-agent: $(BUILDER) distributions/agent/builder-config.yaml go.mod $(shell find receivers processors exporters extensions internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
-	$(BUILDER) --config distributions/agent/builder-config.yaml
+	$(BUILDER) --config distributions/agent/builder-config.yaml --ldflags '$(AGENT_LDFLAGS)'
 	cp build/fleetlog-agent/fleetlog-agent $@
 
 bin/fleetlogctl: go.mod $(shell find cmd internal -name '*.go' 2>/dev/null)

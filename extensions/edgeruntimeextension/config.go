@@ -2,6 +2,7 @@ package edgeruntimeextension // import "github.com/fleetlog/fleetlog/extensions/
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/helper"
@@ -11,6 +12,27 @@ import (
 // collector's own start-up allocations exceed the limit and the garbage
 // collector would run without pause.
 const minMemoryLimit = 8 << 20
+
+// buildGCPercent is gc_percent's default for this binary, set at link time
+// (-ldflags "-X ...edgeruntimeextension.buildGCPercent=50"): the agent-only
+// build for small devices links 50, bin/fleetlog nothing (the runtime's
+// 100). The right value depends on the binary, not on the config both run:
+// each collection marks the whole live heap, and bin/fleetlog's is larger
+// by what its other components allocate at start-up, so a low setting costs
+// it more CPU and buys less. It is never written after link time.
+var buildGCPercent string
+
+// defaultGCPercent is the linked default as a number.
+func defaultGCPercent() int { return parseGCPercent(buildGCPercent) }
+
+// parseGCPercent reads a linked gc_percent; 0 when unset or invalid.
+func parseGCPercent(linked string) int {
+	n, err := strconv.Atoi(linked)
+	if err != nil || n < minGCPercent {
+		return 0
+	}
+	return n
+}
 
 // minGCPercent is the smallest gc_percent accepted: below it the collector
 // spends most of its time collecting.
@@ -39,7 +61,8 @@ type Config struct {
 	// GCPercent is how much the heap may grow over what the last garbage
 	// collection left live before the next one starts (GOGC): lower
 	// trades CPU for memory, in proportion to each binary's own heap.
-	// Default 0: the runtime's default, 100.
+	// Default: 50 in the agent-only build, else 0; 0 keeps the runtime's
+	// default, 100.
 	GCPercent int `mapstructure:"gc_percent"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT): as
 	// the heap, stacks and runtime metadata near it, the garbage collector
@@ -62,7 +85,11 @@ type Config struct {
 }
 
 func createDefaultConfig() *Config {
-	return &Config{ReleaseStartupMemory: true, ReleaseStartupMemoryAfter: defaultSettle}
+	return &Config{
+		GCPercent:                 defaultGCPercent(),
+		ReleaseStartupMemory:      true,
+		ReleaseStartupMemoryAfter: defaultSettle,
+	}
 }
 
 // Validate checks the options' ranges.

@@ -33,7 +33,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "off"), want: &Config{ReleaseStartupMemoryAfter: 15 * time.Second}},
 		{
 			id:   component.NewIDWithName(metadata.Type, "readme"),
-			want: &Config{MaxProcs: 1, GCPercent: 50, MemoryLimit: 32 << 20, ReleaseStartupMemory: true, ReleaseStartupMemoryAfter: 15 * time.Second},
+			want: &Config{MaxProcs: 1, MemoryLimit: 32 << 20, ReleaseStartupMemory: true, ReleaseStartupMemoryAfter: 15 * time.Second},
 		},
 		{id: component.NewIDWithName(metadata.Type, "bad_procs"), wantErr: ErrMaxProcs, key: "max_procs"},
 		{id: component.NewIDWithName(metadata.Type, "bad_gc"), wantErr: ErrGCPercent, key: "gc_percent"},
@@ -56,5 +56,16 @@ func TestLoadConfig(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.want, cfg)
 		})
+	}
+}
+
+func TestDefaultGCPercentComesFromTheBuild(t *testing.T) {
+	t.Parallel()
+	assert.Zero(t, createDefaultConfig().GCPercent, "a build that links no value keeps the runtime's")
+	for _, tt := range []struct {
+		linked string
+		want   int
+	}{{"", 0}, {"50", 50}, {"abc", 0}, {"5", 0}, {"-1", 0}} {
+		assert.Equal(t, tt.want, parseGCPercent(tt.linked), "linked %q", tt.linked)
 	}
 }

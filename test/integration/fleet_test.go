@@ -31,6 +31,13 @@ type fleet struct {
 
 func startFleet(t *testing.T) *fleet {
 	t.Helper()
+	return startFleetWithAgent(t, "fleetlog")
+}
+
+// startFleetWithAgent starts a gateway from bin/fleetlog and an agent from
+// bin/<agentBin>, both with the shipped role configs and dev overlays.
+func startFleetWithAgent(t *testing.T, agentBin string) *fleet {
+	t.Helper()
 	root := repoRoot(t)
 	fleetlog := binary(t, "fleetlog")
 	dir := t.TempDir()
@@ -57,7 +64,7 @@ func startFleet(t *testing.T) *fleet {
 	waitHealthy(t, f.gateway, gwHealth)
 
 	agentHealth := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	f.agent = start(t, "agent", fleetlog, map[string]string{
+	f.agent = start(t, "agent", binary(t, agentBin), map[string]string{
 		// The certificate is for localhost; dial by name so it verifies.
 		"FLEETLOG_GATEWAY":      strings.Replace(f.gatewayAddr, "127.0.0.1", "localhost", 1),
 		"FLEETLOG_TLS_DIR":      filepath.Join(f.certs, "devices", deviceID),
@@ -82,8 +89,19 @@ func (f *fleet) waitAtGateway(t *testing.T, marker string) {
 	}, f.gateway, f.agent)
 }
 
+// TestAgentToGateway runs the agent role from both binaries: bin/fleetlog
+// and the agent-only bin/fleetlog-agent, which links its own GC default.
 func TestAgentToGateway(t *testing.T) {
-	f := startFleet(t)
+	for _, tc := range []struct {
+		agentBin string
+		gogc     int
+	}{{"fleetlog", 100}, {"fleetlog-agent", 50}} {
+		t.Run(tc.agentBin, func(t *testing.T) { testAgentToGateway(t, tc.agentBin, tc.gogc) })
+	}
+}
+
+func testAgentToGateway(t *testing.T, agentBin string, gogc int) {
+	f := startFleetWithAgent(t, agentBin)
 	sent := 0
 
 	t.Run("tailed file line arrives", func(t *testing.T) {
@@ -120,7 +138,7 @@ func TestAgentToGateway(t *testing.T) {
 		// the binary's pages mapped again.
 		out := f.agent.out.String()
 		if os.Getenv("GOMAXPROCS") == "" && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-			assert.Contains(t, out, `"gomaxprocs": 1, "gogc": 50, "gomemlimit": 33554432`)
+			assert.Contains(t, out, fmt.Sprintf(`"gomaxprocs": 1, "gogc": %d, "gomemlimit": 33554432`, gogc))
 		}
 		assert.Contains(t, out, "released start-up memory")
 		assert.Contains(t, out, `"when": "pipelines started"`)
