@@ -1,6 +1,7 @@
 package record
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -123,4 +124,27 @@ func BenchmarkAppendDecode(b *testing.B) {
 		}
 		_ = dec.Logs()
 	}
+}
+
+// BenchmarkDecodeBatch decodes a delivery batch of file lines that share
+// their attributes, as the spool receiver does.
+func BenchmarkDecodeBatch(b *testing.B) {
+	const batch = 2048
+	raw := AppendAttributes(nil, map[string]any{"log.file.name": "app.log", "log.file.path": "/var/log/fleetlog/app.log"})
+	var payloads [][]byte
+	for i := range batch {
+		line := fmt.Appendf(nil, "2026-11-25T00:00:%02dZ INFO request %d served path=/api/v1/things status=200 duration=3ms", i%60, i)
+		payloads = append(payloads, Append(nil, &Entry{Observed: 1, AttributesRaw: raw, BodyBytes: line}))
+	}
+	b.ReportAllocs()
+	dec := NewDecoder()
+	for b.Loop() {
+		for _, p := range payloads {
+			if err := dec.Decode(p); err != nil {
+				b.Fatal(err)
+			}
+		}
+		_ = dec.Logs()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
 }
