@@ -25,7 +25,7 @@ type edgeRuntime struct {
 
 	// What Start replaced, for Shutdown to put back.
 	setProcs, setGC, setLimit bool
-	prevProcs, prevGC         int
+	prevGC                    int
 	prevLimit                 int64
 
 	ready bool          // Ready ran
@@ -48,7 +48,8 @@ func newEdgeRuntime(cfg *Config, logger *zap.Logger, getenv func(string) string)
 func (e *edgeRuntime) Start(context.Context, component.Host) error {
 	if n := e.cfg.MaxProcs; n > 0 {
 		if e.getenv("GOMAXPROCS") == "" {
-			e.prevProcs, e.setProcs = runtime.GOMAXPROCS(n), true
+			runtime.GOMAXPROCS(n)
+			e.setProcs = true
 		} else {
 			e.logger.Info("GOMAXPROCS is set in the environment; max_procs is not applied", zap.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 		}
@@ -89,7 +90,10 @@ func (e *edgeRuntime) Shutdown(context.Context) error {
 		e.stop = nil
 	}
 	if e.setProcs {
-		runtime.GOMAXPROCS(e.prevProcs)
+		// GOMAXPROCS was not set in the environment, so the runtime's
+		// default was in force, which follows the CPU quota; put that back
+		// rather than freezing the number it had.
+		runtime.SetDefaultGOMAXPROCS()
 		e.setProcs = false
 	}
 	if e.setGC {

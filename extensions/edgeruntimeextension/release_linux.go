@@ -3,6 +3,7 @@ package edgeruntimeextension // import "github.com/fleetlog/fleetlog/extensions/
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -18,15 +19,18 @@ type mapping struct {
 	perms      string
 	path       string
 	rss, anon  int64 // bytes
+	swap       int64 // bytes of the mapping's own (anonymous) pages swapped out
 }
 
 // releasable reports whether dropping m's page-table entries is lossless: a
 // private, read-only mapping of exe whose pages are all still the file's own
-// (no anonymous copy-on-write page, such as the relocations a PIE build's
-// loader writes before making them read-only). A later access maps the same
-// bytes again from the page cache, or from disk.
+// (no anonymous copy-on-write page, in memory or swapped out, such as the
+// relocations a PIE build's loader writes before making them read-only, or a
+// debugger's breakpoint). A later access maps the same bytes again from the
+// page cache, or from disk.
 func (m mapping) releasable(exe string) bool {
-	return m.path == exe && len(m.perms) == 4 && m.perms[0] == 'r' && m.perms[1] == '-' && m.perms[3] == 'p' && m.anon == 0
+	return m.path == exe && len(m.perms) == 4 && m.perms[0] == 'r' && m.perms[1] == '-' && m.perms[3] == 'p' &&
+		m.anon == 0 && m.swap == 0
 }
 
 // releaseBinaryPages drops the process's mappings of the executable's
@@ -43,6 +47,7 @@ func releaseBinaryPages() (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find the executable: %w", err)
 	}
+	exe = strings.TrimSuffix(exe, deletedMark) // replaced on disk while running
 	f, err := os.Open("/proc/self/smaps")
 	if err != nil {
 		return 0, fmt.Errorf("read mappings: %w", err)
@@ -53,17 +58,24 @@ func releaseBinaryPages() (int64, error) {
 		return 0, fmt.Errorf("read mappings: %w", err)
 	}
 	var released int64
+	var errs []error
 	for _, m := range maps {
 		if !m.releasable(exe) {
 			continue
 		}
 		if _, _, errno := unix.Syscall(unix.SYS_MADVISE, m.start, m.end-m.start, unix.MADV_DONTNEED); errno != 0 {
-			return released, fmt.Errorf("madvise %x-%x: %w", m.start, m.end, errno)
+			// Locked memory (mlock) refuses; the other mappings may not.
+			errs = append(errs, fmt.Errorf("madvise %x-%x: %w", m.start, m.end, errno))
+			continue
 		}
 		released += m.rss
 	}
-	return released, nil
+	return released, errors.Join(errs...)
 }
+
+// deletedMark is what the kernel appends to the path of a file that was
+// replaced or removed while mapped.
+const deletedMark = " (deleted)"
 
 // parseSmaps reads the regions of an smaps file with their Rss and
 // Anonymous sizes. A path the kernel marks " (deleted)" (the binary was
@@ -84,6 +96,8 @@ func parseSmaps(r io.Reader) ([]mapping, error) {
 				m.rss = kB(value)
 			case "Anonymous":
 				m.anon = kB(value)
+			case "Swap":
+				m.swap = kB(value)
 			}
 			continue
 		}
@@ -99,7 +113,7 @@ func parseSmaps(r io.Reader) ([]mapping, error) {
 		}
 		m := mapping{start: uintptr(start), end: uintptr(end), perms: fields[1]}
 		if len(fields) >= 6 {
-			m.path = strings.TrimSuffix(strings.Join(fields[5:], " "), " (deleted)")
+			m.path = strings.TrimSuffix(strings.Join(fields[5:], " "), deletedMark)
 		}
 		maps = append(maps, m)
 	}

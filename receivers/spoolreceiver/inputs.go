@@ -42,14 +42,23 @@ func nopEmit(context.Context, [][]byte, map[string]any, int64, []int64) error { 
 // ("utf-8-raw", stanza's pass-through) and fileEmit checks each with
 // utf8.Valid, which is many times faster, and runs only an invalid line
 // through that same transformer, so bodies stay exactly what stanza's UTF-8
-// decoding gives.
+// decoding gives. Not with multiline patterns, whose splitter has a fast
+// path only for stanza's own UTF-8, nor with header parsing, whose
+// attributes stanza decodes itself: those inputs keep stanza's decoding.
 func (r *spoolReceiver) buildFile(fc *FileConfig) (*fileconsumer.Manager, error) {
 	cfg := fc.Config
-	repair := isUTF8(cfg.Encoding)
+	repair := readRawUTF8(&cfg)
 	if repair {
 		cfg.Encoding = "utf-8-raw"
 	}
 	return cfg.Build(r.set.TelemetrySettings, r.fileEmit(fc, repair))
+}
+
+// readRawUTF8 reports whether an input with cfg reads lines raw and repairs
+// them in fileEmit (see buildFile).
+func readRawUTF8(cfg *fileconsumer.Config) bool {
+	return isUTF8(cfg.Encoding) && cfg.SplitConfig.LineStartPattern == "" &&
+		cfg.SplitConfig.LineEndPattern == "" && cfg.Header == nil
 }
 
 // isUTF8 reports whether stanza decodes enc as UTF-8 with replacement of

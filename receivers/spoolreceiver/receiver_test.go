@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/entry"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/tcp"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/udp"
 	"github.com/stretchr/testify/assert"
@@ -541,23 +542,33 @@ func TestFileBodiesDecodeAsStanzaDoes(t *testing.T) {
 		"",
 	}
 	for _, tc := range []struct {
-		encoding string
-		decode   func(string) string
+		encoding  string
+		multiline bool // stanza's own UTF-8 decoding stays on
+		decode    func(string) string
 	}{
-		{"", utf8Decoded},
-		{"UTF-8", utf8Decoded},
-		{"utf-8-raw", func(s string) string { return s }},
-		{"iso-8859-1", func(s string) string {
+		{"", false, utf8Decoded},
+		{"UTF-8", false, utf8Decoded},
+		{"utf8", true, utf8Decoded},
+		{"utf-8-raw", false, func(s string) string { return s }},
+		{"iso-8859-1", false, func(s string) string {
 			out, err := charmap.ISO8859_1.NewDecoder().String(s)
 			require.NoError(t, err)
 			return out
 		}},
 	} {
-		t.Run("encoding="+tc.encoding, func(t *testing.T) {
+		t.Run(fmt.Sprintf("encoding=%s/multiline=%t", tc.encoding, tc.multiline), func(t *testing.T) {
 			t.Parallel()
 			logDir := t.TempDir()
 			cfg := testConfig(t, logDir)
 			cfg.Files["app"].Encoding = tc.encoding
+			lines := lines
+			if tc.multiline {
+				// Every line starts an entry; the empty one would join the
+				// entry before it.
+				cfg.Files["app"].SplitConfig.LineStartPattern = `^\S`
+				cfg.Files["app"].FlushPeriod = 50 * time.Millisecond
+				lines = lines[:len(lines)-1]
+			}
 			next := &sink{}
 			startReceiver(t, cfg, next)
 
@@ -568,6 +579,29 @@ func TestFileBodiesDecodeAsStanzaDoes(t *testing.T) {
 			for i, line := range lines {
 				assert.Equal(t, tc.decode(line), got[i], "line %d", i)
 			}
+		})
+	}
+}
+
+func TestReadRawUTF8OnlyWhereBodiesStayTheSame(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		name string
+		set  func(*FileConfig)
+		want bool
+	}{
+		{"default", func(*FileConfig) {}, true},
+		{"ascii", func(c *FileConfig) { c.Encoding = "US-ASCII" }, true},
+		{"latin-1", func(c *FileConfig) { c.Encoding = "iso-8859-1" }, false},
+		{"utf-16", func(c *FileConfig) { c.Encoding = "utf-16le" }, false},
+		{"multiline start", func(c *FileConfig) { c.SplitConfig.LineStartPattern = `^\d` }, false},
+		{"multiline end", func(c *FileConfig) { c.SplitConfig.LineEndPattern = `;$` }, false},
+		{"header", func(c *FileConfig) { c.Header = &fileconsumer.HeaderConfig{Pattern: "^#"} }, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			fc := NewFileConfig()
+			tt.set(fc)
+			assert.Equal(t, tt.want, readRawUTF8(&fc.Config))
 		})
 	}
 }
