@@ -22,9 +22,6 @@ const minMemoryLimit = 8 << 20
 // it more CPU and buys less. It is never written after link time.
 var buildGCPercent string
 
-// defaultGCPercent is the linked default as a number.
-func defaultGCPercent() int { return parseGCPercent(buildGCPercent) }
-
 // parseGCPercent reads a linked gc_percent; 0 when unset or invalid.
 func parseGCPercent(linked string) int {
 	n, err := strconv.Atoi(linked)
@@ -51,7 +48,7 @@ var (
 // loop to have run, which map code of their own.
 const defaultSettle = 15 * time.Second
 
-// Config sizes the Go runtime. A GOMAXPROCS or GOMEMLIMIT environment
+// Config sizes the Go runtime. A GOMAXPROCS, GOGC or GOMEMLIMIT environment
 // variable wins over the matching option, so an operator can always
 // override the shipped config from a unit file or a pod spec.
 type Config struct {
@@ -86,7 +83,7 @@ type Config struct {
 
 func createDefaultConfig() *Config {
 	return &Config{
-		GCPercent:                 defaultGCPercent(),
+		GCPercent:                 parseGCPercent(buildGCPercent),
 		ReleaseStartupMemory:      true,
 		ReleaseStartupMemoryAfter: defaultSettle,
 	}
