@@ -8,10 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
 )
 
 const (
@@ -42,7 +43,7 @@ func (s *Spool) recover() error {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, tmpSuffix) {
+		if durable.IsTemp(name) {
 			_ = os.Remove(filepath.Join(s.opts.Dir, name)) // an interrupted rewrite
 			continue
 		}
@@ -110,8 +111,6 @@ type recovered struct {
 	count   int64 // intact records
 	acked   int64 // of which at or before the cursor
 }
-
-const tmpSuffix = ".tmp"
 
 // recoverSegment checks one segment file and repairs it in place. It never
 // fails: a file it cannot read is left alone and counted as damage.
@@ -257,39 +256,29 @@ func scanSegmentWith(sr *segReader, f io.ReaderAt, size int64, hdrOK bool, fn fu
 // rewriteSegment replaces the segment at path by a copy holding only its
 // intact frames, and returns the new size.
 func (s *Spool) rewriteSegment(path string, f io.ReaderAt, size int64, hdrOK bool, chain int) (int64, error) {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tmpSuffix)
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
-	if err != nil {
-		return 0, fmt.Errorf("create: %w", err)
-	}
-	buf := appendSegHeader(make([]byte, 0, writeBufSize), chain)
-	var werr error
-	n := int64(0)
-	flush := func() {
-		if werr == nil && len(buf) > 0 {
-			_, werr = out.Write(buf)
-			n += int64(len(buf))
+	var n int64
+	err := durable.Replace(path, filePerm, func(out io.Writer) error {
+		buf := appendSegHeader(make([]byte, 0, writeBufSize), chain)
+		var werr error
+		flush := func() {
+			if werr == nil && len(buf) > 0 {
+				var w int
+				w, werr = out.Write(buf)
+				n += int64(w)
+			}
+			buf = buf[:0]
 		}
-		buf = buf[:0]
-	}
-	_, err = scanSegment(f, size, hdrOK, func(fr *frame) {
-		r := Record{Severity: fr.sev, Time: fr.time, Payload: fr.payload}
-		buf = appendFrame(buf, fr.seq, &r)
-		if len(buf) >= writeBufSize {
-			flush()
-		}
+		_, err := scanSegment(f, size, hdrOK, func(fr *frame) {
+			r := Record{Severity: fr.sev, Time: fr.time, Payload: fr.payload}
+			buf = appendFrame(buf, fr.seq, &r)
+			if len(buf) >= writeBufSize {
+				flush()
+			}
+		})
+		flush()
+		return errors.Join(err, werr)
 	})
-	flush()
-	err = errors.Join(err, werr)
-	if err == nil {
-		err = out.Sync()
-	}
-	err = errors.Join(err, out.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
-		_ = os.Remove(tmp)
 		return 0, err
 	}
 	return n, nil

@@ -66,6 +66,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
 )
 
 // ErrFull is returned by TryAppend, and by Append once its context is done,
@@ -244,7 +246,7 @@ type Spool struct {
 	opts       Options
 	log        *zap.Logger
 	maxRecord  int // largest payload Append accepts
-	lock       *os.File
+	lock       *durable.LockFile
 	cur        *cursorFile
 	quarantine quarantine
 
@@ -663,7 +665,7 @@ func (s *Spool) closeFiles() {
 		s.cur = nil
 	}
 	if s.lock != nil {
-		_ = unlockDir(s.lock)
+		_ = s.lock.Unlock()
 		s.lock = nil
 	}
 }
