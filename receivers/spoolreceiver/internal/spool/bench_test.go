@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"fmt"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"testing"
 	"time"
 )
@@ -52,7 +53,7 @@ func BenchmarkAppend(b *testing.B) {
 				s := openSpool(b, Options{MaxSize: 256 << 20, Fsync: policy})
 				recs := benchRecords(batch)
 				ctx := context.Background()
-				b.SetBytes(frameHeaderSize + benchPayload)
+				b.SetBytes(segfmt.FrameHeaderSize + benchPayload)
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i += batch {
@@ -78,7 +79,7 @@ func BenchmarkRead(b *testing.B) {
 		b.Run("fsync="+policy.String(), func(b *testing.B) {
 			s := openSpool(b, Options{MaxSize: 1 << 30, Fsync: policy})
 			recs := benchRecords(10000)
-			b.SetBytes(frameHeaderSize + benchPayload)
+			b.SetBytes(segfmt.FrameHeaderSize + benchPayload)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done := 0; done < b.N; {
@@ -108,7 +109,7 @@ func BenchmarkAppendRead(b *testing.B) {
 	s := openSpool(b, Options{MaxSize: 256 << 20})
 	recs := benchRecords(64)
 	ctx := context.Background()
-	b.SetBytes(frameHeaderSize + benchPayload)
+	b.SetBytes(segfmt.FrameHeaderSize + benchPayload)
 	b.ReportAllocs()
 	b.ResetTimer()
 	done := make(chan error, 1)

@@ -3,6 +3,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -37,7 +38,7 @@ func (q *quarantine) write(recs []Record, sync bool) error {
 	}
 	q.buf = q.buf[:0]
 	if created {
-		q.buf = appendSegHeader(q.buf, chainAll)
+		q.buf = segfmt.AppendHeader(q.buf, chainAll)
 	}
 	for i := range recs {
 		q.seq++

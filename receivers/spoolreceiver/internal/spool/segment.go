@@ -2,6 +2,7 @@ package spool
 
 import (
 	"fmt"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -131,9 +132,9 @@ type chain struct {
 	// reader; rdIdx indexes segs
 	rdIdx  int
 	rdFile *os.File
-	rd     segReader
+	rd     segfmt.Reader
 	peeked bool
-	pk     frame
+	pk     segfmt.Frame
 }
 
 // readerSeg is the segment the reader is in, or nil.
@@ -161,11 +162,11 @@ func (s *Spool) createSegmentLocked(c *chain, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	g := &segment{path: path, chain: c.id, firstSeq: seq, size: segHeaderSize}
-	c.wbuf = appendSegHeader(c.wbuf[:0], c.id)
+	g := &segment{path: path, chain: c.id, firstSeq: seq, size: segfmt.HeaderSize}
+	c.wbuf = segfmt.AppendHeader(c.wbuf[:0], c.id)
 	c.segs = append(c.segs, g)
 	c.active, c.wf = g, f
-	s.used += segHeaderSize
+	s.used += segfmt.HeaderSize
 	s.dirDirty = true
 	return nil
 }

@@ -5,7 +5,7 @@
 // # Layout
 //
 // Dir holds the segment files (<band>-<first sequence number>.seg, format in
-// frame.go), the cursor (cursor.go), the lock file LOCK, and two
+// package segfmt), the cursor (cursor.go), the lock file LOCK, and two
 // sub-directories: quarantine/ (batches the consumer refused for good, in the
 // segment format, kept under MaxSize/4 by deleting the oldest files) and
 // corrupt/ (copies of damaged segments for inspection, the newest 8).
@@ -59,6 +59,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -85,7 +86,7 @@ var ErrTooLarge = errors.New("record too large for the spool")
 // default SegmentSize accepts: a record must fit in one segment.
 func MaxPayload(maxSize int64) int64 {
 	seg := min(int64(defaultSegmentSize), maxSize/4)
-	return min(seg-segHeaderSize-frameHeaderSize, maxPayload)
+	return min(seg-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload)
 }
 
 // ErrLocked is returned by Open when another process holds the directory.
@@ -315,7 +316,7 @@ func Open(opts Options) (*Spool, error) {
 	s := &Spool{
 		opts:      opts,
 		log:       opts.Logger,
-		maxRecord: int(min(opts.SegmentSize-segHeaderSize-frameHeaderSize, maxPayload)),
+		maxRecord: int(min(opts.SegmentSize-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload)),
 		lock:      lock,
 		spaceCh:   make(chan struct{}),
 		// One report a second at most, for drops of incoming records.
@@ -387,7 +388,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 		if n := len(recs[i].Payload); n > s.maxRecord {
 			return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, s.maxRecord)
 		}
-		need += frameHeaderSize + int64(len(recs[i].Payload))
+		need += segfmt.FrameHeaderSize + int64(len(recs[i].Payload))
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -400,7 +401,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	}
 	if s.opts.Full == Block {
 		// Room for the batch and the headers of the segments it may start.
-		need += segHeaderSize * (1 + need/s.opts.SegmentSize)
+		need += segfmt.HeaderSize * (1 + need/s.opts.SegmentSize)
 		if need > s.opts.MaxSize {
 			s.mu.Unlock()
 			return fmt.Errorf("%w: a batch of %d bytes under the block policy", ErrTooLarge, need)
@@ -464,12 +465,12 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 // the evicting policies.
 func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	c := &s.chains[chainFor(r.Severity, s.opts.Full)]
-	fsz := int64(frameHeaderSize + len(r.Payload))
+	fsz := int64(segfmt.FrameHeaderSize + len(r.Payload))
 	if s.opts.Full != Block {
 		for {
 			need := fsz
 			if c.active == nil {
-				need += segHeaderSize
+				need += segfmt.HeaderSize
 			}
 			if s.used+need <= s.opts.MaxSize || s.reclaimLocked() {
 				if s.used+need <= s.opts.MaxSize {
@@ -668,4 +669,9 @@ func (s *Spool) closeFiles() {
 		_ = s.lock.Unlock()
 		s.lock = nil
 	}
+}
+
+// appendFrame appends the frame of r, numbered seq, to dst.
+func appendFrame(dst []byte, seq uint64, r *Record) []byte {
+	return segfmt.AppendFrame(dst, seq, r.Severity, r.Time, r.Payload)
 }

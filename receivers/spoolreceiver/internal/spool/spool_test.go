@@ -3,6 +3,7 @@ package spool
 import (
 	"context"
 	"fmt"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -139,7 +140,7 @@ func TestReadBatchLimits(t *testing.T) {
 	b2, err := s.Read(context.Background(), 10, 1)
 	require.NoError(t, err)
 	assert.Len(t, b2.Records, 1)
-	assert.Equal(t, int64(frameHeaderSize+len(b2.Records[0].Payload)), b2.Bytes)
+	assert.Equal(t, int64(segfmt.FrameHeaderSize+len(b2.Records[0].Payload)), b2.Bytes)
 	require.NoError(t, s.Ack(b))
 	require.NoError(t, s.Ack(b2))
 	require.NoError(t, s.Ack(b2), "a second Ack is a no-op")
@@ -265,8 +266,8 @@ func TestQuarantine(t *testing.T) {
 	data, err := os.ReadFile(files[0])
 	require.NoError(t, err)
 	var got []int
-	_, err = scanSegment(strings.NewReader(string(data)), int64(len(data)), validSegHeader(data), func(f *frame) {
-		got = append(got, recNum(t, Record{Payload: f.payload}))
+	_, err = segfmt.Scan(strings.NewReader(string(data)), int64(len(data)), segfmt.ValidHeader(data), func(f *segfmt.Frame) {
+		got = append(got, recNum(t, Record{Payload: f.Payload}))
 	})
 	require.NoError(t, err)
 	assert.Equal(t, seq(0, 5), got)
