@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
@@ -47,6 +48,10 @@ type spoolReceiver struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	// stalled is set while appendRecords finds the spool unable to take
+	// records (logged once per stall).
+	stalled atomic.Bool
+
 	// Evictions reported by the spool wait here for the reporter goroutine,
 	// which appends one loss record per eviction.
 	evMu      sync.Mutex
@@ -78,6 +83,7 @@ func (r *spoolReceiver) start() error {
 		Fsync:         r.cfg.Fsync.policy(),
 		FsyncInterval: r.cfg.FsyncInterval,
 		Full:          r.cfg.FullPolicy.policy(),
+		MinFree:       r.cfg.minFree(),
 		OnEvict:       r.onEvict,
 		Logger:        logger,
 	})
@@ -186,6 +192,9 @@ func (r *spoolReceiver) startTelemetry() error {
 		tb.RegisterSpoolEvictedRecordsCallback(counter(func(s spool.Stats) int64 { return s.Evicted })),
 		tb.RegisterSpoolCorruptRecordsCallback(counter(func(s spool.Stats) int64 { return s.Corrupt })),
 		tb.RegisterSpoolQuarantinedRecordsCallback(counter(func(s spool.Stats) int64 { return s.Quarantined })),
+		tb.RegisterSpoolFilesystemFreeCallback(counter(func(s spool.Stats) int64 { return s.FreeBytes })),
+		tb.RegisterSpoolMinFreeCallback(counter(func(s spool.Stats) int64 { return s.MinFree })),
+		tb.RegisterSpoolSizeLimitCallback(counter(func(s spool.Stats) int64 { return s.Limit })),
 		tb.RegisterSpoolOldestRecordAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
 			age := 0.0
 			if oldest := sp.Stats().Oldest; !oldest.IsZero() {
@@ -205,6 +214,14 @@ func (p FsyncPolicy) policy() spool.FsyncPolicy {
 		return spool.FsyncNever
 	}
 	return spool.FsyncInterval
+}
+
+// minFree is the spool's MinFree for the min_free option.
+func (c *Config) minFree() int64 {
+	if c.MinFree == nil {
+		return spool.DefaultMinFree
+	}
+	return int64(*c.MinFree)
 }
 
 func (p FullPolicy) policy() spool.FullPolicy {

@@ -159,8 +159,14 @@ type Options struct {
 	Fsync FsyncPolicy
 	// FsyncInterval is the group-commit period for FsyncInterval (default 200ms).
 	FsyncInterval time.Duration
-	// Full is the policy when MaxSize is reached (default EvictLowestSeverity).
+	// Full is the policy when MaxSize is reached, or when the filesystem's
+	// free space is below MinFree (default EvictLowestSeverity).
 	Full FullPolicy
+	// MinFree is the free space to keep on the filesystem holding Dir, in
+	// bytes: below it the spool counts as full, so that it never fills the
+	// device's disk. 0 (the zero value) turns it off; DefaultMinFree takes
+	// the default. Free space is read at every new segment and every second.
+	MinFree int64
 	// OnEvict, when set, is called without spool locks held after records
 	// were evicted to make room, from the appending goroutine. Incoming
 	// records dropped for being below every spooled band are reported
@@ -169,6 +175,9 @@ type Options struct {
 	OnEvict func(Eviction)
 	// Logger receives recovery and eviction summaries, never record contents.
 	Logger *zap.Logger
+
+	// createFile, if set, creates segment files instead of os.OpenFile.
+	createFile func(path string) (segFile, error)
 }
 
 // Record is one spooled entry. Payload is opaque to the spool (the receiver's
@@ -225,7 +234,32 @@ type Stats struct {
 	// deleted or failing to read while the spool runs). A failed write
 	// loses nothing: records stay buffered and Sync reports the error.
 	Lost int64
+	// FreeBytes is the free space of the filesystem at the last check; 0
+	// where it cannot be read.
+	FreeBytes int64
+	// MinFree is the effective min free in bytes (0: not applied).
+	MinFree int64
+	// Limit is what Bytes may reach now: MaxSize, or less when free space
+	// is short.
+	Limit int64
 }
+
+// PartialError is returned by Append and TryAppend when a failure (a write
+// error, past what the spool keeps buffered) stopped a batch part-way: the
+// first Appended records were taken and must not be appended again. Under
+// FsyncAlways a failed sync after the whole batch was taken gives one with
+// Appended = len(batch): the records are kept buffered, not yet durable.
+type PartialError struct {
+	Appended int
+	Err      error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("appended %d records of the batch: %v", e.Appended, e.Err)
+}
+
+// Unwrap returns the failure.
+func (e *PartialError) Unwrap() error { return e.Err }
 
 const (
 	dirPerm  = 0o700
@@ -260,11 +294,15 @@ type Spool struct {
 	// reader meets in a segment's head were delivered before the restart.
 	openAckSeq uint64
 	used       int64 // bytes of the live segment files, buffered included
-	records    int64 // undelivered records
-	unread     int64 // records not yet handed out by Read
-	stats      Stats // counters
-	spaceCh    chan struct{}
-	free       []*batchState // recycled by Ack
+	// Free space: the filesystem's size (0 if unknown) and free bytes at
+	// the last check, the effective min free, and the limit on used they
+	// give (-1: none).
+	fsSize, fsFree, minFree, diskLimit int64
+	records                            int64 // undelivered records
+	unread                             int64 // records not yet handed out by Read
+	stats                              Stats // counters
+	spaceCh                            chan struct{}
+	free                               []*batchState // recycled by Ack
 
 	// Incoming records dropped for being below every spooled band are
 	// reported together, at most every reportEvery, so that a flood of them
@@ -275,9 +313,9 @@ type Spool struct {
 	reportTimer *time.Timer // pending report of drops, if armed
 
 	// state of the next sync
-	toClose     []*os.File // sealed segment files, closed after their sync
-	dirty       bool       // segment data written since the last sync
-	dirDirty    bool       // segment files created or deleted since then
+	toClose     []segFile // sealed segment files, closed after their sync
+	dirty       bool      // segment data written since the last sync
+	dirDirty    bool      // segment files created or deleted since then
 	cursorDirty bool
 
 	syncMu    sync.Mutex // one sync at a time
@@ -314,11 +352,10 @@ func Open(opts Options) (*Spool, error) {
 		return nil, err
 	}
 	s := &Spool{
-		opts:      opts,
-		log:       opts.Logger,
-		maxRecord: int(min(opts.SegmentSize-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload)),
-		lock:      lock,
-		spaceCh:   make(chan struct{}),
+		opts:    opts,
+		log:     opts.Logger,
+		lock:    lock,
+		spaceCh: make(chan struct{}),
 		// One report a second at most, for drops of incoming records.
 		reportEvery: time.Second,
 		dataCh:      make(chan struct{}, 1),
@@ -329,13 +366,20 @@ func Open(opts Options) (*Spool, error) {
 	for i := range s.chains {
 		s.chains[i].id = i
 	}
+	s.initDisk()
+	s.maxRecord = int(min(s.opts.SegmentSize-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload))
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
+	s.checkDiskLocked()
 	if opts.Fsync == FsyncInterval {
 		s.wg.Add(1)
 		go s.syncLoop()
+	}
+	if s.minFree > 0 {
+		s.wg.Add(1)
+		go s.diskLoop()
 	}
 	return s, nil
 }
@@ -371,8 +415,8 @@ func (o *Options) setDefaults() error {
 // Under FsyncAlways the records are durable when it returns.
 //
 // While disk writes fail, records are kept buffered (Sync returns the
-// error) up to a bound; past it Append returns the write error, and a batch
-// may then have been taken only in part.
+// error) up to a bound; past it Append returns the write error, as a
+// *PartialError when the batch was taken only in part.
 func (s *Spool) Append(ctx context.Context, recs []Record) error {
 	return s.append(ctx, recs, true)
 }
@@ -406,7 +450,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 			s.mu.Unlock()
 			return fmt.Errorf("%w: a batch of %d bytes under the block policy", ErrTooLarge, need)
 		}
-		for s.used+need > s.opts.MaxSize && !s.reclaimLocked() {
+		for s.used+need > s.limitLocked() && !s.reclaimLocked() {
 			if !wait {
 				s.mu.Unlock()
 				return ErrFull
@@ -429,8 +473,9 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	}
 	var ev Eviction
 	var err error
-	for i := range recs {
-		if err = s.appendLocked(&recs[i], &ev); err != nil {
+	taken := 0
+	for ; taken < len(recs); taken++ {
+		if err = s.appendLocked(&recs[taken], &ev); err != nil {
 			break
 		}
 	}
@@ -453,10 +498,17 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	}
 	s.report(ev)
 	if err != nil {
+		if taken > 0 {
+			return &PartialError{Appended: taken, Err: err}
+		}
 		return err
 	}
 	if s.opts.Fsync == FsyncAlways {
-		return s.syncTo(last, false)
+		if err := s.syncTo(last, false); err != nil {
+			// Taken, and buffered until a write succeeds: appending them
+			// again would store them twice.
+			return &PartialError{Appended: len(recs), Err: err}
+		}
 	}
 	return nil
 }
@@ -472,8 +524,8 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 			if c.active == nil {
 				need += segfmt.HeaderSize
 			}
-			if s.used+need <= s.opts.MaxSize || s.reclaimLocked() {
-				if s.used+need <= s.opts.MaxSize {
+			if s.used+need <= s.limitLocked() || s.reclaimLocked() {
+				if s.used+need <= s.limitLocked() {
 					break
 				}
 				continue
@@ -594,6 +646,7 @@ func (s *Spool) Stats() Stats {
 	st := s.stats
 	st.Bytes = s.used
 	st.Records = s.records
+	st.FreeBytes, st.MinFree, st.Limit = s.fsFree, s.minFree, s.limitLocked()
 	oldest := int64(0)
 	found := false
 	for i := range s.chains {

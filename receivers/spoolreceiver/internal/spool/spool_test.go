@@ -337,7 +337,7 @@ func TestWriteFailureKeepsRecords(t *testing.T) {
 	// disk): Sync says so, the records stay buffered, Read serves what was
 	// written and waits for the rest.
 	s.mu.Lock()
-	good := s.chains[chainInfo].wf
+	good := s.chains[chainInfo].wf.(*os.File)
 	bad, err := os.Open(good.Name()) // read-only: every write fails
 	require.NoError(t, err)
 	s.chains[chainInfo].wf = bad
@@ -381,7 +381,7 @@ func TestWriteFailureKeepsOrder(t *testing.T) {
 	require.NoError(t, s.Append(ctx, recs(sevWarn, 5, 6)))
 	require.NoError(t, s.Sync())
 	s.mu.Lock()
-	good := s.chains[chainWarn].wf
+	good := s.chains[chainWarn].wf.(*os.File)
 	bad, err := os.Open(good.Name())
 	require.NoError(t, err)
 	s.chains[chainWarn].wf = bad

@@ -38,7 +38,7 @@ func (s *Spool) syncTo(seq uint64, final bool) error {
 			errs = append(errs, err)
 		}
 	}
-	var files []*os.File
+	var files []segFile
 	if s.dirty {
 		for i := range s.chains {
 			if f := s.chains[i].wf; f != nil {
