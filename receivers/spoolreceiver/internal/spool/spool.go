@@ -377,7 +377,7 @@ func Open(opts Options) (*Spool, error) {
 		s.wg.Add(1)
 		go s.syncLoop()
 	}
-	if s.minFree > 0 {
+	if s.fsSize > 0 {
 		s.wg.Add(1)
 		go s.diskLoop()
 	}
