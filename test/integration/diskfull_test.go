@@ -42,33 +42,33 @@ func mountSmallFS(t *testing.T, size string) string {
 // at the line the spool could not take; once the gateway is up, every line
 // arrives, once, with no restart.
 func TestSpoolDiskFullBackpressure(t *testing.T) {
-	spoolDiskFull(t, "    min_free: 0\n", false)
+	spoolDiskFull(t, "    min_free: 0\n", 200_000, false)
 }
 
 // TestSpoolDiskFullRestart stops and starts the agent while it is held back
 // by the full disk: nothing is lost, and the lines re-read from the last
 // checkpoint are the only duplicates.
 func TestSpoolDiskFullRestart(t *testing.T) {
-	spoolDiskFull(t, "    min_free: 0\n", true)
+	spoolDiskFull(t, "    min_free: 0\n", 120_000, true)
 }
 
 // TestSpoolMinFreeBlocks is the same 16MiB filesystem with the default
 // min_free (half of it, here) and the block policy: the spool stops short of
 // filling the disk and holds the input back, and every line arrives.
 func TestSpoolMinFreeBlocks(t *testing.T) {
-	spoolDiskFull(t, "    full_policy: block\n", false)
+	spoolDiskFull(t, "    full_policy: block\n", 120_000, false)
 }
 
-func spoolDiskFull(t *testing.T, overlay string, restart bool) {
-	const total = 200_000
+// spoolDiskFull writes total lines (200,000 are about 18MiB, several times
+// what the filesystem holds once spooled) with the agent's spool overlay.
+func spoolDiskFull(t *testing.T, overlay string, total int, restart bool) {
 	data := mountSmallFS(t, "16m")
 	r := newSpoolRig(t, overlay)
 	minFree := !strings.Contains(overlay, "min_free: 0")
 	r.agentEnv["FLEETLOG_DATA_DIR"] = data
 	r.startAgent() // no gateway yet
 
-	// About 20MiB of lines, several times what the filesystem holds once
-	// spooled, written in 100 chunks 20ms apart.
+	// Written in 100 chunks 20ms apart.
 	path := filepath.Join(r.logDir, "app.log")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
 	require.NoError(t, err)
