@@ -3,9 +3,10 @@ package spool
 import (
 	"context"
 	"fmt"
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"testing"
 	"time"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // benchPayload is the size of a typical encoded log record.

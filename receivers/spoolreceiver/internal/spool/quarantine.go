@@ -3,11 +3,12 @@ package spool
 import (
 	"errors"
 	"fmt"
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 const quarantineDir = "quarantine"

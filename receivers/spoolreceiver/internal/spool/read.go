@@ -3,12 +3,13 @@ package spool
 import (
 	"context"
 	"errors"
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"math"
 	"os"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // batchState is what a Batch's token points to: the records' backing

@@ -2,13 +2,14 @@ package spool
 
 import (
 	"fmt"
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // Chains. Records are kept in one chain of segments per severity band so

@@ -59,7 +59,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -69,6 +68,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetlog/fleetlog/internal/durable"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // ErrFull is returned by TryAppend, and by Append once its context is done,

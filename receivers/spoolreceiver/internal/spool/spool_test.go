@@ -3,7 +3,6 @@ package spool
 import (
 	"context"
 	"fmt"
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 func TestMain(m *testing.M) {
