@@ -39,8 +39,9 @@ func mountSmallFS(t *testing.T, size string) string {
 // TestSpoolDiskFullBackpressure puts the agent's data directory on a 16MiB
 // filesystem, with min_free off so that the disk itself fills, and writes
 // far more lines than fit while the gateway is down. The file input is held
-// at the line the spool could not take; once the gateway is up, every line
-// arrives, once, with no restart.
+// at the line the spool could not take, and a TCP syslog sender waits on
+// its connection; once the gateway is up, every line and message arrives,
+// the lines once each, with no restart.
 func TestSpoolDiskFullBackpressure(t *testing.T) {
 	spoolDiskFull(t, "    min_free: 0\n", 200_000, false)
 }
@@ -113,6 +114,27 @@ func spoolDiskFull(t *testing.T, overlay string, total int, restart bool) {
 	} else {
 		assert.Positive(t, counter(t, r.agentMetrics, "otelcol_spool_append_retries"), "the full disk failed appends")
 	}
+	// Syslog over TCP is held back too: the agent stops reading the
+	// connection, so a sender of more than the socket buffers hold waits.
+	var tcpSender *exec.Cmd
+	tcpDone := make(chan error, 1)
+	if !restart {
+		tcpSender = exec.Command("logger", "--tcp", "--rfc5424", "-n", "127.0.0.1",
+			"-P", strings.Split(r.agentEnv["FLEETLOG_SYSLOG_ADDR"], ":")[1], "-t", "diskfull")
+		var in strings.Builder
+		for i := range tcpMessages {
+			fmt.Fprintf(&in, "%s%06d %s\n", tcpPrefix, i, strings.Repeat("t", 250))
+		}
+		tcpSender.Stdin = strings.NewReader(in.String())
+		require.NoError(t, tcpSender.Start())
+		go func() { tcpDone <- tcpSender.Wait() }()
+		select {
+		case err := <-tcpDone:
+			t.Fatalf("logger sent %d messages to an agent whose disk is full without waiting (%v)", tcpMessages, err)
+		case <-time.After(2 * time.Second):
+		}
+	}
+
 	var pastCheckpoint int
 	if restart {
 		// The lines the agent spooled past its last checkpoint are the ones
@@ -131,6 +153,17 @@ func spoolDiskFull(t *testing.T, overlay string, total int, restart bool) {
 		d, _ := r.sink.distinct()
 		return d == total
 	}, r.agent, r.gateway)
+	if tcpSender != nil {
+		select {
+		case err := <-tcpDone:
+			require.NoError(t, err, "logger")
+		case <-time.After(waitTimeout):
+			t.Fatal("logger still waits with the gateway up")
+		}
+		eventually(t, "every TCP syslog message at the sink", func() bool {
+			return tcpDistinct(r.sink) == tcpMessages
+		}, r.agent, r.gateway)
+	}
 	// Let late duplicates, if any, arrive before counting them.
 	time.Sleep(time.Second)
 	distinct, received := r.sink.distinct()
@@ -144,6 +177,27 @@ func spoolDiskFull(t *testing.T, overlay string, total int, restart bool) {
 		// what the input had read of the poll the full disk stopped.
 		assert.LessOrEqual(t, received-distinct, pastCheckpoint)
 	}
+}
+
+const (
+	// tcpMessages of about 300 bytes are more than loopback's socket
+	// buffers hold.
+	tcpMessages = 60_000
+	tcpPrefix   = "tcpmsg-"
+)
+
+// tcpDistinct counts the different numbered TCP syslog messages at the sink.
+func tcpDistinct(s *spoolSink) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	for _, lr := range s.records {
+		body := lr.Body().AsString()
+		if i := strings.Index(body, tcpPrefix); i >= 0 && len(body) >= i+len(tcpPrefix)+6 {
+			seen[body[i:i+len(tcpPrefix)+6]] = true
+		}
+	}
+	return len(seen)
 }
 
 // savedFileOffset returns the read offset that the checkpoints in dataDir
