@@ -294,15 +294,16 @@ type Spool struct {
 	// reader meets in a segment's head were delivered before the restart.
 	openAckSeq uint64
 	used       int64 // bytes of the live segment files, buffered included
+	records    int64 // undelivered records
+	unread     int64 // records not yet handed out by Read
+	stats      Stats // counters
+	spaceCh    chan struct{}
+	free       []*batchState // recycled by Ack
+
 	// Free space: the filesystem's size (0 if unknown) and free bytes at
 	// the last check, the effective min free, and the limit on used they
 	// give (-1: none).
 	fsSize, fsFree, minFree, diskLimit int64
-	records                            int64 // undelivered records
-	unread                             int64 // records not yet handed out by Read
-	stats                              Stats // counters
-	spaceCh                            chan struct{}
-	free                               []*batchState // recycled by Ack
 
 	// Incoming records dropped for being below every spooled band are
 	// reported together, at most every reportEvery, so that a flood of them
