@@ -1,7 +1,6 @@
 package spool
 
 import (
-	"errors"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,10 +24,6 @@ const (
 	// SegmentSize to: a segment must hold a 1MiB line.
 	minFsSegment = 2 << 20
 )
-
-// errNoStatfs is returned by statDisk where the platform cannot tell free
-// space; min free is then not applied.
-var errNoStatfs = errors.New("free space cannot be read on this platform")
 
 // defaultMinFree is DefaultMinFree's value for a filesystem of size bytes.
 func defaultMinFree(size int64) int64 {
