@@ -34,6 +34,12 @@ const (
 	appendRetryMax     = time.Second
 )
 
+// spoolAppender is what appendRecords needs of the spool.
+type spoolAppender interface {
+	Append(ctx context.Context, recs []spool.Record) error
+	TryAppend(recs []spool.Record) error
+}
+
 // appendRecords is the one way records enter the spool: every input calls
 // it. With waitForRoom it returns only once the spool took every record, or
 // when ctx ends, the spool closes or a record can never fit (then with the
@@ -49,9 +55,9 @@ func (r *spoolReceiver) appendRecords(ctx context.Context, recs []spool.Record, 
 	for {
 		var err error
 		if mode == dropWhenFull {
-			err = r.sp.TryAppend(recs)
+			err = r.appender.TryAppend(recs)
 		} else {
-			err = r.sp.Append(ctx, recs)
+			err = r.appender.Append(ctx, recs)
 		}
 		if err == nil {
 			r.intakeResumed()

@@ -40,6 +40,7 @@ type spoolReceiver struct {
 	next consumer.Logs
 
 	sp        *spool.Spool
+	appender  spoolAppender // sp, but for tests of appendRecords
 	store     *checkpoint.Store
 	telemetry *metadata.TelemetryBuilder
 	files     []*fileconsumer.Manager
@@ -90,7 +91,7 @@ func (r *spoolReceiver) start() error {
 	if err != nil {
 		return fmt.Errorf("open spool: %w", err)
 	}
-	r.sp = sp
+	r.sp, r.appender = sp, sp
 	r.store, err = checkpoint.Open(filepath.Join(r.cfg.Directory, checkpointsFile), sp.Sync)
 	if err != nil {
 		return err
