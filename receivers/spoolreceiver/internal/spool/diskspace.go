@@ -50,6 +50,10 @@ func (s *Spool) initDisk() {
 	case s.opts.MinFree > 0:
 		s.minFree = s.opts.MinFree
 	}
+	if free < s.minFree {
+		s.log.Warn("Free space is below min_free: the spool counts as full until there is more",
+			zap.Int64("free", free), zap.Int64("min_free", s.minFree), zap.Int64("filesystem", size))
+	}
 	s.opts.SegmentSize = min(s.opts.SegmentSize, max(size/8, minFsSegment))
 	s.refreshDiskLocked(free)
 }
