@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
@@ -222,6 +223,8 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 
 // Rules names the engine's rules in order.
 func (e *Engine) Rules() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	out := make([]string, len(e.rules))
 	for i, r := range e.rules {
 		out[i] = r.c.Name
@@ -645,13 +648,14 @@ func (e *Engine) Stats() Stats {
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
-		return s
+		// A copy: s may point into a batch the caller reuses.
+		return strings.Clone(s)
 	}
 	// Cut on a rune boundary.
 	for n > 0 && s[n]&0xC0 == 0x80 {
 		n--
 	}
-	return s[:n] + "…"
+	return strings.Clone(s[:n]) + "…"
 }
 
 // recordPresence is the default Presence: the engine clock of each device's
@@ -686,4 +690,47 @@ func (p *recordPresence) Range(fn func(Identity, time.Time) bool) {
 			return
 		}
 	}
+}
+
+// Reload replaces the rule set. A rule whose definition is unchanged keeps
+// its state (windows, firing groups, learned templates); the firing groups
+// of a rule that was removed or changed resolve, and those alerts are
+// returned.
+func (e *Engine) Reload(rules []*Rule, now time.Time) ([]Alert, error) {
+	if err := ValidateAll(rules); err != nil {
+		return nil, err
+	}
+	next := make([]*ruleState, 0, len(rules))
+	for _, r := range rules {
+		c, err := compile(r)
+		if err != nil {
+			return nil, err
+		}
+		next = append(next, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}})
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.out = e.out[:0]
+	kept := map[*ruleState]bool{}
+	for i, n := range next {
+		for _, old := range e.rules {
+			if old.c.Name == n.c.Name && reflect.DeepEqual(*old.c.Rule, *n.c.Rule) {
+				next[i] = old
+				kept[old] = true
+				break
+			}
+		}
+	}
+	for _, old := range e.rules {
+		if kept[old] {
+			continue
+		}
+		for fp, g := range old.groups {
+			if g.firing {
+				e.resolve(old, fp, g, now)
+			}
+		}
+	}
+	e.rules = next
+	return slices.Clone(e.out), nil
 }

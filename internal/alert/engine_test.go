@@ -242,3 +242,32 @@ func TestParseLine(t *testing.T) {
 	assert.Equal(t, "{not json", r.Body)
 	assert.True(t, r.Time.IsZero())
 }
+
+func TestReloadKeepsUnchangedRules(t *testing.T) {
+	e := engine(t, `rules:
+  - {name: keep, type: match, match: {body_contains: [x]}}
+  - {name: change, type: match, match: {body_contains: [x]}}
+  - {name: gone, type: match, match: {body_contains: [x]}}`)
+	require.Len(t, e.Observe(t0, one(rec("x", "device.id", "d"))), 3)
+	rules, err := Parse([]byte(`rules:
+  - {name: keep, type: match, match: {body_contains: [x]}}
+  - {name: change, type: match, match: {body_contains: [x, y]}}`))
+	require.NoError(t, err)
+	res, err := e.Reload(rules, t0.Add(time.Second))
+	require.NoError(t, err)
+	require.Len(t, res, 2)
+	for _, a := range res {
+		assert.Equal(t, StatusResolved, a.Status)
+		assert.NotEqual(t, "keep", a.Rule)
+	}
+	// keep is still firing: no new alert; change fires afresh.
+	got := e.Observe(t0.Add(2*time.Second), one(rec("x", "device.id", "d")))
+	require.Len(t, got, 1)
+	assert.Equal(t, "change", got[0].Rule)
+	assert.Equal(t, []string{"keep", "change"}, e.Rules())
+	assert.Equal(t, 2, e.Stats().Firing)
+
+	_, err = e.Reload([]*Rule{{Name: "bad", Type: KindThreshold}}, t0)
+	assert.ErrorIs(t, err, ErrPositive)
+	assert.Equal(t, []string{"keep", "change"}, e.Rules(), "a bad reload keeps the rules")
+}
