@@ -40,7 +40,7 @@ $(MDATAGEN): internal/tools/mdatagen/go.mod
 
 # Regenerates every component's internal/metadata from its metadata.yaml.
 generate: $(MDATAGEN)
-	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/...
+	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/... ./connectors/...
 
 # The builder regenerates build/fleetlog (sources, go.mod) and compiles it; the
 # Go build cache makes an unchanged rebuild take seconds.
