@@ -44,7 +44,7 @@ generate: $(MDATAGEN)
 
 # The builder regenerates build/fleetlog (sources, go.mod) and compiles it; the
 # Go build cache makes an unchanged rebuild take seconds.
-bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions internal -name '*.go' 2>/dev/null)
+bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions connectors internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
 	$(BUILDER) --config builder-config.yaml
 	cp build/fleetlog/fleetlog $@

@@ -25,7 +25,7 @@ import (
 )
 
 // ScopeName is the instrumentation scope of alert records.
-const ScopeName = "github.com/fleetlog/fleetlog/connectors/alertconnector"
+const ScopeName = alert.RecordScope
 
 // Attributes of an alert record.
 const (

@@ -52,3 +52,7 @@ func shellQuote(s string) string {
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
+
+// RecordScope is the instrumentation scope name of the alert records the
+// gateway archives; offline runs over an archive skip them.
+const RecordScope = "github.com/fleetlog/fleetlog/connectors/alertconnector"
