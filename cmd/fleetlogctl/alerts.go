@@ -208,7 +208,7 @@ func (r *alertsRun) archive() error {
 			return nil
 		}
 		rec := alert.Record{Time: ar.Time, Severity: ar.Severity, Body: ar.Body.AsString(),
-			Attrs: alert.PdataAttrs{Record: ar.Attributes, Resource: ar.Resource}}
+			Attrs: &alert.PdataAttrs{Record: ar.Attributes, Resource: ar.Resource}}
 		if rec.Time.IsZero() || rec.Time.UnixNano() == 0 {
 			rec.Time = ar.ObservedTime
 		}

@@ -207,10 +207,16 @@ func (c *alertConnector) Shutdown(context.Context) error {
 func (c *alertConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	alerts := c.engine.Observe(time.Now(), func(yield func(*alert.Record) bool) {
 		var r alert.Record
+		// One Attrs for every record: no allocation per record.
+		attrs := &alert.PdataAttrs{}
+		r.Attrs = attrs
 		rls := ld.ResourceLogs()
 		for i := 0; i < rls.Len(); i++ {
 			rl := rls.At(i)
 			res := rl.Resource().Attributes()
+			// fleet_metadata puts the identity on the resource.
+			r.Identity = alert.IdentityOf(&alert.PdataAttrs{Record: pcommon.NewMap(), Resource: res})
+			r.IdentityKnown = true
 			sls := rl.ScopeLogs()
 			for j := 0; j < sls.Len(); j++ {
 				lrs := sls.At(j).LogRecords()
@@ -229,7 +235,7 @@ func (c *alertConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 					} else {
 						r.Body = b.AsString()
 					}
-					r.Attrs = alert.PdataAttrs{Record: lr.Attributes(), Resource: res}
+					attrs.Record, attrs.Resource = lr.Attributes(), res
 					if !yield(&r) {
 						return
 					}

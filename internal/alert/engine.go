@@ -39,6 +39,11 @@ type Record struct {
 	Severity plog.SeverityNumber
 	Body     string
 	Attrs    Attrs
+	// Identity, when Known, is the record's device, fleet and site; else
+	// they are looked up in Attrs. A caller with many records of one
+	// resource sets it once for all of them.
+	Identity      Identity
+	IdentityKnown bool
 }
 
 // Identity is a device's identity.
@@ -137,6 +142,8 @@ type Engine struct {
 	stats    Stats
 	out      []Alert
 	ownsSeen bool
+	lits     *literals
+	hit      []bool
 }
 
 type compiled struct {
@@ -148,6 +155,7 @@ type compiled struct {
 	learning                time.Duration
 	maintStart, maintEnd    int
 	groupBy                 []string
+	contains                []int // indices of BodyContains in the engine's literals
 }
 
 type ruleState struct {
@@ -218,7 +226,20 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 		}
 		e.rules = append(e.rules, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}})
 	}
+	e.indexLiterals()
 	return e, nil
+}
+
+// indexLiterals rebuilds the body_contains index of the rule set.
+func (e *Engine) indexLiterals() {
+	e.lits = &literals{}
+	for _, rs := range e.rules {
+		rs.c.contains = rs.c.contains[:0]
+		for _, s := range rs.c.Match.BodyContains {
+			rs.c.contains = append(rs.c.contains, e.lits.add(s))
+		}
+	}
+	e.hit = make([]bool, len(e.lits.pats))
 }
 
 // Rules names the engine's rules in order.
@@ -299,7 +320,9 @@ func (c *compiled) selectsIdentity(id Identity) bool {
 	return true
 }
 
-func (c *compiled) matches(r *Record, id Identity) bool {
+// matches reports whether r is selected; hit holds which of the engine's
+// literals r's body contains.
+func (c *compiled) matches(r *Record, id Identity, hit []bool) bool {
 	m := &c.Match
 	if !c.selectsIdentity(id) {
 		return false
@@ -307,10 +330,10 @@ func (c *compiled) matches(r *Record, id Identity) bool {
 	if c.minSev != 0 && r.Severity < c.minSev {
 		return false
 	}
-	if len(m.BodyContains) > 0 {
+	if len(c.contains) > 0 {
 		found := false
-		for _, s := range m.BodyContains {
-			if strings.Contains(r.Body, s) {
+		for _, i := range c.contains {
+			if hit[i] {
 				found = true
 				break
 			}
@@ -345,7 +368,8 @@ func (c *compiled) matches(r *Record, id Identity) bool {
 	return true
 }
 
-func identityOf(a Attrs) Identity {
+// IdentityOf looks up device.id, fleet.name and fleet.site.
+func IdentityOf(a Attrs) Identity {
 	var id Identity
 	id.Device, _ = a.Get(keyDevice)
 	id.Fleet, _ = a.Get(keyFleet)
@@ -386,24 +410,30 @@ func (e *Engine) Observe(now time.Time, recs func(yield func(*Record) bool)) []A
 
 func (e *Engine) observe(now time.Time, r *Record) {
 	e.stats.Records++
-	id := identityOf(r.Attrs)
+	id := r.Identity
+	if !r.IdentityKnown {
+		id = IdentityOf(r.Attrs)
+	}
 	if r.Time.IsZero() {
 		r.Time = now
 	}
 	if e.ownsSeen {
 		e.presence.Seen(id, now)
 	}
+	e.lits.scan(r.Body, e.hit)
 	for _, rs := range e.rules {
 		c := rs.c
 		if c.Type == KindAbsence {
 			// A record ends a device's silence.
-			if g := rs.groups[deviceKey(c.Name, id.Device)]; g != nil && g.firing {
-				e.resolve(rs, deviceKey(c.Name, id.Device), g, now)
+			if len(rs.groups) > 0 {
+				if fp := deviceKey(c.Name, id.Device); rs.groups[fp] != nil && rs.groups[fp].firing {
+					e.resolve(rs, fp, rs.groups[fp], now)
+				}
 			}
 			continue
 		}
 		rs.evals++
-		if !c.matches(r, id) {
+		if !c.matches(r, id, e.hit) {
 			continue
 		}
 		switch c.Type {
@@ -732,5 +762,6 @@ func (e *Engine) Reload(rules []*Rule, now time.Time) ([]Alert, error) {
 		}
 	}
 	e.rules = next
+	e.indexLiterals()
 	return slices.Clone(e.out), nil
 }

@@ -9,13 +9,14 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-// PdataAttrs is Attrs over a log record's attributes and its resource's.
+// PdataAttrs is Attrs (as a pointer) over a log record's attributes and
+// its resource's.
 type PdataAttrs struct {
 	Record, Resource pcommon.Map
 }
 
 // Get implements Attrs: the record's attribute, else the resource's.
-func (a PdataAttrs) Get(key string) (string, bool) {
+func (a *PdataAttrs) Get(key string) (string, bool) {
 	v, ok := a.Record.Get(key)
 	if !ok {
 		if v, ok = a.Resource.Get(key); !ok {
