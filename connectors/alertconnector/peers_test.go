@@ -158,13 +158,33 @@ func TestAlertmanagerPeer(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "delivery fails while Alertmanager is down")
 	assert.EqualValues(t, 1, h.sum(t, "otelcol_connector_alert_notifications_queued", "output", "alertmanager"))
 
+	// Matching records keep the alert firing (its window is 2s) for as long
+	// as Alertmanager takes to start and the outbox to deliver.
+	stopFeeding := make(chan struct{})
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopFeeding:
+				return
+			case <-tick.C:
+				_ = h.c.ConsumeLogs(context.Background(), batch("edge-3", "write /data/x: No space left on device"))
+			}
+		}
+	}()
 	startAlertmanager(t, bin, port, dir)
 	var got []amAlert
-	require.Eventually(t, func() bool {
+	ok := assert.Eventually(t, func() bool {
 		var err error
 		got, err = getAlerts(base)
 		return err == nil && len(got) == 1
 	}, 15*time.Second, 100*time.Millisecond, "the queued alert reaches Alertmanager")
+	close(stopFeeding)
+	<-fed
+	require.True(t, ok)
 	a := got[0]
 	assert.Equal(t, "disk_full", a.Labels["alertname"])
 	assert.Equal(t, "edge-3", a.Labels["device_id"])
@@ -173,7 +193,7 @@ func TestAlertmanagerPeer(t *testing.T) {
 	assert.Equal(t, "critical", a.Labels["severity"])
 	assert.Equal(t, "active", a.Status.State)
 	assert.Contains(t, a.Annotations["evidence"], "fleetlogctl archive query --dir /var/lib/fleetlog/archive --device edge-3")
-	assert.Equal(t, "1", a.Annotations["count"])
+	assert.Equal(t, "1", a.Annotations["count"], "the count when it fired")
 	assert.True(t, strings.HasPrefix(a.GeneratorURL, "http://gateway.test/alerts?"), a.GeneratorURL)
 	assert.True(t, a.EndsAt.After(time.Now().Add(time.Hour)), "held firing between repeats: %s", a.EndsAt)
 

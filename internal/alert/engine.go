@@ -144,6 +144,9 @@ type Engine struct {
 	ownsSeen bool
 	lits     *literals
 	hit      []bool
+
+	lastSeen   Identity
+	lastSeenAt time.Time
 }
 
 type compiled struct {
@@ -159,12 +162,15 @@ type compiled struct {
 }
 
 type ruleState struct {
-	c      *compiled
-	groups map[string]*group
-	values map[string]string // change: device → last value
-	miners map[string]*fleetMiner
-	evals  int64
-	hits   int64
+	c *compiled
+	// lastDevice and lastValue short-cut change: a device's records repeat
+	// its value.
+	lastDevice, lastValue string
+	groups                map[string]*group
+	values                map[string]string // change: device → last value
+	miners                map[string]*fleetMiner
+	evals                 int64
+	hits                  int64
 }
 
 type fleetMiner struct {
@@ -368,6 +374,10 @@ func (c *compiled) matches(r *Record, id Identity, hit []bool) bool {
 	return true
 }
 
+func (id Identity) clone() Identity {
+	return Identity{Device: strings.Clone(id.Device), Fleet: strings.Clone(id.Fleet), Site: strings.Clone(id.Site)}
+}
+
 // IdentityOf looks up device.id, fleet.name and fleet.site.
 func IdentityOf(a Attrs) Identity {
 	var id Identity
@@ -417,8 +427,10 @@ func (e *Engine) observe(now time.Time, r *Record) {
 	if r.Time.IsZero() {
 		r.Time = now
 	}
-	if e.ownsSeen {
+	// Records of a batch share a device and a clock: tell presence once.
+	if e.ownsSeen && (id != e.lastSeen || !now.Equal(e.lastSeenAt)) {
 		e.presence.Seen(id, now)
+		e.lastSeen, e.lastSeenAt = id, now
 	}
 	e.lits.scan(r.Body, e.hit)
 	for _, rs := range e.rules {
@@ -467,7 +479,7 @@ func (e *Engine) groupOf(rs *ruleState, labels map[string]string, id Identity) (
 			e.stats.GroupsDropped++
 			return fp, nil
 		}
-		g = &group{labels: labels, id: id}
+		g = &group{labels: labels, id: id.clone()}
 		rs.groups[fp] = g
 	}
 	return fp, g
@@ -477,7 +489,8 @@ func (e *Engine) threshold(rs *ruleState, r *Record, id Identity, now time.Time)
 	c := rs.c
 	labels := make(map[string]string, len(c.groupBy))
 	for _, k := range c.groupBy {
-		labels[k], _ = r.Attrs.Get(k)
+		v, _ := r.Attrs.Get(k)
+		labels[k] = strings.Clone(v)
 	}
 	fp, g := e.groupOf(rs, labels, id)
 	if g == nil {
@@ -490,7 +503,9 @@ func (e *Engine) threshold(rs *ruleState, r *Record, id Identity, now time.Time)
 	}
 	g.last = now
 	g.lastRecord = r.Time
-	g.id = id
+	if g.id != id {
+		g.id = id.clone()
+	}
 	if g.firing {
 		g.count++
 		return
@@ -512,16 +527,22 @@ func (e *Engine) threshold(rs *ruleState, r *Record, id Identity, now time.Time)
 
 func (e *Engine) change(rs *ruleState, r *Record, id Identity, v string, now time.Time) {
 	c := rs.c
+	if id.Device == rs.lastDevice && v == rs.lastValue {
+		return
+	}
 	prev, known := rs.values[id.Device]
 	if !known && len(rs.values) >= e.limits.MaxDevices {
 		e.stats.GroupsDropped++
 		return
 	}
-	rs.values[id.Device] = v
+	// Copies: the strings may point into a batch the caller reuses.
+	dev, v := strings.Clone(id.Device), strings.Clone(v)
+	rs.values[dev] = v
+	rs.lastDevice, rs.lastValue = dev, v
 	if !known || prev == v || c.inMaintenance(now) {
 		return
 	}
-	e.event(rs, map[string]string{keyDevice: id.Device}, id, r, now,
+	e.event(rs, map[string]string{keyDevice: dev}, id, r, now,
 		fmt.Sprintf("%s changed from %q to %q", c.Attribute, prev, v))
 }
 
@@ -546,7 +567,7 @@ func (e *Engine) newPattern(rs *ruleState, r *Record, id Identity, now time.Time
 			return
 		}
 		fm = &fleetMiner{m: drain.New(c.drainConfig()), first: now}
-		rs.miners[id.Fleet] = fm
+		rs.miners[strings.Clone(id.Fleet)] = fm
 	}
 	tpl, isNew := fm.m.Add(r.Body)
 	if tpl == nil {
@@ -556,7 +577,7 @@ func (e *Engine) newPattern(rs *ruleState, r *Record, id Identity, now time.Time
 	if !isNew || now.Sub(fm.first) < c.learning {
 		return
 	}
-	e.event(rs, map[string]string{keyFleet: id.Fleet, "template_id": fmt.Sprint(tpl.ID)}, id, r, now,
+	e.event(rs, map[string]string{keyFleet: strings.Clone(id.Fleet), "template_id": fmt.Sprint(tpl.ID)}, id, r, now,
 		"new log template: "+truncate(tpl.String(), 200))
 }
 
@@ -570,7 +591,9 @@ func (e *Engine) event(rs *ruleState, labels map[string]string, id Identity, r *
 	g.lastRecord = r.Time
 	g.count++
 	g.summary = summary
-	g.id = id
+	if g.id != id {
+		g.id = id.clone()
+	}
 	if g.firing {
 		return
 	}
@@ -594,7 +617,7 @@ func (e *Engine) Tick(now time.Time) []Alert {
 				if id.Device == "" || !c.selectsIdentity(id) || now.Sub(last) < c.forDur {
 					return true
 				}
-				fp, g := e.groupOf(rs, map[string]string{keyDevice: id.Device}, id)
+				fp, g := e.groupOf(rs, map[string]string{keyDevice: strings.Clone(id.Device)}, id)
 				if g == nil || g.firing {
 					return true
 				}
@@ -708,8 +731,15 @@ func (p *recordPresence) Seen(id Identity, at time.Time) {
 	if id.Device == "" {
 		return
 	}
-	if _, ok := p.last[id.Device]; !ok && len(p.last) >= p.max {
+	old, ok := p.last[id.Device]
+	if !ok && len(p.last) >= p.max {
 		return
+	}
+	if !ok || old.id != id {
+		// Copies: the strings may point into a batch the caller reuses.
+		id = id.clone()
+	} else {
+		id = old.id
 	}
 	p.last[id.Device] = presence{id: id, at: at}
 }

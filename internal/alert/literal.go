@@ -9,10 +9,12 @@ import "strings"
 // rules and strings there are, where a strings.Contains per string reads it
 // once per string.
 type literals struct {
-	pats   []string
-	bitmap [1 << 16 / 64]uint64
-	pairs  map[uint16][]int
-	single [256][]int // one-byte strings
+	pats      []string
+	bitmap    [1 << 16 / 64]uint64
+	pairSlot  []uint16 // 1<<16 entries once a string is added: pair → 1 + index into pairs
+	pairs     [][]int
+	single    [256][]int // one-byte strings
+	hasSingle bool
 }
 
 func pairOf(a, b byte) uint16 { return uint16(a)<<8 | uint16(b) }
@@ -28,14 +30,19 @@ func (l *literals) add(s string) int {
 	l.pats = append(l.pats, s)
 	if len(s) == 1 {
 		l.single[s[0]] = append(l.single[s[0]], i)
+		l.hasSingle = true
 		return i
 	}
-	if l.pairs == nil {
-		l.pairs = map[uint16][]int{}
+	if l.pairSlot == nil {
+		l.pairSlot = make([]uint16, 1<<16)
 	}
 	k := pairOf(s[0], s[1])
 	l.bitmap[k/64] |= 1 << (k % 64)
-	l.pairs[k] = append(l.pairs[k], i)
+	if l.pairSlot[k] == 0 {
+		l.pairs = append(l.pairs, nil)
+		l.pairSlot[k] = uint16(len(l.pairs))
+	}
+	l.pairs[l.pairSlot[k]-1] = append(l.pairs[l.pairSlot[k]-1], i)
 	return i
 }
 
@@ -45,18 +52,22 @@ func (l *literals) scan(body string, hit []bool) {
 	if len(l.pats) == 0 {
 		return
 	}
-	for i := 0; i < len(body); i++ {
-		for _, p := range l.single[body[i]] {
-			hit[p] = true
+	if l.hasSingle {
+		for i := 0; i < len(body); i++ {
+			for _, p := range l.single[body[i]] {
+				hit[p] = true
+			}
 		}
-		if i+1 >= len(body) {
-			break
-		}
+	}
+	if l.pairSlot == nil {
+		return
+	}
+	for i := 0; i+1 < len(body); i++ {
 		k := pairOf(body[i], body[i+1])
 		if l.bitmap[k/64]&(1<<(k%64)) == 0 {
 			continue
 		}
-		for _, p := range l.pairs[k] {
+		for _, p := range l.pairs[l.pairSlot[k]-1] {
 			if !hit[p] && strings.HasPrefix(body[i:], l.pats[p]) {
 				hit[p] = true
 			}
