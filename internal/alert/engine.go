@@ -171,6 +171,10 @@ type ruleState struct {
 	miners                map[string]*fleetMiner
 	evals                 int64
 	hits                  int64
+	// byKey finds a group's fingerprint from its values joined by NUL
+	// (threshold, match) or its device (absence) without hashing.
+	byKey  map[string]string
+	keyBuf []byte
 }
 
 type fleetMiner struct {
@@ -179,6 +183,7 @@ type fleetMiner struct {
 }
 
 type group struct {
+	key                     string // in byKey, if set
 	labels                  map[string]string
 	id                      Identity
 	hits                    []hit // threshold: the last Count matches
@@ -230,7 +235,7 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.rules = append(e.rules, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}})
+		e.rules = append(e.rules, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}, byKey: map[string]string{}})
 	}
 	e.indexLiterals()
 	return e, nil
@@ -437,8 +442,8 @@ func (e *Engine) observe(now time.Time, r *Record) {
 		c := rs.c
 		if c.Type == KindAbsence {
 			// A record ends a device's silence.
-			if len(rs.groups) > 0 {
-				if fp := deviceKey(c.Name, id.Device); rs.groups[fp] != nil && rs.groups[fp].firing {
+			if len(rs.byKey) > 0 {
+				if fp, ok := rs.byKey[id.Device]; ok && rs.groups[fp] != nil && rs.groups[fp].firing {
 					e.resolve(rs, fp, rs.groups[fp], now)
 				}
 			}
@@ -466,10 +471,6 @@ func (e *Engine) observe(now time.Time, r *Record) {
 	}
 }
 
-func deviceKey(rule, device string) string {
-	return Fingerprint(rule, map[string]string{keyDevice: device})
-}
-
 // groupOf finds or opens a group; nil when the rule holds MaxGroups.
 func (e *Engine) groupOf(rs *ruleState, labels map[string]string, id Identity) (string, *group) {
 	fp := Fingerprint(rs.c.Name, labels)
@@ -487,14 +488,43 @@ func (e *Engine) groupOf(rs *ruleState, labels map[string]string, id Identity) (
 
 func (e *Engine) threshold(rs *ruleState, r *Record, id Identity, now time.Time) {
 	c := rs.c
-	labels := make(map[string]string, len(c.groupBy))
-	for _, k := range c.groupBy {
-		v, _ := r.Attrs.Get(k)
-		labels[k] = strings.Clone(v)
+	// The group's key without allocating: one value as it is, several
+	// joined in a reused buffer.
+	var (
+		fp    string
+		known bool
+		one   string
+	)
+	if len(c.groupBy) == 1 {
+		one, _ = r.Attrs.Get(c.groupBy[0])
+		fp, known = rs.byKey[one]
+	} else {
+		rs.keyBuf = rs.keyBuf[:0]
+		for _, k := range c.groupBy {
+			v, _ := r.Attrs.Get(k)
+			rs.keyBuf = append(append(rs.keyBuf, v...), 0)
+		}
+		fp, known = rs.byKey[string(rs.keyBuf)]
 	}
-	fp, g := e.groupOf(rs, labels, id)
-	if g == nil {
-		return
+	var g *group
+	if known {
+		g = rs.groups[fp]
+	} else {
+		labels := make(map[string]string, len(c.groupBy))
+		for _, k := range c.groupBy {
+			v, _ := r.Attrs.Get(k)
+			labels[k] = strings.Clone(v)
+		}
+		fp, g = e.groupOf(rs, labels, id)
+		if g == nil {
+			return
+		}
+		if len(c.groupBy) == 1 {
+			g.key = strings.Clone(one)
+		} else {
+			g.key = string(rs.keyBuf)
+		}
+		rs.byKey[g.key] = fp
 	}
 	need := max(c.Count, 1)
 	g.hits = append(g.hits, hit{at: now, rec: r.Time})
@@ -621,6 +651,8 @@ func (e *Engine) Tick(now time.Time) []Alert {
 				if g == nil || g.firing {
 					return true
 				}
+				g.key = g.labels[keyDevice]
+				rs.byKey[g.key] = fp
 				g.firing = true
 				g.startsAt = now
 				g.firstRecord, g.lastRecord = last, last
@@ -640,7 +672,7 @@ func (e *Engine) Tick(now time.Time) []Alert {
 				if g.firing {
 					e.resolve(rs, fp, g, now)
 				} else {
-					delete(rs.groups, fp)
+					rs.drop(fp, g)
 				}
 			}
 		}
@@ -656,7 +688,14 @@ func (e *Engine) fire(rs *ruleState, fp string, g *group) {
 func (e *Engine) resolve(rs *ruleState, fp string, g *group, now time.Time) {
 	e.stats.Firing--
 	e.out = append(e.out, e.alertOf(rs, fp, g, StatusResolved, now))
+	rs.drop(fp, g)
+}
+
+func (rs *ruleState) drop(fp string, g *group) {
 	delete(rs.groups, fp)
+	if k, ok := rs.byKey[g.key]; ok && k == fp {
+		delete(rs.byKey, g.key)
+	}
 }
 
 func (e *Engine) alertOf(rs *ruleState, fp string, g *group, st Status, ends time.Time) Alert {
@@ -766,7 +805,7 @@ func (e *Engine) Reload(rules []*Rule, now time.Time) ([]Alert, error) {
 		if err != nil {
 			return nil, err
 		}
-		next = append(next, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}})
+		next = append(next, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}, byKey: map[string]string{}})
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

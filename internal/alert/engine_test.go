@@ -271,3 +271,16 @@ func TestReloadKeepsUnchangedRules(t *testing.T) {
 	assert.ErrorIs(t, err, ErrPositive)
 	assert.Equal(t, []string{"keep", "change"}, e.Rules(), "a bad reload keeps the rules")
 }
+
+func TestGroupKeysAfterResolve(t *testing.T) {
+	e := engine(t, `rules: [{name: m, type: threshold, count: 2, window: 1m, group_by: [device.id, svc], match: {body_contains: [x]}}]`)
+	for round := range 3 {
+		at := t0.Add(time.Duration(round) * time.Hour)
+		got := e.Observe(at, one(rec("x", "device.id", "d", "svc", "a"), rec("x", "device.id", "d", "svc", "a"), rec("x", "device.id", "d", "svc", "b")))
+		require.Len(t, got, 1, "round %d", round)
+		assert.Equal(t, map[string]string{"alertname": "m", "device.id": "d", "svc": "a"}, got[0].Labels)
+		require.Len(t, e.Tick(at.Add(2*time.Minute)), 1)
+		assert.Empty(t, e.rules[0].byKey, "resolved and idle groups leave the index")
+		assert.Empty(t, e.rules[0].groups)
+	}
+}
