@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -84,4 +85,21 @@ func TestAlertsTestErrors(t *testing.T) {
 			assert.Equal(t, 2, exitCode(err))
 		})
 	}
+}
+
+// TestAlertsEngineWithoutConnectorFramework: fleetlogctl runs the alert
+// engine without linking the collector's connector framework or the
+// gateway's connector.
+func TestAlertsEngineWithoutConnectorFramework(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go not on PATH")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, dep := range strings.Fields(string(out)) {
+		assert.False(t, strings.HasPrefix(dep, "go.opentelemetry.io/collector/connector"), dep)
+		assert.False(t, strings.HasPrefix(dep, "github.com/fleetlog/fleetlog/connectors/"), dep)
+	}
+	assert.Contains(t, strings.Fields(string(out)), "github.com/fleetlog/fleetlog/internal/alert")
 }
