@@ -32,12 +32,10 @@ type Encoder func(ns []*Notification) ([]byte, error)
 
 // HTTPSender POSTs JSON.
 type HTTPSender struct {
-	Client   *http.Client
-	URL      string
-	Encode   Encoder
-	Batch    int
-	Headers  map[string]string
-	response func(*http.Response) error
+	Client *http.Client
+	URL    string
+	Encode Encoder
+	Batch  int
 }
 
 // NewWebhook sends each notification as the generic JSON body.
