@@ -308,6 +308,9 @@ func (r *alertsRun) showProgress(final bool) {
 	r.lastProgress = time.Now()
 	if r.totalBytes > 0 {
 		frac := min(float64(r.bytes)/float64(r.totalBytes), 1)
+		if final {
+			frac = 1
+		}
 		const width = 30
 		n := int(frac * width)
 		fmt.Fprintf(r.progress, "\r\033[K[%s%s] %3.0f%% %d records, %d alerts", strings.Repeat("#", n), strings.Repeat(".", width-n), frac*100, r.records, r.total)
