@@ -219,7 +219,7 @@ connectors:
 
 	t.Run("alert latency from log line to notification", func(t *testing.T) {
 		var lat []time.Duration
-		for i := range 12 {
+		for i := range 20 {
 			before := len(hk.find("latency_probe", "firing"))
 			written := time.Now()
 			appendLine(t, logFile, fmt.Sprintf("LATENCY-PROBE %d", i))
