@@ -8,6 +8,7 @@
 #   make agent   bin/fleetlog-agent, the slim agent-only build
 #   make bench-e2e        fleetlog's agent pipeline against the stock contrib one
 #   make bench-footprint  agent RSS idle and under load, binary sizes
+#   make bench-alerts     gateway CPU per line with the alert rule pack on and off
 #   make generate  component metadata (mdatagen)
 
 SHELL        := bash
@@ -22,7 +23,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts agent generate clean
 
 all: build
 
@@ -40,11 +41,11 @@ $(MDATAGEN): internal/tools/mdatagen/go.mod
 
 # Regenerates every component's internal/metadata from its metadata.yaml.
 generate: $(MDATAGEN)
-	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/...
+	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/... ./connectors/...
 
 # The builder regenerates build/fleetlog (sources, go.mod) and compiles it; the
 # Go build cache makes an unchanged rebuild take seconds.
-bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions internal -name '*.go' 2>/dev/null)
+bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions connectors internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
 	$(BUILDER) --config builder-config.yaml
 	cp build/fleetlog/fleetlog $@
@@ -91,6 +92,11 @@ bench-e2e: bin/fleetlog bin/fleetlog-agent
 FOOTPRINTFLAGS ?=
 bench-footprint: bin/fleetlog bin/fleetlog-agent
 	$(GO) run ./bench/footprint -bin bin/fleetlog,bin/fleetlog-agent $(FOOTPRINTFLAGS)
+
+# Flags for the alert cost run, e.g. ALERTFLAGS='-lines 1000000 -rounds 5'.
+ALERTFLAGS ?=
+bench-alerts: bin/fleetlog
+	$(GO) run ./bench/alertcost -bin bin/fleetlog $(ALERTFLAGS)
 
 clean:
 	rm -rf bin build run

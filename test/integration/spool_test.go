@@ -161,6 +161,7 @@ service:
   pipelines:
     logs:
       processors: [memory_limiter]
+    logs/archive:
       exporters: [otlp_grpc/sink]
 `, r.sink.addr), 0o600))
 
