@@ -183,9 +183,27 @@ func (r *Registry) allocSerial() (uint64, error) {
 	return r.nextSerial, nil
 }
 
+// Result is what the gateway answers a report with.
+type Result struct {
+	// Delivery is the remote configuration to send, or nil.
+	Delivery *Delivery
+	// NeedDescription is true while the registry holds no agent
+	// description of the device: the answer asks for the agent's full state.
+	NeedDescription bool
+}
+
 // Report records a device's message and returns the remote configuration to
 // send it, if any.
-func (r *Registry) Report(rep *Report) (*Delivery, error) {
+func (r *Registry) Report(rep *Report) (Result, error) {
+	del, err := r.report(rep)
+	r.mu.Lock()
+	rec := r.devices[rep.Identity.DeviceID]
+	need := rec != nil && rec.Device.Claimed == nil
+	r.mu.Unlock()
+	return Result{Delivery: del, NeedDescription: need}, err
+}
+
+func (r *Registry) report(rep *Report) (*Delivery, error) {
 	now := r.opts.Now()
 	id := rep.Identity.DeviceID
 	r.mu.Lock()

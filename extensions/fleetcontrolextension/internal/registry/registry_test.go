@@ -118,7 +118,8 @@ func TestRemoteConfigRollout(t *testing.T) {
 	// Only the canary gets it at first.
 	var canary *Delivery
 	for n := range 10 {
-		del, err := r.Report(&Report{Identity: id(n)})
+		res, err := r.Report(&Report{Identity: id(n)})
+		del := res.Delivery
 		require.NoError(t, err)
 		if n == 3 {
 			require.NotNil(t, del)
@@ -139,7 +140,8 @@ func TestRemoteConfigRollout(t *testing.T) {
 	require.NoError(t, err)
 	serials := map[uint64]bool{sealed.Serial: true}
 	for n := range 10 {
-		del, err := r.Report(&Report{Identity: id(n)})
+		res, err := r.Report(&Report{Identity: id(n)})
+		del := res.Delivery
 		require.NoError(t, err)
 		if n == 3 {
 			assert.Nil(t, del, "the canary has it")
@@ -171,7 +173,8 @@ func TestRemoteConfigRollout(t *testing.T) {
 	require.NoError(t, r.DeleteAssignment("glob"))
 	_, err = r.Changed()
 	require.NoError(t, err)
-	del, err := r.Report(&Report{Identity: id(3)})
+	res, err := r.Report(&Report{Identity: id(3)})
+	del := res.Delivery
 	require.NoError(t, err)
 	require.NotNil(t, del)
 	back, err := fleetproto.Open(del.Envelope, pub, "atm-3")
