@@ -60,7 +60,7 @@ func (fc *fleetControl) connectionCallbacks(id pki.DeviceIdentity, ws bool) type
 		OnConnected: func(_ context.Context, tc types.Connection) {
 			if ws {
 				c = fc.conns.add(id.DeviceID, tc)
-				fc.registry.SetConnected(id.DeviceID, true)
+				fc.registry.SetConnected(id, true)
 			}
 		},
 		OnMessage: func(ctx context.Context, _ types.Connection, msg *protobufs.AgentToServer) *protobufs.ServerToAgent {
@@ -84,7 +84,7 @@ func (fc *fleetControl) connectionCallbacks(id pki.DeviceIdentity, ws bool) type
 		},
 		OnConnectionClose: func(tc types.Connection) {
 			if ws && fc.conns.remove(id.DeviceID, tc) {
-				fc.registry.SetConnected(id.DeviceID, false)
+				fc.registry.SetConnected(id, false)
 			}
 		},
 	}

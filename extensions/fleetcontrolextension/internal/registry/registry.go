@@ -144,6 +144,7 @@ func Open(st *store.Store, opts Options) (*Registry, error) {
 		if err := json.Unmarshal(b, &rec); err != nil {
 			return fmt.Errorf("registry: device %s: %w", id, err)
 		}
+		rec.Device.Connected = false // no connection survives a restart
 		r.devices[id] = &rec
 		return nil
 	})
@@ -282,17 +283,22 @@ func (r *Registry) RefusedDenied(id pki.DeviceIdentity) {
 }
 
 // SetConnected records whether a device holds a WebSocket connection.
-func (r *Registry) SetConnected(id string, connected bool) {
+func (r *Registry) SetConnected(id pki.DeviceIdentity, connected bool) {
+	now := r.opts.Now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if rec, ok := r.devices[id]; ok {
-		rec.Device.Connected = connected
-	}
+	r.recordFor(id, now).Device.Connected = connected
 }
 
 // target returns the rollout view of a device.
 func target(rec *record) rollout.Target {
 	return rollout.Target{ID: rec.Device.ID, Fleet: rec.Device.Fleet, Site: rec.Device.Site, Labels: rec.Device.Labels}
+}
+
+// selects reports whether a selects the device; a denied device is never
+// selected. Called with mu held.
+func (r *Registry) selects(a *fleetapi.Assignment, rec *record) bool {
+	return !r.opts.Denied(rec.Device.ID) && rollout.Selects(a.Selector, target(rec))
 }
 
 // choose returns the assignment a device should run: the newest that selects
@@ -305,7 +311,7 @@ func (r *Registry) choose(rec *record) *fleetapi.Assignment {
 		if best != nil && a.Serial < best.Serial {
 			continue
 		}
-		if !rollout.Selects(a.Selector, t) {
+		if !r.selects(a, rec) {
 			continue
 		}
 		has := rec.Desired != nil && rec.Desired.Name == a.Name && rec.Desired.AssignmentSerial == a.Serial
@@ -607,7 +613,7 @@ func (r *Registry) assignmentView(a *fleetapi.Assignment, withDevices bool) flee
 	out.Devices = nil
 	out.Counts = fleetapi.Counts{}
 	for _, rec := range r.devices {
-		if !rollout.Selects(a.Selector, target(rec)) {
+		if !r.selects(a, rec) {
 			continue
 		}
 		out.Counts.Selected++
@@ -677,7 +683,7 @@ func (r *Registry) advance() error {
 		var outcomes []rollout.Outcome
 		selected := 0
 		for _, rec := range r.devices {
-			if !rollout.Selects(a.Selector, target(rec)) {
+			if !r.selects(a, rec) {
 				continue
 			}
 			selected++
