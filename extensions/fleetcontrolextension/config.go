@@ -12,6 +12,7 @@ import (
 // Defaults.
 const (
 	defaultEndpoint       = "localhost:4320"
+	defaultIdleTimeout    = 10 * time.Second
 	defaultFlushInterval  = 5 * time.Second
 	defaultSilentAfter    = 90 * time.Second
 	defaultSpoolFillRatio = 0.8
@@ -113,6 +114,10 @@ func createDefaultConfig() *Config {
 	// WebSocket connections of agents live for hours: no write timeout.
 	admin.WriteTimeout = 0
 	admin.ReadHeaderTimeout = 10 * time.Second
+	// An agent polling over HTTP holds no connection between its polls: a
+	// TLS handshake per poll costs less than thousands of idle connections'
+	// buffers (see the README's measurements).
+	admin.Keepalive = configoptional.Some(confighttp.KeepaliveServerConfig{IdleTimeout: defaultIdleTimeout})
 	return &Config{
 		Admin:       admin,
 		Storage:     StorageConfig{FlushInterval: defaultFlushInterval},
