@@ -306,16 +306,26 @@ func (d *Dir) InstanceUID(now time.Time) ([16]byte, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return uid, fmt.Errorf("read %s: %w", path, err)
 	}
+	uid, err := NewInstanceUID(now)
+	if err != nil {
+		return uid, err
+	}
+	return uid, writeFile(path, []byte(hex.EncodeToString(uid[:])+"\n"))
+}
+
+// NewInstanceUID returns a new UUIDv7 (RFC 9562) for now.
+func NewInstanceUID(now time.Time) ([16]byte, error) {
+	var uid [16]byte
 	ms := uint64(now.UnixMilli())
 	for i := range 6 {
 		uid[i] = byte(ms >> (40 - 8*i))
 	}
 	if _, err := rand.Read(uid[6:]); err != nil {
-		return uid, err
+		return uid, fmt.Errorf("instance UID: %w", err)
 	}
 	uid[6] = uid[6]&0x0f | 0x70 // version 7
-	uid[8] = uid[8]&0x3f | 0x80 // RFC 9562 variant
-	return uid, writeFile(path, []byte(hex.EncodeToString(uid[:])+"\n"))
+	uid[8] = uid[8]&0x3f | 0x80 // variant
+	return uid, nil
 }
 
 func trimSpace(b []byte) []byte {
