@@ -30,5 +30,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newCertsCmd())
 	root.AddCommand(newRedactCmd(), newLeakscanCmd())
 	root.AddCommand(newArchiveCmd())
+	root.AddCommand(newFleetCmd())
 	return root
 }
