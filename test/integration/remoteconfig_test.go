@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -23,9 +24,18 @@ type remoteRig struct {
 	agentArgs   []string
 }
 
-func newRemoteRig(t *testing.T) *remoteRig {
+// newRemoteRig builds the rig; agentYAML and gatewayYAML are merged into
+// the agent's and the gateway's configuration last.
+func newRemoteRig(t *testing.T, agentYAML, gatewayYAML string) *remoteRig {
 	t.Helper()
-	r := &remoteRig{spoolRig: newSpoolRig(t, ""), agentBin: binary(t, "fleetlog-agent")}
+	r := &remoteRig{spoolRig: newSpoolRig(t, agentYAML), agentBin: binary(t, "fleetlog-agent")}
+	if gatewayYAML != "" {
+		f, err := os.OpenFile(r.gatewayOverlay, os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteString(gatewayYAML)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
 	r.adminAddr = fmt.Sprintf("localhost:%d", freePort(t))
 	certs := filepath.Join(r.dir, "certs")
 	out, err := run(t, binary(t, "fleetlogctl"), "certs", "issue", "--dir", certs, "--operator", "ops")
@@ -107,7 +117,7 @@ func writeNumbered(t *testing.T, path string, from, to int) error {
 // passes the key policy but not the agent's validation is refused by the
 // agent, which keeps delivering.
 func TestRemoteConfigAddsAFileGlob(t *testing.T) {
-	r := newRemoteRig(t)
+	r := newRemoteRig(t, "", "")
 	r.startGateway()
 	r.startAgent()
 
@@ -184,4 +194,53 @@ func TestRemoteConfigAddsAFileGlob(t *testing.T) {
 		d, _ := r.sink.distinct()
 		return d == before+added+100
 	}, r.agent, r.gateway)
+}
+
+// TestRemoteConfigThatFailsToStartIsRolledBack: a fragment that validates
+// but cannot start (its syslog input's port is taken) makes the agent exit,
+// as the collector does when a reload fails; restarted, as systemd restarts
+// it, the agent comes back on the last good configuration, says it rolled
+// back, and delivers what was written meanwhile.
+func TestRemoteConfigThatFailsToStartIsRolledBack(t *testing.T) {
+	// Both tiers allow syslog inputs in fragments, for this test only.
+	const keys = "      allowed_keys: [receivers::spool::files, receivers::spool::syslog]\n"
+	r := newRemoteRig(t,
+		"extensions:\n  fleet_agent:\n    remote_config:\n"+keys,
+		"extensions:\n  fleet_control:\n    remote_config:\n"+keys)
+	r.startGateway()
+	r.startAgent()
+	path := filepath.Join(r.logDir, "app.log")
+	require.NoError(t, writeNumbered(t, path, 0, 1000))
+	eventually(t, "the first lines", func() bool { d, _ := r.sink.distinct(); return d == 1000 }, r.agent, r.gateway)
+
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	r.assign("taken-port", fmt.Sprintf(`receivers:
+  spool:
+    syslog:
+      extra:
+        protocol: rfc5424
+        tcp:
+          listen_address: %s
+`, taken.Addr()))
+	select {
+	case <-r.agent.done:
+	case <-time.After(waitTimeout):
+		t.Fatal("the agent kept running a configuration that cannot start")
+	}
+	assert.Contains(t, r.agent.out.String(), "address already in use")
+	require.NoError(t, writeNumbered(t, path, 1000, 2000)) // while it is down
+
+	r.startAgent()
+	eventually(t, "every line after the restart", func() bool { d, _ := r.sink.distinct(); return d == 2000 }, r.agent, r.gateway)
+	assert.Contains(t, r.agent.out.String(), "Remote configuration rolled back")
+	eventually(t, "the rollback at the gateway", func() bool {
+		out, err := r.fleetctl("show", deviceID, "--output", "json")
+		return err == nil && strings.Contains(out, "rolled_back")
+	}, r.agent, r.gateway)
+	// The gateway keeps offering the same assignment; the agent does not try
+	// it again.
+	time.Sleep(3 * time.Second)
+	assert.False(t, r.agent.exited(), "the agent stays up")
 }
