@@ -8,6 +8,7 @@
 #   make agent   bin/fleetlog-agent, the slim agent-only build
 #   make bench-e2e        fleetlog's agent pipeline against the stock contrib one
 #   make bench-footprint  agent RSS idle and under load, binary sizes
+#   make bench-fleet      the gateway's control plane under 1,000 simulated OpAMP agents
 #   make generate  component metadata (mdatagen)
 
 SHELL        := bash
@@ -22,7 +23,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-fleet agent generate clean
 
 all: build
 
@@ -91,6 +92,11 @@ bench-e2e: bin/fleetlog bin/fleetlog-agent
 FOOTPRINTFLAGS ?=
 bench-footprint: bin/fleetlog bin/fleetlog-agent
 	$(GO) run ./bench/footprint -bin bin/fleetlog,bin/fleetlog-agent $(FOOTPRINTFLAGS)
+
+# Flags for the fleet simulator, e.g. FLEETFLAGS='-agents 200 -window 1m'.
+FLEETFLAGS ?=
+bench-fleet: bin/fleetlog
+	$(GO) run ./bench/fleetsim -bin bin/fleetlog $(FLEETFLAGS)
 
 clean:
 	rm -rf bin build run

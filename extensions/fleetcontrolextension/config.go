@@ -12,11 +12,13 @@ import (
 // Defaults.
 const (
 	defaultEndpoint       = "localhost:4320"
+	defaultIdleTimeout    = 10 * time.Second
 	defaultFlushInterval  = 5 * time.Second
 	defaultSilentAfter    = 90 * time.Second
 	defaultSpoolFillRatio = 0.8
 	defaultAckAge         = 5 * time.Minute
 	defaultLossWindow     = 10 * time.Minute
+	defaultMismatchHold   = time.Hour
 	defaultCheckInterval  = 5 * time.Second
 	tlsMinVersion         = "1.3"
 )
@@ -30,6 +32,7 @@ var (
 	ErrNoDirectory    = errors.New("'storage::directory' must be set")
 	ErrFlushInterval  = errors.New("'storage::flush_interval' must be positive")
 	ErrSilentAfter    = errors.New("'silent_after' must be positive")
+	ErrMismatchHold   = errors.New("'identity_mismatch_hold' must be positive")
 	ErrSpoolFillRatio = errors.New("'degraded::spool_fill_ratio' must be above 0 and at most 1")
 	ErrAckAge         = errors.New("'degraded::ack_age' must be positive")
 	ErrLossWindow     = errors.New("'degraded::loss_window' must be positive")
@@ -47,6 +50,10 @@ type Config struct {
 	// SilentAfter without any message makes a device silent. Default 90s
 	// (three missed heartbeats of 30 s).
 	SilentAfter time.Duration `mapstructure:"silent_after"`
+	// IdentityMismatchHold is how long a device stays identity_mismatch
+	// after the gateway's fleet_metadata processor saw its records claim
+	// another device. Default 1h.
+	IdentityMismatchHold time.Duration `mapstructure:"identity_mismatch_hold"`
 	// Degraded sets when a reporting device counts as degraded.
 	Degraded DegradedConfig `mapstructure:"degraded"`
 	// RemoteConfig signs and polices remote configuration.
@@ -113,10 +120,15 @@ func createDefaultConfig() *Config {
 	// WebSocket connections of agents live for hours: no write timeout.
 	admin.WriteTimeout = 0
 	admin.ReadHeaderTimeout = 10 * time.Second
+	// An agent polling over HTTP holds no connection between its polls: a
+	// TLS handshake per poll costs less than thousands of idle connections'
+	// buffers (see the README's measurements).
+	admin.Keepalive = configoptional.Some(confighttp.KeepaliveServerConfig{IdleTimeout: defaultIdleTimeout})
 	return &Config{
-		Admin:       admin,
-		Storage:     StorageConfig{FlushInterval: defaultFlushInterval},
-		SilentAfter: defaultSilentAfter,
+		Admin:                admin,
+		Storage:              StorageConfig{FlushInterval: defaultFlushInterval},
+		SilentAfter:          defaultSilentAfter,
+		IdentityMismatchHold: defaultMismatchHold,
 		Degraded: DegradedConfig{
 			SpoolFillRatio: defaultSpoolFillRatio,
 			AckAge:         defaultAckAge,
@@ -150,6 +162,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.SilentAfter <= 0 {
 		errs = append(errs, ErrSilentAfter)
+	}
+	if cfg.IdentityMismatchHold <= 0 {
+		errs = append(errs, ErrMismatchHold)
 	}
 	if r := cfg.Degraded.SpoolFillRatio; r <= 0 || r > 1 {
 		errs = append(errs, ErrSpoolFillRatio)

@@ -31,6 +31,8 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, defaultFlushInterval, cfg.Storage.FlushInterval)
 			assert.Equal(t, []string{"receivers::spool::max_size"}, cfg.RemoteConfig.AllowedKeys)
 			assert.Equal(t, time.Duration(0), cfg.Admin.WriteTimeout, "no write timeout for WebSockets")
+			assert.Equal(t, defaultIdleTimeout, cfg.Admin.IdleTimeout, "Unmarshal folds the keepalive default into idle_timeout") //nolint:staticcheck // the field ToServer reads
+
 		}},
 		{name: "no_tls", wantErr: ErrNoTLS},
 		{name: "no_client_ca", wantErr: ErrNoClientCA},

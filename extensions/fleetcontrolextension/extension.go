@@ -57,9 +57,12 @@ type fleetControl struct {
 
 	store    *store.Store
 	registry *registry.Registry
-	opamp    server.OpAMPServer
-	server   *http.Server
-	conns    *connections
+	// live is registry once started, for callers outside the extension's
+	// own goroutines (metrics, fleet_metadata).
+	live   atomic.Pointer[registry.Registry]
+	opamp  server.OpAMPServer
+	server *http.Server
+	conns  *connections
 
 	changed   chan struct{}
 	stop      chan struct{}
@@ -68,7 +71,10 @@ type fleetControl struct {
 	sends     sync.WaitGroup
 }
 
-var _ extension.Extension = (*fleetControl)(nil)
+var (
+	_ extension.Extension                 = (*fleetControl)(nil)
+	_ fleetproto.IdentityMismatchRecorder = (*fleetControl)(nil)
+)
 
 func newFleetControl(cfg *Config, set component.TelemetrySettings) (*fleetControl, error) {
 	tb, err := metadata.NewTelemetryBuilder(set)
@@ -78,10 +84,11 @@ func newFleetControl(cfg *Config, set component.TelemetrySettings) (*fleetContro
 	fc := &fleetControl{cfg: cfg, set: set, logger: set.Logger, telemetry: tb, conns: newConnections(), changed: make(chan struct{}, 1)}
 	fc.denied.Store(&denylist.Set{})
 	err = tb.RegisterFleetControlDevicesCallback(func(_ context.Context, o metric.Int64Observer) error {
-		if fc.registry == nil {
+		reg := fc.live.Load()
+		if reg == nil {
 			return nil
 		}
-		for state, n := range fc.registry.Counts() {
+		for state, n := range reg.Counts() {
 			o.Observe(int64(n), metric.WithAttributes(attribute.String("state", state)))
 		}
 		return nil
@@ -117,6 +124,7 @@ func (fc *fleetControl) Start(ctx context.Context, host component.Host) error {
 			SpoolFillRatio: fc.cfg.Degraded.SpoolFillRatio,
 			AckAge:         fc.cfg.Degraded.AckAge,
 			LossWindow:     fc.cfg.Degraded.LossWindow,
+			MismatchHold:   fc.cfg.IdentityMismatchHold,
 		},
 		SigningKey: key,
 		Policy:     policy,
@@ -126,6 +134,7 @@ func (fc *fleetControl) Start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	fc.registry = reg
+	fc.live.Store(reg)
 
 	fc.opamp = server.New(zapLogger{fc.logger})
 	opampHandler, connContext, err := fc.opamp.Attach(server.Settings{
@@ -252,6 +261,14 @@ func (fc *fleetControl) push() {
 			}
 			fc.telemetry.FleetControlConfigDeliveries.Add(context.Background(), 1)
 		}()
+	}
+}
+
+// RecordIdentityMismatch implements fleetproto.IdentityMismatchRecorder for
+// the gateway's fleet_metadata processor. It is a no-op before Start.
+func (fc *fleetControl) RecordIdentityMismatch(deviceID, fleet, site, claimed string) {
+	if reg := fc.live.Load(); reg != nil {
+		reg.RecordIdentityMismatch(pki.DeviceIdentity{DeviceID: deviceID, Fleet: fleet, Site: site}, claimed)
 	}
 }
 

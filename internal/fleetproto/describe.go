@@ -22,3 +22,13 @@ const (
 	// version (OpenTelemetry's service.version).
 	DescriptionVersion = "service.version"
 )
+
+// IdentityMismatchRecorder is implemented by the gateway's fleet_control
+// extension. The gateway's fleet_metadata processor finds it among the
+// host's extensions and tells it, once per batch, about a device whose
+// records claim another device ID than its certificate, so that the fleet
+// registry shows the device identity_mismatch even when its OpAMP
+// description does not lie. deviceID, fleet and site are the certificate's.
+type IdentityMismatchRecorder interface {
+	RecordIdentityMismatch(deviceID, fleet, site, claimedDeviceID string)
+}

@@ -49,6 +49,8 @@ type Thresholds struct {
 	AckAge time.Duration
 	// LossWindow: evicted or dropped records grew within this window.
 	LossWindow time.Duration
+	// MismatchHold: records claimed another device within this window.
+	MismatchHold time.Duration
 }
 
 // Options configure a Registry.
@@ -109,6 +111,10 @@ type record struct {
 	LossGrewAt time.Time `json:"loss_grew_at,omitzero"`
 	// DeniedAt is when a denied device last tried to connect.
 	DeniedAt time.Time `json:"denied_at,omitzero"`
+	// RecordsClaimed is the other device ID the device's records last
+	// claimed (fleet_metadata), and RecordsClaimedAt when.
+	RecordsClaimed   string    `json:"records_claimed,omitempty"`
+	RecordsClaimedAt time.Time `json:"records_claimed_at,omitzero"`
 }
 
 // Registry is the fleet registry.
@@ -282,6 +288,17 @@ func (r *Registry) RefusedDenied(id pki.DeviceIdentity) {
 	r.dirty[id.DeviceID] = struct{}{}
 }
 
+// RecordIdentityMismatch records that the device's records claimed another
+// device ID (seen by the gateway's fleet_metadata processor).
+func (r *Registry) RecordIdentityMismatch(id pki.DeviceIdentity, claimed string) {
+	now := r.opts.Now()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rec := r.recordFor(id, now)
+	rec.RecordsClaimed, rec.RecordsClaimedAt = claimed, now
+	r.dirty[id.DeviceID] = struct{}{}
+}
+
 // SetConnected records whether a device holds a WebSocket connection.
 func (r *Registry) SetConnected(id pki.DeviceIdentity, connected bool) {
 	now := r.opts.Now()
@@ -392,13 +409,16 @@ func (r *Registry) state(rec *record, now time.Time) (string, []string) {
 	if r.opts.Denied(d.ID) {
 		return fleetapi.StateDenied, []string{"on the deny list"}
 	}
-	if reasons := mismatches(d); len(reasons) > 0 {
+	reasons := mismatches(d)
+	if !rec.RecordsClaimedAt.IsZero() && now.Sub(rec.RecordsClaimedAt) < th.MismatchHold {
+		reasons = append(reasons, fmt.Sprintf("records claim device %q (last at %s)", rec.RecordsClaimed, rec.RecordsClaimedAt.UTC().Format(time.RFC3339)))
+	}
+	if len(reasons) > 0 {
 		return fleetapi.StateIdentityMismatch, reasons
 	}
 	if d.LastSeen.IsZero() || now.Sub(d.LastSeen) > th.SilentAfter {
 		return fleetapi.StateSilent, []string{"no report since " + d.LastSeen.UTC().Format(time.RFC3339)}
 	}
-	var reasons []string
 	if h := d.Health; h != nil && !h.Healthy {
 		reasons = append(reasons, "unhealthy: "+strings.TrimSpace(h.Status+" "+h.LastError))
 	}
@@ -439,7 +459,10 @@ func mismatches(d *fleetapi.Device) []string {
 	for _, m := range []struct{ what, claimed, cert string }{
 		{"device", c.DeviceID, d.ID}, {"fleet", c.Fleet, d.Fleet}, {"site", c.Site, d.Site},
 	} {
-		if m.claimed != "" && m.claimed != m.cert {
+		// A certificate that names no fleet or site leaves the claim
+		// unconfirmed, as fleet_metadata does: how the device was
+		// provisioned, not a sign of spoofing. A device ID is always named.
+		if m.claimed != "" && m.cert != "" && m.claimed != m.cert {
 			out = append(out, fmt.Sprintf("claims %s %q, certificate says %q", m.what, m.claimed, m.cert))
 		}
 	}

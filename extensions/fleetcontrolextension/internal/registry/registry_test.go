@@ -27,7 +27,7 @@ func newTestRegistry(t *testing.T, dir string, c *clock, key ed25519.PrivateKey)
 	require.NoError(t, err)
 	t.Cleanup(func() { st.Close() })
 	r, err := Open(st, Options{
-		Thresholds: Thresholds{SilentAfter: time.Minute, SpoolFillRatio: 0.8, AckAge: 5 * time.Minute, LossWindow: 10 * time.Minute},
+		Thresholds: Thresholds{SilentAfter: time.Minute, SpoolFillRatio: 0.8, AckAge: 5 * time.Minute, LossWindow: 10 * time.Minute, MismatchHold: time.Hour},
 		SigningKey: key,
 		Denied:     func(id string) bool { return id == "atm-denied" },
 		Now:        c.now,
@@ -58,6 +58,8 @@ func TestStates(t *testing.T) {
 	report(4, nil, func(rep *Report) { rep.Claimed.DeviceID = "atm-1" })
 	report(5, nil, func(rep *Report) { rep.Health = &fleetapi.Health{Healthy: false, LastError: "exporter failed"} })
 	report(6, nil, nil)
+	report(8, nil, nil)
+	r.RecordIdentityMismatch(id(8), "atm-1")
 	r.RefusedDenied(pki.DeviceIdentity{DeviceID: "atm-denied"})
 	c.t = c.t.Add(30 * time.Second)
 	report(7, &fleetproto.Status{AgentTime: c.t, Spool: &fleetproto.SpoolStatus{Evicted: 0}}, nil)
@@ -68,11 +70,12 @@ func TestStates(t *testing.T) {
 	report(3, &fleetproto.Status{AgentTime: c.t, Spool: &fleetproto.SpoolStatus{Records: 3, OldestAgeSeconds: 670}}, nil)
 	report(4, nil, func(rep *Report) { rep.Claimed.DeviceID = "atm-1" })
 	report(5, nil, nil)
+	report(8, nil, nil)
 
 	want := map[string]string{
 		"atm-1": fleetapi.StateHealthy, "atm-2": fleetapi.StateDegraded, "atm-3": fleetapi.StateDegraded,
 		"atm-4": fleetapi.StateIdentityMismatch, "atm-5": fleetapi.StateDegraded, "atm-6": fleetapi.StateSilent,
-		"atm-7": fleetapi.StateDegraded, "atm-denied": fleetapi.StateDenied,
+		"atm-7": fleetapi.StateDegraded, "atm-8": fleetapi.StateIdentityMismatch, "atm-denied": fleetapi.StateDenied,
 	}
 	got := map[string]string{}
 	for _, d := range r.Devices(Filter{}) {
