@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-telemetry/opamp-go/client"
@@ -59,6 +60,7 @@ type fleetAgent struct {
 	labels     map[string]string
 	remote     *fleetproto.RemoteConfigState
 	started    bool // the client runs; health goes to it directly
+	connected  atomic.Bool
 
 	kick     chan struct{}
 	remoteCh chan *protobufs.AgentRemoteConfig
@@ -277,12 +279,21 @@ func (a *fleetAgent) RegisterStatusSource(name string, src fleetproto.StatusSour
 	}
 }
 
+// onConnect is called after every successful round trip of the HTTP
+// transport; only the first one, and the first after a failure, is logged.
 func (a *fleetAgent) onConnect(context.Context) {
-	a.logger.Info("Connected to the fleet control endpoint", zap.String("endpoint", a.cfg.endpoint()))
+	if !a.connected.Swap(true) {
+		a.logger.Info("Reporting to the fleet control endpoint", zap.String("endpoint", a.cfg.endpoint()))
+	}
 }
 
 func (a *fleetAgent) onConnectFailed(_ context.Context, err error) {
 	// Retried with backoff by the client; delivery does not depend on it.
+	if a.connected.Swap(false) {
+		a.logger.Warn("Fleet control endpoint unreachable; retrying. Delivery is not affected",
+			zap.String("endpoint", a.cfg.endpoint()), zap.Error(err))
+		return
+	}
 	a.logger.Debug("Fleet control endpoint unreachable", zap.String("endpoint", a.cfg.endpoint()), zap.Error(err))
 }
 
