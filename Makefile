@@ -41,11 +41,11 @@ $(MDATAGEN): internal/tools/mdatagen/go.mod
 
 # Regenerates every component's internal/metadata from its metadata.yaml.
 generate: $(MDATAGEN)
-	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/...
+	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/... ./confmap/...
 
 # The builder regenerates build/fleetlog (sources, go.mod) and compiles it; the
 # Go build cache makes an unchanged rebuild take seconds.
-bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions internal -name '*.go' 2>/dev/null)
+bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions confmap internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
 	$(BUILDER) --config builder-config.yaml
 	cp build/fleetlog/fleetlog $@
@@ -58,7 +58,7 @@ agent: bin/fleetlog-agent
 
 AGENT_LDFLAGS := -s -w -X github.com/fleetlog/fleetlog/extensions/edgeruntimeextension.buildGCPercent=50
 
-bin/fleetlog-agent: $(BUILDER) distributions/agent/builder-config.yaml go.mod $(shell find receivers processors exporters extensions internal -name '*.go' 2>/dev/null)
+bin/fleetlog-agent: $(BUILDER) distributions/agent/builder-config.yaml go.mod $(shell find receivers processors exporters extensions confmap internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
 	$(BUILDER) --config distributions/agent/builder-config.yaml --ldflags '$(AGENT_LDFLAGS)'
 	cp build/fleetlog-agent/fleetlog-agent $@

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v7"
@@ -56,6 +57,11 @@ type spoolReceiver struct {
 	evMu      sync.Mutex
 	evPending []spool.Eviction
 	evSignal  chan struct{}
+
+	// lastAck is the time (Unix ns) of the last acknowledged batch and
+	// unregisterFleet ends the fleet status registration (fleet.go).
+	lastAck         atomic.Int64
+	unregisterFleet func()
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) *spoolReceiver {
@@ -64,10 +70,11 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) *spoolR
 
 // Start opens the spool, starts delivery and then the inputs, so nothing is
 // read before there is somewhere durable to put it.
-func (r *spoolReceiver) Start(_ context.Context, _ component.Host) error {
+func (r *spoolReceiver) Start(_ context.Context, host component.Host) error {
 	if err := r.start(); err != nil {
 		return errors.Join(err, r.Shutdown(context.Background()))
 	}
+	r.registerFleetStatus(host)
 	return nil
 }
 
@@ -131,6 +138,7 @@ func (r *spoolReceiver) start() error {
 // that were read but not acknowledged are delivered again after a restart.
 // It is safe to call without Start and twice.
 func (r *spoolReceiver) Shutdown(context.Context) error {
+	r.unregisterFleetStatus()
 	var errs []error
 	for _, in := range r.syslogs {
 		errs = append(errs, in.Stop())
@@ -326,6 +334,7 @@ func (r *spoolReceiver) settle(ctx context.Context, batches []spool.Batch, undec
 			break
 		}
 	}
+	r.lastAck.Store(time.Now().UnixNano())
 	return true
 }
 
