@@ -3,12 +3,10 @@ package fleetcontrolextension
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -155,7 +153,7 @@ func (fc *fleetControl) Start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("admin listener: %w", err)
 	}
 	srv.ConnContext = connContext
-	ln, err := fc.listen(ctx)
+	ln, err := fc.cfg.Admin.ToListener(ctx)
 	if err != nil {
 		return fmt.Errorf("admin listener %s: %w", fc.cfg.Admin.NetAddr.Endpoint, err)
 	}
@@ -171,23 +169,6 @@ func (fc *fleetControl) Start(ctx context.Context, host component.Host) error {
 	fc.logger.Info("Fleet control listening", zap.String("endpoint", ln.Addr().String()),
 		zap.Bool("remote_config", key != nil))
 	return nil
-}
-
-// listen opens the admin listener as confighttp's ToListener does, but
-// offers HTTP/1.1 only: a WebSocket upgrade needs it anyway, and an agent
-// polling over a kept HTTP/1.1 connection costs the gateway one goroutine,
-// where HTTP/2 costs two and its framer (see the README's measurements).
-func (fc *fleetControl) listen(ctx context.Context) (net.Listener, error) {
-	tlsCfg, err := fc.cfg.Admin.TLS.Get().LoadTLSConfig(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tlsCfg.NextProtos = []string{"http/1.1"}
-	ln, err := fc.cfg.Admin.NetAddr.Listen(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return tls.NewListener(ln, tlsCfg), nil
 }
 
 func (fc *fleetControl) loadDenyList() error {
