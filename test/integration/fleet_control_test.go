@@ -155,6 +155,17 @@ func TestFleetControl(t *testing.T) {
 		t.Skip("starts 21 collectors")
 	}
 	began := time.Now()
+	// 80 ports at once: freePort may hand out one twice (it closes what it
+	// found), so each is taken only once here.
+	used := map[int]bool{}
+	freePort := func(t *testing.T) int {
+		for {
+			if p := freePort(t); !used[p] {
+				used[p] = true
+				return p
+			}
+		}
+	}
 	root := repoRoot(t)
 	dir := t.TempDir()
 	ctl := binary(t, "fleetlogctl")
@@ -342,6 +353,9 @@ extensions:
 	require.NoError(t, os.WriteFile(glob, fmt.Appendf(nil, "receivers:\n  spool:\n    files:\n      extra:\n        include: [%q]\n        poll_interval: 100ms\n", filepath.Join(extra, "*.log")), 0o600))
 	out, err = fleet("config", "set", "--fleet", "atms", "--max-failure-rate", "0.5", "extra-glob", glob)
 	require.NoError(t, err, out)
+	// Written at once: an agent confirms a new configuration only after a
+	// batch was delivered with it, and reads a new input from the start.
+	require.NoError(t, os.WriteFile(filepath.Join(extra, "new.log"), []byte("line from the new glob\n"), 0o600))
 	// atm-09 refuses (another key) and atm-10 cannot confirm delivery: the
 	// other eight apply it.
 	var status fleetapi.Assignment
@@ -353,7 +367,6 @@ extensions:
 		return status.Counts.Applied >= 8
 	}, procs...)
 	assert.Equal(t, 10, status.Counts.Selected, "only the atms fleet")
-	require.NoError(t, os.WriteFile(filepath.Join(extra, "new.log"), []byte("line from the new glob\n"), 0o600))
 	eventually(t, "lines from the new glob", func() bool {
 		return len(sink.devicesWith("line from the new glob")) >= 8
 	}, procs...)
