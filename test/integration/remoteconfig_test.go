@@ -244,3 +244,22 @@ func TestRemoteConfigThatFailsToStartIsRolledBack(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	assert.False(t, r.agent.exited(), "the agent stays up")
 }
+
+// TestControlEndpointDownDeliveryUnaffected: with nothing listening at the
+// OpAMP endpoint the agent starts, delivers every line, and only logs that
+// it cannot report.
+func TestControlEndpointDownDeliveryUnaffected(t *testing.T) {
+	r := newRemoteRig(t, "", "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := l.Addr().String()
+	require.NoError(t, l.Close())
+	r.agentEnv["FLEETLOG_CONTROL_URL"] = "https://" + closed + "/v1/opamp"
+	r.startGateway()
+	r.startAgent()
+	require.NoError(t, writeNumbered(t, filepath.Join(r.logDir, "app.log"), 0, 2000))
+	eventually(t, "every line", func() bool { d, _ := r.sink.distinct(); return d == 2000 }, r.agent, r.gateway)
+	_, received := r.sink.distinct()
+	assert.Equal(t, 2000, received)
+	assert.NotContains(t, r.agent.out.String(), "Reporting to the fleet control endpoint")
+}
