@@ -98,7 +98,7 @@ func (a *fleetAgent) verify(ctx context.Context, rc *protobufs.AgentRemoteConfig
 		return f, nil, err
 	}
 	f.Serial, f.Name, f.Hash = as.Serial, as.Name, as.FragmentHash()
-	newest := st.Applied.Serial
+	newest := max(st.Applied.Serial, st.Newest)
 	if st.Last != nil {
 		newest = max(newest, st.Last.Serial)
 	}

@@ -141,6 +141,16 @@ func TestRemoteConfigStagedThenReplayRefused(t *testing.T) {
 	c, err := dir.Candidate()
 	require.NoError(t, err)
 	assert.Equal(t, uint64(9), c.Serial, "the candidate stays")
+
+	// A refusal that names no serial (a bad signature) does not lower the
+	// bar: serial 9 is still a replay after it.
+	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(t, err)
+	hash = srv.offer(t, seal(t, otherKey, &fleetproto.Assignment{Serial: 50, Device: "atm-0042"}))
+	waitRemoteStatus(t, srv, hash, protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED)
+	hash = srv.offer(t, seal(t, f.key, &fleetproto.Assignment{Serial: 9, Device: "atm-0042", Fragment: []byte("{}\n")}))
+	got := waitRemoteStatus(t, srv, hash, protobufs.RemoteConfigStatuses_RemoteConfigStatuses_FAILED)
+	assert.Contains(t, got.ErrorMessage, ErrReplay.Error())
 }
 
 // restart is the agent's next service after a reload, in the same process.

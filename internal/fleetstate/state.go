@@ -91,6 +91,9 @@ type State struct {
 	// Last is the outcome of the newest remote configuration, nil if none
 	// was ever received.
 	Last *Outcome `json:"last,omitempty"`
+	// Newest is the highest serial ever handled (applied, refused or rolled
+	// back); an assignment must be above it.
+	Newest uint64 `json:"newest_serial,omitempty"`
 }
 
 // Candidate is a fragment on trial.
@@ -171,6 +174,7 @@ func (d *Dir) SetOutcome(o Outcome) error {
 		return err
 	}
 	st.Last = &o
+	st.Newest = max(st.Newest, o.Serial)
 	return d.writeJSON(StateFile, &st)
 }
 
@@ -202,6 +206,7 @@ func (d *Dir) Promote(c *Candidate, now time.Time) error {
 	old := st.Applied.Serial
 	st.Applied = c.Fragment
 	st.Last = &Outcome{Fragment: c.Fragment, State: fleetproto.RemoteConfigApplied, At: now}
+	st.Newest = max(st.Newest, c.Serial)
 	if err := d.writeJSON(StateFile, &st); err != nil {
 		return err
 	}

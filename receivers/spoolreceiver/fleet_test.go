@@ -164,3 +164,17 @@ func TestDecodeKnownFiles(t *testing.T) {
 		})
 	}
 }
+
+// FuzzDecodeKnownFiles: a damaged checkpoint yields fewer files, never a
+// panic or a hang.
+func FuzzDecodeKnownFiles(f *testing.F) {
+	f.Add([]byte("1\n{\"Offset\":10,\"FileAttributes\":{\"log.file.path\":\"/a.log\"}}\n"))
+	f.Add([]byte{0x0a, 0x0b, 0x10, 0x05, 0x22, 0x07, '{', '"', 'a', '"', ':', '1', '}'})
+	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		for _, k := range decodeKnownFiles(raw) {
+			_ = k.path
+		}
+	})
+}

@@ -244,3 +244,62 @@ func TestRemoteConfigThatFailsToStartIsRolledBack(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	assert.False(t, r.agent.exited(), "the agent stays up")
 }
+
+// TestControlEndpointDownDeliveryUnaffected: with nothing listening at the
+// OpAMP endpoint the agent starts, delivers every line, and only logs that
+// it cannot report.
+func TestControlEndpointDownDeliveryUnaffected(t *testing.T) {
+	r := newRemoteRig(t, "", "")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	closed := l.Addr().String()
+	require.NoError(t, l.Close())
+	r.agentEnv["FLEETLOG_CONTROL_URL"] = "https://" + closed + "/v1/opamp"
+	r.startGateway()
+	r.startAgent()
+	require.NoError(t, writeNumbered(t, filepath.Join(r.logDir, "app.log"), 0, 2000))
+	eventually(t, "every line", func() bool { d, _ := r.sink.distinct(); return d == 2000 }, r.agent, r.gateway)
+	_, received := r.sink.distinct()
+	assert.Equal(t, 2000, received)
+	assert.NotContains(t, r.agent.out.String(), "Reporting to the fleet control endpoint")
+}
+
+// TestRemoteConfigThatStopsDeliveryIsRolledBack: a fragment that starts but
+// sends records nowhere (the exporter's endpoint, unlocked on both tiers for
+// this test only) is rolled back by the agent once delivery_timeout passes
+// with records spooled and none acknowledged; delivery resumes and every
+// line arrives once.
+func TestRemoteConfigThatStopsDeliveryIsRolledBack(t *testing.T) {
+	const keys = "      allowed_keys: [receivers::spool::files, exporters::otlp_grpc::endpoint]\n" +
+		"      unlocked_keys: [exporters::otlp_grpc::endpoint]\n"
+	r := newRemoteRig(t,
+		"extensions:\n  fleet_agent:\n    remote_config:\n      delivery_timeout: 3s\n"+keys,
+		"extensions:\n  fleet_control:\n    remote_config:\n"+keys)
+	r.startGateway()
+	r.startAgent()
+	path := filepath.Join(r.logDir, "app.log")
+	require.NoError(t, writeNumbered(t, path, 0, 2000))
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	nowhere := l.Addr().String()
+	require.NoError(t, l.Close())
+	r.assign("nowhere", fmt.Sprintf("exporters:\n  otlp_grpc:\n    endpoint: %s\n", nowhere))
+	eventually(t, "the fragment on trial", func() bool {
+		return strings.Contains(r.agent.out.String(), "Remote configuration on trial")
+	}, r.agent, r.gateway)
+	require.NoError(t, writeNumbered(t, path, 2000, 4000)) // spooled, going nowhere
+	eventually(t, "the rollback", func() bool {
+		return strings.Contains(r.agent.out.String(), "Rolling back remote configuration")
+	}, r.agent, r.gateway)
+	require.NoError(t, writeNumbered(t, path, 4000, 5000))
+	eventually(t, "every line after the rollback", func() bool { d, _ := r.sink.distinct(); return d == 5000 }, r.agent, r.gateway)
+	time.Sleep(time.Second)
+	_, received := r.sink.distinct()
+	assert.Equal(t, 5000, received, "nothing delivered twice")
+	assert.Contains(t, r.agent.out.String(), "no delivery acknowledged within 3s")
+	eventually(t, "the rollback at the gateway", func() bool {
+		out, err := r.fleetctl("show", deviceID, "--output", "json")
+		return err == nil && strings.Contains(out, "rolled_back")
+	}, r.agent, r.gateway)
+}
