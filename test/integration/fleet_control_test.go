@@ -382,8 +382,10 @@ extensions:
 	}, procs...)
 	assert.Contains(t, refused.Assignment.Error, "signature")
 	assert.Equal(t, fleetapi.StateDegraded, refused.State)
+	now := devices()
 	for _, k := range kiosks[:9] {
-		assert.Nil(t, last[k].Assignment, "%s is not selected", k)
+		assert.Nil(t, now[k].Assignment, "%s is not selected", k)
+		assert.Equal(t, fleetapi.StateHealthy, now[k].State, k)
 	}
 	require.NoError(t, os.WriteFile(agents["atm-09"].logFile, []byte("atm-09 still delivers\n"), 0o600))
 	eventually(t, "atm-09 still delivering", func() bool { return sink.devicesWith("atm-09 still delivers")["atm-09"] }, procs...)
