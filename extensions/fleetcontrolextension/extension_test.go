@@ -204,6 +204,7 @@ func TestFleetControl(t *testing.T) {
 	assert.Equal(t, "north", d.Site)
 	assert.Equal(t, "v1.2.3", d.Version)
 	assert.Equal(t, map[string]string{"ring": "canary"}, d.Labels)
+	assert.Equal(t, "v-test", d.Description["service.version"])
 	assert.True(t, d.Connected)
 	_, err = api.Device(ctx, "nobody")
 	assert.ErrorIs(t, err, fleetapi.ErrNotFound)

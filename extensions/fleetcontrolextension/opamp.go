@@ -20,6 +20,10 @@ import (
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
+// maxDescriptionAttributes bounds what the registry keeps of an agent
+// description: a device cannot grow the gateway's memory without bound.
+const maxDescriptionAttributes = 64
+
 // serverCapabilities is what the gateway offers every agent.
 const serverCapabilities = uint64(protobufs.ServerCapabilities_ServerCapabilities_AcceptsStatus |
 	protobufs.ServerCapabilities_ServerCapabilities_OffersRemoteConfig |
@@ -96,6 +100,12 @@ func (fc *fleetControl) translate(id pki.DeviceIdentity, msg *protobufs.AgentToS
 	if d := msg.AgentDescription; d != nil {
 		rep.Described = true
 		rep.Labels = map[string]string{}
+		rep.Description = map[string]string{}
+		for _, kv := range append(append([]*protobufs.KeyValue(nil), d.IdentifyingAttributes...), d.NonIdentifyingAttributes...) {
+			if len(rep.Description) < maxDescriptionAttributes {
+				rep.Description[kv.Key] = kv.GetValue().GetStringValue()
+			}
+		}
 		for _, kv := range d.IdentifyingAttributes {
 			switch kv.Key {
 			case fleetproto.DescriptionDeviceID:

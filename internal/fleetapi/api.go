@@ -55,7 +55,10 @@ type Device struct {
 
 	// Claimed is the identity the agent description claims.
 	Claimed *Claims `json:"claimed,omitempty"`
-	Version string  `json:"version,omitempty"`
+	// Description holds the agent description's attributes (identifying
+	// and non-identifying, string values), as the agent sent them.
+	Description map[string]string `json:"description,omitempty"`
+	Version     string            `json:"version,omitempty"`
 	// ClockOffsetSeconds is the agent's clock minus the gateway's, from the
 	// newest report.
 	ClockOffsetSeconds float64 `json:"clock_offset_seconds"`

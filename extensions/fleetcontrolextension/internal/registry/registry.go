@@ -73,6 +73,7 @@ type Report struct {
 	Described           bool
 	Claimed             fleetapi.Claims
 	Labels              map[string]string
+	Description         map[string]string
 	Version             string
 	Health              *fleetapi.Health
 	EffectiveConfigHash string
@@ -222,6 +223,7 @@ func (r *Registry) report(rep *Report) (*Delivery, error) {
 	if rep.Described {
 		d.Claimed = &rep.Claimed
 		d.Labels = rep.Labels
+		d.Description = rep.Description
 		if rep.Version != "" {
 			d.Version = rep.Version
 		}
@@ -473,6 +475,7 @@ func mismatches(d *fleetapi.Device) []string {
 func (r *Registry) view(rec *record, now time.Time) fleetapi.Device {
 	d := rec.Device
 	d.Labels = maps.Clone(d.Labels)
+	d.Description = maps.Clone(d.Description)
 	d.State, d.Reasons = r.state(rec, now)
 	if ds := rec.Desired; ds != nil {
 		d.Assignment = &fleetapi.DeviceAssignment{Name: ds.Name, Serial: ds.Serial, Outcome: ds.Outcome, Error: ds.Error}
