@@ -47,9 +47,10 @@ func main() {
 		idle     = flag.Duration("idle", 20*time.Second, "idle baseline before the agents start")
 		window   = flag.Duration("window", 2*time.Minute, "measurement window once every agent has reported")
 		keep     = flag.Bool("keep", false, "keep the working directory")
+		overlay  = flag.String("config", "", "an extra gateway config overlay (e.g. to enable pprof)")
 	)
 	flag.Parse()
-	if err := run(*bin, *root, *agents, *interval, *idle, *window, *keep); err != nil {
+	if err := run(*bin, *root, *overlay, *agents, *interval, *idle, *window, *keep); err != nil {
 		log.Fatal(err)
 	}
 }
@@ -63,7 +64,7 @@ func freeAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func run(bin, root string, n int, interval, idle, window time.Duration, keep bool) error {
+func run(bin, root, overlay string, n int, interval, idle, window time.Duration, keep bool) error {
 	dir, err := os.MkdirTemp("", "fleetsim-")
 	if err != nil {
 		return err
@@ -97,7 +98,11 @@ func run(bin, root string, n int, interval, idle, window time.Duration, keep boo
 	otlp, admin, health, metrics := addrs[0], addrs[1], addrs[2], addrs[3]
 	_, metricsPort, _ := net.SplitHostPort(metrics)
 	var out bytes.Buffer
-	gw, err := agentproc.Start(bin, []string{"--config", filepath.Join(root, "distributions/gateway/config.yaml")}, []string{
+	args := []string{"--config", filepath.Join(root, "distributions/gateway/config.yaml")}
+	if overlay != "" {
+		args = append(args, "--config", overlay)
+	}
+	gw, err := agentproc.Start(bin, args, []string{
 		"FLEETLOG_LISTEN=" + otlp, "FLEETLOG_ADMIN_LISTEN=" + admin, "FLEETLOG_HEALTH_ADDR=" + health,
 		"FLEETLOG_METRICS_PORT=" + metricsPort, "FLEETLOG_TLS_DIR=" + filepath.Join(certs, "gateway"),
 		"FLEETLOG_DATA_DIR=" + filepath.Join(dir, "gateway-data"), "FLEETLOG_DENY_LIST=" + filepath.Join(dir, "denied.txt"),

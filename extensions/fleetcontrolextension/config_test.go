@@ -31,8 +31,8 @@ func TestLoadConfig(t *testing.T) {
 			assert.Equal(t, defaultFlushInterval, cfg.Storage.FlushInterval)
 			assert.Equal(t, []string{"receivers::spool::max_size"}, cfg.RemoteConfig.AllowedKeys)
 			assert.Equal(t, time.Duration(0), cfg.Admin.WriteTimeout, "no write timeout for WebSockets")
-			assert.Equal(t, defaultIdleTimeout, cfg.Admin.IdleTimeout, "Unmarshal folds the keepalive default into idle_timeout") //nolint:staticcheck // the field ToServer reads
-
+			//lint:ignore SA1019 Unmarshal folds the keepalive default into the field ToServer reads
+			assert.Equal(t, defaultIdleTimeout, cfg.Admin.IdleTimeout)
 		}},
 		{name: "no_tls", wantErr: ErrNoTLS},
 		{name: "no_client_ca", wantErr: ErrNoClientCA},

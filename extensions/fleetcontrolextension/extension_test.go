@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/fleetlog/fleetlog/extensions/fleetcontrolextension/internal/metadata"
 	"github.com/fleetlog/fleetlog/internal/fleetapi"
@@ -274,4 +275,34 @@ func TestFleetControl(t *testing.T) {
 
 	require.NoError(t, api.DeleteAssignment(ctx, "glob"))
 	assert.ErrorIs(t, api.DeleteAssignment(ctx, "glob"), fleetapi.ErrNotFound)
+
+	// The gateway's own metrics.
+	sum := func(name string) int64 {
+		m, err := tel.GetMetric(name)
+		require.NoError(t, err, name)
+		var n int64
+		switch d := m.Data.(type) {
+		case metricdata.Sum[int64]:
+			for _, dp := range d.DataPoints {
+				n += dp.Value
+			}
+		case metricdata.Gauge[int64]:
+			for _, dp := range d.DataPoints {
+				n += dp.Value
+			}
+		}
+		return n
+	}
+	assert.Positive(t, sum("otelcol_fleet_control_reports"))
+	assert.Positive(t, sum("otelcol_fleet_control_config_deliveries"))
+	assert.Positive(t, sum("otelcol_fleet_control_refused_connections"), "the denied device, the operator on OpAMP, the device on the API")
+	m, err := tel.GetMetric("otelcol_fleet_control_devices")
+	require.NoError(t, err)
+	perState := map[string]int64{}
+	for _, dp := range m.Data.(metricdata.Gauge[int64]).DataPoints {
+		state, _ := dp.Attributes.Value("state")
+		perState[state.AsString()] = dp.Value
+	}
+	assert.Equal(t, int64(1), perState[fleetapi.StateDenied])
+	assert.Equal(t, int64(1), perState[fleetapi.StateIdentityMismatch])
 }

@@ -267,3 +267,48 @@ func BenchmarkFlushEach(b *testing.B) {
 		i++
 	}
 }
+
+// FuzzReport feeds arbitrary status payloads, as an agent could send them,
+// through a report and every read of the registry: none may panic.
+func FuzzReport(f *testing.F) {
+	for _, seed := range []string{
+		`{"agent_time":"2026-11-24T09:30:00Z","spool":{"bytes":90,"max_bytes":100,"records":3,"oldest_age_seconds":1e300}}`,
+		`{"spool":{"bytes":-1,"max_bytes":-5,"records":-3,"evicted":9223372036854775807,"dropped":1}}`,
+		`{"remote_config":{"serial":18446744073709551615,"state":"applied","applied_serial":1}}`,
+		`{"last_ack":"0001-01-01T00:00:00Z","files":[{"path":"","lag_bytes":-1}]}`,
+		`{}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	c := &clock{t: time.Unix(1700000000, 0)}
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	require.NoError(f, err)
+	st, err := store.Open(f.TempDir())
+	require.NoError(f, err)
+	f.Cleanup(func() { st.Close() })
+	r, err := Open(st, Options{
+		Thresholds: Thresholds{SilentAfter: time.Minute, SpoolFillRatio: 0.8, AckAge: time.Minute, LossWindow: time.Minute, MismatchHold: time.Hour},
+		SigningKey: key, Now: c.now,
+	})
+	require.NoError(f, err)
+	_, err = r.SetAssignment(fleetapi.AssignmentSpec{Name: "glob", Fragment: "receivers:\n  spool:\n    files: {}\n", Selector: fleetapi.Selector{Fleet: "atms"}, Percent: 50})
+	require.NoError(f, err)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		s, err := fleetproto.UnmarshalStatus(payload)
+		if err != nil {
+			return
+		}
+		if _, err := r.Report(&Report{Identity: id(len(payload) % 7), Status: s}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Changed(); err != nil {
+			t.Fatal(err)
+		}
+		r.Devices(Filter{})
+		r.Counts()
+		r.Assignment("glob")
+		if _, err := r.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
