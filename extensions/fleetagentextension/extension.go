@@ -42,6 +42,8 @@ type fleetAgent struct {
 	buildInfo component.BuildInfo
 	validator validator
 	now       func() time.Time
+	// idleConfirm is the constant, a field for the tests.
+	idleConfirm time.Duration
 
 	// Set in Start, read-only afterwards.
 	client    client.OpAMPClient
@@ -75,17 +77,18 @@ func newFleetAgent(cfg *Config, set extension.Settings, v validator) *fleetAgent
 	trial := make(chan struct{})
 	close(trial)
 	return &fleetAgent{
-		cfg:       cfg,
-		logger:    set.Logger,
-		buildInfo: set.BuildInfo,
-		validator: v,
-		now:       time.Now,
-		sources:   map[string]fleetproto.StatusSource{},
-		health:    map[string]*protobufs.ComponentHealth{},
-		kick:      make(chan struct{}, 1),
-		remoteCh:  make(chan *protobufs.AgentRemoteConfig, 1),
-		ready:     make(chan struct{}),
-		trial:     trial,
+		cfg:         cfg,
+		logger:      set.Logger,
+		buildInfo:   set.BuildInfo,
+		validator:   v,
+		now:         time.Now,
+		idleConfirm: idleConfirm,
+		sources:     map[string]fleetproto.StatusSource{},
+		health:      map[string]*protobufs.ComponentHealth{},
+		kick:        make(chan struct{}, 1),
+		remoteCh:    make(chan *protobufs.AgentRemoteConfig, 1),
+		ready:       make(chan struct{}),
+		trial:       trial,
 	}
 }
 

@@ -26,9 +26,14 @@ var (
 	ErrReference  = errors.New("remote config: a fragment may not use ${...} references")
 )
 
-// trialCheck is how often a candidate on trial looks for its first
-// acknowledged delivery.
-const trialCheck = time.Second
+const (
+	// trialCheck is how often a candidate on trial looks for its first
+	// acknowledged delivery.
+	trialCheck = time.Second
+	// idleConfirm confirms a candidate on a quiet device: with nothing
+	// spooled that long there is no delivery to judge it by, and it started.
+	idleConfirm = 10 * time.Second
+)
 
 // runRemote handles remote configurations one at a time, never while a
 // candidate is on trial (a newer one waits for the trial's outcome).
@@ -189,9 +194,9 @@ func (a *fleetAgent) report(st fleetstate.State) {
 }
 
 // runTrial confirms the candidate this process runs once the pipelines
-// started and a batch was acknowledged, or once the delivery timeout
-// passed with nothing spooled; it rolls the candidate back when the timeout
-// passes with records spooled and none acknowledged. A candidate that fails
+// started and a batch was acknowledged, or once nothing was spooled for
+// idleConfirm (or the delivery timeout, if shorter); it rolls the candidate
+// back when the timeout passes with records spooled and none acknowledged. A candidate that fails
 // to start never gets here: the collector exits, and the fleet provider of
 // the next process rolls it back.
 func (a *fleetAgent) runTrial(ctx context.Context, c *fleetstate.Candidate) {
@@ -199,7 +204,9 @@ func (a *fleetAgent) runTrial(ctx context.Context, c *fleetstate.Candidate) {
 	defer close(a.trial)
 	timeout := a.cfg.RemoteConfig.DeliveryTimeout
 	deadline := a.startedAt.Add(timeout)
-	t := time.NewTicker(min(trialCheck, timeout))
+	idle := min(a.idleConfirm, timeout)
+	var emptySince time.Time
+	t := time.NewTicker(min(trialCheck, idle))
 	defer t.Stop()
 	a.logger.Info("Remote configuration on trial", zap.Uint64("serial", c.Serial), zap.Duration("delivery_timeout", timeout))
 	for {
@@ -215,15 +222,22 @@ func (a *fleetAgent) runTrial(ctx context.Context, c *fleetstate.Candidate) {
 		}
 		s, _ := a.sourcesStatus()
 		now := a.now()
+		empty := s.Spool == nil || s.Spool.Records == 0
+		switch {
+		case !empty:
+			emptySince = time.Time{}
+		case emptySince.IsZero():
+			emptySince = now
+		}
 		switch {
 		case !s.LastAck.IsZero() && !s.LastAck.Before(a.startedAt):
 			a.promote(c, "a batch was delivered")
 			return
-		case now.Before(deadline):
-			continue
-		case s.Spool == nil || s.Spool.Records == 0:
+		case empty && now.Sub(emptySince) >= idle:
 			a.promote(c, "nothing waited for delivery")
 			return
+		case now.Before(deadline) || empty:
+			continue
 		}
 		reason := fmt.Sprintf("no delivery acknowledged within %s of applying while %d records are spooled", timeout, s.Spool.Records)
 		a.logger.Warn("Rolling back remote configuration", zap.Uint64("serial", c.Serial), zap.String("reason", reason))

@@ -223,15 +223,30 @@ func TestTrialRolledBackWhenDeliveryStops(t *testing.T) {
 	})
 }
 
+// TestTrialConfirmedWhenNothingWaits: on a quiet device the candidate is
+// confirmed once nothing was spooled for idleConfirm, well before the
+// delivery timeout.
 func TestTrialConfirmedWhenNothingWaits(t *testing.T) {
 	t.Parallel()
 	f := newFleet(t, "atm-0042")
 	srv := newOpAMPServer(t, f)
 	cfg := testConfig(t, f, srv.url())
-	cfg.RemoteConfig.DeliveryTimeout = time.Second
+	cfg.RemoteConfig.DeliveryTimeout = time.Hour
 	stage(t, cfg, 2, []byte("h2"))
-	restart(t, cfg, &fakeValidator{}, &source{})
+	a := newFleetAgent(cfg, extensiontest.NewNopSettings(metadata.Type), &fakeValidator{})
+	a.idleConfirm = 1500 * time.Millisecond
+	src := &source{}
+	src.set(3, time.Time{}) // records spooled at first: not idle yet
+	require.NoError(t, a.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, a.Shutdown(context.Background())) })
+	a.RegisterStatusSource("spool", src)
+	require.NoError(t, a.Ready())
+	time.Sleep(2500 * time.Millisecond)
+	assert.NotEqual(t, protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED, srv.remoteStatus().GetStatus())
+	src.set(0, time.Time{})
+	begin := time.Now()
 	waitRemoteStatus(t, srv, []byte("h2"), protobufs.RemoteConfigStatuses_RemoteConfigStatuses_APPLIED)
+	assert.GreaterOrEqual(t, time.Since(begin), time.Second)
 }
 
 // TestRestartAfterFailedStartReportsTheRollback: the fleet provider of the

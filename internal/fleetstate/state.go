@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
@@ -264,8 +265,26 @@ func (d *Dir) decide() (Served, *Candidate, error) {
 		return applied, c, nil // rolled back; only the cleanup is left
 	case c.Process == processToken:
 		return Served{Serial: c.Serial, Candidate: true}, nil, nil
+	case otherProcessAlive(c.Process):
+		// Another process that is still running staged it: most likely the
+		// agent itself, while this process is an operator's `validate` or
+		// `print-config` over the same directory. Serve the applied
+		// fragment and leave the candidate to its process.
+		return applied, nil, nil
 	}
 	return applied, c, nil
+}
+
+// otherProcessAlive reports whether the process named by token is running
+// and is not this one. A token with this process's PID is a previous
+// process's: in a container the agent is PID 1 at every start.
+func otherProcessAlive(token string) bool {
+	p, _, ok := strings.Cut(token, "-")
+	pid, err := strconv.Atoi(p)
+	if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	return pidAlive(pid)
 }
 
 // Serve returns what the provider serves now and its fragment. A candidate

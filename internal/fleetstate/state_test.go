@@ -2,7 +2,9 @@ package fleetstate
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -94,7 +96,7 @@ func TestCandidateOfAnotherProcessIsRolledBack(t *testing.T) {
 	require.NoError(t, d.Promote(c, now))
 	c, err = d.Stage(Fragment{Serial: 2, ConfigHash: []byte{2}}, []byte("a: 2\n"), now)
 	require.NoError(t, err)
-	c.Process = "1-another"
+	c.Process = deadProcessToken(t)
 	require.NoError(t, d.writeJSON(CandidateFile, c))
 
 	s, err := d.Decide()
@@ -123,7 +125,7 @@ func TestCrashAfterPromoteCommit(t *testing.T) {
 	c, err := d.Stage(Fragment{Serial: 4}, []byte("a: 4\n"), now)
 	require.NoError(t, err)
 	require.NoError(t, d.Promote(c, now))
-	c.Process = "1-another"
+	c.Process = deadProcessToken(t)
 	require.NoError(t, d.writeJSON(CandidateFile, c))
 	s, b, err := d.Serve(now)
 	require.NoError(t, err)
@@ -157,4 +159,43 @@ func TestDamagedFilesAreSetAside(t *testing.T) {
 		_, err := os.Stat(filepath.Join(d.Path(), name+".bad"))
 		assert.NoError(t, err, name)
 	}
+}
+
+// deadProcessToken is the token of a process that ran and exited.
+func deadProcessToken(t *testing.T) string {
+	t.Helper()
+	cmd := exec.Command("true")
+	require.NoError(t, cmd.Run())
+	return strconv.Itoa(cmd.Process.Pid) + "-gone"
+}
+
+// TestCandidateOfARunningProcessIsLeftAlone: an operator's `validate` over
+// the agent's directory, while the agent tries a candidate, serves the
+// applied fragment and rolls nothing back.
+func TestCandidateOfARunningProcessIsLeftAlone(t *testing.T) {
+	t.Parallel()
+	d := open(t)
+	now := time.Now()
+	c, err := d.Stage(Fragment{Serial: 1}, []byte("a: 1\n"), now)
+	require.NoError(t, err)
+	c.Process = strconv.Itoa(os.Getppid()) + "-agent"
+	require.NoError(t, d.writeJSON(CandidateFile, c))
+	s, b, err := d.Serve(now)
+	require.NoError(t, err)
+	assert.Equal(t, Served{}, s)
+	assert.Nil(t, b)
+	st, _ := d.State()
+	assert.Equal(t, fleetproto.RemoteConfigApplying, st.Last.State)
+	got, err := d.Candidate()
+	require.NoError(t, err)
+	assert.NotNil(t, got)
+
+	// This process's PID with another token: a previous process in a
+	// container where the agent is always PID 1.
+	c.Process = strconv.Itoa(os.Getpid()) + "-previous"
+	require.NoError(t, d.writeJSON(CandidateFile, c))
+	_, _, err = d.Serve(now)
+	require.NoError(t, err)
+	st, _ = d.State()
+	assert.Equal(t, fleetproto.RemoteConfigRolledBack, st.Last.State)
 }

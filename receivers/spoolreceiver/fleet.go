@@ -61,6 +61,8 @@ func (r *spoolReceiver) FleetStatus(s *fleetproto.Status) {
 		Records:  st.Records,
 		Evicted:  st.Evicted,
 		Dropped:  st.Lost,
+		// Free space of the spool's filesystem: one statfs per report.
+		FreeBytes: freeBytes(r.cfg.Directory),
 	}
 	if !st.Oldest.IsZero() {
 		sp.OldestAgeSeconds = max(time.Since(st.Oldest).Seconds(), 0)

@@ -86,6 +86,24 @@ func (r *remoteRig) assign(name, fragment string) {
 	require.NoError(r.t, err, out)
 }
 
+// writeUntil appends numbered lines to path, 100 every 20ms, from line 0
+// until stop is closed, and returns how many it wrote.
+func writeUntil(t *testing.T, path string, stop <-chan struct{}) int {
+	n := 0
+	for {
+		select {
+		case <-stop:
+			return n
+		default:
+		}
+		if err := writeNumbered(t, path, n, n+100); err != nil {
+			t.Error(err)
+			return n
+		}
+		n += 100
+	}
+}
+
 // writeNumbered appends "line-N ..." for N in [from, to) to path in chunks,
 // one every 20ms.
 func writeNumbered(t *testing.T, path string, from, to int) error {
@@ -121,9 +139,12 @@ func TestRemoteConfigAddsAFileGlob(t *testing.T) {
 	r.startGateway()
 	r.startAgent()
 
-	const before, added = 6000, 500
-	writerDone := make(chan error, 1)
-	go func() { writerDone <- writeNumbered(t, filepath.Join(r.logDir, "app.log"), 0, before) }()
+	// The writer goes on until the fragment is applied: lines are written
+	// before, during and after the reload.
+	stop := make(chan struct{})
+	written := make(chan int, 1)
+	go func() { written <- writeUntil(t, filepath.Join(r.logDir, "app.log"), stop) }()
+	const added = 500
 
 	newDir := filepath.Join(r.dir, "extra-logs")
 	require.NoError(t, os.MkdirAll(newDir, 0o700))
@@ -134,11 +155,16 @@ func TestRemoteConfigAddsAFileGlob(t *testing.T) {
         include: [%q]
         poll_interval: 50ms
 `, filepath.Join(newDir, "*.log")))
+	eventually(t, "the fragment on trial", func() bool {
+		return strings.Contains(r.agent.out.String(), "Remote configuration on trial")
+	}, r.agent, r.gateway)
+	require.NoError(t, writeNumbered(t, filepath.Join(newDir, "new.log"), 100_000, 100_000+added))
 	eventually(t, "the remote configuration applied", func() bool {
 		return strings.Contains(r.agent.out.String(), "Remote configuration applied")
 	}, r.agent, r.gateway)
-	require.NoError(t, <-writerDone)
-	require.NoError(t, writeNumbered(t, filepath.Join(newDir, "new.log"), 100_000, 100_000+added))
+	close(stop)
+	before := <-written
+	require.Greater(t, before, 0)
 
 	eventually(t, "every line at the sink", func() bool {
 		d, _ := r.sink.distinct()

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -108,7 +110,10 @@ func writeForeignCandidate(t *testing.T, dir string) {
 	require.NoError(t, err)
 	var c fleetstate.Candidate
 	require.NoError(t, json.Unmarshal(b, &c))
-	c.Process = "1-previous"
+	// The token of a process that ran and exited.
+	cmd := exec.Command("true")
+	require.NoError(t, cmd.Run())
+	c.Process = strconv.Itoa(cmd.Process.Pid) + "-previous"
 	b, err = json.Marshal(&c)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, b, fleetstate.FileMode))
