@@ -9,6 +9,7 @@
 #   make bench-e2e        fleetlog's agent pipeline against the stock contrib one
 #   make bench-footprint  agent RSS idle and under load, binary sizes
 #   make bench-alerts     gateway CPU per line with the alert rule pack on and off
+#   make bench-fleet      the gateway's control plane under 1,000 simulated OpAMP agents
 #   make generate  component metadata (mdatagen)
 
 SHELL        := bash
@@ -23,7 +24,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet agent generate clean
 
 all: build
 
@@ -41,11 +42,11 @@ $(MDATAGEN): internal/tools/mdatagen/go.mod
 
 # Regenerates every component's internal/metadata from its metadata.yaml.
 generate: $(MDATAGEN)
-	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/... ./connectors/...
+	PATH="$(TOOLS):$$PATH" $(GO) generate ./receivers/... ./processors/... ./exporters/... ./extensions/... ./connectors/... ./confmap/...
 
 # The builder regenerates build/fleetlog (sources, go.mod) and compiles it; the
 # Go build cache makes an unchanged rebuild take seconds.
-bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions connectors internal -name '*.go' 2>/dev/null)
+bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions connectors confmap internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
 	$(BUILDER) --config builder-config.yaml
 	cp build/fleetlog/fleetlog $@
@@ -58,7 +59,7 @@ agent: bin/fleetlog-agent
 
 AGENT_LDFLAGS := -s -w -X github.com/fleetlog/fleetlog/extensions/edgeruntimeextension.buildGCPercent=50
 
-bin/fleetlog-agent: $(BUILDER) distributions/agent/builder-config.yaml go.mod $(shell find receivers processors exporters extensions internal -name '*.go' 2>/dev/null)
+bin/fleetlog-agent: $(BUILDER) distributions/agent/builder-config.yaml go.mod $(shell find receivers processors exporters extensions confmap internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
 	$(BUILDER) --config distributions/agent/builder-config.yaml --ldflags '$(AGENT_LDFLAGS)'
 	cp build/fleetlog-agent/fleetlog-agent $@
@@ -97,6 +98,11 @@ bench-footprint: bin/fleetlog bin/fleetlog-agent
 ALERTFLAGS ?=
 bench-alerts: bin/fleetlog
 	$(GO) run ./bench/alertcost -bin bin/fleetlog $(ALERTFLAGS)
+
+# Flags for the fleet simulator, e.g. FLEETFLAGS='-agents 200 -window 1m'.
+FLEETFLAGS ?=
+bench-fleet: bin/fleetlog
+	$(GO) run ./bench/fleetsim -bin bin/fleetlog $(FLEETFLAGS)
 
 clean:
 	rm -rf bin build run

@@ -12,6 +12,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 bin=${FLEETLOG_BIN_DIR:-$root/bin}
 run=${FLEETLOG_DEMO_DIR:-$root/run/demo}
 gw_port=${FLEETLOG_DEMO_GATEWAY_PORT:-14317}
+gw_admin=${FLEETLOG_DEMO_GATEWAY_ADMIN_PORT:-14320}
 syslog_port=${FLEETLOG_DEMO_SYSLOG_PORT:-15514}
 gw_metrics=${FLEETLOG_DEMO_GATEWAY_METRICS_PORT:-18888}
 agent_metrics=${FLEETLOG_DEMO_AGENT_METRICS_PORT:-18889}
@@ -65,6 +66,7 @@ say "creating a fleet CA and a certificate for $device"
 
 say "starting the gateway on 127.0.0.1:$gw_port (mTLS, client certificates required)"
 FLEETLOG_LISTEN=127.0.0.1:$gw_port \
+FLEETLOG_ADMIN_LISTEN=127.0.0.1:$gw_admin \
 FLEETLOG_TLS_DIR=$run/certs/gateway \
 FLEETLOG_DATA_DIR=$run/gateway-data \
 FLEETLOG_METRICS_PORT=$gw_metrics \

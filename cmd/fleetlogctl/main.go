@@ -31,5 +31,6 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRedactCmd(), newLeakscanCmd())
 	root.AddCommand(newArchiveCmd())
 	root.AddCommand(newAlertsCmd())
+	root.AddCommand(newFleetCmd())
 	return root
 }

@@ -21,8 +21,8 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/fleetlog/fleetlog/extensions/fleetidentityextension/internal/denylist"
 	"github.com/fleetlog/fleetlog/extensions/fleetidentityextension/internal/metadata"
+	"github.com/fleetlog/fleetlog/internal/denylist"
 	"github.com/fleetlog/fleetlog/internal/filewatch"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )

@@ -18,22 +18,26 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/fleetlog/fleetlog/internal/fleetproto"
 )
 
 // File and directory names inside a certificate directory.
 const (
-	CADirName       = "ca"
-	GatewayDirName  = "gateway"
-	DevicesDirName  = "devices"
-	CACertFile      = "ca.pem"
-	CAKeyFile       = "ca-key.pem"
-	CertFile        = "cert.pem"
-	KeyFile         = "key.pem"
-	ArchiveKeyFile  = "archive-key.pem"
-	ArchivePubFile  = "archive-pub.pem"
-	DeviceURIPrefix = "urn:fleetlog:device:"
-	FleetURIPrefix  = "urn:fleetlog:fleet:"
-	SiteURIPrefix   = "urn:fleetlog:site:"
+	CADirName         = "ca"
+	GatewayDirName    = "gateway"
+	DevicesDirName    = "devices"
+	CACertFile        = "ca.pem"
+	CAKeyFile         = "ca-key.pem"
+	CertFile          = "cert.pem"
+	KeyFile           = "key.pem"
+	ArchiveKeyFile    = "archive-key.pem"
+	ArchivePubFile    = "archive-pub.pem"
+	OperatorsDirName  = "operators"
+	DeviceURIPrefix   = "urn:fleetlog:device:"
+	OperatorURIPrefix = "urn:fleetlog:operator:"
+	FleetURIPrefix    = "urn:fleetlog:fleet:"
+	SiteURIPrefix     = "urn:fleetlog:site:"
 )
 
 // Default validity periods.
@@ -83,10 +87,13 @@ type InitResult struct {
 	CACert, CAKey                                  string
 	GatewayCA, GatewayCert, GatewayKey, ArchiveKey string
 	ArchivePub                                     string
+	// ConfigKey signs remote configuration (the gateway's); ConfigPub
+	// verifies it and is copied into every device directory.
+	ConfigKey, ConfigPub string
 }
 
-// Init creates a fleet CA, the gateway's server certificate and the archive
-// signing key pair in dir.
+// Init creates a fleet CA, the gateway's server certificate, the archive
+// signing key pair and the remote configuration signing key pair in dir.
 func Init(dir string, opts InitOptions) (*InitResult, error) {
 	res := &InitResult{
 		CACert:      filepath.Join(dir, CADirName, CACertFile),
@@ -96,6 +103,8 @@ func Init(dir string, opts InitOptions) (*InitResult, error) {
 		GatewayKey:  filepath.Join(dir, GatewayDirName, KeyFile),
 		ArchiveKey:  filepath.Join(dir, GatewayDirName, ArchiveKeyFile),
 		ArchivePub:  filepath.Join(dir, ArchivePubFile),
+		ConfigKey:   filepath.Join(dir, GatewayDirName, fleetproto.ConfigSigningKeyFile),
+		ConfigPub:   filepath.Join(dir, fleetproto.ConfigPublicKeyFile),
 	}
 	if !opts.Force {
 		found, err := exists(res.CAKey)
@@ -161,6 +170,19 @@ func Init(dir string, opts InitOptions) (*InitResult, error) {
 		return nil, fmt.Errorf("encode archive public key: %w", err)
 	}
 
+	configPub, configKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate config signing key: %w", err)
+	}
+	configPubDER, err := x509.MarshalPKIXPublicKey(configPub)
+	if err != nil {
+		return nil, fmt.Errorf("encode config public key: %w", err)
+	}
+	configKeyPEM, err := privateKeyPEM(configKey)
+	if err != nil {
+		return nil, err
+	}
+
 	caKeyPEM, err := privateKeyPEM(caKey)
 	if err != nil {
 		return nil, err
@@ -192,10 +214,12 @@ func Init(dir string, opts InitOptions) (*InitResult, error) {
 		{res.CAKey, caKeyPEM, privateFilePerm},
 		{res.GatewayKey, gwKeyPEM, privateFilePerm},
 		{res.ArchiveKey, archiveKeyPEM, privateFilePerm},
+		{res.ConfigKey, configKeyPEM, privateFilePerm},
 		{res.CACert, certPEM(caCert), publicFilePerm},
 		{res.GatewayCA, certPEM(caCert), publicFilePerm},
 		{res.GatewayCert, certPEM(gwCert), publicFilePerm},
 		{res.ArchivePub, pemBytes("PUBLIC KEY", archivePubDER), publicFilePerm},
+		{res.ConfigPub, pemBytes("PUBLIC KEY", configPubDER), publicFilePerm},
 	}
 	for _, f := range files {
 		if err := writeFile(f.path, f.data, f.perm); err != nil {
@@ -219,6 +243,9 @@ type DeviceOptions struct {
 // DeviceResult lists the files IssueDevice wrote.
 type DeviceResult struct {
 	Dir, CA, Cert, Key string
+	// ConfigPub is the copy of the fleet's remote configuration public key,
+	// "" when the certificate directory has none (made before it existed).
+	ConfigPub string
 }
 
 // IssueDevice signs a client certificate for one device with the fleet CA in dir.
@@ -310,6 +337,16 @@ func IssueDevice(dir string, opts DeviceOptions) (*DeviceResult, error) {
 	if err := writeFile(res.Cert, certPEM(cert), publicFilePerm); err != nil {
 		return nil, err
 	}
+	pub, err := os.ReadFile(filepath.Join(dir, fleetproto.ConfigPublicKeyFile))
+	switch {
+	case err == nil:
+		res.ConfigPub = filepath.Join(devDir, fleetproto.ConfigPublicKeyFile)
+		if err := writeFile(res.ConfigPub, pub, publicFilePerm); err != nil {
+			return nil, err
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("copy config public key: %w", err)
+	}
 	return res, nil
 }
 
@@ -320,8 +357,12 @@ type DeviceIdentity struct {
 
 // IdentityFromCertificate reads the device, fleet and site from a device
 // certificate: the urn:fleetlog URI SANs first, then the Subject CN, O and OU.
+// An operator certificate (see IssueOperator) names no device.
 func IdentityFromCertificate(cert *x509.Certificate) DeviceIdentity {
 	var id DeviceIdentity
+	if _, ok := OperatorFromCertificate(cert); ok {
+		return id
+	}
 	for _, u := range cert.URIs {
 		s := u.String()
 		if v, ok := strings.CutPrefix(s, DeviceURIPrefix); ok && id.DeviceID == "" {
@@ -384,4 +425,98 @@ func orDefault(d, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// OperatorOptions configure IssueOperator.
+type OperatorOptions struct {
+	Name string
+	// Validity defaults to DefaultLeafValidity.
+	Validity time.Duration
+	// Force replaces an existing certificate for the same operator.
+	Force bool
+}
+
+// IssueOperator signs a client certificate for an operator of the gateway's
+// admin API with the fleet CA in dir, in dir/operators/NAME. It names the
+// operator in the URI SAN urn:fleetlog:operator:NAME and carries no device
+// URN, so it is never taken for a device.
+func IssueOperator(dir string, opts OperatorOptions) (*DeviceResult, error) {
+	if err := ValidateName("operator", opts.Name); err != nil {
+		return nil, err
+	}
+	opDir := filepath.Join(dir, OperatorsDirName, opts.Name)
+	res := &DeviceResult{
+		Dir:  opDir,
+		CA:   filepath.Join(opDir, CACertFile),
+		Cert: filepath.Join(opDir, CertFile),
+		Key:  filepath.Join(opDir, KeyFile),
+	}
+	if !opts.Force {
+		found, err := exists(res.Cert)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			return nil, fmt.Errorf("operator certificate %s %w", res.Cert, ErrExists)
+		}
+	}
+	caCert, err := LoadCertificate(filepath.Join(dir, CADirName, CACertFile))
+	if err != nil {
+		return nil, fmt.Errorf("load fleet CA (run 'fleetlogctl certs init' first): %w", err)
+	}
+	caKey, err := loadECKey(filepath.Join(dir, CADirName, CAKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("load fleet CA key: %w", err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("generate operator key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "operator " + opts.Name},
+		NotBefore:   now.Add(-backdate),
+		NotAfter:    now.Add(orDefault(opts.Validity, DefaultLeafValidity)),
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		URIs:        []*url.URL{urn(OperatorURIPrefix, opts.Name)},
+	}
+	if tmpl.NotAfter.After(caCert.NotAfter) {
+		tmpl.NotAfter = caCert.NotAfter
+	}
+	cert, err := sign(tmpl, key.Public(), caCert, caKey)
+	if err != nil {
+		return nil, fmt.Errorf("sign operator certificate: %w", err)
+	}
+	keyPEM, err := privateKeyPEM(key)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensurePrivateDir(filepath.Join(dir, OperatorsDirName)); err != nil {
+		return nil, err
+	}
+	if err := ensurePrivateDir(opDir); err != nil {
+		return nil, err
+	}
+	if err := writeFile(res.Key, keyPEM, privateFilePerm); err != nil {
+		return nil, err
+	}
+	if err := writeFile(res.CA, certPEM(caCert), publicFilePerm); err != nil {
+		return nil, err
+	}
+	if err := writeFile(res.Cert, certPEM(cert), publicFilePerm); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// OperatorFromCertificate returns the operator an operator certificate
+// names in its urn:fleetlog:operator URI SAN.
+func OperatorFromCertificate(cert *x509.Certificate) (string, bool) {
+	for _, u := range cert.URIs {
+		if v, ok := strings.CutPrefix(u.String(), OperatorURIPrefix); ok && v != "" {
+			return v, true
+		}
+	}
+	return "", false
 }

@@ -48,7 +48,15 @@ func TestInitCreatesFleetMaterial(t *testing.T) {
 	sig := ed25519.Sign(priv.(ed25519.PrivateKey), []byte("manifest"))
 	assert.True(t, ed25519.Verify(pub.(ed25519.PublicKey), []byte("manifest"), sig))
 
-	for _, p := range []string{res.CAKey, res.GatewayKey, res.ArchiveKey} {
+	// The config key pair matches too.
+	cfgKey, err := LoadEd25519PrivateKey(res.ConfigKey)
+	require.NoError(t, err)
+	cfgPub, err := LoadEd25519PublicKey(res.ConfigPub)
+	require.NoError(t, err)
+	assert.True(t, cfgPub.Equal(cfgKey.Public().(ed25519.PublicKey)))
+	assert.Equal(t, filepath.Join(dir, "gateway", "config-key.pem"), res.ConfigKey)
+
+	for _, p := range []string{res.CAKey, res.GatewayKey, res.ArchiveKey, res.ConfigKey} {
 		assertMode(t, p, 0o600)
 	}
 	for _, d := range []string{dir, filepath.Dir(res.CAKey), filepath.Dir(res.GatewayKey)} {
@@ -109,6 +117,14 @@ func TestIssueDevice(t *testing.T) {
 	assert.True(t, devCA.Equal(ca))
 	assertMode(t, res.Key, 0o600)
 	assertMode(t, res.Dir, 0o700|os.ModeDir)
+	devPub, err := os.ReadFile(res.ConfigPub)
+	require.NoError(t, err)
+	fleetPub, err := os.ReadFile(initRes.ConfigPub)
+	require.NoError(t, err)
+	assert.Equal(t, fleetPub, devPub, "the device gets the fleet's config public key")
+	assert.Equal(t, filepath.Join(res.Dir, "config-pub.pem"), res.ConfigPub)
+	_, err = os.Stat(filepath.Join(res.Dir, "config-key.pem"))
+	assert.ErrorIs(t, err, os.ErrNotExist, "never the private key")
 
 	_, err = IssueDevice(dir, DeviceOptions{DeviceID: "atm-0042"})
 	require.ErrorIs(t, err, ErrExists)
@@ -156,4 +172,40 @@ func assertMode(t *testing.T, path string, want os.FileMode) {
 	info, err := os.Stat(path)
 	require.NoError(t, err)
 	assert.Equal(t, want, info.Mode(), path)
+}
+
+func TestIssueOperator(t *testing.T) {
+	dir := t.TempDir()
+	initRes, err := Init(dir, InitOptions{})
+	require.NoError(t, err)
+	res, err := IssueOperator(dir, OperatorOptions{Name: "alice"})
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(dir, "operators", "alice"), res.Dir)
+	cert, err := LoadCertificate(res.Cert)
+	require.NoError(t, err)
+	ca, err := LoadCertificate(initRes.CACert)
+	require.NoError(t, err)
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	_, err = cert.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	require.NoError(t, err)
+
+	name, ok := OperatorFromCertificate(cert)
+	assert.True(t, ok)
+	assert.Equal(t, "alice", name)
+	assert.Equal(t, DeviceIdentity{}, IdentityFromCertificate(cert), "an operator is no device")
+	assertMode(t, res.Key, 0o600)
+	assertMode(t, res.Dir, 0o700|os.ModeDir)
+
+	dev, err := IssueDevice(dir, DeviceOptions{DeviceID: "atm-1"})
+	require.NoError(t, err)
+	devCert, err := LoadCertificate(dev.Cert)
+	require.NoError(t, err)
+	_, ok = OperatorFromCertificate(devCert)
+	assert.False(t, ok, "a device is no operator")
+
+	_, err = IssueOperator(dir, OperatorOptions{Name: "alice"})
+	require.ErrorIs(t, err, ErrExists)
+	_, err = IssueOperator(dir, OperatorOptions{Name: "a:b"})
+	require.ErrorIs(t, err, ErrInvalidName)
 }

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/internal/fleetattr"
+	"github.com/fleetlog/fleetlog/internal/fleetproto"
 	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadata"
 )
 
@@ -47,6 +48,9 @@ type gatewayProcessor struct {
 	gatewayID string
 	telemetry *metadata.TelemetryBuilder
 	now       func() time.Time
+	// mismatches is the fleet registry (fleet_control), when the gateway
+	// runs one; nil otherwise.
+	mismatches fleetproto.IdentityMismatchRecorder
 }
 
 func newGatewayProcessor(cfg *Config, set processor.Settings, hostname func() (string, error)) (*gatewayProcessor, error) {
@@ -57,7 +61,13 @@ func newGatewayProcessor(cfg *Config, set processor.Settings, hostname func() (s
 	return &gatewayProcessor{cfg: cfg, hostname: hostname, telemetry: tb, now: time.Now}, nil
 }
 
-func (p *gatewayProcessor) start(context.Context, component.Host) error {
+func (p *gatewayProcessor) start(_ context.Context, host component.Host) error {
+	for _, ext := range host.GetExtensions() {
+		if r, ok := ext.(fleetproto.IdentityMismatchRecorder); ok {
+			p.mismatches = r
+			break
+		}
+	}
 	p.gatewayID = p.cfg.Gateway.ID
 	if p.gatewayID == "" {
 		host, err := p.hostname()
@@ -106,12 +116,14 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 		if mismatches > 0 {
 			p.telemetry.ProcessorFleetMetadataIdentityMismatches.Add(ctx, int64(mismatches))
 			p.telemetry.ProcessorFleetMetadataRefusedBatches.Add(ctx, 1)
+			p.recordMismatch(deviceID, fleet, site, claim)
 			return ld, refusal(codes.PermissionDenied, fmt.Errorf("%w: claimed %q, certificate %q", ErrIdentityMismatch, claim, deviceID))
 		}
 	}
 
 	received := p.now().UTC().Format(time.RFC3339Nano)
 	mismatches := 0
+	var lastClaim string
 	for i := range rls.Len() {
 		attrs := rls.At(i).Resource().Attributes()
 		for _, k := range gatewayOwned {
@@ -119,6 +131,7 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 		}
 		if claim, ok := claimedOther(attrs, deviceID); ok {
 			mismatches++
+			lastClaim = claim
 			attrs.PutStr(fleetattr.ClaimedDeviceID, claim)
 			attrs.PutBool(fleetattr.IdentityMismatch, true)
 		}
@@ -130,8 +143,16 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 	}
 	if mismatches > 0 {
 		p.telemetry.ProcessorFleetMetadataIdentityMismatches.Add(ctx, int64(mismatches))
+		p.recordMismatch(deviceID, fleet, site, lastClaim)
 	}
 	return ld, nil
+}
+
+// recordMismatch tells the fleet registry, once per batch.
+func (p *gatewayProcessor) recordMismatch(deviceID, fleet, site, claim string) {
+	if p.mismatches != nil {
+		p.mismatches.RecordIdentityMismatch(deviceID, fleet, site, claim)
+	}
 }
 
 // bindClaim makes attribute key on a resource what the certificate says,

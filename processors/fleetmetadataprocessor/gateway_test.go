@@ -3,22 +3,26 @@ package fleetmetadataprocessor
 import (
 	"context"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor/processortest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/internal/fleetattr"
+	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadata"
 	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadatatest"
 )
 
@@ -232,4 +236,49 @@ func TestGatewayIDDefaultsToHostName(t *testing.T) {
 	require.NoError(t, p.start(context.Background(), componenttest.NewNopHost()))
 	assert.Equal(t, "kiosk-host", p.gatewayID)
 	require.NoError(t, p.shutdown(context.Background()))
+}
+
+// registry stands in for fleet_control's fleet registry.
+type registry struct {
+	component.StartFunc
+	component.ShutdownFunc
+	mu    sync.Mutex
+	calls [][4]string
+}
+
+func (r *registry) RecordIdentityMismatch(deviceID, fleet, site, claimed string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, [4]string{deviceID, fleet, site, claimed})
+}
+
+type hostWith map[component.ID]component.Component
+
+func (h hostWith) GetExtensions() map[component.ID]component.Component { return h }
+
+func TestGatewayReportsMismatchesToFleetRegistry(t *testing.T) {
+	t.Parallel()
+	for _, reject := range []bool{false, true} {
+		reg := &registry{}
+		cfg := createDefaultConfig()
+		cfg.Mode = ModeGateway
+		cfg.Gateway = GatewayConfig{ID: "gw-1", RejectMismatch: reject}
+		p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, &consumertest.LogsSink{})
+		require.NoError(t, err)
+		host := hostWith{component.MustNewID("fleet_control"): reg}
+		require.NoError(t, p.Start(context.Background(), host))
+		ctx := authenticated(authData{fleetattr.DeviceID: "atm-1", fleetattr.FleetName: "atms", fleetattr.FleetSite: "branch-7"})
+		ld := plog.NewLogs()
+		for _, claim := range []string{"atm-2", "atm-2", "atm-1"} {
+			rl := ld.ResourceLogs().AppendEmpty()
+			rl.Resource().Attributes().PutStr(fleetattr.DeviceID, claim)
+			rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+		}
+		_ = p.ConsumeLogs(ctx, ld)
+		honest := plog.NewLogs()
+		honest.ResourceLogs().AppendEmpty().Resource().Attributes().PutStr(fleetattr.DeviceID, "atm-1")
+		require.NoError(t, p.ConsumeLogs(ctx, honest))
+		require.NoError(t, p.Shutdown(context.Background()))
+		assert.Equal(t, [][4]string{{"atm-1", "atms", "branch-7", "atm-2"}}, reg.calls, "once per batch, reject_mismatch %v", reject)
+	}
 }

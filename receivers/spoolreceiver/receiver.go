@@ -58,6 +58,11 @@ type spoolReceiver struct {
 	evMu      sync.Mutex
 	evPending []spool.Eviction
 	evSignal  chan struct{}
+
+	// lastAck is the time (Unix ns) of the last acknowledged batch and
+	// unregisterFleet ends the fleet status registration (fleet.go).
+	lastAck         atomic.Int64
+	unregisterFleet func()
 }
 
 func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) *spoolReceiver {
@@ -66,10 +71,11 @@ func newReceiver(cfg *Config, set receiver.Settings, next consumer.Logs) *spoolR
 
 // Start opens the spool, starts delivery and then the inputs, so nothing is
 // read before there is somewhere durable to put it.
-func (r *spoolReceiver) Start(_ context.Context, _ component.Host) error {
+func (r *spoolReceiver) Start(_ context.Context, host component.Host) error {
 	if err := r.start(); err != nil {
 		return errors.Join(err, r.Shutdown(context.Background()))
 	}
+	r.registerFleetStatus(host)
 	return nil
 }
 
@@ -102,7 +108,7 @@ func (r *spoolReceiver) start() error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	loop := delivery.New(sp, r.next, delivery.Config{
+	loop := delivery.New(ackTimer{sp, &r.lastAck}, r.next, delivery.Config{
 		MaxRecords: r.cfg.Batch.MaxRecords,
 		MaxBytes:   int64(r.cfg.Batch.MaxBytes),
 		Timeout:    r.cfg.Batch.Timeout,
@@ -143,6 +149,7 @@ func (r *spoolReceiver) start() error {
 // that were read but not acknowledged are delivered again after a restart.
 // It is safe to call without Start and twice.
 func (r *spoolReceiver) Shutdown(context.Context) error {
+	r.unregisterFleetStatus()
 	var errs []error
 	for _, in := range r.syslogs {
 		errs = append(errs, in.Stop())

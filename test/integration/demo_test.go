@@ -25,7 +25,7 @@ func TestDemo(t *testing.T) {
 		"FLEETLOG_BIN_DIR":  binDir,
 		"FLEETLOG_DEMO_DIR": filepath.Join(t.TempDir(), "demo"),
 	}
-	for _, name := range []string{"GATEWAY_PORT", "SYSLOG_PORT", "GATEWAY_METRICS_PORT", "AGENT_METRICS_PORT", "GATEWAY_HEALTH_PORT", "AGENT_HEALTH_PORT"} {
+	for _, name := range []string{"GATEWAY_PORT", "GATEWAY_ADMIN_PORT", "SYSLOG_PORT", "GATEWAY_METRICS_PORT", "AGENT_METRICS_PORT", "GATEWAY_HEALTH_PORT", "AGENT_HEALTH_PORT"} {
 		ports[name] = freePort(t)
 		env["FLEETLOG_DEMO_"+name] = fmt.Sprint(ports[name])
 	}

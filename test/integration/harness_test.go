@@ -96,6 +96,12 @@ func start(t *testing.T, name, bin string, env map[string]string, args ...string
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	if _, gateway := env["FLEETLOG_LISTEN"]; gateway {
+		if _, set := env["FLEETLOG_ADMIN_LISTEN"]; !set {
+			// The gateway's fleet control listener: one port per test, on loopback.
+			cmd.Env = append(cmd.Env, fmt.Sprintf("FLEETLOG_ADMIN_LISTEN=127.0.0.1:%d", freePort(t)))
+		}
+	}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

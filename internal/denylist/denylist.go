@@ -1,4 +1,5 @@
-// Package denylist reads the file of device IDs that fleet_identity refuses.
+// Package denylist reads the file of device IDs that the gateway refuses
+// (fleet_identity on the OTLP receiver, fleet_control on the admin listener).
 package denylist
 
 import (
