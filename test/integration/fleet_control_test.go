@@ -217,6 +217,7 @@ service:
   pipelines:
     logs:
       processors: [memory_limiter, fleet_metadata]
+    logs/archive:
       exporters: [otlp_grpc/sink]
 `, fcSilentAfter, keys, sink.addr), 0o600))
 	gateway := start(t, "gateway", binary(t, "fleetlog"), map[string]string{
