@@ -22,6 +22,7 @@ const (
 	IPv4           = "ipv4"
 	IPv6           = "ipv6"
 	Phone          = "phone"
+	VendorToken    = "vendor_token"
 )
 
 // detector ids index Engine tables; custom rules follow the built-ins.
@@ -45,6 +46,7 @@ const (
 	dIPv4
 	dIPv6
 	dPhone
+	dVendorToken
 	numBuiltin
 )
 
@@ -60,6 +62,7 @@ var builtin = [numBuiltin]struct {
 	// Security logs need addresses, and phone numbers are too easy to confuse
 	// with other numbers: both are opt-in.
 	{IPv4, false}, {IPv6, false}, {Phone, false},
+	{VendorToken, true},
 }
 
 // Builtin returns the names of the built-in detectors.

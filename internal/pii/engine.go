@@ -68,6 +68,7 @@ type Engine struct {
 	actions  []Action // by id
 	masks    []string // by id: "[REDACTED:<name>]"
 	rules    []rule
+	vendor   *vendorSet // nil when vendor_token is off
 	hashKey  []byte
 }
 
@@ -138,6 +139,9 @@ func New(opts Options) (*Engine, error) {
 	}
 	if len(e.hashKey) == 0 && slices.Contains(e.actions, ActionHash) {
 		return nil, ErrNoHashKey
+	}
+	if e.on[dVendorToken] {
+		e.vendor = newVendorSet()
 	}
 	e.buildTriggers()
 	return e, nil
@@ -219,32 +223,26 @@ func (e *Engine) Names() []string { return slices.Clone(e.names) }
 func (e *Engine) Scan(s string, dst []Finding) []Finding {
 	base := len(dst)
 	dst = e.scanBuiltin(s, dst)
-	if len(e.rules) == 0 {
-		return dst
-	}
 	before := len(dst)
+	dst = e.scanVendor(s, dst)
 	for i := range e.rules {
 		dst = e.scanRule(s, i, dst)
 	}
 	if len(dst) == before {
 		return dst
 	}
-	// Custom matches may overlap built-in ones and each other: keep the
-	// earliest, then the longest.
+	// Vendor and custom matches may overlap built-in ones and each other:
+	// overlapping findings join into one, named after the earliest (a
+	// built-in one on a tie), so that no part of either is left.
 	found := dst[base:]
-	slices.SortFunc(found, func(a, b Finding) int {
-		if a.Start != b.Start {
-			return a.Start - b.Start
-		}
-		return b.End - a.End
-	})
+	slices.SortStableFunc(found, func(a, b Finding) int { return a.Start - b.Start })
 	kept := found[:0]
-	end := -1
 	for _, f := range found {
-		if f.Start >= end {
-			kept = append(kept, f)
-			end = f.End
+		if n := len(kept); n > 0 && f.Start < kept[n-1].End {
+			kept[n-1].End = max(kept[n-1].End, f.End)
+			continue
 		}
+		kept = append(kept, f)
 	}
 	return dst[:base+len(kept)]
 }
