@@ -47,6 +47,11 @@ var gitleaksOff = map[string]string{
 	// Builtins with validators and cut-off handling cover these.
 	"private-key": "private_key covers PEM blocks, cut-off ones too",
 	"jwt":         "jwt covers it; gitleaks' form also takes two dotted base64 words",
+	// Terraform's administrator_login_password = "..." is a secret-named
+	// key, which kv_secret covers in every syntax; the rule's names are
+	// "password", not a vendor's, so it would run its regex on every
+	// "Failed password for ..." line of an sshd log.
+	"hashicorp-tf-password": "a password key, kv_secret's; runs on every sshd line otherwise",
 }
 
 // vendorRule is a compiled rule.
@@ -109,7 +114,7 @@ func newVendorSet() *vendorSet {
 			allow:   compileAllow(r.allow),
 		}
 		vr.assign = loose != ""
-		if _, no := gitleaksStrict[r.id]; loose != "" && !no {
+		if loose != "" {
 			vr.strict, vr.re = vr.re, regexp.MustCompile(loose)
 		}
 		v.rules = append(v.rules, vr)
@@ -165,11 +170,6 @@ const (
 	logHeadCase = `(?:^|[^A-Za-z0-9])(?:`
 	logOp       = `)[\s\S]{0,96}?(?:[\s'"\x60=:/<>(,\[{]|/bot)`
 )
-
-// gitleaksStrict are semi-generic rules kept to their own form, and why.
-var gitleaksStrict = map[string]string{
-	"hashicorp-tf-password": `its names are "password", not a vendor's: loosely, any short quoted word after "password" in prose`,
-}
 
 // forLogs adapts a gitleaks pattern to log lines: the value keeps the
 // format the rule defines, and only what the rule wants around the value
@@ -363,6 +363,19 @@ func tokenExtent(s string, start, end int) (int, int) {
 	return start, end
 }
 
+// follows reports whether s starts with n token bytes.
+func follows(s string, n int) bool {
+	if len(s) < n {
+		return false
+	}
+	for i := 0; i < n; i++ {
+		if c := s[i]; !isB64URL(c) && c != '.' && c != '~' {
+			return false
+		}
+	}
+	return true
+}
+
 // randomPart reports whether the token bytes that s starts with hold a
 // digit, as random token material does and path words do not.
 func randomPart(s string) bool {
@@ -430,7 +443,19 @@ type keywords struct {
 	next  []uint16
 	final []bool  // by node*ncol: some keyword ends here
 	out   [][]int // by node: the rules whose keyword ends here
+	short []bool  // by node: the keyword ending here is shortKeyword
 }
+
+// shortKeyword is the length up to which a keyword is too common to gate
+// its rule alone ("s." ends half the words of a Java log line). Such a
+// keyword counts only where shortFollow token bytes follow it: every rule
+// with one has a longer token after it (Vault's legacy s.<24>, Twilio's
+// SK<32 hex>, Azure AD's ...Q~<31+>), which TestShortKeywords checks
+// against gitleaks' own cases.
+const (
+	shortKeyword = 2
+	shortFollow  = 16
+)
 
 func newKeywords(words []string, owners [][]int, nrules int) keywords {
 	var k keywords
@@ -494,6 +519,16 @@ func newKeywords(words []string, owners [][]int, nrules int) keywords {
 		k.out[at] = nd.out
 		k.final[at*n] = len(nd.out) > 0
 	}
+	k.short = make([]bool, len(nodes))
+	for _, w := range words {
+		if len(w) <= shortKeyword {
+			at := 0
+			for i := 0; i < len(w); i++ {
+				at = int(k.next[at+int(k.class[w[i]])])
+			}
+			k.short[at/n] = true
+		}
+	}
 	return k
 }
 
@@ -513,6 +548,9 @@ func (k *keywords) scan(s string, hit *ruleBits) bool {
 				break
 			}
 			if k.final[at] {
+				if k.short[at/k.ncol] && !follows(s[j+1:], shortFollow) {
+					continue
+				}
 				for _, id := range k.out[at/k.ncol] {
 					hit.set(id)
 				}
