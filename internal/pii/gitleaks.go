@@ -434,8 +434,7 @@ func (b *ruleBits) each(n int) func(func(int) bool) {
 // names the keywords. gitleaks itself runs BobuSumisu/aho-corasick over a
 // lower-cased copy of its input: a copy per log line is what this avoids.
 type keywords struct {
-	fold  [256]byte
-	pairs [1 << 16 / 64]uint64 // folded first two bytes of a keyword
+	pairs [1 << 16 / 64]uint64 // first two bytes of a keyword, in any case
 	class [256]uint16          // byte -> trie column, 0 for bytes no keyword has
 	ncol  int
 	// next is the trie, indexed by node*ncol + column; it holds the child
@@ -462,21 +461,21 @@ func newKeywords(words []string, owners [][]int, nrules int) keywords {
 	if nrules > len(ruleBits{})*64 {
 		panic("pii: more vendor rules than ruleBits holds")
 	}
-	for c := range k.fold {
-		k.fold[c] = byte(c)
-		if isUpper(byte(c)) {
-			k.fold[c] = byte(c) - 'A' + 'a'
-		}
-	}
 	k.ncol = 1
-	for _, w := range words {
+	for wi, w := range words {
 		if len(w) < 2 {
 			panic("pii: a vendor keyword of fewer than two bytes: " + w)
 		}
-		p := uint16(k.fold[w[0]])<<8 | uint16(k.fold[w[1]])
-		k.pairs[p>>6] |= 1 << (p & 63)
+		w = strings.ToLower(w)
+		words[wi] = w
+		for _, a := range caseVariants(w[0]) {
+			for _, b := range caseVariants(w[1]) {
+				p := uint16(a)<<8 | uint16(b)
+				k.pairs[p>>6] |= 1 << (p & 63)
+			}
+		}
 		for i := 0; i < len(w); i++ {
-			c := k.fold[w[i]]
+			c := w[i]
 			if k.class[c] == 0 {
 				k.class[c] = uint16(k.ncol)
 				k.ncol++
@@ -533,30 +532,57 @@ func newKeywords(words []string, owners [][]int, nrules int) keywords {
 }
 
 // scan sets in hit the rules whose keyword s holds, and reports whether
-// there was any.
+// there was any. The loop is one load and one bit test per byte; the walk
+// is out of line so that the loop keeps its registers.
 func (k *keywords) scan(s string, hit *ruleBits) bool {
+	if len(s) < 2 {
+		return false
+	}
 	found := false
-	fold, pairs := &k.fold, &k.pairs
-	for i := 0; i+1 < len(s); i++ {
-		p := uint16(fold[s[i]])<<8 | uint16(fold[s[i+1]])
-		if pairs[p>>6]&(1<<(p&63)) == 0 {
-			continue
-		}
-		for j, at := i, 0; j < len(s); j++ {
-			at = int(k.next[at+int(k.class[s[j]])])
-			if at == 0 {
-				break
-			}
-			if k.final[at] {
-				if k.short[at/k.ncol] && !follows(s[j+1:], shortFollow) {
-					continue
-				}
-				for _, id := range k.out[at/k.ncol] {
-					hit.set(id)
-				}
-				found = true
-			}
+	pairs := &k.pairs
+	prev := uint16(s[0])
+	for i := 1; i < len(s); i++ {
+		c := uint16(s[i])
+		p := prev<<8 | c
+		prev = c
+		if pairs[p>>6]&(1<<(p&63)) != 0 && k.walk(s, i-1, hit) {
+			found = true
 		}
 	}
 	return found
+}
+
+// walk follows the trie from s[i] and sets the rules of the keywords that
+// start there.
+//
+//go:noinline
+func (k *keywords) walk(s string, i int, hit *ruleBits) bool {
+	found := false
+	for j, at := i, 0; j < len(s); j++ {
+		at = int(k.next[at+int(k.class[s[j]])])
+		if at == 0 {
+			break
+		}
+		if k.final[at] {
+			if k.short[at/k.ncol] && !follows(s[j+1:], shortFollow) {
+				continue
+			}
+			for _, id := range k.out[at/k.ncol] {
+				hit.set(id)
+			}
+			found = true
+		}
+	}
+	return found
+}
+
+// caseVariants are the ASCII case forms of c.
+func caseVariants(c byte) []byte {
+	switch {
+	case isLower(c):
+		return []byte{c, c - 'a' + 'A'}
+	case isUpper(c):
+		return []byte{c, c - 'A' + 'a'}
+	}
+	return []byte{c}
 }
