@@ -224,7 +224,7 @@ func (e *Engine) Scan(s string, dst []Finding) []Finding {
 	base := len(dst)
 	dst = e.scanBuiltin(s, dst)
 	before := len(dst)
-	dst = e.scanVendor(s, dst)
+	dst = e.scanVendor(s, dst, dst[base:])
 	for i := range e.rules {
 		dst = e.scanRule(s, i, dst)
 	}

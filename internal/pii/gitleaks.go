@@ -243,14 +243,17 @@ func compileAllow(in []gitleaksAllow) []vendorAllow {
 	return out
 }
 
-// scanVendor appends the vendor token findings in s to dst.
-func (e *Engine) scanVendor(s string, dst []Finding) []Finding {
+// scanVendor appends the vendor token findings in s to dst. covered are
+// the findings of the built-in detectors, in order: a keyword inside one
+// does not gate its rule, since that token is already found (an AKIA key
+// id is aws_access_key's before it is gitleaks').
+func (e *Engine) scanVendor(s string, dst, covered []Finding) []Finding {
 	v := e.vendor
 	if v == nil {
 		return dst
 	}
 	var hit ruleBits
-	if !v.kw.scan(s, &hit) {
+	if !v.kw.scan(s, covered, &hit) {
 		return dst
 	}
 	for id := range hit.each(len(v.rules)) {
@@ -454,9 +457,13 @@ func (b *ruleBits) each(n int) func(func(int) bool) {
 // names the keywords. gitleaks itself runs BobuSumisu/aho-corasick over a
 // lower-cased copy of its input: a copy per log line is what this avoids.
 type keywords struct {
-	pairs [1 << 16 / 64]uint64 // first two bytes of a keyword, in any case
-	class [256]uint16          // byte -> trie column, 0 for bytes no keyword has
-	ncol  int
+	// Bitmaps over byte pairs, in every case: first holds the first two
+	// bytes of the keywords of three bytes or more, second their second
+	// and third bytes, short the keywords of two bytes.
+	first, second, short2 [1 << 16 / 64]uint64
+	any                   [1 << 16 / 64]uint64 // first | short2
+	class                 [256]uint16          // byte -> trie column, 0 for bytes no keyword has
+	ncol                  int
 	// next is the trie, indexed by node*ncol + column; it holds the child
 	// node times ncol, 0 for none.
 	next  []uint16
@@ -488,11 +495,11 @@ func newKeywords(words []string, owners [][]int, nrules int) keywords {
 		}
 		w = strings.ToLower(w)
 		words[wi] = w
-		for _, a := range caseVariants(w[0]) {
-			for _, b := range caseVariants(w[1]) {
-				p := uint16(a)<<8 | uint16(b)
-				k.pairs[p>>6] |= 1 << (p & 63)
-			}
+		if len(w) == 2 {
+			setPairs(&k.short2, w[0], w[1])
+		} else {
+			setPairs(&k.first, w[0], w[1])
+			setPairs(&k.second, w[1], w[2])
 		}
 		for i := 0; i < len(w); i++ {
 			c := w[i]
@@ -538,6 +545,9 @@ func newKeywords(words []string, owners [][]int, nrules int) keywords {
 		k.out[at] = nd.out
 		k.final[at*n] = len(nd.out) > 0
 	}
+	for i := range k.any {
+		k.any[i] = k.first[i] | k.short2[i]
+	}
 	k.short = make([]bool, len(nodes))
 	for _, w := range words {
 		if len(w) <= shortKeyword {
@@ -551,25 +561,60 @@ func newKeywords(words []string, owners [][]int, nrules int) keywords {
 	return k
 }
 
-// scan sets in hit the rules whose keyword s holds, and reports whether
-// there was any. The loop is one load and one bit test per byte; the walk
-// is out of line so that the loop keeps its registers.
-func (k *keywords) scan(s string, hit *ruleBits) bool {
-	if len(s) < 2 {
-		return false
+// setPairs sets the pair (a, b) in every case in bits.
+func setPairs(bits *[1 << 16 / 64]uint64, a, b byte) {
+	for _, x := range caseVariants(a) {
+		for _, y := range caseVariants(b) {
+			p := uint16(x)<<8 | uint16(y)
+			bits[p>>6] |= 1 << (p & 63)
+		}
 	}
+}
+
+// scan sets in hit the rules whose keyword s holds outside covered
+// (findings in order), and reports whether there was any. The loop loads
+// the pair at each byte in one bitmap (first or short pairs); only where
+// that fits does starts check the rest, out of line, so that the loop
+// keeps its registers: a keyword of three bytes or more needs its second
+// pair at the next byte too, and the trie walk runs where both fit.
+func (k *keywords) scan(s string, covered []Finding, hit *ruleBits) bool {
 	found := false
-	pairs := &k.pairs
-	prev := uint16(s[0])
-	for i := 1; i < len(s); i++ {
-		c := uint16(s[i])
-		p := prev<<8 | c
-		prev = c
-		if pairs[p>>6]&(1<<(p&63)) != 0 && k.walk(s, i-1, hit) {
+	any := &k.any
+	for i := 0; i+1 < len(s); i++ {
+		p := uint16(s[i])<<8 | uint16(s[i+1])
+		if any[p>>6]&(1<<(p&63)) == 0 {
+			continue
+		}
+		if !k.starts(s, i) {
+			continue
+		}
+		for len(covered) > 0 && covered[0].End <= i {
+			covered = covered[1:]
+		}
+		if len(covered) > 0 && covered[0].Start <= i {
+			continue
+		}
+		if k.walk(s, i, hit) {
 			found = true
 		}
 	}
 	return found
+}
+
+// starts reports whether a keyword may start at s[i], whose pair is in
+// any.
+//
+//go:noinline
+func (k *keywords) starts(s string, i int) bool {
+	p := uint16(s[i])<<8 | uint16(s[i+1])
+	if k.short2[p>>6]&(1<<(p&63)) != 0 {
+		return true
+	}
+	if i+2 >= len(s) {
+		return false
+	}
+	q := uint16(s[i+1])<<8 | uint16(s[i+2])
+	return k.second[q>>6]&(1<<(q&63)) != 0
 }
 
 // walk follows the trie from s[i] and sets the rules of the keywords that

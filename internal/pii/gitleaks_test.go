@@ -71,7 +71,7 @@ func TestGitleaksCases(t *testing.T) {
 		// Anthropic admin key is not an API key): each rule alone.
 		for _, fp := range c.FP {
 			var hit ruleBits
-			e.vendor.kw.scan(fp, &hit)
+			e.vendor.kw.scan(fp, nil, &hit)
 			if !hit.has(index) || takenOnPurpose[fp] {
 				continue
 			}
@@ -172,7 +172,7 @@ func TestKeywords(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var hit ruleBits
-		found := k.scan(tt.in, &hit)
+		found := k.scan(tt.in, nil, &hit)
 		got := slices.Collect(hit.each(5))
 		if !slices.Equal(got, tt.want) || found != (len(tt.want) > 0) {
 			t.Errorf("scan(%q) = %v, %v; want %v", tt.in, got, found, tt.want)
