@@ -23,6 +23,10 @@ type gitleaksRule struct {
 	group    int     // secret group; 0: the first non-empty group, else the match
 	entropy  float64 // minimum Shannon entropy of the secret, 0 for none
 	keywords []string
+	// inside are keywords that gitleaks' own cases hold only inside a word
+	// (openai's "T3BlbkFJ"), in the case they write them: the others are
+	// looked for where a word or word part starts, these anywhere.
+	inside   []string
 	required []string // composite rules: other rules that must match too
 	allow    []gitleaksAllow
 }
@@ -137,8 +141,16 @@ func newVendorSet() *vendorSet {
 		_, loose := forLogs(r.regex)
 		vr := &v.rules[id]
 		vr.id, vr.src, vr.assign, vr.group, vr.entropy = r.id, r, loose != "", r.group, r.entropy
+		insideKW := map[string]bool{}
+		for _, lit := range r.inside {
+			insideKW[strings.ToLower(lit)] = true
+			v.kw.addInside(lit, id)
+		}
 		for _, k := range r.keywords {
 			k = strings.ToLower(k)
+			if insideKW[k] {
+				continue
+			}
 			at, ok := index[k]
 			if !ok {
 				at = len(kws)
@@ -149,7 +161,7 @@ func newVendorSet() *vendorSet {
 			owners[at] = append(owners[at], id)
 		}
 	}
-	v.kw = newKeywords(kws, owners, len(v.rules))
+	v.kw.build(kws, owners, len(v.rules))
 	return v
 }
 
@@ -433,6 +445,12 @@ type ruleBits [8]uint64
 
 func (b *ruleBits) set(i int) { b[i>>6] |= 1 << (i & 63) }
 
+func (b *ruleBits) or(c *ruleBits) {
+	for i := range b {
+		b[i] |= c[i]
+	}
+}
+
 func (b *ruleBits) has(i int) bool { return b[i>>6]&(1<<(i&63)) != 0 }
 
 func (b *ruleBits) each(n int) func(func(int) bool) {
@@ -469,7 +487,9 @@ type keywords struct {
 	next  []uint16
 	final []bool  // by node*ncol: some keyword ends here
 	out   [][]int // by node: the rules whose keyword ends here
-	short []bool  // by node: the keyword ending here is shortKeyword
+	// inside are the keywords looked for anywhere (strings.Index).
+	inside []literal
+	short  []bool // by node: the keyword ending here is shortKeyword
 }
 
 // shortKeyword is the length up to which a keyword is too common to gate
@@ -483,8 +503,29 @@ const (
 	shortFollow  = 16
 )
 
+// literal is a keyword looked for anywhere, in one case.
+type literal struct {
+	text  string
+	rules []int
+}
+
+func (k *keywords) addInside(text string, rule int) {
+	for i := range k.inside {
+		if k.inside[i].text == text {
+			k.inside[i].rules = append(k.inside[i].rules, rule)
+			return
+		}
+	}
+	k.inside = append(k.inside, literal{text, []int{rule}})
+}
+
 func newKeywords(words []string, owners [][]int, nrules int) keywords {
 	var k keywords
+	k.build(words, owners, nrules)
+	return k
+}
+
+func (k *keywords) build(words []string, owners [][]int, nrules int) {
 	if nrules > len(ruleBits{})*64 {
 		panic("pii: more vendor rules than ruleBits holds")
 	}
@@ -558,7 +599,6 @@ func newKeywords(words []string, owners [][]int, nrules int) keywords {
 			k.short[at/n] = true
 		}
 	}
-	return k
 }
 
 // setPairs sets the pair (a, b) in every case in bits.
@@ -572,33 +612,67 @@ func setPairs(bits *[1 << 16 / 64]uint64, a, b byte) {
 }
 
 // scan sets in hit the rules whose keyword s holds outside covered
-// (findings in order), and reports whether there was any. The loop loads
-// the pair at each byte in one bitmap (first or short pairs); only where
-// that fits does starts check the rest, out of line, so that the loop
-// keeps its registers: a keyword of three bytes or more needs its second
-// pair at the next byte too, and the trie walk runs where both fit.
+// (findings in order) and this engine's placeholders (the detector names
+// in "[REDACTED:slack_token]" are keywords), and reports whether there was
+// any. Keywords are
+// looked for where a word or a word part starts (after any byte that is
+// not a letter or digit), which is where gitleaks' cases hold them: the
+// loop skips the rest of each run of letters and digits with one table
+// load per byte. At a start, one bitmap load tells whether a keyword may
+// begin with the pair there; starts checks the rest out of line, so that
+// the loop keeps its registers, and the trie walk names the keywords.
 func (k *keywords) scan(s string, covered []Finding, hit *ruleBits) bool {
 	found := false
 	any := &k.any
-	for i := 0; i+1 < len(s); i++ {
-		p := uint16(s[i])<<8 | uint16(s[i+1])
-		if any[p>>6]&(1<<(p&63)) == 0 {
-			continue
+	cov := covered
+	for i := 0; i+1 < len(s); {
+		c := s[i]
+		p := uint16(c)<<8 | uint16(s[i+1])
+		if any[p>>6]&(1<<(p&63)) != 0 && k.starts(s, i) {
+			for len(cov) > 0 && cov[0].End <= i {
+				cov = cov[1:]
+			}
+			if len(cov) == 0 || cov[0].Start > i {
+				var at ruleBits
+				if k.walk(s, i, &at) && !insidePlaceholder(s, i) {
+					hit.or(&at)
+					found = true
+				}
+			}
 		}
-		if !k.starts(s, i) {
-			continue
+		i++
+		if alnumByte[c] {
+			for i < len(s) && alnumByte[s[i]] {
+				i++
+			}
 		}
-		for len(covered) > 0 && covered[0].End <= i {
-			covered = covered[1:]
-		}
-		if len(covered) > 0 && covered[0].Start <= i {
-			continue
-		}
-		if k.walk(s, i, hit) {
+	}
+	for _, lit := range k.inside {
+		if at := strings.Index(s, lit.text); at >= 0 && !isCovered(covered, at) && !insidePlaceholder(s, at) {
+			for _, id := range lit.rules {
+				hit.set(id)
+			}
 			found = true
 		}
 	}
 	return found
+}
+
+// alnumByte is isAlnum as a table, for the scan loop.
+var alnumByte = func() (t [256]bool) {
+	for c := range t {
+		t[c] = isAlnum(byte(c))
+	}
+	return t
+}()
+
+func isCovered(covered []Finding, at int) bool {
+	for _, f := range covered {
+		if f.Start <= at && at < f.End {
+			return true
+		}
+	}
+	return false
 }
 
 // starts reports whether a keyword may start at s[i], whose pair is in

@@ -165,10 +165,12 @@ func TestKeywords(t *testing.T) {
 		{"", nil},
 		{"plain text", nil},
 		{"XOXB-1", []int{0}},
-		{"a monkey", []int{3, 4}}, // "ey" is short: it counts only before a token
+		{"a monkey", nil},           // keywords start words or word parts
+		{"a my_key=1", []int{3, 4}}, // "ey" is short: it counts only before a token
 		{"x eyJhbGciOiJIUzI1NiJ9 y", []int{2}},
 		{"Hvs.x and xoxb", []int{0, 1}},
 		{"hv", nil},
+		{"k.Key", []int{3, 4}},
 	}
 	for _, tt := range tests {
 		var hit ruleBits

@@ -55,13 +55,17 @@ func main() {
 		log.Fatal(err)
 	}
 	version := moduleVersion()
+	cases, err := collectCases(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
 	if *rulesOut != "" {
-		if err := writeRules(*rulesOut, cfg, version); err != nil {
+		if err := writeRules(*rulesOut, cfg, version, cases); err != nil {
 			log.Fatal(err)
 		}
 	}
 	if *casesOut != "" {
-		if err := writeCases(*casesOut, cfg); err != nil {
+		if err := writeCases(*casesOut, cases); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -129,7 +133,11 @@ func allowlists(in []*config.Allowlist) []string {
 	return out
 }
 
-func writeRules(path string, cfg config.Config, version string) error {
+func writeRules(path string, cfg config.Config, version string, cases []Case) error {
+	lines := map[string][]string{}
+	for _, c := range cases {
+		lines[c.Rule] = c.Lines
+	}
 	lic, err := licence()
 	if err != nil {
 		return err
@@ -164,6 +172,9 @@ func writeRules(path string, cfg config.Config, version string) error {
 		fmt.Fprintf(&b, "{id: %q, regex: %q, group: %d, entropy: %v, keywords: %#v", r.RuleID, r.Regex.String(), r.SecretGroup, r.Entropy, kw)
 		if len(req) > 0 {
 			fmt.Fprintf(&b, ", required: %#v", req)
+		}
+		if in := inside(kw, lines[r.RuleID]); len(in) > 0 {
+			fmt.Fprintf(&b, ", inside: %#v", in)
 		}
 		if al := allowlists(r.Allowlists); len(al) > 0 {
 			b.WriteString(", allow: []gitleaksAllow{" + strings.Join(al, ", ") + "}")
@@ -209,14 +220,55 @@ type Case struct {
 	FP []string `json:"fp,omitempty"`
 }
 
-func writeCases(path string, cfg config.Config) error {
+// inside returns, in the case the lines write them, the keywords that
+// gitleaks' true positives only hold inside a word (openai's "T3BlbkFJ" in
+// the middle of the key): internal/pii looks for the other keywords where a
+// word or word part starts, and for these anywhere.
+func inside(keywords, lines []string) []string {
+	var out []string
+	for _, k := range keywords {
+		if k == "" || !isAlnum(k[0]) {
+			continue
+		}
+		forms := map[string]bool{}
+		atStart, seen := false, false
+		for _, l := range lines {
+			ll := strings.ToLower(l)
+			for i := strings.Index(ll, k); i >= 0; {
+				seen = true
+				if i == 0 || !isAlnum(l[i-1]) {
+					atStart = true
+				}
+				forms[l[i:i+len(k)]] = true
+				next := strings.Index(ll[i+1:], k)
+				if next < 0 {
+					break
+				}
+				i += 1 + next
+			}
+		}
+		if seen && !atStart {
+			for f := range forms {
+				out = append(out, f)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
+}
+
+func collectCases(cfg config.Config) ([]Case, error) {
 	dir, err := moduleDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "cmd/generate/config/rules/*.go"))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ev := &evaluator{seed: 1}
 	var cases []Case
@@ -227,7 +279,7 @@ func writeCases(path string, cfg config.Config) error {
 		fs := token.NewFileSet()
 		file, err := parser.ParseFile(fs, f, nil, 0)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, d := range file.Decls {
 			fn, ok := d.(*ast.FuncDecl)
@@ -255,6 +307,11 @@ func writeCases(path string, cfg config.Config) error {
 		}
 	}
 	sort.SliceStable(cases, func(i, j int) bool { return cases[i].Rule < cases[j].Rule })
+	log.Printf("%d rules with test cases, %d evaluation failures skipped", len(cases), ev.failed)
+	return cases, nil
+}
+
+func writeCases(path string, cases []Case) error {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
@@ -266,7 +323,6 @@ func writeCases(path string, cfg config.Config) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	log.Printf("%d rules with test cases, %d evaluation failures skipped", len(cases), ev.failed)
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }
 
