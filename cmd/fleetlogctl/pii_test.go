@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fleetlog/fleetlog/processors/piiprocessor"
+	"github.com/fleetlog/fleetlog/internal/pii"
 )
 
 // runWithStdin runs fleetlogctl in-process with stdin; it returns stdout,
@@ -81,7 +81,7 @@ custom_rules:
 
 	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), "detectors:\n  emails: {enabled: true}\n")
 	_, _, err = runWithStdin(t, "", "redact", "--config", bad)
-	require.ErrorIs(t, err, piiprocessor.ErrUnknownDetector)
+	require.ErrorIs(t, err, pii.ErrUnknownDetector)
 	assert.ErrorContains(t, err, "'detectors::emails'")
 	assert.Equal(t, 2, exitCode(err))
 

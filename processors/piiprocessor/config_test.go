@@ -37,16 +37,18 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{name: "", want: createDefaultConfig()},
 		{name: "custom", want: &Config{
-			Mode:    ModeRedact,
-			Action:  pii.ActionMask,
-			HashKey: "correct-horse-battery-staple",
-			Detectors: map[string]DetectorConfig{
-				"email":       {Action: ptr(pii.ActionHash)},
-				"ipv4":        {Enabled: ptr(true)},
-				"credit_card": {Action: ptr(pii.ActionDropRecord)},
-				"phone":       {Enabled: ptr(false)},
+			engineConfig: pii.Config{
+				Action:  pii.ActionMask,
+				HashKey: "correct-horse-battery-staple",
+				Detectors: map[string]DetectorConfig{
+					"email":       {Action: ptr(pii.ActionHash)},
+					"ipv4":        {Enabled: ptr(true)},
+					"credit_card": {Action: ptr(pii.ActionDropRecord)},
+					"phone":       {Enabled: ptr(false)},
+				},
+				CustomRules: []RuleConfig{{Name: "employee_id", Pattern: `EMP-(\d{6})`, Group: 1, Context: []string{"employee", "staff"}}},
 			},
-			CustomRules:      []RuleConfig{{Name: "employee_id", Pattern: `EMP-(\d{6})`, Group: 1, Context: []string{"employee", "staff"}}},
+			Mode:             ModeRedact,
 			Scope:            ScopeConfig{Body: true, Attributes: true, ResourceAttributes: true},
 			AllowedKeys:      []string{"trace_id", "span_id"},
 			BlockedKeys:      []string{"cookie"},
