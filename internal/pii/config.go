@@ -19,8 +19,13 @@ type Config struct {
 	// HashKey keys the HMAC-SHA256 behind the hash action. Required when any
 	// detector hashes; use ${env:...} or ${file:...} rather than a literal.
 	HashKey configopaque.String `mapstructure:"hash_key"`
+	// Profiles turns on every detector of the named profiles (us, eu, uk,
+	// ca, au, hipaa, pci) on top of the default set; empty (default) keeps
+	// the default set.
+	Profiles []string `mapstructure:"profiles"`
 	// Detectors turns built-in detectors on or off and sets their action,
-	// keyed by detector name. Detectors left out keep their defaults.
+	// keyed by detector name, after Profiles. Detectors left out keep their
+	// defaults.
 	Detectors map[string]DetectorConfig `mapstructure:"detectors"`
 	// CustomRules are extra detectors defined by RE2 patterns.
 	CustomRules []RuleConfig `mapstructure:"custom_rules"`
@@ -62,6 +67,11 @@ func DefaultConfig() Config { return Config{Action: ActionMask} }
 func (cfg *Config) Validate() error {
 	var errs []error
 	hashes := cfg.Action == ActionHash
+	for i, p := range cfg.Profiles {
+		if ProfileDetectors(p) == nil {
+			errs = append(errs, fmt.Errorf("'profiles::%d': %q: %w (known: %s)", i, p, ErrUnknownProfile, strings.Join(Profiles(), ", ")))
+		}
+	}
 	for name, d := range cfg.Detectors {
 		if !IsBuiltin(name) {
 			errs = append(errs, fmt.Errorf("'detectors::%s': %w (known: %s)", name, ErrUnknownDetector, strings.Join(Builtin(), ", ")))
@@ -101,6 +111,7 @@ func checkPattern(r RuleConfig) error {
 // Options translates the configuration into engine options.
 func (cfg *Config) Options() Options {
 	opts := Options{
+		Profiles:      cfg.Profiles,
 		Enabled:       map[string]bool{},
 		Actions:       map[string]Action{},
 		DefaultAction: cfg.Action,

@@ -18,6 +18,7 @@ var (
 	ErrRuleName        = errors.New("a custom rule needs a name that is neither a built-in detector nor another rule's")
 	ErrRulePattern     = errors.New("invalid custom rule pattern")
 	ErrRuleGroup       = errors.New("custom rule group is not in the pattern")
+	ErrUnknownProfile  = errors.New("unknown profile")
 )
 
 // Rule is a custom detector: an RE2 pattern, the capture group to redact
@@ -37,8 +38,11 @@ const ContextWindow = 64
 // Options configures an Engine. The zero value enables the default
 // detectors, all masking.
 type Options struct {
-	// Enabled turns built-in detectors on or off by name; names left out
-	// keep their default.
+	// Profiles turn on every detector of the named profiles (us, eu, uk,
+	// ca, au, hipaa, pci) on top of the defaults.
+	Profiles []string
+	// Enabled turns built-in detectors on or off by name, after Profiles;
+	// names left out keep their default.
 	Enabled map[string]bool
 	// Actions overrides DefaultAction per built-in detector name.
 	Actions map[string]Action
@@ -64,11 +68,14 @@ type Engine struct {
 	// prefixes indexes tokenPrefixes of enabled detectors by first byte.
 	prefixes [256][]int
 	on       [numBuiltin]bool
-	names    []string // by id: built-ins, then custom rules
-	actions  []Action // by id
-	masks    []string // by id: "[REDACTED:<name>]"
-	rules    []rule
-	hashKey  []byte
+	// nationalWords: a detector of identifiers mixing letters and digits
+	// (HETU, NIF, MBI, NINO, codice fiscale, passport) is on.
+	nationalWords bool
+	names         []string // by id: built-ins, then custom rules
+	actions       []Action // by id
+	masks         []string // by id: "[REDACTED:<name>]"
+	rules         []rule
+	hashKey       []byte
 }
 
 type rule struct {
@@ -103,8 +110,23 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("%q: %w", name, ErrUnknownDetector)
 		}
 	}
+	var inProfile [numBuiltin]bool
+	for _, name := range opts.Profiles {
+		found := false
+		for _, p := range profiles {
+			if p.name == name {
+				found = true
+				for _, id := range p.detectors {
+					inProfile[id] = true
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%q: %w (known: %s)", name, ErrUnknownProfile, strings.Join(Profiles(), ", "))
+		}
+	}
 	for id, b := range builtin {
-		on := b.on
+		on := b.on || inProfile[id]
 		if v, ok := opts.Enabled[b.name]; ok {
 			on = v
 		}
@@ -166,10 +188,12 @@ func (e *Engine) buildTriggers() {
 	if e.on[dEmail] || e.on[dURLCredentials] {
 		set(tAt, "@")
 	}
-	if e.on[dCreditCard] || e.on[dUSSSN] || e.on[dIPv4] || e.on[dPhone] {
+	e.nationalWords = e.on[dFIHETU] || e.on[dESNIF] || e.on[dUSMBI] || e.on[dUKNINO] || e.on[dITFiscalCode] || e.on[dUSPassport]
+	if e.on[dCreditCard] || e.on[dUSSSN] || e.on[dIPv4] || e.on[dPhone] || e.on[dUSITIN] || e.on[dUKNHS] ||
+		e.on[dCASIN] || e.on[dAUTFN] || e.on[dPLPESEL] || e.nationalWords {
 		set(tDigit, digits)
 	}
-	if e.on[dIBAN] {
+	if e.on[dIBAN] || e.nationalWords {
 		set(tUpper, upper)
 	}
 	if e.on[dAWSAccessKey] || e.on[dGoogleAPIKey] {

@@ -69,9 +69,14 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 		t := e.trigger[c]
 		if wordByte[c] {
 			if t != 0 {
-				if f, ok := e.atWord(s, i, t); ok {
+				f, ok := e.atWord(s, i, t)
+				if ok {
 					dst = append(dst, f)
 					i, lo = f.End, f.End
+					continue
+				}
+				if f.id == skipSpan {
+					i = f.End
 					continue
 				}
 			}
@@ -98,6 +103,10 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 	}
 	return dst
 }
+
+// skipSpan marks a Finding that is not one: text the scan passes over whole
+// (an IBAN with a wrong check digit), so that no detector sees its parts.
+const skipSpan = -1
 
 // at runs the checks that the punctuation trigger classes t select at s[i].
 func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
@@ -142,6 +151,11 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 	c := s[i]
 	if t&tDigit != 0 {
+		if e.nationalWords {
+			if f, ok := e.nationalWord(s, i); ok {
+				return f, true
+			}
+		}
 		if f, ok := e.number(s, i); ok {
 			return f, true
 		}
@@ -156,8 +170,15 @@ func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 			}
 		}
 		if e.on[dIBAN] && isUpper(c) {
-			if end, ok := iban(s, i); ok {
+			if end, valid, shaped := iban(s, i); valid {
 				return Finding{i, end, dIBAN}, true
+			} else if shaped {
+				return Finding{i, end, skipSpan}, false
+			}
+		}
+		if e.nationalWords && isUpper(c) {
+			if f, ok := e.nationalWord(s, i); ok {
+				return f, true
 			}
 		}
 	}
@@ -247,8 +268,9 @@ func pemBlock(s string, i int) (int, bool) {
 
 // number checks a digit run at a word start: SSN, card, IPv4, phone.
 func (e *Engine) number(s string, i int) (Finding, bool) {
-	// Part of a dotted number (version, decimal) or a dashed id: not ours.
-	if i > 0 && (s[i-1] == '.' || s[i-1] == '-') && i > 1 && isDigit(s[i-2]) {
+	// Part of a dotted number (version, decimal) or a dashed id
+	// (1-800-..., blk_-3509323198988774369): not ours.
+	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && isWord(s[i-2])) {
 		return Finding{}, false
 	}
 	var groups [8]int // group lengths
@@ -282,9 +304,13 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 		ng--
 	}
 
-	if e.on[dUSSSN] && ng == 3 && sep == '-' && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 {
-		if validate.SSN(digits[0:3], digits[3:5], digits[5:9]) {
-			return Finding{i, ends[2], dUSSSN}, true
+	// National numbers have at most 11 digits (the groups kept, less the
+	// one-byte separators between them).
+	if ng > 0 {
+		if nd := ends[ng-1] - i - (ng - 1); nd <= 11 {
+			if f, ok := e.nationalNumber(s, i, groups[:ng], ends[:ng], digits[:nd], sep); ok {
+				return f, true
+			}
 		}
 	}
 	if e.on[dCreditCard] {
@@ -320,16 +346,17 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 }
 
 // cardGroups accepts one plain run or the groupings cards are printed in:
-// a first group of four, no group longer than six, short groups only last.
+// groups of four with a shorter last one (4-4-4-4, 4-4-4-4-3, 4-4-4-1), and
+// the 4-6-5 and 4-6-4 of American Express and Diners Club.
 func cardGroups(g []int) bool {
-	if len(g) == 1 {
+	switch {
+	case len(g) == 1:
 		return true
-	}
-	if g[0] != 4 {
-		return false
+	case len(g) == 3 && g[0] == 4 && g[1] == 6:
+		return g[2] == 5 || g[2] == 4
 	}
 	for k, n := range g {
-		if n > 6 || (n < 4 && k != len(g)-1) {
+		if n != 4 && (k != len(g)-1 || n > 4) {
 			return false
 		}
 	}
@@ -420,14 +447,16 @@ func isDigitN(s string) bool {
 	return len(s) > 0
 }
 
-// iban matches an IBAN, plain or in groups of four, starting at i.
-func iban(s string, i int) (int, bool) {
+// iban matches an IBAN, plain or in groups of four, starting at i. shaped
+// reports text laid out like one, valid or not, ending at end: its digits
+// are an account number, not a card or a national id.
+func iban(s string, i int) (end int, valid, shaped bool) {
 	if i+4 > len(s) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
-		return 0, false
+		return 0, false, false
 	}
 	want := validate.IBANLength(s[i : i+2])
 	if want == 0 {
-		return 0, false
+		return 0, false, false
 	}
 	var buf [34]byte
 	n, j := 0, i
@@ -441,13 +470,13 @@ func iban(s string, i int) (int, bool) {
 		case c == ' ' && n%4 == 0 && j+1 < len(s) && (isUpper(s[j+1]) || isDigit(s[j+1])):
 			j++
 		default:
-			return 0, false
+			return 0, false, false
 		}
 	}
-	if n != want || !wordEnd(s, j) || !validate.IBAN(buf[:n]) {
-		return 0, false
+	if n != want || !wordEnd(s, j) {
+		return 0, false, false
 	}
-	return j, true
+	return j, validate.IBAN(buf[:n]), true
 }
 
 // tokenPrefixes are the documented prefixes of vendor tokens, with the
