@@ -41,7 +41,7 @@ func TestRedact(t *testing.T) {
 	}{
 		{"lines in order", "a bob@example.com\nclean\npassword=hunter2\n", "a [REDACTED:email]\nclean\npassword=[REDACTED:kv_secret]\n"},
 		{"last line without newline", "x\ncard 4111111111111111", "x\ncard [REDACTED:credit_card]"},
-		{"crlf kept", "token=abc\r\n\r\n", "token=[REDACTED:kv_secret]\r\n\r\n"},
+		{"crlf kept", "token=Zx81kLq0Pw29mNb7\r\n\r\n", "token=[REDACTED:kv_secret]\r\n\r\n"},
 		{"long line", long + "\n", strings.Repeat("x", 2<<20) + " [REDACTED:email]\n"},
 		{"empty", "", ""},
 		{"private key over lines", "a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ\n-----END RSA PRIVATE KEY----- ok\nb\n",

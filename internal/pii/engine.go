@@ -95,6 +95,7 @@ const (
 	tPhone              // '+' '(': phone
 	tHex                // IPv6 starts
 	tOpen               // '[': skip placeholders
+	tDollar             // '$': password hashes
 )
 
 // New compiles opts into an Engine.
@@ -218,8 +219,21 @@ func (e *Engine) buildTriggers() {
 	if e.on[dKVSecret] || e.on[dAuthHeader] || e.on[dAWSSecretKey] {
 		set(tAssign, "=:")
 	}
+	if e.on[dKVSecret] {
+		// Flags, "password is X", "set KEY VALUE".
+		set(tDash, "-")
+		set(tLower, "ps")
+		set(tUpper, "PS")
+	}
 	if e.on[dPrivateKey] {
 		set(tDash, "-")
+		set(tUpper, "L")
+	}
+	if e.on[dPasswordHash] {
+		set(tDollar, "$")
+	}
+	if e.on[dWebhookURL] {
+		set(tLower, "d")
 	}
 	if e.on[dPhone] {
 		set(tPhone, "+(")

@@ -190,6 +190,11 @@ func (e *Engine) keyValue(s string, i, lo int) (Finding, bool) {
 		vend = min(vend, len(s))
 	} else {
 		vstart, vend = v, run(s, v, isValueChar)
+		// '&' separates query parameters after '='; after ':' (YAML, a
+		// header, prose) it is part of the value.
+		for c == ':' && vend < len(s) && s[vend] == '&' {
+			vend = run(s, vend+1, isValueChar)
+		}
 	}
 	return e.value(s, kind, vstart, vend, quoted)
 }
@@ -215,6 +220,9 @@ func (e *Engine) value(s string, kind, vstart, vend int, quoted bool) (Finding, 
 		// "stream/token: com.apple.xpc.activity/4505: 132": a label.
 		val = val[:len(val)-1]
 		vend--
+		if val == "" {
+			return Finding{}, false
+		}
 	}
 	if isReference(val) || isObjectString(val) {
 		return Finding{}, false
@@ -244,6 +252,11 @@ func (e *Engine) value(s string, kind, vstart, vend int, quoted bool) (Finding, 
 		return Finding{}, false
 	}
 	// Name the finding after the token it holds when it is a known one.
+	if val[0] == '$' && e.on[dPasswordHash] {
+		if end, ok := passwordHash(s, vstart); ok && end == vend {
+			kind = dPasswordHash
+		}
+	}
 	if isWord(val[0]) {
 		if end, id, ok := e.token(s, vstart); ok && end == vend {
 			kind = id

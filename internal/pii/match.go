@@ -23,8 +23,10 @@ func isTokenChar(c byte) bool {
 	return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
 }
 
+// isEmailLocal is the local part of an address: the usual ASCII, and
+// UTF-8 (RFC 6531).
 func isEmailLocal(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c >= 0x80
 }
 
 // isUserinfo is what a logged connection string holds before its '@'.
@@ -128,9 +130,20 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 			return f, true
 		}
 	}
-	if t&tDash != 0 && strings.HasPrefix(s[i:], "-----BEGIN ") {
-		if end, ok := pemBlock(s, i); ok {
-			return Finding{i, end, dPrivateKey}, true
+	if t&tDash != 0 {
+		if strings.HasPrefix(s[i:], "-----BEGIN ") {
+			if e.on[dPrivateKey] {
+				if end, ok := pemBlock(s, i); ok {
+					return Finding{i, end, dPrivateKey}, true
+				}
+			}
+		} else if f, ok := e.flag(s, i, lo); ok {
+			return f, true
+		}
+	}
+	if t&tDollar != 0 && e.on[dPasswordHash] {
+		if end, ok := passwordHash(s, i); ok {
+			return Finding{i, end, dPasswordHash}, true
 		}
 	}
 	if t&tPhone != 0 && e.on[dPhone] && wordStart(s, i) {
@@ -181,6 +194,24 @@ func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 				return f, true
 			}
 		}
+		switch c | 0x20 {
+		case 'p', 's':
+			if f, ok := e.phrase(s, i); ok {
+				return f, true
+			}
+		case 'l':
+			if c == 'L' && e.on[dPrivateKey] {
+				if end, ok := base64PEM(s, i); ok {
+					return Finding{i, end, dPrivateKey}, true
+				}
+			}
+		case 'd':
+			if e.on[dWebhookURL] {
+				if end, ok := discordWebhook(s, i); ok {
+					return Finding{i, end, dWebhookURL}, true
+				}
+			}
+		}
 	}
 	if t&tHex != 0 && e.on[dIPv6] {
 		if end, ok := ipv6(s, i); ok {
@@ -206,11 +237,12 @@ func email(s string, i, lo int) (int, int, bool) {
 	return start, end, ok
 }
 
-// domain returns the end of a host name with at least two labels and an
-// alphabetic top-level label starting at i.
+// domain returns the end of a host name with at least two labels and a
+// top-level label of letters (ASCII or UTF-8, for internationalized
+// domains) or punycode (xn--) starting at i.
 func domain(s string, i int) (int, bool) {
 	end := i
-	for end < len(s) && (isAlnum(s[end]) || s[end] == '-' || (s[end] == '.' && end > i && s[end-1] != '.')) {
+	for end < len(s) && (isAlnum(s[end]) || s[end] == '-' || s[end] >= 0x80 || (s[end] == '.' && end > i && s[end-1] != '.')) {
 		end++
 	}
 	for end > i && (s[end-1] == '.' || s[end-1] == '-') {
@@ -220,8 +252,12 @@ func domain(s string, i int) (int, bool) {
 	if lastDot < 0 || end-(i+lastDot+1) < 2 {
 		return 0, false
 	}
-	for j := i + lastDot + 1; j < end; j++ {
-		if !isUpper(s[j]) && !isLower(s[j]) {
+	tld := s[i+lastDot+1 : end]
+	if len(tld) > 4 && tld[:4] == "xn--" {
+		return end, true
+	}
+	for j := 0; j < len(tld); j++ {
+		if !isLetter(tld[j]) && tld[j] < 0x80 {
 			return 0, false
 		}
 	}
@@ -532,7 +568,7 @@ func (e *Engine) token(s string, i int) (int, int, bool) {
 		j := i + len(p.prefix)
 		end := run(s, j, p.alphabet)
 		if n := end - j; n >= p.min && n <= p.max && (end >= len(s) || !isB64URL(s[end])) {
-			return end, p.id, true
+			return tokenTail(s, end), p.id, true
 		}
 	}
 	return 0, 0, false
@@ -574,9 +610,15 @@ func bearer(s string, i int, header bool) (int, int, bool) {
 	if j == i || j-i > 8 {
 		return 0, 0, false
 	}
+	// The RFC 6750 alphabet, and what tokens hold beyond it (Salesforce's
+	// "00D...!AQ..."): the credential goes whole, up to white space or a
+	// field separator.
 	end := run(s, j, isTokenChar)
-	for end < len(s) && s[end] == '=' {
-		end++
+	if end < len(s) && s[end] != ' ' {
+		end = run(s, end, isValueChar)
+	}
+	for end > j && (s[end-1] == '.' || s[end-1] == ':') {
+		end--
 	}
 	n := end - j
 	if n == 0 || isPlaceholder(s, j) {
