@@ -342,8 +342,7 @@ func base64PEM(s string, i int) (int, bool) {
 // Slack and Microsoft Teams webhook URLs come from the gitleaks rules.)
 func discordWebhook(s string, i int) (int, bool) {
 	j := i
-	for _, host := range []string{"discord.com/api/webhooks/", "discordapp.com/api/webhooks/",
-		"ptb.discord.com/api/webhooks/", "canary.discord.com/api/webhooks/"} {
+	for _, host := range []string{"discord.com/api/webhooks/", "discordapp.com/api/webhooks/"} {
 		if strings.HasPrefix(s[i:], host) {
 			j = i + len(host)
 			break

@@ -164,7 +164,9 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 	c := s[i]
 	if t&tDigit != 0 {
-		if e.nationalWords {
+		// HETU, NIF and MBI: 6, 8 or 1 digits, then a letter or a sign.
+		if k := run(s, i, isDigit); e.nationalWords && k < len(s) && (k-i == 6 || k-i == 8 || k-i == 1) &&
+			(isUpper(s[k]) || s[k] == '-' || s[k] == '+') {
 			if f, ok := e.nationalWord(s, i); ok {
 				return f, true
 			}
@@ -189,7 +191,9 @@ func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 				return Finding{i, end, skipSpan}, false
 			}
 		}
-		if e.nationalWords && isUpper(c) {
+		// NINO, codice fiscale, NIE, passport: a digit within the first
+		// seven bytes.
+		if e.nationalWords && isUpper(c) && i+8 < len(s) && hasDigit(s[i+1:i+8]) {
 			if f, ok := e.nationalWord(s, i); ok {
 				return f, true
 			}
@@ -206,7 +210,7 @@ func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 				}
 			}
 		case 'd':
-			if e.on[dWebhookURL] {
+			if e.on[dWebhookURL] && c == 'd' && strings.HasPrefix(s[i:], "discord") {
 				if end, ok := discordWebhook(s, i); ok {
 					return Finding{i, end, dWebhookURL}, true
 				}
@@ -472,6 +476,15 @@ func phone(s string, i int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+func hasDigit(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if isDigit(s[i]) {
+			return true
+		}
+	}
+	return false
 }
 
 func isDigitN(s string) bool {
