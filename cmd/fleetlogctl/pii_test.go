@@ -34,6 +34,9 @@ func writeFile(t *testing.T, path, content string) string {
 	return path
 }
 
+// keyLine is a body line of a PEM key: 64 base64 characters.
+const keyLine = "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi0Z1ZJ7Pz1N3h+Qdmn5WvYc2xK"
+
 func TestRedact(t *testing.T) {
 	long := strings.Repeat("x", 2<<20) + " bob@example.com"
 	tests := []struct {
@@ -44,8 +47,14 @@ func TestRedact(t *testing.T) {
 		{"crlf kept", "token=Zx81kLq0Pw29mNb7\r\n\r\n", "token=[REDACTED:kv_secret]\r\n\r\n"},
 		{"long line", long + "\n", strings.Repeat("x", 2<<20) + " [REDACTED:email]\n"},
 		{"empty", "", ""},
-		{"private key over lines", "a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ\n-----END RSA PRIVATE KEY----- ok\nb\n",
-			"a\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key] ok\nb\n"},
+		{"private key over lines", "a\n-----BEGIN RSA PRIVATE KEY-----\n" + keyLine + "\n" + keyLine + "\nAKCAQ==\n-----END RSA PRIVATE KEY----- ok\nb\n",
+			"a\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key] ok\nb\n"},
+		{"cut-off key leaves the next lines", "ssh_key=-----BEGIN RSA PRIVATE KEY-----\n" + keyLine + "\n" +
+			"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4\n" +
+			"Jun 14 15:16:02 combo sshd(pam_unix)[19937]: check pass; user unknown\n",
+			"ssh_key=[REDACTED:private_key]\n[REDACTED:private_key]\n" +
+				"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4\n" +
+				"Jun 14 15:16:02 combo sshd(pam_unix)[19937]: check pass; user unknown\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

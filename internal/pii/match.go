@@ -133,7 +133,7 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 	if t&tDash != 0 {
 		if strings.HasPrefix(s[i:], "-----BEGIN ") {
 			if e.on[dPrivateKey] {
-				if end, ok := pemBlock(s, i); ok {
+				if end, _, ok := pemBlock(s, i); ok {
 					return Finding{i, end, dPrivateKey}, true
 				}
 			}
@@ -283,27 +283,6 @@ func urlCredentials(s string, i, lo int) (int, int, bool) {
 		return 0, 0, false
 	}
 	return start + colon + 1, i, true
-}
-
-// pemBlock matches a PEM private key block from "-----BEGIN " at i to the
-// end of its END line, or to the end of s when the block is cut off.
-func pemBlock(s string, i int) (int, bool) {
-	head := s[i+len("-----BEGIN "):]
-	label := strings.Index(head, "-----")
-	if label < 0 || label > 64 || !strings.HasSuffix(head[:label], "PRIVATE KEY") &&
-		!strings.HasSuffix(head[:label], "PRIVATE KEY BLOCK") {
-		return 0, false
-	}
-	rest := i + len("-----BEGIN ") + label + 5
-	end := strings.Index(s[rest:], "-----END ")
-	if end < 0 {
-		return len(s), true
-	}
-	end += rest + len("-----END ")
-	if close := strings.Index(s[end:], "-----"); close >= 0 {
-		return end + close + 5, true
-	}
-	return len(s), true
 }
 
 // number checks a digit run at a word start: SSN, card, IPv4, phone.
@@ -702,42 +681,4 @@ func isHexN(s string) bool {
 		}
 	}
 	return true
-}
-
-// OpenPrivateKey reports whether s ends inside a PEM private key block (a
-// BEGIN line without its END) and the private_key detector is on.
-// Line-oriented callers (fleetlogctl redact) use it to keep masking the
-// block's following lines.
-func (e *Engine) OpenPrivateKey(s string) bool {
-	if !e.on[dPrivateKey] {
-		return false
-	}
-	for {
-		i := strings.Index(s, "-----BEGIN ")
-		if i < 0 {
-			return false
-		}
-		end, ok := pemBlock(s, i)
-		if !ok {
-			s = s[i+1:]
-			continue
-		}
-		if end == len(s) && !strings.Contains(s[i:], "-----END ") {
-			return true
-		}
-		s = s[end:]
-	}
-}
-
-// PrivateKeyEnd returns the offset just past the END line of a PEM block
-// that s continues, or -1 when s does not end it.
-func PrivateKeyEnd(s string) int {
-	i := strings.Index(s, "-----END ")
-	if i < 0 {
-		return -1
-	}
-	if j := strings.Index(s[i+len("-----END "):], "-----"); j >= 0 {
-		return i + len("-----END ") + j + 5
-	}
-	return len(s)
 }
