@@ -18,6 +18,7 @@ func TestSecretContexts(t *testing.T) {
 		{"k: v", "password: hunter2", "password: " + kv},
 		{"json", `{"client_secret":"Zk9x8Qw2Lm4Np6Rt"}`, `{"client_secret":"` + kv + `"}`},
 		{"json escaped quotes whole", `{"password":"a\"b\"c"}`, `{"password":"` + kv + `"}`},
+		{"json in a json string", `{"log":"{\"password\":\"hunter2\",\"user\":\"bob\"}"}`, `{"log":"{\"password\":\"` + kv + `\",\"user\":\"bob\"}"}`},
 		{"json pass", `{"user":"bob","pass":"p4ss;word"}`, `{"user":"bob","pass":"` + kv + `"}`},
 		{"yaml quoted", `  api_key: "f3a9c1e07b2d4e58a6c9"`, `  api_key: "` + kv + `"`},
 		{"env export", `export GITHUB_TOKEN=Zx81kLq0Pw29mNb7`, `export GITHUB_TOKEN=` + kv},

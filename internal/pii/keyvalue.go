@@ -163,6 +163,9 @@ func (e *Engine) keyValue(s string, i, lo int) (Finding, bool) {
 			k--
 		}
 	}
+	if kend > k && s[kend-1] == '\\' {
+		kend-- // the escaped quote of \"key\":
+	}
 	if k == kend || kend-k > 64 {
 		return Finding{}, false
 	}
@@ -178,17 +181,20 @@ func (e *Engine) keyValue(s string, i, lo int) (Finding, bool) {
 	}
 	var vstart, vend int
 	quoted := v < len(s) && (s[v] == '"' || s[v] == '\'')
-	if quoted {
-		q := s[v]
-		vstart, vend = v+1, v+1
-		for vend < len(s) && s[vend] != q {
-			if s[vend] == '\\' {
-				vend++
-			}
-			vend++
+	// JSON inside a JSON string: {"log":"{\"password\":\"x\"}"}.
+	escaped := !quoted && v+1 < len(s) && s[v] == '\\' && s[v+1] == '"'
+	switch {
+	case escaped:
+		vstart = v + 2
+		vend = strings.Index(s[vstart:], `\"`)
+		if vend < 0 {
+			vend = run(s, vstart, isValueChar) - vstart
 		}
-		vend = min(vend, len(s))
-	} else {
+		vend += vstart
+		quoted = true
+	case quoted:
+		vstart, vend = v+1, quotedEnd(s, v)
+	default:
 		vstart, vend = v, run(s, v, isValueChar)
 		// '&' separates query parameters after '='; after ':' (YAML, a
 		// header, prose) it is part of the value.
