@@ -331,6 +331,9 @@ func base64PEM(s string, i int) (int, bool) {
 	var buf [60]byte
 	m, _ := base64.StdEncoding.Decode(buf[:], []byte(s[i:i+n]))
 	head := string(buf[:m])
+	if len(head) < len("-----BEGIN ") {
+		return 0, false
+	}
 	label, _, ok := strings.Cut(head[len("-----BEGIN "):], "-----")
 	if !ok || !strings.HasSuffix(label, "PRIVATE KEY") && !strings.HasSuffix(label, "PRIVATE KEY BLOCK") {
 		return 0, false

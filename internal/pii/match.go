@@ -72,7 +72,7 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 		if wordByte[c] {
 			if t != 0 {
 				f, ok := e.atWord(s, i, t)
-				if ok {
+				if ok && !touchesPlaceholder(s, f) {
 					dst = append(dst, f)
 					i, lo = f.End, f.End
 					continue
@@ -95,7 +95,7 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 				continue
 			}
 		default:
-			if f, ok := e.at(s, i, lo, t); ok {
+			if f, ok := e.at(s, i, lo, t); ok && !touchesPlaceholder(s, f) {
 				dst = append(dst, f)
 				i, lo = f.End, f.End
 				continue
@@ -659,6 +659,21 @@ func placeholderEnd(s string, i int) int {
 		return i + end + 1
 	}
 	return 0
+}
+
+// touchesPlaceholder reports whether f starts inside or holds one of this
+// engine's placeholders: a check that read across an earlier pass's output
+// ("user:[kv_secret:…]"), which must not be redacted again.
+func touchesPlaceholder(s string, f Finding) bool {
+	if insidePlaceholder(s, f.Start) {
+		return true
+	}
+	for j := f.Start; j < f.End; j++ {
+		if s[j] == '[' && placeholderEnd(s, j) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // insidePlaceholder reports whether s[pos] lies inside a placeholder.
