@@ -34,7 +34,8 @@ type Config struct {
 // DetectorConfig overrides one built-in detector's defaults.
 type DetectorConfig struct {
 	// Enabled turns the detector on or off; unset keeps its default
-	// (ipv4, ipv6 and phone are off, the rest on).
+	// (ipv4, ipv6 and phone are off unless a profile turns them on, the
+	// rest on).
 	Enabled *bool `mapstructure:"enabled"`
 	// Action overrides the configuration's 'action' for this detector.
 	Action *Action `mapstructure:"action"`

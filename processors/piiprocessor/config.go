@@ -39,6 +39,7 @@ var (
 	ErrRuleName        = pii.ErrRuleName
 	ErrRulePattern     = pii.ErrRulePattern
 	ErrRuleGroup       = pii.ErrRuleGroup
+	ErrUnknownProfile  = pii.ErrUnknownProfile
 )
 
 // engineConfig names pii.Config so that Config can embed it as an

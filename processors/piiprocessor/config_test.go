@@ -54,6 +54,11 @@ func TestLoadConfig(t *testing.T) {
 			BlockedKeys:      []string{"cookie"},
 			SummaryAttribute: "pii.redactions",
 		}},
+		{name: "profiles", want: func() *Config {
+			c := createDefaultConfig()
+			c.Profiles = []string{"eu", "hipaa"}
+			return c
+		}()},
 		{name: "gateway", want: func() *Config {
 			c := createDefaultConfig()
 			c.Mode = ModeDetect
@@ -85,6 +90,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{name: "bad_group", want: ErrRuleGroup, message: "'custom_rules::0::group'"},
 		{name: "rule_shadows_builtin", want: ErrRuleName, message: "'custom_rules::0::name'"},
 		{name: "both_lists", want: ErrKeyInBothLists, message: "'blocked_keys'"},
+		{name: "unknown_profile", want: ErrUnknownProfile, message: "'profiles::1': \"mars\": unknown profile (known: us, eu, uk, ca, au, hipaa, pci)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
