@@ -401,6 +401,12 @@ func (e *Engine) keyed(key, s string) (Finding, bool) {
 	if kind < 0 {
 		return Finding{}, false
 	}
+	if kind == dKVSecret {
+		// The key of an attribute is the application's own word, not text
+		// that happens to precede '=': its value is a secret whatever its
+		// shape.
+		kind = kindPassword
+	}
 	return e.value(s, kind, 0, len(s), true)
 }
 

@@ -38,8 +38,9 @@ func TestLoadConfig(t *testing.T) {
 		{name: "", want: createDefaultConfig()},
 		{name: "custom", want: &Config{
 			engineConfig: pii.Config{
-				Action:  pii.ActionMask,
-				HashKey: "correct-horse-battery-staple",
+				Action:   pii.ActionMask,
+				HashKey:  "correct-horse-battery-staple",
+				Profiles: []string{"hipaa"},
 				Detectors: map[string]DetectorConfig{
 					"email":       {Action: ptr(pii.ActionHash)},
 					"ipv4":        {Enabled: ptr(true)},
