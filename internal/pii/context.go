@@ -223,6 +223,9 @@ func (e *Engine) phrase(s string, i int) (Finding, bool) {
 	}
 	found := false
 	for _, p := range passwordWords {
+		if len(word) != len(p) || word[0]|0x20 != 'p' {
+			continue
+		}
 		if strings.EqualFold(word, p) {
 			found = true
 			break

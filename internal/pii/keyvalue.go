@@ -99,7 +99,7 @@ func (e *Engine) keyKind(key string) int {
 			return dKVSecret
 		}
 	}
-	if lastWordIsSecret(key) {
+	if c := k[len(k)-1]; (c == 's' || c == 'w' || c == 'd') && lastWordIsSecret(key) {
 		return kindPassword
 	}
 	return -1
