@@ -60,6 +60,7 @@ func TestSecretContexts(t *testing.T) {
 
 		// Look-alikes.
 		{"java object token", "wtoken = AppWindowToken{9f4ef63 token=Token{a64f992 ActivityRecord{de9231d u0", "wtoken = AppWindowToken{9f4ef63 token=Token{a64f992 ActivityRecord{de9231d u0"},
+		{"java object closed", `{"token":"Token{e0e0dfe}"} token='Token{8f3bb4f}'`, `{"token":"Token{e0e0dfe}"} token='Token{8f3bb4f}'`},
 		{"binder proxy", "Bad activity token: android.os.BinderProxy@2bd79ce", "Bad activity token: android.os.BinderProxy@2bd79ce"},
 		{"hadoop token object", "Token: Token { kind: ContainerToken, service: 10.0.0.1:28345 }", "Token: Token { kind: ContainerToken, service: 10.0.0.1:28345 }"},
 		{"dotted label", "stream/token: com.apple.xpc.activity/4505: 132", "stream/token: com.apple.xpc.activity/4505: 132"},

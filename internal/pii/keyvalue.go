@@ -330,8 +330,10 @@ func isObjectString(v string) bool {
 	if i == 0 || i >= len(v) || (v[i] != '{' && v[i] != '@') {
 		return false
 	}
+	// The identity hash, then the end, the closing brace or the fields
+	// that follow it: Token{e0e0dfe}, Token{e0e0dfe kind=x}.
 	h := run(v, i+1, isHex)
-	return h > i+1 && h == len(v)
+	return h > i+1 && (h == len(v) || v[h] == '}' || v[h] == ' ')
 }
 
 // looksGenerated reports whether the value of a token, secret or key field

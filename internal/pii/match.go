@@ -325,9 +325,16 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 
 	// National numbers have at most 11 digits (the groups kept, less the
 	// one-byte separators between them).
-	if ng > 0 {
-		if nd := ends[ng-1] - i - (ng - 1); nd <= 11 {
-			if f, ok := e.nationalNumber(s, i, groups[:ng], ends[:ng], digits[:nd], sep); ok {
+	// Grouped by spaces after another group of digits, it is a list of
+	// numbers ("channels 60 64 100 104 108", "fan speeds 3552 3534 3375"),
+	// not one number.
+	if ng > 1 && sep == ' ' && i > 1 && s[i-1] == ' ' && isDigit(s[i-2]) {
+		ng = 1
+	}
+	// Longest run of groups first, as for cards: "nhs=943 476 5919 200".
+	for k := ng; k >= 1; k-- {
+		if nd := ends[k-1] - i - (k - 1); nd <= 11 {
+			if f, ok := e.nationalNumber(s, i, groups[:k], ends[:k], digits[:nd], sep); ok {
 				return f, true
 			}
 		}

@@ -85,10 +85,14 @@ func NHS(d []byte) bool {
 
 // NINO reports whether 9 characters are a UK National Insurance number:
 // two prefix letters (not D, F, I, Q, U, V; the second not O; not BG, GB,
-// KN, NK, NT, TN or ZZ), six digits and a suffix A-D.
+// KN, NK, NT, TN or ZZ), six digits and a suffix A-D. HMRC's specimen
+// prefix QQ, never allocated but printed on forms and in test data, counts.
 func NINO(b []byte) bool {
 	if len(b) != 9 || !digitsOnly(b[2:8]) || b[8] < 'A' || b[8] > 'D' {
 		return false
+	}
+	if b[0] == 'Q' && b[1] == 'Q' {
+		return true
 	}
 	bad := func(c byte) bool {
 		return c < 'A' || c > 'Z' || c == 'D' || c == 'F' || c == 'I' || c == 'Q' || c == 'U' || c == 'V'

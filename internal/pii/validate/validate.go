@@ -28,49 +28,64 @@ func Luhn(digits []byte) bool {
 
 // cardRanges are the issuer identification number (IIN) ranges of the card
 // networks and the lengths each issues (ISO/IEC 7812 as the networks publish
-// them): prefix values lo..hi over the first len(lo) digits, and a bit per
+// them, with the ranges of networks since closed, Laser, Switch, Bankcard,
+// whose numbers old systems still log): prefix values lo..hi over the first len(lo) digits, and a bit per
 // card length. A number is a card only if some range issues its length.
 var cardRanges = []struct {
 	lo, hi  string
 	lengths uint32
 }{
-	{"1", "1", lens(15)},                     // UATP
-	{"2200", "2204", lens(16, 17, 18, 19)},   // Mir
-	{"2205", "2205", lens(16)},               // BORICA
-	{"2221", "2720", lens(16)},               // Mastercard
-	{"300", "305", lens(14, 16, 17, 18, 19)}, // Diners Club
-	{"3095", "3095", lens(14, 16, 17, 18, 19)},
+	{"1", "1", lens(15)},                   // UATP
+	{"2200", "2204", lens(16, 17, 18, 19)}, // Mir
+	{"2205", "2205", lens(16)},             // BORICA
+	{"2221", "2720", lens(16)},             // Mastercard
+	{"300", "305", diners},                 // Diners Club
+	{"3095", "3095", diners},
 	{"34", "34", lens(15)}, // American Express
 	{"37", "37", lens(15)},
 	{"353", "353", lens(16)}, // RuPay
 	{"356", "356", lens(16)},
-	{"3528", "3589", lens(16, 17, 18, 19)},     // JCB
-	{"36", "36", lens(14, 15, 16, 17, 18, 19)}, // Diners Club International
-	{"38", "39", lens(16, 17, 18, 19)},         // Diners Club
-	{"4", "4", lens(13, 16, 19)},               // Visa
+	{"3528", "3589", lens(16, 17, 18, 19)}, // JCB
+	{"36", "36", diners},                   // Diners Club International
+	{"38", "39", diners},
+	{"4", "4", lens(13, 16, 19)}, // Visa
 	{"5018", "5018", maestro},
 	{"5019", "5019", lens(16)}, // Dankort
 	{"5020", "5020", maestro},
 	{"5038", "5038", maestro},
 	{"506099", "506198", lens(16, 18, 19)}, // Verve
-	{"507865", "507964", lens(16, 18, 19)},
-	{"508", "508", lens(16)}, // RuPay
-	{"51", "55", lens(16)},   // Mastercard
+	{"506699", "506778", lens(16)},         // Elo
+	{"507865", "507964", lens(16, 18, 19)}, // Verve
+	{"509", "509", lens(16)},               // Elo
+	{"508", "508", lens(16)},               // RuPay
+	{"51", "55", lens(16)},                 // Mastercard
+	{"5610", "5610", lens(16)},             // Bankcard
+	{"560221", "560225", lens(16)},         // Bankcard
 	{"5893", "5893", maestro},
 	{"60", "60", lens(16)},                 // RuPay
 	{"6011", "6011", lens(16, 17, 18, 19)}, // Discover
 	{"62", "62", lens(16, 17, 18, 19)},     // UnionPay
-	{"6304", "6304", maestro},
-	{"636", "636", lens(16, 17, 18, 19)}, // InterPayment
-	{"637", "639", lens(16)},             // InstaPayment
-	{"644", "649", lens(16, 17, 18, 19)}, // Discover
-	{"65", "65", lens(16, 17, 18, 19)},   // Discover, RuPay, Troy, Verve
+	{"627780", "627780", lens(16)},         // Elo
+	{"6304", "6304", maestro},              // Maestro, Laser
+	{"633110", "633110", lens(16, 18, 19)}, // Switch
+	{"6333", "6333", lens(16, 18, 19)},     // Switch
+	{"636", "636", lens(16, 17, 18, 19)},   // InterPayment
+	{"637", "639", lens(16)},               // InstaPayment
+	{"644", "649", lens(16, 17, 18, 19)},   // Discover
+	{"65", "65", lens(16, 17, 18, 19)},     // Discover, RuPay, Troy, Verve
+	{"6703", "6703", maestro},
+	{"6706", "6706", lens(16, 17, 18, 19)}, // Laser
+	{"6709", "6709", lens(16, 17, 18, 19)}, // Laser
 	{"6759", "6759", maestro},
 	{"6761", "6763", maestro},
-	{"81", "82", lens(16)},     // RuPay
-	{"9792", "9792", lens(16)}, // Troy
-	{"9860", "9860", lens(16)}, // Humo
+	{"6771", "6771", lens(16, 17, 18, 19)}, // Laser
+	{"81", "82", lens(16)},                 // RuPay
+	{"9792", "9792", lens(16)},             // Troy
+	{"9860", "9860", lens(16)},             // Humo
 }
+
+// diners is the lengths Diners Club issues.
+var diners = lens(14, 15, 16, 17, 18, 19)
 
 // maestro is the lengths Maestro issues (12 to 19; 12 is below what the
 // detector scans).
