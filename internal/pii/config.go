@@ -19,9 +19,10 @@ type Config struct {
 	// HashKey keys the HMAC-SHA256 behind the hash action. Required when any
 	// detector hashes; use ${env:...} or ${file:...} rather than a literal.
 	HashKey configopaque.String `mapstructure:"hash_key"`
-	// Profiles turns on every detector of the named profiles (us, eu, uk,
-	// ca, au, hipaa, pci) on top of the default set; empty (default) keeps
-	// the default set.
+	// Profiles, when set, keep only the national identifiers of the named
+	// profiles (us, eu, uk, ca, au, hipaa, pci) and turn on their other
+	// detectors on top of the default set; empty (default) keeps the
+	// default set, every region's identifiers included.
 	Profiles []string `mapstructure:"profiles"`
 	// Detectors turns built-in detectors on or off and sets their action,
 	// keyed by detector name, after Profiles. Detectors left out keep their

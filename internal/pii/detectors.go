@@ -94,8 +94,19 @@ var builtin = [numBuiltin]struct {
 	{PasswordHash, true}, {WebhookURL, true},
 }
 
+// nationalID marks the detectors of national identifiers: with profiles
+// set, only those of the named profiles stay on.
+var nationalID = func() (m [numBuiltin]bool) {
+	for _, id := range []int{dUSSSN, dUSITIN, dUSMBI, dUSPassport, dUKNHS, dUKNINO, dCASIN,
+		dESNIF, dITFiscalCode, dFIHETU, dPLPESEL, dAUTFN} {
+		m[id] = true
+	}
+	return m
+}()
+
 // profiles group detectors by the region or regulation whose data they
-// find. Options.Profiles turns every detector of the named profiles on.
+// find. Options.Profiles turns every detector of the named profiles on, and
+// the national identifiers of other regions off.
 var profiles = []struct {
 	name      string
 	detectors []int

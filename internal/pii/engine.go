@@ -38,8 +38,10 @@ const ContextWindow = 64
 // Options configures an Engine. The zero value enables the default
 // detectors, all masking.
 type Options struct {
-	// Profiles turn on every detector of the named profiles (us, eu, uk,
-	// ca, au, hipaa, pci) on top of the defaults.
+	// Profiles, when set, choose the national identifiers to look for
+	// (those of the named profiles' regions; the others are off) and turn
+	// on every other detector of the named profiles (us, eu, uk, ca, au,
+	// hipaa, pci) on top of the defaults.
 	Profiles []string
 	// Enabled turns built-in detectors on or off by name, after Profiles;
 	// names left out keep their default.
@@ -128,6 +130,10 @@ func New(opts Options) (*Engine, error) {
 	}
 	for id, b := range builtin {
 		on := b.on || inProfile[id]
+		if len(opts.Profiles) > 0 && nationalID[id] {
+			// Profiles name the regions whose identifiers to look for.
+			on = inProfile[id]
+		}
 		if v, ok := opts.Enabled[b.name]; ok {
 			on = v
 		}

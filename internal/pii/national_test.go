@@ -76,6 +76,13 @@ func TestProfiles(t *testing.T) {
 	if got := redact(e, "call +44 20 7946 0958 from 10.1.2.3"); got != "call [REDACTED:phone] from [REDACTED:ipv4]" {
 		t.Errorf("hipaa profile: got %q", got)
 	}
+	if got := redact(e, "ssn 078-05-1120 nif 12345678Z"); got != "ssn [REDACTED:us_ssn] nif 12345678Z" {
+		t.Errorf("hipaa profile keeps the SSN and drops other regions' identifiers: got %q", got)
+	}
+	eu := mustNew(t, Options{Profiles: []string{"eu"}})
+	if got := redact(eu, "ssn 078-05-1120 nif 12345678Z to bob@example.com"); got != "ssn 078-05-1120 nif [REDACTED:es_nif] to [REDACTED:email]" {
+		t.Errorf("eu profile: got %q", got)
+	}
 	off := mustNew(t, Options{Profiles: []string{"hipaa"}, Enabled: map[string]bool{IPv4: false}})
 	if got := redact(off, "from 10.1.2.3"); got != "from 10.1.2.3" {
 		t.Errorf("detectors override profiles: got %q", got)
