@@ -139,7 +139,30 @@ func (e *Engine) spaceValue(s string, i, kind int) (Finding, bool) {
 	if v >= len(s) || s[v] == '-' {
 		return Finding{}, false
 	}
+	if v < len(s) && s[v] != '"' && s[v] != '\'' && isProseWord(s[v:run(s, v, isLetter)]) && wordEnd(s, run(s, v, isLetter)) {
+		// "use --password to log in", "set password for bob": the flag or
+		// key is being talked about, not given.
+		return Finding{}, false
+	}
 	return e.quotedOrWord(s, v, kind)
+}
+
+// proseWords follow a secret's name in sentences about it rather than
+// before the secret itself.
+var proseWords = []string{"a", "an", "and", "as", "at", "by", "for", "from", "in", "is", "not", "of", "on",
+	"or", "the", "to", "was", "with", "must", "required", "requires", "missing", "option", "argument",
+	"flag", "value", "file", "changed", "expired", "failed", "reset", "set", "updated", "mismatch", "none"}
+
+func isProseWord(w string) bool {
+	if len(w) == 0 || len(w) > 8 {
+		return false
+	}
+	for _, p := range proseWords {
+		if strings.EqualFold(w, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // quotedOrWord checks the value at v, quoted or up to a separator.
@@ -235,7 +258,8 @@ func (e *Engine) phrase(s string, i int) (Finding, bool) {
 		return Finding{}, false
 	}
 	// .netrc: machine HOST login USER password SECRET.
-	if contextBefore(s, i, []string{"login"}) {
+	if back := s[max(0, i-256):i]; (strings.Contains(back, "machine ") || strings.Contains(back, "default ")) &&
+		contextBefore(s, i, []string{"login"}) {
 		return e.spaceValue(s, w, kindPassword)
 	}
 	// Prose: "password is X", "password was: X".
