@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"go.opentelemetry.io/collector/confmap"
+
 	"github.com/fleetlog/fleetlog/internal/pii"
 )
 
@@ -46,6 +48,7 @@ var (
 // unexported field: its keys stay at the top level of the YAML (squash), its
 // fields and methods are promoted, and confmap.Validate, which walks only
 // exported fields, does not validate it a second time under a "config" path.
+// Marshal writes it out, since confmap's encoder skips unexported fields.
 type engineConfig = pii.Config
 
 // Config is the pii processor's configuration: the detection settings that
@@ -99,6 +102,16 @@ func createDefaultConfig() *Config {
 		Mode:         ModeRedact,
 		Scope:        ScopeConfig{Body: true, Attributes: true},
 	}
+}
+
+// Marshal implements confmap.Marshaler: the detection settings, then the
+// processor's own.
+func (cfg Config) Marshal(conf *confmap.Conf) error {
+	if err := conf.Marshal(&cfg.engineConfig); err != nil {
+		return err
+	}
+	type own Config // the same fields, without this method
+	return conf.Marshal(own(cfg))
 }
 
 // Validate checks the configuration; its errors name the offending key.

@@ -121,3 +121,20 @@ func TestConfigRejectsUnknownEnums(t *testing.T) {
 }
 
 func confmapFromRaw(raw map[string]any) *confmap.Conf { return confmap.NewFromStringMap(raw) }
+
+func TestConfigMarshalsEveryKey(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(t, "custom")
+	require.NoError(t, err)
+	conf := confmap.New()
+	require.NoError(t, conf.Marshal(cfg))
+	for _, key := range []string{"action", "hash_key", "profiles", "detectors::email::action", "custom_rules", "mode", "scope::body", "allowed_keys"} {
+		assert.True(t, conf.IsSet(key), key)
+	}
+	assert.NotEqual(t, "correct-horse-battery-staple", conf.Get("hash_key"), "the hash key is written out")
+
+	back := createDefaultConfig()
+	require.NoError(t, conf.Unmarshal(back))
+	cfg.HashKey, back.HashKey = "", ""
+	assert.Equal(t, cfg, back)
+}
