@@ -55,7 +55,17 @@ func (e *Engine) keyKind(key string) int {
 	if key == "" {
 		return -1
 	}
-	if last := key[len(key)-1] | 0x20; len(suffixesByLast[last]) == 0 {
+	// Then a suffix match on the key as written (case and punctuation
+	// ignored), before the key is copied and normalized.
+	last := key[len(key)-1] | 0x20
+	match := false
+	for _, suf := range suffixesByLast[last] {
+		if hasSuffixNorm(key, suf) {
+			match = true
+			break
+		}
+	}
+	if !match && !(last == 'n' && hasSuffixNorm(key, "authorization")) && !hasPrefixFold(key, "aws") {
 		if (last == 's' || last == 'w' || last == 'd') && e.on[dKVSecret] && lastWordIsSecret(key) {
 			return kindPassword
 		}
@@ -103,6 +113,26 @@ func (e *Engine) keyKind(key string) int {
 		return kindPassword
 	}
 	return -1
+}
+
+// hasSuffixNorm reports whether key ends in suffix (lower-case letters and
+// digits) once its case and punctuation are ignored.
+func hasSuffixNorm(key, suffix string) bool {
+	j := len(suffix) - 1
+	for i := len(key) - 1; i >= 0 && j >= 0; i-- {
+		c := key[i]
+		switch {
+		case isUpper(c):
+			c += 'a' - 'A'
+		case !isLower(c) && !isDigit(c):
+			continue
+		}
+		if c != suffix[j] {
+			return false
+		}
+		j--
+	}
+	return j < 0
 }
 
 func isPasswordName(suffix string) bool {
