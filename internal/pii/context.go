@@ -9,7 +9,7 @@ import (
 // syntax: command-line flags (--password X, -Password X, mysql -pX, curl -u
 // user:pass), "set KEY VALUE" commands (aws configure set, redis CONFIG
 // SET), .netrc lines (login bob password X), and prose ("the password is
-// X").
+// X"). (openssl's -passin pass:X is a key:value, found as such.)
 
 // passwordWords are the words after which prose or a .netrc line gives a
 // password.
@@ -63,13 +63,11 @@ func (e *Engine) flag(s string, i, lo int) (Finding, bool) {
 	flag := s[j:name]
 	switch {
 	case long && (flag == "user" || flag == "proxy-user"):
-		return userinfoValue(s, name, ':')
-	case !long && strings.HasPrefix(flag, "pass") && (flag == "passin" || flag == "passout" || flag == "pass"):
-		// openssl -passin pass:SECRET
-		if strings.HasPrefix(s[name:], " pass:") {
-			return e.spaceValue(s, name+len(" pass:")-1, kindPassword)
+		// curl --user bob:SECRET; docker --user app:group is no password.
+		if !commandBefore(s, i, []string{"curl"}) {
+			return Finding{}, false
 		}
-		return Finding{}, false
+		return userinfoValue(s, name, ':')
 	case !long && !isUpper(flag[0]):
 		// -password is a word of prose ("use-password"); PowerShell's
 		// parameters are capitalised: -Password, -ApiKey.

@@ -74,6 +74,7 @@ func TestSecretContexts(t *testing.T) {
 		{"set in prose", "failed to set password for user bob", "failed to set password for user bob"},
 		{"login then password in prose", "login failed: password mismatch for bob", "login failed: password mismatch for bob"},
 		{"docker user", "docker run --user 1000:1000 img", "docker run --user 1000:1000 img"},
+		{"docker user names", "docker run --user www-data:www-data img", "docker run --user www-data:www-data img"},
 		{"ssh -p port", "ssh -p 2222 host", "ssh -p 2222 host"},
 		{"mkdir -p", "mkdir -p /var/lib/x", "mkdir -p /var/lib/x"},
 		{"flag without secret name", "run --passes 3 -Path C:\\x", "run --passes 3 -Path C:\\x"},
