@@ -57,6 +57,9 @@ var gitleaksOff = map[string]string{
 	// "password", not a vendor's, so it would run its regex on every
 	// "Failed password for ..." line of an sshd log.
 	"hashicorp-tf-password": "a password key, kv_secret's; runs on every sshd line otherwise",
+	// kv_secret takes the password of curl -u/--user user:pass and keeps
+	// the user name, which this rule would mask with it.
+	"curl-auth-user": "kv_secret masks the password of curl -u user:pass and keeps the user",
 }
 
 // vendorRule is a compiled rule.
