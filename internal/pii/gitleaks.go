@@ -482,6 +482,7 @@ type keywords struct {
 	// and third bytes, short the keywords of two bytes.
 	first, second, short2 [1 << 16 / 64]uint64
 	any                   [1 << 16 / 64]uint64 // first | short2
+	start                 [256]bool            // bytes a keyword starts with, in every case
 	class                 [256]uint16          // byte -> trie column, 0 for bytes no keyword has
 	ncol                  int
 	// next is the trie, indexed by node*ncol + column; it holds the child
@@ -591,6 +592,11 @@ func (k *keywords) build(words []string, owners [][]int, nrules int) {
 	for i := range k.any {
 		k.any[i] = k.first[i] | k.short2[i]
 	}
+	for _, w := range words {
+		for _, c := range caseVariants(w[0]) {
+			k.start[c] = true
+		}
+	}
 	k.short = make([]bool, len(nodes))
 	for _, w := range words {
 		if len(w) <= shortKeyword {
@@ -625,26 +631,29 @@ func setPairs(bits *[1 << 16 / 64]uint64, a, b byte) {
 // the loop keeps its registers, and the trie walk names the keywords.
 func (k *keywords) scan(s string, covered []Finding, hit *ruleBits) bool {
 	found := false
-	any := &k.any
+	any, start := &k.any, &k.start
 	cov := covered
-	for i := 0; i+1 < len(s); {
+	n := len(s)
+	for i := 0; i+1 < n; {
 		c := s[i]
-		p := uint16(c)<<8 | uint16(s[i+1])
-		if any[p>>6]&(1<<(p&63)) != 0 && k.starts(s, i) {
-			for len(cov) > 0 && cov[0].End <= i {
-				cov = cov[1:]
-			}
-			if len(cov) == 0 || cov[0].Start > i {
-				var at ruleBits
-				if k.walk(s, i, &at) && !insidePlaceholder(s, i) {
-					hit.or(&at)
-					found = true
+		if start[c] {
+			p := uint16(c)<<8 | uint16(s[i+1])
+			if any[p>>6]&(1<<(p&63)) != 0 && k.starts(s, i) {
+				for len(cov) > 0 && cov[0].End <= i {
+					cov = cov[1:]
+				}
+				if len(cov) == 0 || cov[0].Start > i {
+					var at ruleBits
+					if k.walk(s, i, &at) && !insidePlaceholder(s, i) {
+						hit.or(&at)
+						found = true
+					}
 				}
 			}
 		}
 		i++
 		if alnumByte[c] {
-			for i < len(s) && alnumByte[s[i]] {
+			for i < n && alnumByte[s[i]] {
 				i++
 			}
 		}
