@@ -3,6 +3,7 @@ package pii
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/fleetlog/fleetlog/internal/pii/evalcorpus"
@@ -224,4 +225,26 @@ func TestShortKeywords(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestVendorTokenConcurrent: rules compile on first use, from any number
+// of goroutines at once (go test -race).
+func TestVendorTokenConcurrent(t *testing.T) {
+	t.Parallel()
+	e := mustNew(t, Options{})
+	lines := []string{"calling " + tOpenAI, "mail via " + tSendGrid + " sent", "adafruit-io --key " + tAdafruit, "twilio " + tTwilio}
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tl := e.NewTally()
+			for _, l := range lines {
+				if out, _, n := e.Redact(l, tl); n == 0 || out == l {
+					t.Errorf("nothing found in %q", l)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
