@@ -72,7 +72,7 @@ type vendorRule struct {
 	group   int
 	entropy float64
 	// The patterns are compiled once, on the first line that holds one of
-	// the rule's keywords: most of 217 vendors never appear in a device's
+	// the rule's keywords: most of the 216 vendors never appear in a device's
 	// logs, and compiling them all when the engine is built cost 21 ms and
 	// 16 MB of allocations at start and 10 MiB of the agent's peak RSS.
 	once sync.Once
