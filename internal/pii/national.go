@@ -150,7 +150,7 @@ func (e *Engine) nationalWord(s string, i int) (Finding, bool) {
 		}
 		return Finding{}, false
 	}
-	if !isDigit(s[i+1]) {
+	if !isDigit(s[i+1]) && s[i+1] != '-' {
 		return Finding{}, false
 	}
 	if e.on[dESNIF] && (c == 'X' || c == 'Y' || c == 'Z') {
