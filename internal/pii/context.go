@@ -223,12 +223,16 @@ func (e *Engine) phrase(s string, i int) (Finding, bool) {
 	}
 	w := run(s, i, isLetter)
 	word := s[i:w]
-	if len(word) == 3 && hasPrefixFold(word, "set") || len(word) == 6 && hasPrefixFold(word, "setenv") {
-		// aws configure set aws_secret_access_key VALUE, CONFIG SET
-		// requirepass VALUE, setenv DB_PASSWORD VALUE.
-		if w >= len(s) || s[w] != ' ' {
+	// Every form has a space after the word, and the words are short.
+	if w >= len(s) || s[w] != ' ' || len(word) < 2 || len(word) > 10 {
+		return Finding{}, false
+	}
+	if word[0]|0x20 == 's' {
+		if !(len(word) == 3 && hasPrefixFold(word, "set") || len(word) == 6 && hasPrefixFold(word, "setenv")) {
 			return Finding{}, false
 		}
+		// aws configure set aws_secret_access_key VALUE, CONFIG SET
+		// requirepass VALUE, setenv DB_PASSWORD VALUE.
 		k := run(s, w+1, isKeyChar)
 		if k == w+1 {
 			return Finding{}, false
@@ -252,7 +256,7 @@ func (e *Engine) phrase(s string, i int) (Finding, bool) {
 			break
 		}
 	}
-	if !found || w >= len(s) || s[w] != ' ' {
+	if !found {
 		return Finding{}, false
 	}
 	// .netrc: machine HOST login USER password SECRET.

@@ -28,7 +28,7 @@ func contextBefore(s string, i int, words []string) bool {
 			continue
 		}
 		for _, w := range words {
-			if j+len(w) <= i && hasPrefixFold(s[j:], w) && (j+len(w) == len(s) || !isLetter(s[j+len(w)])) {
+			if j+len(w) <= i && keywordAt(s[j:], w) && (j+len(w) == len(s) || !isLetter(s[j+len(w)])) {
 				return true
 			}
 		}
@@ -37,6 +37,27 @@ func contextBefore(s string, i int, words []string) bool {
 }
 
 func isLetter(c byte) bool { return isUpper(c) || isLower(c) }
+
+// keywordAt reports whether s starts with the lower-case keyword w, case
+// ignored and a space in w matching ' ', '_' or '-' (social_security_number,
+// Tax-File-Number).
+func keywordAt(s, w string) bool {
+	if len(s) < len(w) {
+		return false
+	}
+	for k := 0; k < len(w); k++ {
+		c := s[k]
+		switch {
+		case w[k] == ' ':
+			if c != ' ' && c != '_' && c != '-' {
+				return false
+			}
+		case c|0x20 != w[k]:
+			return false
+		}
+	}
+	return true
+}
 
 // nationalNumber checks digit groups (lengths g, ends, the digits d and the
 // separator sep) starting at i for a national number.
@@ -150,7 +171,7 @@ func (e *Engine) nationalWord(s string, i int) (Finding, bool) {
 		}
 		return Finding{}, false
 	}
-	if !isDigit(s[i+1]) {
+	if !isDigit(s[i+1]) && s[i+1] != '-' {
 		return Finding{}, false
 	}
 	if e.on[dESNIF] && (c == 'X' || c == 'Y' || c == 'Z') {

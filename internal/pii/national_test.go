@@ -12,6 +12,7 @@ func TestNationalDetectors(t *testing.T) {
 		{"ssn spaced", "SSN: 078 05 1120.", "SSN: [REDACTED:us_ssn]."},
 		{"ssn bare needs its name", `{"ssn":"078051120"}`, `{"ssn":"[REDACTED:us_ssn]"}`},
 		{"ssn bare in prose", "my social security number is 078051120", "my social security number is [REDACTED:us_ssn]"},
+		{"ssn bare under a snake_case key", "social_security_number=078051120", "social_security_number=[REDACTED:us_ssn]"},
 		{"nine digits alone", "took 078051120 ns", "took 078051120 ns"},
 		{"ssn area 9xx is not", "ssn 987-43-0044", "ssn 987-43-0044"},
 		{"itin", "itin 912-70-1234", "itin [REDACTED:us_itin]"},

@@ -204,6 +204,9 @@ func (r *LineRedactor) Redact(line string) (string, Action, int) {
 			end := lead + pemEnd(l, 0)
 			return r.mask(line, end)
 		}
+		if l == "" && r.key.headers && r.key.size > 0 {
+			return line, ActionMask, 0 // the blank line after the headers
+		}
 		if r.key.body(l) {
 			return r.mask(line, len(line))
 		}

@@ -44,8 +44,10 @@ func TestLineRedactorKeyOverLines(t *testing.T) {
 	t.Parallel()
 	e := mustNew(t, Options{})
 	r := e.NewLineRedactor(e.NewTally())
-	in := []string{"start", "-----BEGIN OPENSSH PRIVATE KEY-----", pemLine, pemLine, "AAAA", "-----END OPENSSH PRIVATE KEY----- tail", "after"}
-	want := []string{"start", "[REDACTED:private_key]", "[REDACTED:private_key]", "[REDACTED:private_key]", "[REDACTED:private_key]", "[REDACTED:private_key] tail", "after"}
+	const pk = "[REDACTED:private_key]"
+	in := []string{"start", "-----BEGIN RSA PRIVATE KEY-----", "Proc-Type: 4,ENCRYPTED", "DEK-Info: AES-128-CBC,3F17F5316E2BAC89", "",
+		pemLine, pemLine, "AAAA", "-----END RSA PRIVATE KEY----- tail", "after"}
+	want := []string{"start", pk, pk, pk, "", pk, pk, pk, pk + " tail", "after"}
 	for i, l := range in {
 		if got, _, _ := r.Redact(l); got != want[i] {
 			t.Errorf("line %d: got %q, want %q", i, got, want[i])
