@@ -506,10 +506,48 @@ const (
 	shortFollow  = 16
 )
 
-// literal is a keyword looked for anywhere, in one case.
+// literal is a keyword looked for anywhere, in one case. It is found by
+// its rarest byte (anchor, at offset at), which strings.IndexByte finds
+// fast: a literal's first byte is often as common in logs as the T of a
+// timestamp.
 type literal struct {
-	text  string
-	rules []int
+	text   string
+	anchor byte
+	at     int
+	rules  []int
+}
+
+// index returns where lit is in s, or -1.
+func (lit *literal) index(s string) int {
+	for from := lit.at; from < len(s); {
+		j := strings.IndexByte(s[from:], lit.anchor)
+		if j < 0 {
+			return -1
+		}
+		start := from + j - lit.at
+		if start+len(lit.text) <= len(s) && s[start:start+len(lit.text)] == lit.text {
+			return start
+		}
+		from += j + 1
+	}
+	return -1
+}
+
+// rarity ranks how seldom a byte is in log text, lowest first.
+func rarity(c byte) int {
+	switch {
+	case c == ' ':
+		return 5
+	case !isAlnum(c):
+		return 0
+	case isUpper(c) && !strings.ContainsRune("TSEAIONRCDLMP", rune(c)):
+		return 1
+	case isUpper(c):
+		return 2
+	case isDigit(c):
+		return 3
+	}
+	return 4
 }
 
 func (k *keywords) addInside(text string, rule int) {
@@ -519,7 +557,14 @@ func (k *keywords) addInside(text string, rule int) {
 			return
 		}
 	}
-	k.inside = append(k.inside, literal{text, []int{rule}})
+	lit := literal{text: text, rules: []int{rule}}
+	for i := 0; i < len(text); i++ {
+		if rarity(text[i]) < rarity(text[lit.at]) {
+			lit.at = i
+		}
+	}
+	lit.anchor = text[lit.at]
+	k.inside = append(k.inside, lit)
 }
 
 func newKeywords(words []string, owners [][]int, nrules int) keywords {
@@ -658,8 +703,9 @@ func (k *keywords) scan(s string, covered []Finding, hit *ruleBits) bool {
 			}
 		}
 	}
-	for _, lit := range k.inside {
-		if at := strings.Index(s, lit.text); at >= 0 && !isCovered(covered, at) && !insidePlaceholder(s, at) {
+	for i := range k.inside {
+		lit := &k.inside[i]
+		if at := lit.index(s); at >= 0 && !isCovered(covered, at) && !insidePlaceholder(s, at) {
 			for _, id := range lit.rules {
 				hit.set(id)
 			}

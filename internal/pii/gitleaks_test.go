@@ -248,3 +248,29 @@ func TestVendorTokenConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestLiteralIndex(t *testing.T) {
+	t.Parallel()
+	var k keywords
+	k.addInside("T3BlbkFJ", 0)
+	k.addInside("Q~", 1)
+	for _, tt := range []struct {
+		lit  int
+		in   string
+		want int
+	}{
+		{0, "", -1},
+		{0, "2026-01-01T10:00 T3Blbk sk-abcT3BlbkFJxyz", 30},
+		{0, "T3BlbkFJ", 0},
+		{0, "T3BlbkF", -1},
+		{1, "~ Q ~Q~", 5},
+		{1, "Q", -1},
+	} {
+		if got := k.inside[tt.lit].index(tt.in); got != tt.want {
+			t.Errorf("index(%q, %q) = %d, want %d", k.inside[tt.lit].text, tt.in, got, tt.want)
+		}
+		if want := strings.Index(tt.in, k.inside[tt.lit].text); want != tt.want {
+			t.Errorf("test case wrong: strings.Index gives %d", want)
+		}
+	}
+}
