@@ -65,7 +65,8 @@ func (e *Engine) keyKind(key string) int {
 			break
 		}
 	}
-	if !match && !(last == 'n' && hasSuffixNorm(key, "authorization")) && !hasPrefixFold(key, "aws") {
+	aws := len(key) >= 3 && key[0]|0x20 == 'a' && key[1]|0x20 == 'w' && key[2]|0x20 == 's'
+	if !match && !(last == 'n' && hasSuffixNorm(key, "authorization")) && !aws {
 		if (last == 's' || last == 'w' || last == 'd') && e.on[dKVSecret] && lastWordIsSecret(key) {
 			return kindPassword
 		}
@@ -154,7 +155,7 @@ func lastWordIsSecret(key string) bool {
 			break
 		}
 	}
-	if i == j || j-i > 5 {
+	if i == j || j-i > 5 || key[i]|0x20 != 'p' { // every secretKeyWords word starts with p
 		return false
 	}
 	for _, w := range secretKeyWords {

@@ -164,13 +164,6 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 	c := s[i]
 	if t&tDigit != 0 {
-		// HETU, NIF and MBI: 6, 8 or 1 digits, then a letter or a sign.
-		if k := run(s, i, isDigit); e.nationalWords && k < len(s) && (k-i == 6 || k-i == 8 || k-i == 1) &&
-			(isUpper(s[k]) || s[k] == '-' || s[k] == '+') {
-			if f, ok := e.nationalWord(s, i); ok {
-				return f, true
-			}
-		}
 		if f, ok := e.number(s, i); ok {
 			return f, true
 		}
@@ -200,8 +193,11 @@ func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 		}
 		switch c | 0x20 {
 		case 'p', 's':
-			if f, ok := e.phrase(s, i); ok {
-				return f, true
+			// password, passwd, pass, pw, pwd, set, setenv.
+			if n := s[min(i+1, len(s)-1)] | 0x20; n == 'a' || n == 'w' || n == 'e' {
+				if f, ok := e.phrase(s, i); ok {
+					return f, true
+				}
 			}
 		case 'l':
 			if c == 'L' && e.on[dPrivateKey] {
@@ -300,6 +296,13 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	j := i
 	for ng < len(groups) {
 		k := run(s, j, isDigit)
+		// HETU, NIF and MBI: 6, 8 or 1 digits, then a letter or a sign.
+		if ng == 0 && e.nationalWords && k < len(s) && (k-i == 6 || k-i == 8 || k-i == 1) &&
+			(isUpper(s[k]) || s[k] == '-' || s[k] == '+') {
+			if f, ok := e.nationalWord(s, i); ok {
+				return f, true
+			}
+		}
 		for p := j; p < k; p++ {
 			if nd < len(digits) {
 				digits[nd] = s[p]
@@ -333,6 +336,9 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	}
 	// Longest run of groups first, as for cards: "nhs=943 476 5919 200".
 	for k := ng; k >= 1; k-- {
+		if !nationalShape(groups[:k]) {
+			continue
+		}
 		if nd := ends[k-1] - i - (k - 1); nd <= 11 {
 			if f, ok := e.nationalNumber(s, i, groups[:k], ends[:k], digits[:nd], sep); ok {
 				return f, true

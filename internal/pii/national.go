@@ -59,6 +59,18 @@ func keywordAt(s, w string) bool {
 	return true
 }
 
+// nationalShape reports whether digit groups of lengths g are laid out as
+// some national number: 8 to 11 digits, or 3-2-4, 3-3-3, 3-3-4.
+func nationalShape(g []int) bool {
+	switch len(g) {
+	case 1:
+		return g[0] >= 8 && g[0] <= 11
+	case 3:
+		return g[0] == 3 && (g[1] == 2 && g[2] == 4 || g[1] == 3 && (g[2] == 3 || g[2] == 4))
+	}
+	return false
+}
+
 // nationalNumber checks digit groups (lengths g, ends, the digits d and the
 // separator sep) starting at i for a national number.
 func (e *Engine) nationalNumber(s string, i int, g, ends []int, d []byte, sep byte) (Finding, bool) {
