@@ -137,8 +137,12 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 					return Finding{i, end, dPrivateKey}, true
 				}
 			}
-		} else if f, ok := e.flag(s, i, lo); ok {
-			return f, true
+		} else if i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '"' || s[i-1] == '\'' {
+			// A flag starts after white space or a quote; most dashes are
+			// inside dates, names and ids.
+			if f, ok := e.flag(s, i, lo); ok {
+				return f, true
+			}
 		}
 	}
 	if t&tDollar != 0 && e.on[dPasswordHash] {
