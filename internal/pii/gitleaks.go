@@ -213,12 +213,27 @@ const (
 func forLogs(re string) (strict, loose string) {
 	strict = strings.ReplaceAll(re, sourceEnd, logEnd)
 	if names, rest, ok := strings.Cut(strings.TrimPrefix(strict, semiHead), semiOp); ok && strings.HasPrefix(strict, semiHead) {
+		if isWordLiteral(names) && strings.HasPrefix(strings.TrimLeft(rest, "("), names) {
+			// The token starts with the vendor's name (dnkey-...): the
+			// name needs no second copy before it.
+			return strict, logHead[:len(logHead)-len("(?:")] + rest
+		}
 		return strict, logHead + names + logOp + rest
 	}
 	if names, rest, ok := strings.Cut(strings.TrimPrefix(strict, semiHeadCase), semiOpCase); ok && strings.HasPrefix(strict, semiHeadCase) {
 		return strict, logHeadCase + names + logOp + rest
 	}
 	return strict, ""
+}
+
+// isWordLiteral reports whether a pattern is a plain word.
+func isWordLiteral(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if !isAlnum(p[i]) && p[i] != '_' {
+			return false
+		}
+	}
+	return p != ""
 }
 
 // idShaped reports whether v is what identifiers look like: hex digits in

@@ -189,6 +189,10 @@ func TestForLogs(t *testing.T) {
 	if !strings.HasSuffix(strict, logEnd) || loose == "" || !strings.HasPrefix(loose, logHead+"adafruit"+logOp) {
 		t.Errorf("semi-generic rule: strict %q, loose %q", strict, loose)
 	}
+	_, loose = forLogs(`(?i)[\w.-]{0,50}?(?:dnkey)(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)[\x60'"\s=]{0,5}(dnkey-[a-z0-9=_\-]{26})(?:[\x60'"\s;]|\\[nr]|$)`)
+	if loose != `(?i)(?:^|[^a-z0-9])(dnkey-[a-z0-9=_\-]{26})`+logEnd {
+		t.Errorf("token that starts with its vendor's name: loose %q", loose)
+	}
 	strict, loose = forLogs(`\b(hf_[a-z]{34})(?:[\x60'"\s;]|\\[nr]|$)`)
 	if strict != `\b(hf_[a-z]{34})`+logEnd || loose != "" {
 		t.Errorf("prefixed rule: strict %q, loose %q", strict, loose)
