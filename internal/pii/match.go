@@ -188,11 +188,15 @@ func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 				return Finding{i, end, skipSpan}, false
 			}
 		}
-		// NINO, codice fiscale, NIE, passport: a digit within the first
-		// seven bytes.
-		if e.nationalWords && isUpper(c) && i+8 < len(s) && hasDigit(s[i+1:i+8]) {
-			if f, ok := e.nationalWord(s, i); ok {
-				return f, true
+		// NIE and passport (a digit or '-' second), NINO (two letters, a
+		// digit or a space), codice fiscale (a word of 16).
+		if e.nationalWords && isUpper(c) && i+8 < len(s) {
+			n1, n2 := s[i+1], s[i+2]
+			if isDigit(n1) || n1 == '-' || isUpper(n1) && (isDigit(n2) || n2 == ' ' ||
+				i+16 <= len(s) && wordEnd(s, i+16) && isUpper(s[i+5]) && !wordEnd(s, i+15)) {
+				if f, ok := e.nationalWord(s, i); ok {
+					return f, true
+				}
 			}
 		}
 		switch c | 0x20 {
@@ -472,15 +476,6 @@ func phone(s string, i int) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-func hasDigit(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if isDigit(s[i]) {
-			return true
-		}
-	}
-	return false
 }
 
 func isDigitN(s string) bool {
