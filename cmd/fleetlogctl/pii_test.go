@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/fleetlog/fleetlog/processors/piiprocessor"
+	"github.com/fleetlog/fleetlog/internal/pii"
 )
 
 // runWithStdin runs fleetlogctl in-process with stdin; it returns stdout,
@@ -34,6 +34,9 @@ func writeFile(t *testing.T, path, content string) string {
 	return path
 }
 
+// keyLine is a body line of a PEM key: 64 base64 characters.
+const keyLine = "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi0Z1ZJ7Pz1N3h+Qdmn5WvYc2xK"
+
 func TestRedact(t *testing.T) {
 	long := strings.Repeat("x", 2<<20) + " bob@example.com"
 	tests := []struct {
@@ -41,11 +44,17 @@ func TestRedact(t *testing.T) {
 	}{
 		{"lines in order", "a bob@example.com\nclean\npassword=hunter2\n", "a [REDACTED:email]\nclean\npassword=[REDACTED:kv_secret]\n"},
 		{"last line without newline", "x\ncard 4111111111111111", "x\ncard [REDACTED:credit_card]"},
-		{"crlf kept", "token=abc\r\n\r\n", "token=[REDACTED:kv_secret]\r\n\r\n"},
+		{"crlf kept", "token=Zx81kLq0Pw29mNb7\r\n\r\n", "token=[REDACTED:kv_secret]\r\n\r\n"},
 		{"long line", long + "\n", strings.Repeat("x", 2<<20) + " [REDACTED:email]\n"},
 		{"empty", "", ""},
-		{"private key over lines", "a\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAKCAQ\n-----END RSA PRIVATE KEY----- ok\nb\n",
-			"a\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key] ok\nb\n"},
+		{"private key over lines", "a\n-----BEGIN RSA PRIVATE KEY-----\n" + keyLine + "\n" + keyLine + "\nAKCAQ==\n-----END RSA PRIVATE KEY----- ok\nb\n",
+			"a\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key]\n[REDACTED:private_key] ok\nb\n"},
+		{"cut-off key leaves the next lines", "ssh_key=-----BEGIN RSA PRIVATE KEY-----\n" + keyLine + "\n" +
+			"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4\n" +
+			"Jun 14 15:16:02 combo sshd(pam_unix)[19937]: check pass; user unknown\n",
+			"ssh_key=[REDACTED:private_key]\n[REDACTED:private_key]\n" +
+				"Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0 euid=0 tty=NODEVssh ruser= rhost=218.188.2.4\n" +
+				"Jun 14 15:16:02 combo sshd(pam_unix)[19937]: check pass; user unknown\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,7 +90,7 @@ custom_rules:
 
 	bad := writeFile(t, filepath.Join(dir, "bad.yaml"), "detectors:\n  emails: {enabled: true}\n")
 	_, _, err = runWithStdin(t, "", "redact", "--config", bad)
-	require.ErrorIs(t, err, piiprocessor.ErrUnknownDetector)
+	require.ErrorIs(t, err, pii.ErrUnknownDetector)
 	assert.ErrorContains(t, err, "'detectors::emails'")
 	assert.Equal(t, 2, exitCode(err))
 

@@ -11,7 +11,6 @@ import (
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 
 	"github.com/fleetlog/fleetlog/internal/pii"
-	"github.com/fleetlog/fleetlog/processors/piiprocessor"
 )
 
 // exitCoder is an error that sets fleetlogctl's exit status.
@@ -37,13 +36,27 @@ func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 func (usageError) ExitCode() int   { return 2 }
 
+// piiFile is the pii processor's YAML as fleetlogctl reads it: the
+// detection settings, and the processor's own keys, accepted so that one
+// file serves both but not used here. Any other key is an error, as in the
+// collector.
+type piiFile struct {
+	pii.Config `mapstructure:",squash"`
+
+	Mode             any `mapstructure:"mode"`
+	Scope            any `mapstructure:"scope"`
+	AllowedKeys      any `mapstructure:"allowed_keys"`
+	BlockedKeys      any `mapstructure:"blocked_keys"`
+	SummaryAttribute any `mapstructure:"summary_attribute"`
+}
+
 // loadPIIEngine builds the detection engine from a pii processor
 // configuration file, or the defaults when path is empty. The file is either
 // the processor's own YAML or a whole collector configuration, in which
 // case its processors::pii section is used. ${env:NAME} is expanded, as the
 // collector does, so a hash_key can stay out of the file.
 func loadPIIEngine(ctx context.Context, path string) (*pii.Engine, error) {
-	cfg := piiprocessor.NewFactory().CreateDefaultConfig().(*piiprocessor.Config)
+	cfg := &piiFile{Config: pii.DefaultConfig()}
 	if path != "" {
 		abs, err := filepath.Abs(path)
 		if err != nil {

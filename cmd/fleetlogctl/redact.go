@@ -41,10 +41,9 @@ configuration whose processors::pii section is used.`,
 func redactLines(engine *pii.Engine, r io.Reader, w io.Writer) error {
 	in := bufio.NewReaderSize(r, 64*1024)
 	out := bufio.NewWriterSize(w, 64*1024)
-	tally := engine.NewTally()
-	// A private key block spans lines: the engine masks its BEGIN line, and
-	// the lines up to its END are masked here.
-	inKey := false
+	// The engine's line redactor carries a private key block's state from
+	// its BEGIN line to the lines of key material that follow.
+	lines := engine.NewLineRedactor(engine.NewTally())
 	for {
 		line, err := in.ReadString('\n')
 		if len(line) > 0 {
@@ -55,19 +54,7 @@ func redactLines(engine *pii.Engine, r io.Reader, w io.Writer) error {
 					body, eol = line[:n-2], "\r\n"
 				}
 			}
-			var redacted string
-			if inKey {
-				end := pii.PrivateKeyEnd(body)
-				inKey = end < 0
-				if end < 0 {
-					end = len(body)
-				}
-				rest, _, _ := engine.Redact(body[end:], tally)
-				redacted = "[REDACTED:" + pii.PrivateKey + "]" + rest
-			} else {
-				redacted, _, _ = engine.Redact(body, tally)
-				inKey = engine.OpenPrivateKey(body)
-			}
+			redacted, _, _ := lines.Redact(body)
 			out.WriteString(redacted)
 			if _, werr := out.WriteString(eol); werr != nil {
 				return fmt.Errorf("write: %w", werr)

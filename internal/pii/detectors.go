@@ -22,6 +22,20 @@ const (
 	IPv4           = "ipv4"
 	IPv6           = "ipv6"
 	Phone          = "phone"
+	USITIN         = "us_itin"
+	USMBI          = "us_mbi"
+	USPassport     = "us_passport"
+	UKNHS          = "uk_nhs"
+	UKNINO         = "uk_nino"
+	CASIN          = "ca_sin"
+	ESNIF          = "es_nif"
+	ITFiscalCode   = "it_fiscal_code"
+	FIHETU         = "fi_hetu"
+	PLPESEL        = "pl_pesel"
+	AUTFN          = "au_tfn"
+	PasswordHash   = "password_hash"
+	WebhookURL     = "webhook_url"
+	VendorToken    = "vendor_token"
 )
 
 // detector ids index Engine tables; custom rules follow the built-ins.
@@ -45,6 +59,20 @@ const (
 	dIPv4
 	dIPv6
 	dPhone
+	dUSITIN
+	dUSMBI
+	dUSPassport
+	dUKNHS
+	dUKNINO
+	dCASIN
+	dESNIF
+	dITFiscalCode
+	dFIHETU
+	dPLPESEL
+	dAUTFN
+	dPasswordHash
+	dWebhookURL
+	dVendorToken
 	numBuiltin
 )
 
@@ -60,6 +88,66 @@ var builtin = [numBuiltin]struct {
 	// Security logs need addresses, and phone numbers are too easy to confuse
 	// with other numbers: both are opt-in.
 	{IPv4, false}, {IPv6, false}, {Phone, false},
+	// National identifiers: validated, and those without a check digit or
+	// with a weak one only next to their name ("ssn", "passport", ...).
+	{USITIN, true}, {USMBI, true}, {USPassport, true}, {UKNHS, true}, {UKNINO, true},
+	{CASIN, true}, {ESNIF, true}, {ITFiscalCode, true}, {FIHETU, true}, {PLPESEL, true},
+	{AUTFN, true},
+	{PasswordHash, true}, {WebhookURL, true},
+	// Vendor token formats: gitleaks' rule set (gitleaks.go).
+	{VendorToken, true},
+}
+
+// nationalID marks the detectors of national identifiers: with profiles
+// set, only those of the named profiles stay on.
+var nationalID = func() (m [numBuiltin]bool) {
+	for _, id := range []int{dUSSSN, dUSITIN, dUSMBI, dUSPassport, dUKNHS, dUKNINO, dCASIN,
+		dESNIF, dITFiscalCode, dFIHETU, dPLPESEL, dAUTFN} {
+		m[id] = true
+	}
+	return m
+}()
+
+// profiles group detectors by the region or regulation whose data they
+// find. Options.Profiles turns every detector of the named profiles on, and
+// the national identifiers of other regions off.
+var profiles = []struct {
+	name      string
+	detectors []int
+}{
+	{"us", []int{dUSSSN, dUSITIN, dUSMBI, dUSPassport}},
+	{"eu", []int{dIBAN, dESNIF, dITFiscalCode, dFIHETU, dPLPESEL}},
+	{"uk", []int{dIBAN, dUKNHS, dUKNINO}},
+	{"ca", []int{dCASIN}},
+	{"au", []int{dAUTFN}},
+	// HIPAA's identifiers that logs carry: SSN, Medicare number, e-mail,
+	// phone, IP addresses.
+	{"hipaa", []int{dUSSSN, dUSMBI, dEmail, dPhone, dIPv4, dIPv6}},
+	{"pci", []int{dCreditCard}},
+}
+
+// Profiles returns the profile names, in documentation order.
+func Profiles() []string {
+	names := make([]string, len(profiles))
+	for i, p := range profiles {
+		names[i] = p.name
+	}
+	return names
+}
+
+// ProfileDetectors returns the detector names of a profile, or nil for an
+// unknown profile.
+func ProfileDetectors(profile string) []string {
+	for _, p := range profiles {
+		if p.name == profile {
+			names := make([]string, len(p.detectors))
+			for i, id := range p.detectors {
+				names[i] = builtin[id].name
+			}
+			return names
+		}
+	}
+	return nil
 }
 
 // Builtin returns the names of the built-in detectors.

@@ -18,6 +18,7 @@ var (
 	ErrRuleName        = errors.New("a custom rule needs a name that is neither a built-in detector nor another rule's")
 	ErrRulePattern     = errors.New("invalid custom rule pattern")
 	ErrRuleGroup       = errors.New("custom rule group is not in the pattern")
+	ErrUnknownProfile  = errors.New("unknown profile")
 )
 
 // Rule is a custom detector: an RE2 pattern, the capture group to redact
@@ -37,8 +38,13 @@ const ContextWindow = 64
 // Options configures an Engine. The zero value enables the default
 // detectors, all masking.
 type Options struct {
-	// Enabled turns built-in detectors on or off by name; names left out
-	// keep their default.
+	// Profiles, when set, choose the national identifiers to look for
+	// (those of the named profiles' regions; the others are off) and turn
+	// on every other detector of the named profiles (us, eu, uk, ca, au,
+	// hipaa, pci) on top of the defaults.
+	Profiles []string
+	// Enabled turns built-in detectors on or off by name, after Profiles;
+	// names left out keep their default.
 	Enabled map[string]bool
 	// Actions overrides DefaultAction per built-in detector name.
 	Actions map[string]Action
@@ -64,11 +70,15 @@ type Engine struct {
 	// prefixes indexes tokenPrefixes of enabled detectors by first byte.
 	prefixes [256][]int
 	on       [numBuiltin]bool
-	names    []string // by id: built-ins, then custom rules
-	actions  []Action // by id
-	masks    []string // by id: "[REDACTED:<name>]"
-	rules    []rule
-	hashKey  []byte
+	// nationalWords: a detector of identifiers mixing letters and digits
+	// (HETU, NIF, MBI, NINO, codice fiscale, passport) is on.
+	nationalWords bool
+	names         []string // by id: built-ins, then custom rules
+	actions       []Action // by id
+	masks         []string // by id: "[REDACTED:<name>]"
+	rules         []rule
+	vendor        *vendorSet // nil when vendor_token is off
+	hashKey       []byte
 }
 
 type rule struct {
@@ -88,6 +98,7 @@ const (
 	tPhone              // '+' '(': phone
 	tHex                // IPv6 starts
 	tOpen               // '[': skip placeholders
+	tDollar             // '$': password hashes
 )
 
 // New compiles opts into an Engine.
@@ -103,8 +114,27 @@ func New(opts Options) (*Engine, error) {
 			return nil, fmt.Errorf("%q: %w", name, ErrUnknownDetector)
 		}
 	}
+	var inProfile [numBuiltin]bool
+	for _, name := range opts.Profiles {
+		found := false
+		for _, p := range profiles {
+			if p.name == name {
+				found = true
+				for _, id := range p.detectors {
+					inProfile[id] = true
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%q: %w (known: %s)", name, ErrUnknownProfile, strings.Join(Profiles(), ", "))
+		}
+	}
 	for id, b := range builtin {
-		on := b.on
+		on := b.on || inProfile[id]
+		if len(opts.Profiles) > 0 && nationalID[id] {
+			// Profiles name the regions whose identifiers to look for.
+			on = inProfile[id]
+		}
 		if v, ok := opts.Enabled[b.name]; ok {
 			on = v
 		}
@@ -139,6 +169,9 @@ func New(opts Options) (*Engine, error) {
 	if len(e.hashKey) == 0 && slices.Contains(e.actions, ActionHash) {
 		return nil, ErrNoHashKey
 	}
+	if e.on[dVendorToken] {
+		e.vendor = newVendorSet()
+	}
 	e.buildTriggers()
 	return e, nil
 }
@@ -166,10 +199,12 @@ func (e *Engine) buildTriggers() {
 	if e.on[dEmail] || e.on[dURLCredentials] {
 		set(tAt, "@")
 	}
-	if e.on[dCreditCard] || e.on[dUSSSN] || e.on[dIPv4] || e.on[dPhone] {
+	e.nationalWords = e.on[dFIHETU] || e.on[dESNIF] || e.on[dUSMBI] || e.on[dUKNINO] || e.on[dITFiscalCode] || e.on[dUSPassport]
+	if e.on[dCreditCard] || e.on[dUSSSN] || e.on[dIPv4] || e.on[dPhone] || e.on[dUSITIN] || e.on[dUKNHS] ||
+		e.on[dCASIN] || e.on[dAUTFN] || e.on[dPLPESEL] || e.nationalWords {
 		set(tDigit, digits)
 	}
-	if e.on[dIBAN] {
+	if e.on[dIBAN] || e.nationalWords {
 		set(tUpper, upper)
 	}
 	if e.on[dAWSAccessKey] || e.on[dGoogleAPIKey] {
@@ -194,8 +229,21 @@ func (e *Engine) buildTriggers() {
 	if e.on[dKVSecret] || e.on[dAuthHeader] || e.on[dAWSSecretKey] {
 		set(tAssign, "=:")
 	}
+	if e.on[dKVSecret] {
+		// Flags, "password is X", "set KEY VALUE".
+		set(tDash, "-")
+		set(tLower, "ps")
+		set(tUpper, "PS")
+	}
 	if e.on[dPrivateKey] {
 		set(tDash, "-")
+		set(tUpper, "L")
+	}
+	if e.on[dPasswordHash] {
+		set(tDollar, "$")
+	}
+	if e.on[dWebhookURL] {
+		set(tLower, "d")
 	}
 	if e.on[dPhone] {
 		set(tPhone, "+(")
@@ -219,32 +267,26 @@ func (e *Engine) Names() []string { return slices.Clone(e.names) }
 func (e *Engine) Scan(s string, dst []Finding) []Finding {
 	base := len(dst)
 	dst = e.scanBuiltin(s, dst)
-	if len(e.rules) == 0 {
-		return dst
-	}
 	before := len(dst)
+	dst = e.scanVendor(s, dst, dst[base:])
 	for i := range e.rules {
 		dst = e.scanRule(s, i, dst)
 	}
 	if len(dst) == before {
 		return dst
 	}
-	// Custom matches may overlap built-in ones and each other: keep the
-	// earliest, then the longest.
+	// Vendor and custom matches may overlap built-in ones and each other:
+	// overlapping findings join into one, named after the earliest (a
+	// built-in one on a tie), so that no part of either is left.
 	found := dst[base:]
-	slices.SortFunc(found, func(a, b Finding) int {
-		if a.Start != b.Start {
-			return a.Start - b.Start
-		}
-		return b.End - a.End
-	})
+	slices.SortStableFunc(found, func(a, b Finding) int { return a.Start - b.Start })
 	kept := found[:0]
-	end := -1
 	for _, f := range found {
-		if f.Start >= end {
-			kept = append(kept, f)
-			end = f.End
+		if n := len(kept); n > 0 && f.Start < kept[n-1].End {
+			kept[n-1].End = max(kept[n-1].End, f.End)
+			continue
 		}
+		kept = append(kept, f)
 	}
 	return dst[:base+len(kept)]
 }
@@ -362,6 +404,12 @@ func (e *Engine) keyed(key, s string) (Finding, bool) {
 	kind := e.keyKind(key)
 	if kind < 0 {
 		return Finding{}, false
+	}
+	if kind == dKVSecret {
+		// The key of an attribute is the application's own word, not text
+		// that happens to precede '=': its value is a secret whatever its
+		// shape.
+		kind = kindPassword
 	}
 	return e.value(s, kind, 0, len(s), true)
 }

@@ -23,8 +23,10 @@ func isTokenChar(c byte) bool {
 	return isAlnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/'
 }
 
+// isEmailLocal is the local part of an address: the usual ASCII, and
+// UTF-8 (RFC 6531).
 func isEmailLocal(c byte) bool {
-	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
+	return isAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-' || c >= 0x80
 }
 
 // isUserinfo is what a logged connection string holds before its '@'.
@@ -69,9 +71,14 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 		t := e.trigger[c]
 		if wordByte[c] {
 			if t != 0 {
-				if f, ok := e.atWord(s, i, t); ok {
+				f, ok := e.atWord(s, i, t)
+				if ok && !touchesPlaceholder(s, f) {
 					dst = append(dst, f)
 					i, lo = f.End, f.End
+					continue
+				}
+				if f.id == skipSpan {
+					i = f.End
 					continue
 				}
 			}
@@ -88,7 +95,7 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 				continue
 			}
 		default:
-			if f, ok := e.at(s, i, lo, t); ok {
+			if f, ok := e.at(s, i, lo, t); ok && !touchesPlaceholder(s, f) {
 				dst = append(dst, f)
 				i, lo = f.End, f.End
 				continue
@@ -98,6 +105,10 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 	}
 	return dst
 }
+
+// skipSpan marks a Finding that is not one: text the scan passes over whole
+// (an IBAN with a wrong check digit), so that no detector sees its parts.
+const skipSpan = -1
 
 // at runs the checks that the punctuation trigger classes t select at s[i].
 func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
@@ -119,9 +130,24 @@ func (e *Engine) at(s string, i, lo int, t uint16) (Finding, bool) {
 			return f, true
 		}
 	}
-	if t&tDash != 0 && strings.HasPrefix(s[i:], "-----BEGIN ") {
-		if end, ok := pemBlock(s, i); ok {
-			return Finding{i, end, dPrivateKey}, true
+	if t&tDash != 0 {
+		if strings.HasPrefix(s[i:], "-----BEGIN ") {
+			if e.on[dPrivateKey] {
+				if end, _, ok := pemBlock(s, i); ok {
+					return Finding{i, end, dPrivateKey}, true
+				}
+			}
+		} else if i == 0 || s[i-1] == ' ' || s[i-1] == '\t' || s[i-1] == '"' || s[i-1] == '\'' {
+			// A flag starts after white space or a quote; most dashes are
+			// inside dates, names and ids.
+			if f, ok := e.flag(s, i, lo); ok {
+				return f, true
+			}
+		}
+	}
+	if t&tDollar != 0 && e.on[dPasswordHash] {
+		if end, ok := passwordHash(s, i); ok {
+			return Finding{i, end, dPasswordHash}, true
 		}
 	}
 	if t&tPhone != 0 && e.on[dPhone] && wordStart(s, i) {
@@ -156,8 +182,42 @@ func (e *Engine) atWord(s string, i int, t uint16) (Finding, bool) {
 			}
 		}
 		if e.on[dIBAN] && isUpper(c) {
-			if end, ok := iban(s, i); ok {
+			if end, valid, shaped := iban(s, i); valid {
 				return Finding{i, end, dIBAN}, true
+			} else if shaped {
+				return Finding{i, end, skipSpan}, false
+			}
+		}
+		// NIE and passport (a digit or '-' second), NINO (two letters, a
+		// digit or a space), codice fiscale (a word of 16).
+		if e.nationalWords && isUpper(c) && i+8 < len(s) {
+			n1, n2 := s[i+1], s[i+2]
+			if isDigit(n1) || n1 == '-' || isUpper(n1) && (isDigit(n2) || n2 == ' ' ||
+				i+16 <= len(s) && wordEnd(s, i+16) && isUpper(s[i+5]) && !wordEnd(s, i+15)) {
+				if f, ok := e.nationalWord(s, i); ok {
+					return f, true
+				}
+			}
+		}
+		switch c | 0x20 {
+		case 'p', 's':
+			// password, passwd, pass, pw, pwd, set, setenv.
+			if n := s[min(i+1, len(s)-1)] | 0x20; n == 'a' || n == 'w' || n == 'e' {
+				if f, ok := e.phrase(s, i); ok {
+					return f, true
+				}
+			}
+		case 'l':
+			if c == 'L' && e.on[dPrivateKey] {
+				if end, ok := base64PEM(s, i); ok {
+					return Finding{i, end, dPrivateKey}, true
+				}
+			}
+		case 'd':
+			if e.on[dWebhookURL] && c == 'd' && strings.HasPrefix(s[i:], "discord") {
+				if end, ok := discordWebhook(s, i); ok {
+					return Finding{i, end, dWebhookURL}, true
+				}
 			}
 		}
 	}
@@ -185,11 +245,12 @@ func email(s string, i, lo int) (int, int, bool) {
 	return start, end, ok
 }
 
-// domain returns the end of a host name with at least two labels and an
-// alphabetic top-level label starting at i.
+// domain returns the end of a host name with at least two labels and a
+// top-level label of letters (ASCII or UTF-8, for internationalized
+// domains) or punycode (xn--) starting at i.
 func domain(s string, i int) (int, bool) {
 	end := i
-	for end < len(s) && (isAlnum(s[end]) || s[end] == '-' || (s[end] == '.' && end > i && s[end-1] != '.')) {
+	for end < len(s) && (isAlnum(s[end]) || s[end] == '-' || s[end] >= 0x80 || (s[end] == '.' && end > i && s[end-1] != '.')) {
 		end++
 	}
 	for end > i && (s[end-1] == '.' || s[end-1] == '-') {
@@ -199,8 +260,12 @@ func domain(s string, i int) (int, bool) {
 	if lastDot < 0 || end-(i+lastDot+1) < 2 {
 		return 0, false
 	}
-	for j := i + lastDot + 1; j < end; j++ {
-		if !isUpper(s[j]) && !isLower(s[j]) {
+	tld := s[i+lastDot+1 : end]
+	if len(tld) > 4 && tld[:4] == "xn--" {
+		return end, true
+	}
+	for j := 0; j < len(tld); j++ {
+		if !isLetter(tld[j]) && tld[j] < 0x80 {
 			return 0, false
 		}
 	}
@@ -224,31 +289,11 @@ func urlCredentials(s string, i, lo int) (int, int, bool) {
 	return start + colon + 1, i, true
 }
 
-// pemBlock matches a PEM private key block from "-----BEGIN " at i to the
-// end of its END line, or to the end of s when the block is cut off.
-func pemBlock(s string, i int) (int, bool) {
-	head := s[i+len("-----BEGIN "):]
-	label := strings.Index(head, "-----")
-	if label < 0 || label > 64 || !strings.HasSuffix(head[:label], "PRIVATE KEY") &&
-		!strings.HasSuffix(head[:label], "PRIVATE KEY BLOCK") {
-		return 0, false
-	}
-	rest := i + len("-----BEGIN ") + label + 5
-	end := strings.Index(s[rest:], "-----END ")
-	if end < 0 {
-		return len(s), true
-	}
-	end += rest + len("-----END ")
-	if close := strings.Index(s[end:], "-----"); close >= 0 {
-		return end + close + 5, true
-	}
-	return len(s), true
-}
-
 // number checks a digit run at a word start: SSN, card, IPv4, phone.
 func (e *Engine) number(s string, i int) (Finding, bool) {
-	// Part of a dotted number (version, decimal) or a dashed id: not ours.
-	if i > 0 && (s[i-1] == '.' || s[i-1] == '-') && i > 1 && isDigit(s[i-2]) {
+	// Part of a dotted number (version, decimal) or a dashed id
+	// (1-800-..., blk_-3509323198988774369): not ours.
+	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && isWord(s[i-2])) {
 		return Finding{}, false
 	}
 	var groups [8]int // group lengths
@@ -259,6 +304,13 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	j := i
 	for ng < len(groups) {
 		k := run(s, j, isDigit)
+		// HETU, NIF and MBI: 6, 8 or 1 digits, then a letter or a sign.
+		if ng == 0 && e.nationalWords && k < len(s) && (k-i == 6 || k-i == 8 || k-i == 1) &&
+			(isUpper(s[k]) || s[k] == '-' || s[k] == '+') {
+			if f, ok := e.nationalWord(s, i); ok {
+				return f, true
+			}
+		}
 		for p := j; p < k; p++ {
 			if nd < len(digits) {
 				digits[nd] = s[p]
@@ -282,9 +334,23 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 		ng--
 	}
 
-	if e.on[dUSSSN] && ng == 3 && sep == '-' && groups[0] == 3 && groups[1] == 2 && groups[2] == 4 {
-		if validate.SSN(digits[0:3], digits[3:5], digits[5:9]) {
-			return Finding{i, ends[2], dUSSSN}, true
+	// National numbers have at most 11 digits (the groups kept, less the
+	// one-byte separators between them).
+	// Grouped by spaces after another group of digits, it is a list of
+	// numbers ("channels 60 64 100 104 108", "fan speeds 3552 3534 3375"),
+	// not one number.
+	if ng > 1 && sep == ' ' && i > 1 && s[i-1] == ' ' && isDigit(s[i-2]) {
+		ng = 1
+	}
+	// Longest run of groups first, as for cards: "nhs=943 476 5919 200".
+	for k := ng; k >= 1; k-- {
+		if !nationalShape(groups[:k]) {
+			continue
+		}
+		if nd := ends[k-1] - i - (k - 1); nd <= 11 {
+			if f, ok := e.nationalNumber(s, i, groups[:k], ends[:k], digits[:nd], sep); ok {
+				return f, true
+			}
 		}
 	}
 	if e.on[dCreditCard] {
@@ -320,16 +386,17 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 }
 
 // cardGroups accepts one plain run or the groupings cards are printed in:
-// a first group of four, no group longer than six, short groups only last.
+// groups of four with a shorter last one (4-4-4-4, 4-4-4-4-3, 4-4-4-1), and
+// the 4-6-5 and 4-6-4 of American Express and Diners Club.
 func cardGroups(g []int) bool {
-	if len(g) == 1 {
+	switch {
+	case len(g) == 1:
 		return true
-	}
-	if g[0] != 4 {
-		return false
+	case len(g) == 3 && g[0] == 4 && g[1] == 6:
+		return g[2] == 5 || g[2] == 4
 	}
 	for k, n := range g {
-		if n > 6 || (n < 4 && k != len(g)-1) {
+		if n != 4 && (k != len(g)-1 || n > 4) {
 			return false
 		}
 	}
@@ -420,14 +487,16 @@ func isDigitN(s string) bool {
 	return len(s) > 0
 }
 
-// iban matches an IBAN, plain or in groups of four, starting at i.
-func iban(s string, i int) (int, bool) {
+// iban matches an IBAN, plain or in groups of four, starting at i. shaped
+// reports text laid out like one, valid or not, ending at end: its digits
+// are an account number, not a card or a national id.
+func iban(s string, i int) (end int, valid, shaped bool) {
 	if i+4 > len(s) || !isUpper(s[i+1]) || !isDigit(s[i+2]) || !isDigit(s[i+3]) {
-		return 0, false
+		return 0, false, false
 	}
 	want := validate.IBANLength(s[i : i+2])
 	if want == 0 {
-		return 0, false
+		return 0, false, false
 	}
 	var buf [34]byte
 	n, j := 0, i
@@ -441,13 +510,13 @@ func iban(s string, i int) (int, bool) {
 		case c == ' ' && n%4 == 0 && j+1 < len(s) && (isUpper(s[j+1]) || isDigit(s[j+1])):
 			j++
 		default:
-			return 0, false
+			return 0, false, false
 		}
 	}
-	if n != want || !wordEnd(s, j) || !validate.IBAN(buf[:n]) {
-		return 0, false
+	if n != want || !wordEnd(s, j) {
+		return 0, false, false
 	}
-	return j, true
+	return j, validate.IBAN(buf[:n]), true
 }
 
 // tokenPrefixes are the documented prefixes of vendor tokens, with the
@@ -503,7 +572,7 @@ func (e *Engine) token(s string, i int) (int, int, bool) {
 		j := i + len(p.prefix)
 		end := run(s, j, p.alphabet)
 		if n := end - j; n >= p.min && n <= p.max && (end >= len(s) || !isB64URL(s[end])) {
-			return end, p.id, true
+			return tokenTail(s, end), p.id, true
 		}
 	}
 	return 0, 0, false
@@ -545,9 +614,15 @@ func bearer(s string, i int, header bool) (int, int, bool) {
 	if j == i || j-i > 8 {
 		return 0, 0, false
 	}
+	// The RFC 6750 alphabet, and what tokens hold beyond it (Salesforce's
+	// "00D...!AQ..."): the credential goes whole, up to white space or a
+	// field separator.
 	end := run(s, j, isTokenChar)
-	for end < len(s) && s[end] == '=' {
-		end++
+	if end < len(s) && s[end] != ' ' {
+		end = run(s, end, isValueChar)
+	}
+	for end > j && (s[end-1] == '.' || s[end-1] == ':') {
+		end--
 	}
 	n := end - j
 	if n == 0 || isPlaceholder(s, j) {
@@ -598,6 +673,21 @@ func placeholderEnd(s string, i int) int {
 	return 0
 }
 
+// touchesPlaceholder reports whether f starts inside or holds one of this
+// engine's placeholders: a check that read across an earlier pass's output
+// ("user:[kv_secret:…]"), which must not be redacted again.
+func touchesPlaceholder(s string, f Finding) bool {
+	if insidePlaceholder(s, f.Start) {
+		return true
+	}
+	for j := f.Start; j < f.End; j++ {
+		if s[j] == '[' && placeholderEnd(s, j) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // insidePlaceholder reports whether s[pos] lies inside a placeholder.
 func insidePlaceholder(s string, pos int) bool {
 	for j := pos; j >= 0 && pos-j <= 64; j-- {
@@ -618,42 +708,4 @@ func isHexN(s string) bool {
 		}
 	}
 	return true
-}
-
-// OpenPrivateKey reports whether s ends inside a PEM private key block (a
-// BEGIN line without its END) and the private_key detector is on.
-// Line-oriented callers (fleetlogctl redact) use it to keep masking the
-// block's following lines.
-func (e *Engine) OpenPrivateKey(s string) bool {
-	if !e.on[dPrivateKey] {
-		return false
-	}
-	for {
-		i := strings.Index(s, "-----BEGIN ")
-		if i < 0 {
-			return false
-		}
-		end, ok := pemBlock(s, i)
-		if !ok {
-			s = s[i+1:]
-			continue
-		}
-		if end == len(s) && !strings.Contains(s[i:], "-----END ") {
-			return true
-		}
-		s = s[end:]
-	}
-}
-
-// PrivateKeyEnd returns the offset just past the END line of a PEM block
-// that s continues, or -1 when s does not end it.
-func PrivateKeyEnd(s string) int {
-	i := strings.Index(s, "-----END ")
-	if i < 0 {
-		return -1
-	}
-	if j := strings.Index(s[i+len("-----END "):], "-----"); j >= 0 {
-		return i + len("-----END ") + j + 5
-	}
-	return len(s)
 }

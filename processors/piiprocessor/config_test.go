@@ -37,21 +37,29 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{name: "", want: createDefaultConfig()},
 		{name: "custom", want: &Config{
-			Mode:    ModeRedact,
-			Action:  pii.ActionMask,
-			HashKey: "correct-horse-battery-staple",
-			Detectors: map[string]DetectorConfig{
-				"email":       {Action: ptr(pii.ActionHash)},
-				"ipv4":        {Enabled: ptr(true)},
-				"credit_card": {Action: ptr(pii.ActionDropRecord)},
-				"phone":       {Enabled: ptr(false)},
+			engineConfig: pii.Config{
+				Action:   pii.ActionMask,
+				HashKey:  "correct-horse-battery-staple",
+				Profiles: []string{"hipaa"},
+				Detectors: map[string]DetectorConfig{
+					"email":       {Action: ptr(pii.ActionHash)},
+					"ipv4":        {Enabled: ptr(true)},
+					"credit_card": {Action: ptr(pii.ActionDropRecord)},
+					"phone":       {Enabled: ptr(false)},
+				},
+				CustomRules: []RuleConfig{{Name: "employee_id", Pattern: `EMP-(\d{6})`, Group: 1, Context: []string{"employee", "staff"}}},
 			},
-			CustomRules:      []RuleConfig{{Name: "employee_id", Pattern: `EMP-(\d{6})`, Group: 1, Context: []string{"employee", "staff"}}},
+			Mode:             ModeRedact,
 			Scope:            ScopeConfig{Body: true, Attributes: true, ResourceAttributes: true},
 			AllowedKeys:      []string{"trace_id", "span_id"},
 			BlockedKeys:      []string{"cookie"},
 			SummaryAttribute: "pii.redactions",
 		}},
+		{name: "profiles", want: func() *Config {
+			c := createDefaultConfig()
+			c.Profiles = []string{"eu", "hipaa"}
+			return c
+		}()},
 		{name: "gateway", want: func() *Config {
 			c := createDefaultConfig()
 			c.Mode = ModeDetect
@@ -83,6 +91,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{name: "bad_group", want: ErrRuleGroup, message: "'custom_rules::0::group'"},
 		{name: "rule_shadows_builtin", want: ErrRuleName, message: "'custom_rules::0::name'"},
 		{name: "both_lists", want: ErrKeyInBothLists, message: "'blocked_keys'"},
+		{name: "unknown_profile", want: ErrUnknownProfile, message: "'profiles::1': \"mars\": unknown profile (known: us, eu, uk, ca, au, hipaa, pci)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,3 +121,20 @@ func TestConfigRejectsUnknownEnums(t *testing.T) {
 }
 
 func confmapFromRaw(raw map[string]any) *confmap.Conf { return confmap.NewFromStringMap(raw) }
+
+func TestConfigMarshalsEveryKey(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(t, "custom")
+	require.NoError(t, err)
+	conf := confmap.New()
+	require.NoError(t, conf.Marshal(cfg))
+	for _, key := range []string{"action", "hash_key", "profiles", "detectors::email::action", "custom_rules", "mode", "scope::body", "allowed_keys"} {
+		assert.True(t, conf.IsSet(key), key)
+	}
+	assert.NotEqual(t, "correct-horse-battery-staple", conf.Get("hash_key"), "the hash key is written out")
+
+	back := createDefaultConfig()
+	require.NoError(t, conf.Unmarshal(back))
+	cfg.HashKey, back.HashKey = "", ""
+	assert.Equal(t, cfg, back)
+}

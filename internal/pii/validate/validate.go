@@ -26,24 +26,96 @@ func Luhn(digits []byte) bool {
 	return sum%10 == 0
 }
 
-// CardPrefix reports whether digits start like a payment card issued by a
-// major network (Visa 4, Mastercard 2/5, Amex/Diners/JCB 3, Discover/UnionPay
-// 6) and have a length that network issues. It keeps epoch timestamps (which
-// start with 1) and most counters out of the card detector.
+// cardRanges are the issuer identification number (IIN) ranges of the card
+// networks and the lengths each issues (ISO/IEC 7812 as the networks publish
+// them, with the ranges of networks since closed, Laser, Switch, Bankcard,
+// whose numbers old systems still log): prefix values lo..hi over the first len(lo) digits, and a bit per
+// card length. A number is a card only if some range issues its length.
+var cardRanges = []struct {
+	lo, hi  string
+	lengths uint32
+}{
+	{"1", "1", lens(15)},                   // UATP
+	{"2200", "2204", lens(16, 17, 18, 19)}, // Mir
+	{"2205", "2205", lens(16)},             // BORICA
+	{"2221", "2720", lens(16)},             // Mastercard
+	{"300", "305", diners},                 // Diners Club
+	{"3095", "3095", diners},
+	{"34", "34", lens(15)}, // American Express
+	{"37", "37", lens(15)},
+	{"353", "353", lens(16)}, // RuPay
+	{"356", "356", lens(16)},
+	{"3528", "3589", lens(16, 17, 18, 19)}, // JCB
+	{"36", "36", diners},                   // Diners Club International
+	{"38", "39", diners},
+	{"4", "4", lens(13, 16, 19)}, // Visa
+	{"5018", "5018", maestro},
+	{"5019", "5019", lens(16)}, // Dankort
+	{"5020", "5020", maestro},
+	{"5038", "5038", maestro},
+	{"506099", "506198", lens(16, 18, 19)}, // Verve
+	{"506699", "506778", lens(16)},         // Elo
+	{"507865", "507964", lens(16, 18, 19)}, // Verve
+	{"509", "509", lens(16)},               // Elo
+	{"508", "508", lens(16)},               // RuPay
+	{"51", "55", lens(16)},                 // Mastercard
+	{"5610", "5610", lens(16)},             // Bankcard
+	{"560221", "560225", lens(16)},         // Bankcard
+	{"5893", "5893", maestro},
+	{"60", "60", lens(16)},                 // RuPay
+	{"6011", "6011", lens(16, 17, 18, 19)}, // Discover
+	{"62", "62", lens(16, 17, 18, 19)},     // UnionPay
+	{"627780", "627780", lens(16)},         // Elo
+	{"6304", "6304", maestro},              // Maestro, Laser
+	{"633110", "633110", lens(16, 18, 19)}, // Switch
+	{"6333", "6333", lens(16, 18, 19)},     // Switch
+	{"636", "636", lens(16, 17, 18, 19)},   // InterPayment
+	{"637", "639", lens(16)},               // InstaPayment
+	{"644", "649", lens(16, 17, 18, 19)},   // Discover
+	{"65", "65", lens(16, 17, 18, 19)},     // Discover, RuPay, Troy, Verve
+	{"6703", "6703", maestro},
+	{"6706", "6706", lens(16, 17, 18, 19)}, // Laser
+	{"6709", "6709", lens(16, 17, 18, 19)}, // Laser
+	{"6759", "6759", maestro},
+	{"6761", "6763", maestro},
+	{"6771", "6771", lens(16, 17, 18, 19)}, // Laser
+	{"81", "82", lens(16)},                 // RuPay
+	{"9792", "9792", lens(16)},             // Troy
+	{"9860", "9860", lens(16)},             // Humo
+}
+
+// diners is the lengths Diners Club issues.
+var diners = lens(14, 15, 16, 17, 18, 19)
+
+// maestro is the lengths Maestro issues (12 to 19; 12 is below what the
+// detector scans).
+var maestro = lens(13, 14, 15, 16, 17, 18, 19)
+
+func lens(n ...int) uint32 {
+	var m uint32
+	for _, l := range n {
+		m |= 1 << l
+	}
+	return m
+}
+
+// CardPrefix reports whether digits start with the IIN of a card network
+// and have a length that network issues. Epoch timestamps (13, 16 and 19
+// digits starting with 1), counters and 19-digit ids outside the ranges
+// that issue 19 digits are not cards.
 func CardPrefix(digits []byte) bool {
 	n := len(digits)
 	if n < 13 || n > 19 {
 		return false
 	}
-	switch digits[0] {
-	case '4':
-		return n == 13 || n == 16 || n == 19
-	case '2', '5':
-		return n == 16
-	case '3':
-		return n >= 14 && n <= 19
-	case '6':
-		return n >= 16 && n <= 19
+	for _, r := range cardRanges {
+		if len(r.lo) > n || r.lengths&(1<<n) == 0 {
+			continue
+		}
+		p := string(digits[:len(r.lo)]) // does not escape
+		if p >= r.lo && p <= r.hi {
+			return true
+		}
 	}
 	return false
 }

@@ -354,7 +354,11 @@ func main() {
 		add("negative", ts()+" pod "+p+" connected to "+hp+" port 8443", nil, []string{hp, p})
 	}
 	for range 10 {
-		s := fmt.Sprintf("%s-%02d-%04d", pick("000", "666", "912", "987"), 1+rng.IntN(99), 1+rng.IntN(9999))
+		area, group, serial := pick("000", "666", "912", "987"), 1+rng.IntN(99), 1+rng.IntN(9999)
+		if area[0] == '9' {
+			group = group%49 + 1 // 9xx with a group of 50 or more is an ITIN
+		}
+		s := fmt.Sprintf("%s-%02d-%04d", area, group, serial)
 		add("negative", "test fixture ssn "+s+" (invalid area)", nil, []string{s})
 	}
 	for range 10 {
