@@ -124,6 +124,7 @@ func pemBlock(s string, i int) (end int, st pemState, ok bool) {
 		return 0, pemState{}, false
 	}
 	st = pemState{open: true, headers: true}
+	header := end
 	for p := end; ; {
 		q, brk := pemSep(s, p)
 		if q == len(s) {
@@ -143,10 +144,10 @@ func pemBlock(s string, i int) (end int, st pemState, ok bool) {
 		// flattened with spaces, or glued to the header) must be followed
 		// by more key material; a shorter piece only by the END line or
 		// the end of s; a first piece ending in an ellipsis was cut off.
-		whole := (brk || p == end) && pemBreak(s, l)
+		whole := (brk || p == header) && pemBreak(s, l)
 		cut := strings.HasPrefix(s[l:], "...") || strings.HasPrefix(s[l:], "\u2026")
 		if !whole && !cut {
-			if l < len(s) && s[l] != ' ' && s[l] != '\t' {
+			if n, _ := pemSep(s, l); l < len(s) && n == l {
 				break // glued to other text: not key material
 			}
 			if short := st.width > 0 && l-q < st.width || st.width == 0 && l-q < 16; short {

@@ -27,6 +27,8 @@ func TestPEMBlock(t *testing.T) {
 		{"cut off, then ordinary lines", "ssh_key=" + begin + "\n" + pemLine + "\n2015-10-18 18:01:51,322 INFO [main] started\nok done",
 			"ssh_key=" + pk + "\n2015-10-18 18:01:51,322 INFO [main] started\nok done"},
 		{"cut off, flattened, then prose", "key " + begin + " MIIEowIBAAK failed to parse", "key " + pk + " MIIEowIBAAK failed to parse"},
+		{"flattened, last line before a line break", "key " + begin + " " + pemLine + " AB==\n" + end + " ok", "key " + pk + " ok"},
+		{"flattened, then a word before a line break", "key " + begin + " " + pemLine + " xyz\nnext", "key " + pk + " xyz\nnext"},
 		{"cut off, then a short word line", begin + "\n" + pemLine + "\nfailed to load key", pk + "\nfailed to load key"},
 		{"certificate", "-----BEGIN CERTIFICATE-----\n" + pemLine + "\n-----END CERTIFICATE-----", "-----BEGIN CERTIFICATE-----\n" + pemLine + "\n-----END CERTIFICATE-----"},
 	}
