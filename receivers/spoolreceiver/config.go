@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/helper"
 	syslogin "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/syslog"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/tcp"
@@ -159,6 +160,15 @@ type FileConfig struct {
 	fileconsumer.Config `mapstructure:",squash"`
 	// Attributes are added to every record from this input. Default none.
 	Attributes map[string]string `mapstructure:"attributes"`
+	// Operators is stanza's operator pipeline (json_parser, regex_parser,
+	// severity_parser, move, router, ...) that every line of this input goes
+	// through before the spool, as in the contrib filelog receiver. Default
+	// none: lines are spooled as they are read.
+	Operators []operator.Config `mapstructure:"operators"`
+	// DetectSeverity gives a line without operators the level it states
+	// (`ERROR`, `level=warn`, `<3>`, ...; see internal/severity). Default
+	// true; false leaves such lines' severity unspecified.
+	DetectSeverity bool `mapstructure:"detect_severity"`
 }
 
 // SyslogConfig is one syslog input: stanza's syslog input options (protocol,
@@ -191,12 +201,13 @@ func createDefaultConfig() *Config {
 
 // NewFileConfig returns a file input with fleetlog's defaults: stanza's,
 // except start_at beginning (with checkpoints, it only applies to files never
-// seen before, so nothing written before the first start is lost) and
-// include_file_path on.
+// seen before, so nothing written before the first start is lost),
+// include_file_path on, and severity detection on.
 func NewFileConfig() *FileConfig {
 	c := &FileConfig{Config: *fileconsumer.NewConfig()}
 	c.StartAt = defaultFileStartAt
 	c.IncludeFilePath = true
+	c.DetectSeverity = true
 	return c
 }
 
@@ -233,6 +244,9 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 		}
 		if err != nil {
 			return fmt.Errorf("'files::%s': %w", name, err)
+		}
+		if err := checkOperatorKeys("files::"+name+"::operators", sub); err != nil {
+			return err
 		}
 		if c.Files == nil {
 			c.Files = map[string]*FileConfig{}
@@ -343,6 +357,9 @@ func (c *Config) Validate() error {
 		}
 		if _, err := f.Build(componenttest.NewNopTelemetrySettings(), nopEmit); err != nil {
 			errs = append(errs, fmt.Errorf("'files::%s': %w", name, err))
+		}
+		if err := validateOperators("files::"+name+"::operators", f.Operators); err != nil {
+			errs = append(errs, err)
 		}
 		if c.MaxSize >= minMaxSize {
 			size := int64(f.MaxLogSize)
