@@ -163,6 +163,8 @@ func TestOperatorsInvalidNameTheKey(t *testing.T) {
 		{"recombine", "- type: recombine\n  combine_field: body\n  is_first_entry: 'true'", []string{"'files::app::operators[0]' (recombine)", "multiline"}, ErrOperatorAsync},
 		{"container", "- type: container", []string{"'files::app::operators[0]' (container)"}, ErrOperatorAsync},
 		{"output", "- type: stdout", []string{"'files::app::operators[0]' (stdout)"}, ErrOperatorRole},
+		{"cycle", "- type: noop\n  id: a\n  output: b\n- type: noop\n  id: b\n  output: a", []string{"'files::app::operators'", "circular"}, nil},
+		{"same id twice", "- type: noop\n  id: a\n- type: move\n  id: a\n  from: body\n  to: attributes.x", []string{"'files::app::operators'", "already exists"}, nil},
 		{"unknown output", "- type: json_parser\n  output: nowhere", []string{"'files::app::operators'", "nowhere"}, nil},
 	}
 	for _, tt := range tests {
@@ -285,4 +287,23 @@ func TestOperatorsRouterAndTransformers(t *testing.T) {
 	assert.Equal(t, plog.SeverityNumberWarn, byBody["from text"].SeverityNumber())
 	user, _ := byBody["from json"].Attributes().Get("user")
 	assert.Equal(t, "ops", user.Str())
+}
+
+// TestUniqueIDsAsStanza: operators of one type without an id get stanza's
+// IDs, so an output written for the contrib receiver names the same one.
+func TestUniqueIDsAsStanza(t *testing.T) {
+	t.Parallel()
+	cfg, err := operatorConfig(t, t.TempDir(), `
+- type: json_parser
+- type: json_parser
+  id: json_parser1
+- type: json_parser
+- type: json_parser
+`)
+	require.NoError(t, err)
+	var ids []string
+	for _, oc := range cfg.Files["app"].Operators {
+		ids = append(ids, oc.ID())
+	}
+	assert.Equal(t, []string{"json_parser", "json_parser1", "json_parser2", "json_parser3"}, ids)
 }
