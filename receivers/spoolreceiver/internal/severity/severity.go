@@ -14,6 +14,8 @@
 //     `- WARN  [...]`), in brackets in any case (`[error]`, `<Warn>`,
 //     `(info)`), or in any case as the first word after a timestamp
 //     (`2016-09-28 04:30:30, Info  CBS ...`, `error: ...`);
+//   - .NET's console logger: `info: ...`, `warn: ...`, `fail: ...`,
+//     `crit: ...`, `dbug: ...`, `trce: ...`;
 //   - glog's `E1201 10:00:00.000000 ...` prefix and Android logcat's
 //     single-letter level after the pid and tid (`... 1702  2395 D Tag: ...`,
 //     `D/Tag( 123): ...`).
@@ -141,7 +143,7 @@ var wordList = []string{
 	"info", "information", "informational", "notice",
 	"warn", "warning", "error", "err", "eror", "severe",
 	"crit", "critical", "alert", "fatal", "panic", "dpanic", "emerg", "emergency",
-	"vrb", "dbg", "inf", "wrn", "ftl",
+	"vrb", "dbg", "inf", "wrn", "ftl", "trce", "fail",
 	"level", "lvl", "severity", "loglevel", "log_level", "levelname",
 }
 
@@ -151,6 +153,7 @@ const (
 	kindLevel // a level word in any case
 	kindCaps  // a level word only in upper case (JUL's FINE, Serilog's INF)
 	kindKey   // a key whose value is a level
+	kindLead  // a level only as the line's first word before ':' (.NET's "fail:")
 )
 
 // lookup returns what the word w (letters and underscores, at most maxWord
@@ -163,8 +166,10 @@ func lookup(w []byte, lower *[maxWord]byte) (Level, int) {
 		lower[i] = c
 	}
 	switch string(lower[:len(w)]) { // no allocation: the compiler compares in place
-	case "trace":
+	case "trace", "trce":
 		return levelTrace, kindLevel
+	case "fail":
+		return levelError, kindLead
 	case "verbose":
 		return levelVerbose, kindLevel
 	case "finest":
@@ -286,6 +291,10 @@ func Sniff(line []byte) Level {
 		switch kind {
 		case kindKey:
 			if l, ok := value(line, i, truncated, &lower); ok {
+				return l
+			}
+		case kindLead:
+			if wasFirst && i < n && line[i] == ':' {
 				return l
 			}
 		case kindLevel, kindCaps:
