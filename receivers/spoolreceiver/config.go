@@ -368,6 +368,8 @@ func (c *Config) Validate() error {
 			}
 			if err := checkMaxLogSize("files::"+name+"::max_log_size", size, int64(c.MaxSize)); err != nil {
 				errs = append(errs, err)
+			} else if len(f.Operators) > 0 {
+				errs = append(errs, checkOperatorLogSize("files::"+name+"::max_log_size", size, int64(c.MaxSize)))
 			}
 		}
 	}

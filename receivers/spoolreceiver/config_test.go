@@ -101,6 +101,7 @@ func TestInvalidConfig(t *testing.T) {
 		{name: "badfile", text: "'files::a': invalid start_at location 'middle'"},
 		{name: "badudp", text: "'syslog::u'"},
 		{name: "asyncoperator", want: ErrOperatorAsync, text: "'files::a::operators[1]' (recombine)"},
+		{name: "operatorlines", want: ErrOperatorLogSize, text: "'files::a::max_log_size' (153600 bytes)"},
 		{name: "misspeltoperator", text: "'files::a::operators[0]' (json_parser)"},
 	}
 	for _, tt := range tests {

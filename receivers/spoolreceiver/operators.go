@@ -60,6 +60,20 @@ var (
 	ErrOperatorRole = errors.New("only parsers and transformers may be used: the pipeline starts at the file and ends in the spool")
 )
 
+// ErrOperatorLogSize rejects a max_log_size that leaves no room for what
+// operators add to a line.
+var ErrOperatorLogSize = errors.New("must leave room for twice the line in a spool record with 'operators' (a parser keeps the line and adds its fields)")
+
+// checkOperatorLogSize reports a max_log_size under key that lets a line
+// with its parsed fields, about twice its size, outgrow a spool record: its
+// append would fail every time and stop the input's checkpoints.
+func checkOperatorLogSize(key string, size, maxSize int64) error {
+	if limit := (spool.MaxPayload(maxSize) - recordOverhead) / 2; size > limit {
+		return fmt.Errorf("'%s' (%d bytes) %w: at most %d bytes with this max_size", key, size, ErrOperatorLogSize, limit)
+	}
+	return nil
+}
+
 // asyncOperators are the stanza operators that emit on their own schedule:
 // recombine flushes on a timer, and the container parser recombines CRI-O
 // and containerd partial lines through it. Multi-line records come from the
