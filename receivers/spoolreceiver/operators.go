@@ -191,6 +191,9 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 		now := time.Now()
 		entries := make([]*entry.Entry, 0, len(tokens))
 		for _, tok := range tokens {
+			if len(tok) == 0 {
+				continue // as stanza's file input: an empty line is no entry
+			}
 			if repair {
 				tok = validUTF8(tok)
 			}
