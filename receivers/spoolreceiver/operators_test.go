@@ -133,8 +133,10 @@ func TestOperatorsRegexWithTimestampFromContribDocs(t *testing.T) {
 	next := &sink{}
 	startReceiver(t, cfg, next)
 	appendFile(t, filepath.Join(logDir, "app.log"),
-		"2023-06-19 05:20:50 ERROR This is a test error message\n2023-06-20 12:50:00 DEBUG This is a test debug message\n")
+		"2023-06-19 05:20:50 ERROR This is a test error message\n\n2023-06-20 12:50:00 DEBUG This is a test debug message\n")
 	waitFor(t, "two records", func() bool { return len(next.records()) == 2 })
+	time.Sleep(100 * time.Millisecond)
+	require.Len(t, next.records(), 2, "the empty line is no record")
 	recs := next.records()
 	assert.Equal(t, plog.SeverityNumberError, recs[0].SeverityNumber())
 	assert.Equal(t, plog.SeverityNumberDebug, recs[1].SeverityNumber())
