@@ -108,6 +108,8 @@ func validateOperators(key string, cfgs []operator.Config) error {
 			errs = append(errs, fmt.Errorf("%s: %w", at, err))
 			continue
 		}
+		// Building may start a goroutine (a regex_parser's cache).
+		_ = op.Stop()
 		if !op.CanProcess() || !op.CanOutput() {
 			errs = append(errs, fmt.Errorf("%s: %w", at, ErrOperatorRole))
 		}
@@ -115,9 +117,11 @@ func validateOperators(key string, cfgs []operator.Config) error {
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
-	if _, _, err := buildPipeline(set, cfgs, &fileSink{}); err != nil {
+	pipe, _, err := buildPipeline(set, cfgs, &fileSink{})
+	if err != nil {
 		return fmt.Errorf("'%s': %w", key, err)
 	}
+	_ = pipe.Stop()
 	return nil
 }
 
@@ -179,10 +183,10 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 	if err != nil {
 		return nil, fmt.Errorf("'operators': %w", err)
 	}
+	r.pipes = append(r.pipes, pipe) // stopped on Shutdown, even if Start fails
 	if err := pipe.Start(nopPersister{}); err != nil {
 		return nil, fmt.Errorf("start operators: %w", err)
 	}
-	r.pipes = append(r.pipes, pipe)
 	static := make(map[string]any, len(fc.Attributes))
 	for k, v := range fc.Attributes {
 		static[k] = v

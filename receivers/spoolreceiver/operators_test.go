@@ -115,13 +115,16 @@ func TestOperatorsJSONWithSeverityFromContribDocs(t *testing.T) {
 }
 
 // TestOperatorsRegexWithTimestampFromContribDocs is the contrib filelog
-// receiver README's plaintext example, with its two example lines.
+// receiver README's plaintext example, with its two example lines, and a
+// regex cache (whose goroutine Validate and Shutdown must stop: goleak).
 func TestOperatorsRegexWithTimestampFromContribDocs(t *testing.T) {
 	t.Parallel()
 	logDir := t.TempDir()
 	cfg, err := operatorConfig(t, logDir, `
 - type: regex_parser
   regex: '^(?P<time>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) (?P<sev>[A-Z]*) (?P<msg>.*)$'
+  cache:
+    size: 100
   timestamp:
     parse_from: attributes.time
     layout: '%Y-%m-%d %H:%M:%S'
