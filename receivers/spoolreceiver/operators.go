@@ -227,7 +227,7 @@ type appendResultKey struct{}
 type appendResult struct{ err error }
 
 // fileSink is the last operator of a file input's pipeline: it appends
-// entries to the spool as fileEmit appends lines.
+// entries to the spool through appendRecords, as fileEmit appends lines.
 type fileSink struct {
 	helper.OutputOperator
 	r *spoolReceiver
@@ -268,7 +268,10 @@ func (s *fileSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) err
 			Payload:  sc.buf[offsets[i]:offsets[i+1]],
 		})
 	}
-	if err := s.r.sp.Append(ctx, sc.recs); err != nil {
+	// As fileEmit: wait while the spool cannot take the records (a full
+	// disk, a full spool under the block policy), holding the reader at
+	// these lines; only shutdown or a record that can never fit fail.
+	if err := s.r.appendRecords(ctx, sc.recs, waitForRoom); err != nil {
 		s.r.store.Poison(err)
 		res.err = fmt.Errorf("append to spool: %w", err)
 		return res.err

@@ -2,8 +2,11 @@ package spoolreceiver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -311,4 +314,59 @@ func TestUniqueIDsAsStanza(t *testing.T) {
 		ids = append(ids, oc.ID())
 	}
 	assert.Equal(t, []string{"json_parser", "json_parser1", "json_parser2", "json_parser3"}, ids)
+}
+
+// TestOperatorsHeldBackByAFullSpool: lines through operators wait for room
+// as raw lines do. A 1MiB spool under the block policy with the consumer
+// down takes what fits; the reader then stops inside the operator pipeline,
+// nothing is evicted or dropped, and once the consumer is back every line
+// arrives, parsed.
+func TestOperatorsHeldBackByAFullSpool(t *testing.T) {
+	t.Parallel()
+	logDir := t.TempDir()
+	cfg, err := operatorConfig(t, logDir, `
+- type: json_parser
+  severity:
+    parse_from: attributes.level
+`)
+	require.NoError(t, err)
+	cfg.FullPolicy = FullBlock
+	smallSpool(cfg)
+	require.NoError(t, cfg.Validate())
+	var up atomic.Bool
+	next := &sink{fail: func(int64) error {
+		if !up.Load() {
+			return errors.New("gateway down")
+		}
+		return nil
+	}}
+	r := startReceiver(t, cfg, next)
+	const lines = 3000 // ~3MB
+	pad := strings.Repeat("x", 900)
+	var b strings.Builder
+	for i := range lines {
+		fmt.Fprintf(&b, `{"level":"warn","n":"%05d","pad":"%s"}`+"\n", i, pad)
+	}
+	appendFile(t, filepath.Join(logDir, "app.log"), b.String())
+	var never atomic.Int64
+	require.True(t, stalled(t, r.sp, &never), "the spool fills and the reader stops")
+	held := r.sp.Stats()
+	t.Logf("held back after %d of %d lines", held.Appended, lines)
+	require.Less(t, held.Appended, int64(lines), "the reader is held back")
+	assert.Zero(t, held.Evicted)
+
+	up.Store(true)
+	waitFor(t, "every line", func() bool {
+		seen := map[string]bool{}
+		for _, lr := range next.records() {
+			if n, ok := lr.Attributes().Get("n"); ok {
+				seen[n.Str()] = true
+			}
+		}
+		return len(seen) == lines
+	})
+	for _, lr := range next.records() {
+		require.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
+	}
+	assert.Zero(t, r.sp.Stats().Evicted)
 }
