@@ -4,7 +4,8 @@ import (
 	"testing"
 )
 
-// FuzzSniff checks that Sniff never panics, returns only its own levels
+// FuzzSniff checks that Sniff never panics, agrees with sniffReference,
+// returns only its own levels
 // with a number in the range their name says, and reads nothing past
 // Window: a line's result does not change with what follows the window.
 // The seed corpus is in testdata/fuzz/FuzzSniff.
@@ -32,6 +33,9 @@ func FuzzSniff(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, line []byte) {
 		got := Sniff(line)
+		if want := sniffReference(line); got != want {
+			t.Fatalf("Sniff(%q) = %+v, the reference %+v", line, got, want)
+		}
 		if got != (Level{}) && !known[got] {
 			t.Fatalf("Sniff(%q) = %+v: not one of its levels", line, got)
 		}

@@ -240,10 +240,11 @@ func Sniff(line []byte) Level {
 		return l
 	}
 	var lower [maxWord]byte
-	// first stays true until the first word of letters: only numbers,
-	// timestamps and punctuation came before.
-	first := true
-	for i := 0; i < n; {
+	// Up to the first word of letters only numbers, timestamps and
+	// punctuation came before: that word may be a level in any case, or
+	// Android's letter.
+	i := 0
+	for i < n {
 		if class[line[i]] == clsOther {
 			i++
 			continue
@@ -269,48 +270,79 @@ func Sniff(line []byte) Level {
 			// message, so the first word is still to come.
 			continue
 		}
-		wasFirst := first
-		first = false
-		size := i - start
-		if size == 1 {
-			if l, ok := android(line, start, wasFirst); ok {
+		if i-start == 1 {
+			if l, ok := android(line, start, true); ok {
 				return l
 			}
+		} else if l, ok := judge(line, start, i, true, truncated, &lower); ok {
+			return l
+		}
+		break
+	}
+	// The other words. Most are the message's and are rejected by their
+	// size and first letter alone, so this loop does no more per byte than
+	// find where words start and end.
+	for i < n {
+		if class[line[i]] == clsOther {
+			i++
 			continue
 		}
-		if size > maxWord || !candidate[size][firstIndex(line[start])] {
+		start := i
+		for i++; i < n && class[line[i]] != clsOther; i++ {
+		}
+		if i == n && truncated {
+			return Level{}
+		}
+		if size := i - start; size < 2 || size > maxWord || !candidate[size][firstIndex(line[start])] {
 			continue
 		}
-		allCaps := seen&(clsLower|clsUscore) == 0
-		if !allCaps && !wasFirst && !mayQualify(line, i) {
-			// A lowercase word in the message, followed by a space: neither
-			// a key nor a bracketed or tagged level.
-			continue
-		}
-		l, kind := lookup(line[start:i], &lower)
-		switch kind {
-		case kindKey:
-			if l, ok := value(line, i, truncated, &lower); ok {
-				return l
-			}
-		case kindLead:
-			if wasFirst && i < n && line[i] == ':' {
-				return l
-			}
-		case kindLevel, kindCaps:
-			if allCaps && (start == 0 || line[start-1] != '.') {
-				// "ERROR", "WARNING:root:", but not a Java package's ".INFO".
-				return l
-			}
-			if kind == kindCaps {
-				continue
-			}
-			if wasFirst || bracketed(line, start, i) || tagged(line, start, i) {
-				return l
-			}
+		if l, ok := judge(line, start, i, false, truncated, &lower); ok {
+			return l
 		}
 	}
 	return Level{}
+}
+
+// judge returns the level that the word line[start:end] states, if any;
+// first says whether it is the line's first word of letters.
+func judge(line []byte, start, end int, first, truncated bool, lower *[maxWord]byte) (Level, bool) {
+	size := end - start
+	if size < 2 || size > maxWord || !candidate[size][firstIndex(line[start])] {
+		return Level{}, false
+	}
+	allCaps := true
+	for _, c := range line[start:end] {
+		if class[c] != clsUpper {
+			allCaps = false
+			break
+		}
+	}
+	if !allCaps && !first && !mayQualify(line, end) {
+		// A lowercase word in the message, followed by a space: neither a
+		// key nor a bracketed or tagged level.
+		return Level{}, false
+	}
+	l, kind := lookup(line[start:end], lower)
+	switch kind {
+	case kindKey:
+		return value(line, end, truncated, lower)
+	case kindLead:
+		if first && end < len(line) && line[end] == ':' {
+			return l, true
+		}
+	case kindLevel, kindCaps:
+		if allCaps && (start == 0 || line[start-1] != '.') {
+			// "ERROR", "WARNING:root:", but not a Java package's ".INFO".
+			return l, true
+		}
+		if kind == kindCaps {
+			return Level{}, false
+		}
+		if first || bracketed(line, start, end) || tagged(line, start, end) {
+			return l, true
+		}
+	}
+	return Level{}, false
 }
 
 // mayQualify reports whether the byte after a word that ends at i lets a
