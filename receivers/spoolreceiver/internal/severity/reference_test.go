@@ -99,7 +99,6 @@ func sniffReference(line []byte) Level {
 	return Level{}
 }
 
-
 func TestSniffAgreesWithReference(t *testing.T) {
 	dir := loghub.Require(t)
 	systems, err := loghub.Systems(dir)
