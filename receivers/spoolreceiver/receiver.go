@@ -263,7 +263,7 @@ func (r *spoolReceiver) send(ctx context.Context, batches []spool.Batch) bool {
 		var undecodable int64
 		for _, b := range batches {
 			for _, rec := range b.Records {
-				if err := dec.Decode(rec.Payload); err != nil {
+				if err := dec.DecodeStamped(rec.Payload, r.sp.ID(), rec.Seq); err != nil {
 					undecodable++
 				}
 			}

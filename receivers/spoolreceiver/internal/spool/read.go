@@ -126,6 +126,7 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 			Severity: f.sev,
 			Time:     f.time,
 			Payload:  st.arena[start:len(st.arena):len(st.arena)],
+			Seq:      f.seq,
 		})
 		bytes += fsz
 		g := best.readerSeg()

@@ -178,6 +178,10 @@ type Record struct {
 	Time int64
 	// Payload is the encoded record. The spool copies it on Append.
 	Payload []byte
+	// Seq is the record's sequence number, set by Read (Append ignores
+	// it). Sequence numbers increase in append order and are never reused
+	// under one identity (ID).
+	Seq uint64
 }
 
 // Batch is a run of records read from the cursor, in append order. It stays
@@ -247,6 +251,9 @@ type Spool struct {
 	lock       *os.File
 	cur        *cursorFile
 	quarantine quarantine
+	identity   identityState
+	// cursorFound is set by recover when the cursor was intact.
+	cursorFound bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -327,6 +334,10 @@ func Open(opts Options) (*Spool, error) {
 		s.chains[i].id = i
 	}
 	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if err := s.openIdentity(s.cursorFound); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
@@ -637,6 +648,9 @@ func (s *Spool) Close() error {
 	s.wg.Wait()
 
 	err := s.syncTo(0, true)
+	if err == nil {
+		err = s.markClean()
+	}
 	s.mu.Lock()
 	s.closeFiles()
 	s.mu.Unlock()
