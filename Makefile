@@ -8,6 +8,7 @@
 #   make agent   bin/fleetlog-agent, the slim agent-only build
 #   make bench-e2e        fleetlog's agent pipeline against the stock contrib one
 #   make bench-footprint  agent RSS idle and under load, binary sizes
+#   make chaos   the fault suite at full size (kills, outages, NAT, full disks, torn spool)
 #   make generate  component metadata (mdatagen)
 
 SHELL        := bash
@@ -22,7 +23,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint chaos agent generate clean
 
 all: build
 
@@ -91,6 +92,12 @@ bench-e2e: bin/fleetlog bin/fleetlog-agent
 FOOTPRINTFLAGS ?=
 bench-footprint: bin/fleetlog bin/fleetlog-agent
 	$(GO) run ./bench/footprint -bin bin/fleetlog,bin/fleetlog-agent $(FOOTPRINTFLAGS)
+
+# The fault suite at full size (test/chaos/README.md): about 15 minutes; the
+# disk-full scenarios need root. Flags, e.g. CHAOSFLAGS='-scenarios agent-kill'.
+CHAOSFLAGS ?=
+chaos: bin/fleetlog bin/fleetlog-agent bin/fleetlogctl
+	$(GO) run ./test/chaos -root $(CURDIR) -results bench/results/chaos.md $(CHAOSFLAGS)
 
 clean:
 	rm -rf bin build run
