@@ -43,9 +43,17 @@ type identityState struct {
 	Clean bool `json:"closed_cleanly"`
 }
 
+// identitySize is the identity file's fixed length: the file is
+// rewritten in place, which needs no free space on a full disk, and a write
+// torn by a crash leaves a file that does not parse, which only makes a new
+// identity.
+const identitySize = 256
+
 // openIdentity loads, rotates or creates the identity and marks the spool
 // open (not closed cleanly) in the current boot. cursorFound is false when
-// recovery found no intact cursor.
+// recovery found no intact cursor. Failing to record the state does not
+// stop the spool: the file is removed instead, so that the next Open makes
+// a new identity, which is always safe.
 func (s *Spool) openIdentity(cursorFound bool) error {
 	path := filepath.Join(s.opts.Dir, identityName)
 	boot := bootID()
@@ -54,7 +62,7 @@ func (s *Spool) openIdentity(cursorFound bool) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return fmt.Errorf("read spool identity: %w", err)
+		s.log.Warn("Cannot read the spool identity; the spool takes a new identity", zap.Error(err))
 	default:
 		if jerr := json.Unmarshal(data, &st); jerr != nil || !spoolstamp.ValidID(st.ID) {
 			s.log.Warn("Spool identity file is damaged; the spool takes a new identity")
@@ -75,35 +83,75 @@ func (s *Spool) openIdentity(cursorFound bool) error {
 		}
 	}
 	st.Boot, st.Clean = boot, false
-	if err := s.writeIdentity(st); err != nil {
-		return err
-	}
 	s.identity = st
+	s.saveIdentity(st)
 	return nil
 }
 
 // markClean records that the spool was closed with everything synced.
-func (s *Spool) markClean() error {
+func (s *Spool) markClean() {
 	st := s.identity
 	st.Clean = true
-	return s.writeIdentity(st)
+	s.saveIdentity(st)
 }
 
-func (s *Spool) writeIdentity(st identityState) error {
+// saveIdentity writes st, or removes the file when that fails.
+func (s *Spool) saveIdentity(st identityState) {
+	path := filepath.Join(s.opts.Dir, identityName)
+	err := writeIdentity(path, filepath.Join(s.opts.Dir, "."+identityName+tmpSuffix), st)
+	if err == nil {
+		return
+	}
+	rmErr := os.Remove(path)
+	if rmErr == nil || errors.Is(rmErr, fs.ErrNotExist) {
+		rmErr = syncDir(s.opts.Dir)
+	}
+	s.log.Warn("Cannot write the spool identity; the next start takes a new identity", zap.Error(errors.Join(err, rmErr)))
+}
+
+// writeIdentity rewrites the identity file in place, or creates it through
+// tmp and a rename.
+func writeIdentity(path, tmp string, st identityState) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode spool identity: %w", err)
 	}
-	path := filepath.Join(s.opts.Dir, identityName)
-	tmp := filepath.Join(s.opts.Dir, "."+identityName+tmpSuffix)
-	if err := writeSynced(tmp, append(data, '\n')); err != nil {
+	if len(data) >= identitySize {
+		return fmt.Errorf("spool identity too long: %d bytes", len(data))
+	}
+	buf := make([]byte, identitySize)
+	copy(buf, data)
+	for i := len(data); i < identitySize-1; i++ {
+		buf[i] = ' '
+	}
+	buf[identitySize-1] = '\n'
+
+	f, err := os.OpenFile(path, os.O_WRONLY, filePerm)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := writeSynced(tmp, buf); err != nil {
+			_ = os.Remove(tmp)
+			return fmt.Errorf("write spool identity: %w", err)
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			_ = os.Remove(tmp)
+			return fmt.Errorf("write spool identity: %w", err)
+		}
+		return syncDir(filepath.Dir(path))
+	}
+	if err != nil {
 		return fmt.Errorf("write spool identity: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		_ = os.Remove(tmp)
+	_, err = f.WriteAt(buf, 0)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("write spool identity: %w", err)
 	}
-	return syncDir(s.opts.Dir)
+	return nil
 }
 
 func writeSynced(path string, data []byte) error {

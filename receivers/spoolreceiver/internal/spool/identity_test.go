@@ -23,9 +23,7 @@ func editIdentity(t *testing.T, dir string, edit func(*identityState)) {
 	var st identityState
 	require.NoError(t, json.Unmarshal(data, &st))
 	edit(&st)
-	data, err = json.Marshal(st)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(path, data, filePerm))
+	require.NoError(t, writeIdentity(path, path+".tmp", st))
 }
 
 func TestIdentity(t *testing.T) {
@@ -53,6 +51,13 @@ func TestIdentity(t *testing.T) {
 		}},
 		{name: "identity file gone (a re-installed agent)", damage: func(t *testing.T, dir string) {
 			require.NoError(t, os.Remove(filepath.Join(dir, identityName)))
+		}},
+		{name: "identity write torn by a crash", damage: func(t *testing.T, dir string) {
+			path := filepath.Join(dir, identityName)
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.Len(t, data, identitySize)
+			require.NoError(t, os.WriteFile(path, data[:20], filePerm))
 		}},
 	}
 	for _, tt := range tests {
@@ -136,4 +141,25 @@ func TestReadSeq(t *testing.T) {
 	for _, v := range unacked {
 		assert.Greater(t, next[30], v)
 	}
+}
+
+// TestIdentityUnwritable: a spool whose identity cannot be recorded (a full
+// or read-only disk) still opens, and the file is gone so that the next
+// start cannot keep an identity whose state was not recorded.
+func TestIdentityUnwritable(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	opts := Options{Dir: dir, MaxSize: 1 << 20}
+	s, err := Open(opts)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	// A directory in its place cannot be read or written, even by root.
+	path := filepath.Join(dir, identityName)
+	require.NoError(t, os.Remove(path))
+	require.NoError(t, os.Mkdir(path, dirPerm))
+	s, err = Open(opts)
+	require.NoError(t, err)
+	defer s.Close()
+	assert.True(t, spoolstamp.ValidID(s.ID()))
+	_, err = os.Stat(path)
+	assert.ErrorIs(t, err, os.ErrNotExist)
 }

@@ -5,7 +5,8 @@
 // # Layout
 //
 // Dir holds the segment files (<band>-<first sequence number>.seg, format in
-// frame.go), the cursor (cursor.go), the lock file LOCK, and two
+// frame.go), the cursor (cursor.go), the spool's identity (identity.go), the
+// lock file LOCK, and two
 // sub-directories: quarantine/ (batches the consumer refused for good, in the
 // segment format, kept under MaxSize/4 by deleting the oldest files) and
 // corrupt/ (copies of damaged segments for inspection, the newest 8).
@@ -649,7 +650,7 @@ func (s *Spool) Close() error {
 
 	err := s.syncTo(0, true)
 	if err == nil {
-		err = s.markClean()
+		s.markClean()
 	}
 	s.mu.Lock()
 	s.closeFiles()
