@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/fleetlog/fleetlog/internal/archive"
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
 // StoredRecords counts the records an archive directory holds, from the
@@ -47,12 +48,24 @@ type LineCounts struct {
 	Count map[int]int
 	// Other counts records that are not numbered lines.
 	Other int
+	// SameStamp counts copies of a line stored again with the spool stamp
+	// of a copy before it: one spooled record stored twice, which the
+	// archive's de-duplication should have skipped. Other copies are the
+	// line read and spooled again (a new record).
+	SameStamp int
+
+	stamps map[int]stamp
+}
+
+type stamp struct {
+	id  string
+	seq uint64
 }
 
 // CountLines reads every record of the archive in dir and counts the
 // bodies "<prefix><number>..." by number.
 func CountLines(dir, prefix string) (LineCounts, error) {
-	c := LineCounts{Count: map[int]int{}}
+	c := LineCounts{Count: map[int]int{}, stamps: map[int]stamp{}}
 	_, err := archive.Query(dir, archive.Filter{}, func(r *archive.Record) error {
 		body := r.Body.AsString()
 		rest, ok := strings.CutPrefix(body, prefix)
@@ -63,6 +76,14 @@ func CountLines(dir, prefix string) (LineCounts, error) {
 			}
 			if n, err := strconv.Atoi(rest[:end]); err == nil {
 				c.Count[n]++
+				if id, seq, ok := spoolstamp.Read(r.Attributes); ok {
+					st := stamp{id, seq}
+					if prev, seen := c.stamps[n]; seen && prev == st {
+						c.SameStamp++
+					} else if !seen {
+						c.stamps[n] = st
+					}
+				}
 				return nil
 			}
 		}
