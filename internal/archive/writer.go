@@ -17,6 +17,8 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
 )
 
 const (
@@ -94,7 +96,7 @@ type AppendResult struct {
 type Writer struct {
 	opts  Options
 	mu    sync.Mutex
-	lock  *os.File
+	lock  *durable.LockFile
 	codec *codec
 	frame []byte
 	// encoders holds idle zstd encoders, one per core at most.
@@ -162,7 +164,7 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 	}
 	c, err := newCodec()
 	if err != nil {
-		lock.Close()
+		_ = lock.Unlock()
 		return nil, nil, err
 	}
 	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
@@ -757,7 +759,7 @@ func (w *Writer) closeFiles() {
 	for len(w.encoders) > 0 {
 		(<-w.encoders).Close()
 	}
-	w.lock.Close()
+	_ = w.lock.Unlock()
 	w.failed = errors.New("archive writer is closed")
 }
 
@@ -777,39 +779,10 @@ func fileSHA256(path string) (Hash, int64, error) {
 	return sum, n, nil
 }
 
-// writeFileAtomic writes path through path.tmp and a rename, syncing the file
-// and its directory, so a crash leaves the old state or the new one.
+// writeFileAtomic writes path durably and atomically (durable.WriteFile), so
+// a crash leaves the old state or the new one.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, privateFilePerm)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
+	return durable.WriteFile(path, data, perm)
 }
 
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+func syncDir(dir string) error { return durable.SyncDir(dir) }

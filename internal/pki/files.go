@@ -7,7 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
 )
 
 const (
@@ -18,47 +19,13 @@ const (
 
 // ensurePrivateDir creates dir (and parents) and makes sure dir itself is 0700,
 // whatever the umask or an earlier run left.
-func ensurePrivateDir(dir string) error {
-	if err := os.MkdirAll(dir, privateDirPerm); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if err := os.Chmod(dir, privateDirPerm); err != nil {
-		return fmt.Errorf("restrict %s: %w", dir, err)
-	}
-	return nil
-}
+func ensurePrivateDir(dir string) error { return durable.PrivateDir(dir, privateDirPerm) }
 
-// writeFile writes data to path through a temporary file in the same
-// directory, so a reader never sees a half-written key or certificate and a
-// crash leaves either the old file or the new one.
+// writeFile writes data to path durably and atomically (durable.WriteFile),
+// so a reader never sees a half-written key or certificate and a crash leaves
+// either the old file or the new one.
 func writeFile(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	defer os.Remove(tmpName) // no-op after a successful rename
-	// CreateTemp makes the file 0600 already; Chmod states the intent and
-	// widens it only for public material.
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return durable.WriteFile(path, data, perm)
 }
 
 func pemBytes(blockType string, der []byte) []byte {

@@ -39,6 +39,7 @@ const (
 var (
 	ErrNoDirectory     = errors.New("'directory' must be set")
 	ErrMaxSize         = fmt.Errorf("'max_size' must be at least %dMiB", minMaxSize>>20)
+	ErrMinFree         = errors.New("'min_free' must not be negative")
 	ErrFsyncInterval   = errors.New("'fsync_interval' must be positive with 'fsync: interval'")
 	ErrBatchRecords    = errors.New("'batch::max_records' must be positive")
 	ErrBatchBytes      = errors.New("'batch::max_bytes' must be positive")
@@ -125,8 +126,16 @@ type Config struct {
 	Fsync FsyncPolicy `mapstructure:"fsync"`
 	// FsyncInterval is the group-commit period under `fsync: interval`. Default 200ms.
 	FsyncInterval time.Duration `mapstructure:"fsync_interval"`
-	// FullPolicy is what happens when the spool is full. Default evict_lowest_severity.
+	// FullPolicy is what happens when the spool is full: at max_size, or
+	// when its filesystem has less than min_free free. Default
+	// evict_lowest_severity.
 	FullPolicy FullPolicy `mapstructure:"full_policy"`
+	// MinFree is the free space to keep on the filesystem holding the
+	// spool: below it the spool counts as full, so it never fills the
+	// device's disk. Default (unset): the larger of 5% of the filesystem
+	// and 256MiB, at most half of it. 0 turns it off, leaving a full disk
+	// to the disk-full backpressure alone.
+	MinFree *helper.ByteSize `mapstructure:"min_free"`
 	// Batch bounds what one call to the next consumer carries.
 	Batch BatchConfig `mapstructure:"batch"`
 	// Retry is the backoff between attempts when the next consumer returns a
@@ -280,6 +289,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxSize < minMaxSize {
 		errs = append(errs, ErrMaxSize)
+	}
+	if c.MinFree != nil && *c.MinFree < 0 {
+		errs = append(errs, ErrMinFree)
 	}
 	if c.Fsync == FsyncInterval && c.FsyncInterval <= 0 {
 		errs = append(errs, ErrFsyncInterval)

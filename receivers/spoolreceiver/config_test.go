@@ -44,8 +44,18 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, BatchConfig{MaxRecords: 1024, MaxBytes: 1 << 20, Timeout: 200 * time.Millisecond}, cfg.Batch)
 	assert.True(t, cfg.Retry.Enabled)
 	assert.Zero(t, cfg.Retry.MaxElapsedTime)
+	assert.Nil(t, cfg.MinFree, "unset: the spool's default")
+	assert.EqualValues(t, -1, cfg.minFree())
 	// Without inputs the default is not usable on its own.
 	require.ErrorIs(t, cfg.Validate(), ErrNoInputs)
+}
+
+func TestMinFreeZeroTurnsItOff(t *testing.T) {
+	t.Parallel()
+	cfg, err := loadConfig(t, "nominfree")
+	require.NoError(t, err)
+	require.NotNil(t, cfg.MinFree)
+	assert.Zero(t, cfg.minFree())
 }
 
 func TestLoadConfig(t *testing.T) {
@@ -56,6 +66,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.EqualValues(t, 512<<20, cfg.MaxSize)
 	assert.Equal(t, 500*time.Millisecond, cfg.Batch.Timeout)
 	assert.EqualValues(t, 2<<20, cfg.Batch.MaxBytes)
+	assert.EqualValues(t, 1<<30, cfg.minFree())
 
 	require.Len(t, cfg.Files, 2)
 	app := cfg.Files["app"]
@@ -87,6 +98,7 @@ func TestInvalidConfig(t *testing.T) {
 		text string
 	}{
 		{name: "small", want: ErrMaxSize, text: "'max_size'"},
+		{name: "negminfree", want: ErrMinFree, text: "'min_free'"},
 		{name: "noinputs", want: ErrNoInputs, text: "'files' or 'syslog'"},
 		{name: "hugelines", want: ErrMaxLogSize, text: "'files::a::max_log_size' (1048576 bytes)"},
 		{name: "hugetcp", want: ErrMaxLogSize, text: "'syslog::t::tcp::max_log_size' (1048576 bytes)"},

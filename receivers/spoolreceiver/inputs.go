@@ -2,7 +2,6 @@ package spoolreceiver // import "github.com/fleetlog/fleetlog/receivers/spoolrec
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
 	"strings"
@@ -85,9 +84,12 @@ func validUTF8(line []byte) []byte {
 }
 
 // fileEmit returns fileconsumer's callback for one file input. It returns
-// only after the lines are appended; a failure poisons the checkpoint store,
-// because fileconsumer advances its offset past lines whatever emit returned,
-// and that offset must then never be saved. With repair, lines are raw bytes
+// only after the lines are appended, waiting as long as the spool cannot
+// take them (a full disk, a full spool under the block policy), so the
+// reader stays at those lines. Only shutdown or a line that can never fit
+// ends the wait with an error; that poisons the checkpoint store, because
+// fileconsumer advances its offset past lines whatever emit returned, and
+// that offset must then never be saved. With repair, lines are raw bytes
 // to make valid UTF-8 (see buildFile).
 func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 	var static map[string]any
@@ -124,7 +126,9 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 		for i := range tokens {
 			s.recs = append(s.recs, spool.Record{Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
 		}
-		if err := r.sp.Append(ctx, s.recs); err != nil {
+		if err := r.appendRecords(ctx, s.recs, waitForRoom); err != nil {
+			// Shutdown, or a line that can never fit: fileconsumer moves
+			// past the lines whatever emit returns.
 			r.store.Poison(err)
 			return fmt.Errorf("append to spool: %w", err)
 		}
@@ -157,8 +161,9 @@ func (r *spoolReceiver) buildSyslog(name string, sc *SyslogConfig) (operator.Ope
 type spoolSink struct {
 	helper.OutputOperator
 	r *spoolReceiver
-	// udp inputs cannot push back on their peer: under the block policy a
-	// full spool drops the message (counted) instead of stalling the socket.
+	// udp inputs cannot push back on their peer: a spool that cannot take
+	// the message (full under the block policy, a full disk) drops it,
+	// counted, instead of stalling the socket.
 	udp bool
 }
 
@@ -186,13 +191,11 @@ func (s *spoolSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) er
 		})
 	}
 	if s.udp {
-		err := s.r.sp.TryAppend(sc.recs)
-		if errors.Is(err, spool.ErrFull) {
-			s.r.telemetry.SpoolUDPDroppedRecords.Add(ctx, int64(len(sc.recs)))
-		}
-		return err
+		return s.r.appendRecords(ctx, sc.recs, dropWhenFull)
 	}
-	return s.r.sp.Append(ctx, sc.recs)
+	// Over TCP this holds the connection's reader, so the peer is pushed
+	// back on rather than its messages dropped.
+	return s.r.appendRecords(ctx, sc.recs, waitForRoom)
 }
 
 func entryToRecord(e *entry.Entry) *record.Entry {

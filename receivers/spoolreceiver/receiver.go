@@ -7,23 +7,19 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v7"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/otel/metric"
-	"go.uber.org/zap"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/checkpoint"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/delivery"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadata"
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/record"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
@@ -36,13 +32,15 @@ const (
 	scopeName = "github.com/fleetlog/fleetlog/receivers/spoolreceiver"
 )
 
-// spoolReceiver composes the inputs, the spool and the delivery loop.
+// spoolReceiver composes the inputs, the spool and the delivery loop
+// (package delivery).
 type spoolReceiver struct {
 	cfg  *Config
 	set  receiver.Settings
 	next consumer.Logs
 
 	sp        *spool.Spool
+	appender  spoolAppender // sp, but for tests of appendRecords
 	store     *checkpoint.Store
 	telemetry *metadata.TelemetryBuilder
 	files     []*fileconsumer.Manager
@@ -50,6 +48,10 @@ type spoolReceiver struct {
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+
+	// stalled is set while appendRecords finds the spool unable to take
+	// records (logged once per stall).
+	stalled atomic.Bool
 
 	// Evictions reported by the spool wait here for the reporter goroutine,
 	// which appends one loss record per eviction.
@@ -82,13 +84,14 @@ func (r *spoolReceiver) start() error {
 		Fsync:         r.cfg.Fsync.policy(),
 		FsyncInterval: r.cfg.FsyncInterval,
 		Full:          r.cfg.FullPolicy.policy(),
+		MinFree:       r.cfg.minFree(),
 		OnEvict:       r.onEvict,
 		Logger:        logger,
 	})
 	if err != nil {
 		return fmt.Errorf("open spool: %w", err)
 	}
-	r.sp = sp
+	r.sp, r.appender = sp, sp
 	r.store, err = checkpoint.Open(filepath.Join(r.cfg.Directory, checkpointsFile), sp.Sync)
 	if err != nil {
 		return err
@@ -99,8 +102,18 @@ func (r *spoolReceiver) start() error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
+	loop := delivery.New(sp, r.next, delivery.Config{
+		MaxRecords: r.cfg.Batch.MaxRecords,
+		MaxBytes:   int64(r.cfg.Batch.MaxBytes),
+		Timeout:    r.cfg.Batch.Timeout,
+		Retry:      r.cfg.Retry,
+		SpoolID:    sp.ID(),
+	}, logger, func(ctx context.Context, n int64) { r.telemetry.SpoolUndecodableRecords.Add(ctx, n) })
 	r.wg.Add(2)
-	go r.deliver(ctx)
+	go func() {
+		defer r.wg.Done()
+		loop.Run(ctx)
+	}()
 	go r.reportEvictions(ctx)
 
 	for _, name := range sortedKeys(r.cfg.Files) {
@@ -181,6 +194,9 @@ func (r *spoolReceiver) startTelemetry() error {
 		tb.RegisterSpoolEvictedRecordsCallback(counter(func(s spool.Stats) int64 { return s.Evicted })),
 		tb.RegisterSpoolCorruptRecordsCallback(counter(func(s spool.Stats) int64 { return s.Corrupt })),
 		tb.RegisterSpoolQuarantinedRecordsCallback(counter(func(s spool.Stats) int64 { return s.Quarantined })),
+		tb.RegisterSpoolFilesystemFreeCallback(counter(func(s spool.Stats) int64 { return s.FreeBytes })),
+		tb.RegisterSpoolMinFreeCallback(counter(func(s spool.Stats) int64 { return s.MinFree })),
+		tb.RegisterSpoolSizeLimitCallback(counter(func(s spool.Stats) int64 { return s.Limit })),
 		tb.RegisterSpoolOldestRecordAgeCallback(func(_ context.Context, o metric.Float64Observer) error {
 			age := 0.0
 			if oldest := sp.Stats().Oldest; !oldest.IsZero() {
@@ -192,180 +208,6 @@ func (r *spoolReceiver) startTelemetry() error {
 	)
 }
 
-// deliver is the one reader of the spool: it batches, decodes, hands the
-// batch to the next consumer and acknowledges only after a nil return.
-func (r *spoolReceiver) deliver(ctx context.Context) {
-	defer r.wg.Done()
-	bo := r.newBackOff()
-	for {
-		batches, err := r.collect(ctx)
-		switch {
-		case err == nil:
-			bo.Reset()
-		case ctx.Err() != nil || errors.Is(err, spool.ErrClosed):
-			return
-		default:
-			// A read error (I/O) must not end delivery for the life of the
-			// process: log it and try again.
-			r.set.Logger.Error("read spool", zap.Error(err))
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(bo.NextBackOff()):
-			}
-			continue
-		}
-		if !r.send(ctx, batches) {
-			return
-		}
-	}
-}
-
-// collect waits for a first record, then reads more until the batch is full
-// or Batch.Timeout has passed.
-func (r *spoolReceiver) collect(ctx context.Context) ([]spool.Batch, error) {
-	maxRecords, maxBytes := r.cfg.Batch.MaxRecords, int64(r.cfg.Batch.MaxBytes)
-	first, err := r.sp.Read(ctx, maxRecords, maxBytes)
-	if err != nil {
-		return nil, err
-	}
-	batches := []spool.Batch{first}
-	n, size := len(first.Records), first.Bytes
-	if r.cfg.Batch.Timeout <= 0 {
-		return batches, nil
-	}
-	deadline := time.Now().Add(r.cfg.Batch.Timeout)
-	for n < maxRecords && size < maxBytes {
-		rctx, cancel := context.WithDeadline(ctx, deadline)
-		b, err := r.sp.Read(rctx, maxRecords-n, maxBytes-size)
-		cancel()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, spool.ErrClosed) {
-				return nil, err
-			}
-			break // the batch's time is up
-		}
-		batches = append(batches, b)
-		n, size = n+len(b.Records), size+b.Bytes
-	}
-	return batches, nil
-}
-
-// send delivers batches until the next consumer takes them, retrying with
-// backoff; it returns false only when ctx is done (the batches stay unacked
-// and are read again after a restart).
-func (r *spoolReceiver) send(ctx context.Context, batches []spool.Batch) bool {
-	bo := r.newBackOff()
-	for {
-		// Decoded afresh on every attempt: a consumer may have changed the
-		// data it was given before failing.
-		dec := record.NewDecoder()
-		var undecodable int64
-		for _, b := range batches {
-			for _, rec := range b.Records {
-				if err := dec.DecodeStamped(rec.Payload, r.sp.ID(), rec.Seq); err != nil {
-					undecodable++
-				}
-			}
-		}
-		logs := dec.Logs()
-		var err error
-		if logs.LogRecordCount() > 0 {
-			err = r.next.ConsumeLogs(ctx, logs)
-		}
-		switch {
-		case err == nil:
-			return r.settle(ctx, batches, undecodable)
-		case refusedDevice(err):
-			r.set.Logger.Warn("the gateway refuses this device; its records wait in the spool",
-				zap.Error(err))
-		case consumererror.IsPermanent(err):
-			r.set.Logger.Error("next consumer rejected a batch permanently; it is quarantined",
-				zap.Int("records", logs.LogRecordCount()), zap.Error(err))
-			return r.quarantine(ctx, batches)
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-		wait := bo.NextBackOff()
-		r.set.Logger.Debug("next consumer failed; retrying", zap.Duration("backoff", wait), zap.Error(err))
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
-		}
-	}
-}
-
-// refusedDevice reports whether err is the gateway refusing this device
-// (Unauthenticated or PermissionDenied: a denied or unattributable
-// certificate, a rejected identity claim). The otlp exporter marks such
-// errors permanent, but they say nothing about the data: quarantining them
-// would drain the whole spool while the device is refused. They are retried
-// with backoff instead, and the records wait in the spool, bounded by its
-// full policy.
-func refusedDevice(err error) bool {
-	s, ok := status.FromError(err)
-	return ok && (s.Code() == codes.Unauthenticated || s.Code() == codes.PermissionDenied)
-}
-
-// settle acknowledges delivered batches. A batch holding payloads that could
-// not be decoded goes to quarantine instead, so they stay inspectable. It
-// returns false only when ctx is done.
-func (r *spoolReceiver) settle(ctx context.Context, batches []spool.Batch, undecodable int64) bool {
-	if undecodable > 0 {
-		r.telemetry.SpoolUndecodableRecords.Add(ctx, undecodable)
-		r.set.Logger.Error("spooled records could not be decoded; their batch is quarantined", zap.Int64("records", undecodable))
-		return r.quarantine(ctx, batches)
-	}
-	for _, b := range batches {
-		if err := r.sp.Ack(b); err != nil {
-			// The records were delivered; the next Ack persists a cursor
-			// past them too.
-			r.set.Logger.Error("acknowledge spool batch", zap.Error(err))
-			break
-		}
-	}
-	return true
-}
-
-// quarantine moves batches to the spool's quarantine, retrying with backoff
-// while that fails (a full or failing disk): a batch neither delivered nor
-// quarantined must not be passed, or the next Ack would move the cursor over
-// it. It returns false only when ctx is done or the spool closed; the
-// batches are then read again after a restart.
-func (r *spoolReceiver) quarantine(ctx context.Context, batches []spool.Batch) bool {
-	bo := r.newBackOff()
-	for _, b := range batches {
-		for {
-			err := r.sp.Quarantine(b)
-			if err == nil {
-				break
-			}
-			if errors.Is(err, spool.ErrClosed) {
-				return false
-			}
-			r.set.Logger.Error("quarantine spool batch; retrying", zap.Error(err))
-			select {
-			case <-ctx.Done():
-				return false
-			case <-time.After(bo.NextBackOff()):
-			}
-		}
-	}
-	return true
-}
-
-func (r *spoolReceiver) newBackOff() *backoff.ExponentialBackOff {
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = r.cfg.Retry.InitialInterval
-	bo.RandomizationFactor = r.cfg.Retry.RandomizationFactor
-	bo.Multiplier = r.cfg.Retry.Multiplier
-	bo.MaxInterval = r.cfg.Retry.MaxInterval
-	bo.Reset()
-	return bo
-}
-
 func (p FsyncPolicy) policy() spool.FsyncPolicy {
 	switch p {
 	case FsyncAlways:
@@ -374,6 +216,14 @@ func (p FsyncPolicy) policy() spool.FsyncPolicy {
 		return spool.FsyncNever
 	}
 	return spool.FsyncInterval
+}
+
+// minFree is the spool's MinFree for the min_free option.
+func (c *Config) minFree() int64 {
+	if c.MinFree == nil {
+		return spool.DefaultMinFree
+	}
+	return int64(*c.MinFree)
 }
 
 func (p FullPolicy) policy() spool.FullPolicy {

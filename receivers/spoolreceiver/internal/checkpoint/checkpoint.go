@@ -16,11 +16,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"go.opentelemetry.io/collector/extension/xextension/storage"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
 )
+
+// filePerm is the checkpoint file's mode.
+const filePerm = 0o600
 
 // ErrPoisoned is returned by writes after Poison: a line was not spooled, so
 // no later offset may be saved.
@@ -135,32 +139,8 @@ func (s *Store) write() error {
 	if err != nil {
 		return fmt.Errorf("encode checkpoints: %w", err)
 	}
-	tmp := s.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("write checkpoints: %w", err)
-	}
-	if _, err := f.Write(raw); err != nil {
-		f.Close()
-		return fmt.Errorf("write checkpoints: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync checkpoints: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write checkpoints: %w", err)
-	}
-	if err := os.Rename(tmp, s.path); err != nil {
-		return fmt.Errorf("replace checkpoints: %w", err)
-	}
-	dir, err := os.Open(filepath.Dir(s.path))
-	if err != nil {
-		return fmt.Errorf("sync checkpoint dir: %w", err)
-	}
-	defer dir.Close()
-	if err := dir.Sync(); err != nil {
-		return fmt.Errorf("sync checkpoint dir: %w", err)
+	if err := durable.WriteFile(s.path, raw, filePerm); err != nil {
+		return fmt.Errorf("save checkpoints: %w", err)
 	}
 	return nil
 }

@@ -28,14 +28,18 @@ type TelemetryBuilder struct {
 	meter                   metric.Meter
 	mu                      sync.Mutex
 	registrations           []metric.Registration
+	SpoolAppendRetries      metric.Int64Counter
 	SpoolAppendedRecords    metric.Int64ObservableCounter
 	SpoolBytes              metric.Int64ObservableGauge
 	SpoolCorruptRecords     metric.Int64ObservableCounter
 	SpoolDeliveredRecords   metric.Int64ObservableCounter
 	SpoolEvictedRecords     metric.Int64ObservableCounter
+	SpoolFilesystemFree     metric.Int64ObservableGauge
+	SpoolMinFree            metric.Int64ObservableGauge
 	SpoolOldestRecordAge    metric.Float64ObservableGauge
 	SpoolQuarantinedRecords metric.Int64ObservableCounter
 	SpoolRecords            metric.Int64ObservableGauge
+	SpoolSizeLimit          metric.Int64ObservableGauge
 	SpoolUDPDroppedRecords  metric.Int64Counter
 	SpoolUndecodableRecords metric.Int64Counter
 }
@@ -126,6 +130,36 @@ func (builder *TelemetryBuilder) RegisterSpoolEvictedRecordsCallback(cb metric.I
 	return nil
 }
 
+// RegisterSpoolFilesystemFreeCallback sets callback for observable SpoolFilesystemFree metric.
+func (builder *TelemetryBuilder) RegisterSpoolFilesystemFreeCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.SpoolFilesystemFree, obs: o})
+		return nil
+	}, builder.SpoolFilesystemFree)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterSpoolMinFreeCallback sets callback for observable SpoolMinFree metric.
+func (builder *TelemetryBuilder) RegisterSpoolMinFreeCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.SpoolMinFree, obs: o})
+		return nil
+	}, builder.SpoolMinFree)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
 // RegisterSpoolOldestRecordAgeCallback sets callback for observable SpoolOldestRecordAge metric.
 func (builder *TelemetryBuilder) RegisterSpoolOldestRecordAgeCallback(cb metric.Float64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
@@ -162,6 +196,21 @@ func (builder *TelemetryBuilder) RegisterSpoolRecordsCallback(cb metric.Int64Cal
 		cb(ctx, &observerInt64{inst: builder.SpoolRecords, obs: o})
 		return nil
 	}, builder.SpoolRecords)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+// RegisterSpoolSizeLimitCallback sets callback for observable SpoolSizeLimit metric.
+func (builder *TelemetryBuilder) RegisterSpoolSizeLimitCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.SpoolSizeLimit, obs: o})
+		return nil
+	}, builder.SpoolSizeLimit)
 	if err != nil {
 		return err
 	}
@@ -209,6 +258,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.SpoolAppendRetries, err = builder.meter.Int64Counter(
+		"otelcol_spool_append_retries",
+		metric.WithDescription("Appends retried because the spool could not take the records (a full disk, an I/O error, a full spool under the block policy); the input waited meanwhile. [Alpha]"),
+		metric.WithUnit("{retries}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.SpoolAppendedRecords, err = builder.meter.Int64ObservableCounter(
 		"otelcol_spool_appended_records",
 		metric.WithDescription("Records appended to the spool. [Alpha]"),
@@ -239,6 +294,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.SpoolFilesystemFree, err = builder.meter.Int64ObservableGauge(
+		"otelcol_spool_filesystem_free",
+		metric.WithDescription("Free space of the filesystem holding the spool, for unprivileged users, at the last check (every new segment and every second); 0 where it cannot be read. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SpoolMinFree, err = builder.meter.Int64ObservableGauge(
+		"otelcol_spool_min_free",
+		metric.WithDescription("The free space the spool keeps on its filesystem (min_free in effect); 0 when not applied. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.SpoolOldestRecordAge, err = builder.meter.Float64ObservableGauge(
 		"otelcol_spool_oldest_record_age",
 		metric.WithDescription("Age of the oldest undelivered record (by its observed time); 0 when the spool is empty. [Alpha]"),
@@ -257,9 +324,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.SpoolSizeLimit, err = builder.meter.Int64ObservableGauge(
+		"otelcol_spool_size_limit",
+		metric.WithDescription("What spool_bytes may reach now, max_size or less when the filesystem's free space is short of min_free; past it full_policy applies. [Alpha]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.SpoolUDPDroppedRecords, err = builder.meter.Int64Counter(
 		"otelcol_spool_udp_dropped_records",
-		metric.WithDescription("Syslog UDP messages dropped because the spool was full under the block policy. [Alpha]"),
+		metric.WithDescription("Syslog UDP messages dropped because the spool could not take them (full under the block policy, a full disk or an I/O error); UDP peers cannot be pushed back on. [Alpha]"),
 		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)

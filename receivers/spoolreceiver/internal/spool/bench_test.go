@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // benchPayload is the size of a typical encoded log record.
@@ -52,7 +54,7 @@ func BenchmarkAppend(b *testing.B) {
 				s := openSpool(b, Options{MaxSize: 256 << 20, Fsync: policy})
 				recs := benchRecords(batch)
 				ctx := context.Background()
-				b.SetBytes(frameHeaderSize + benchPayload)
+				b.SetBytes(segfmt.FrameHeaderSize + benchPayload)
 				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i += batch {
@@ -78,7 +80,7 @@ func BenchmarkRead(b *testing.B) {
 		b.Run("fsync="+policy.String(), func(b *testing.B) {
 			s := openSpool(b, Options{MaxSize: 1 << 30, Fsync: policy})
 			recs := benchRecords(10000)
-			b.SetBytes(frameHeaderSize + benchPayload)
+			b.SetBytes(segfmt.FrameHeaderSize + benchPayload)
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done := 0; done < b.N; {
@@ -108,7 +110,7 @@ func BenchmarkAppendRead(b *testing.B) {
 	s := openSpool(b, Options{MaxSize: 256 << 20})
 	recs := benchRecords(64)
 	ctx := context.Background()
-	b.SetBytes(frameHeaderSize + benchPayload)
+	b.SetBytes(segfmt.FrameHeaderSize + benchPayload)
 	b.ReportAllocs()
 	b.ResetTimer()
 	done := make(chan error, 1)

@@ -34,6 +34,9 @@ const (
 
 var cursorMagic = [8]byte{'F', 'L', 'C', 'U', 'R', 'S', 'O', 'R'}
 
+// castagnoli is the CRC32C table of the cursor slots.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
 type cursorFile struct {
 	f   *os.File
 	gen uint64

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/fleetlog/fleetlog/internal/durable"
 	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
@@ -98,7 +99,7 @@ func (s *Spool) markClean() {
 // saveIdentity writes st, or removes the file when that fails.
 func (s *Spool) saveIdentity(st identityState) {
 	path := filepath.Join(s.opts.Dir, identityName)
-	err := writeIdentity(path, filepath.Join(s.opts.Dir, "."+identityName+tmpSuffix), st)
+	err := writeIdentity(path, st)
 	if err == nil {
 		return
 	}
@@ -109,9 +110,9 @@ func (s *Spool) saveIdentity(st identityState) {
 	s.log.Warn("Cannot write the spool identity; the next start takes a new identity", zap.Error(errors.Join(err, rmErr)))
 }
 
-// writeIdentity rewrites the identity file in place, or creates it through
-// tmp and a rename.
-func writeIdentity(path, tmp string, st identityState) error {
+// writeIdentity rewrites the identity file in place, or creates it
+// (durable.WriteFile).
+func writeIdentity(path string, st identityState) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("encode spool identity: %w", err)
@@ -128,15 +129,7 @@ func writeIdentity(path, tmp string, st identityState) error {
 
 	f, err := os.OpenFile(path, os.O_WRONLY, filePerm)
 	if errors.Is(err, fs.ErrNotExist) {
-		if err := writeSynced(tmp, buf); err != nil {
-			_ = os.Remove(tmp)
-			return fmt.Errorf("write spool identity: %w", err)
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			_ = os.Remove(tmp)
-			return fmt.Errorf("write spool identity: %w", err)
-		}
-		return syncDir(filepath.Dir(path))
+		return durable.WriteFile(path, buf, filePerm)
 	}
 	if err != nil {
 		return fmt.Errorf("write spool identity: %w", err)
@@ -152,21 +145,6 @@ func writeIdentity(path, tmp string, st identityState) error {
 		return fmt.Errorf("write spool identity: %w", err)
 	}
 	return nil
-}
-
-func writeSynced(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // ID returns the spool's identity (see the identity file above).

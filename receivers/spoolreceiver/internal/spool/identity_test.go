@@ -23,7 +23,7 @@ func editIdentity(t *testing.T, dir string, edit func(*identityState)) {
 	var st identityState
 	require.NoError(t, json.Unmarshal(data, &st))
 	edit(&st)
-	require.NoError(t, writeIdentity(path, path+".tmp", st))
+	require.NoError(t, writeIdentity(path, st))
 }
 
 func TestIdentity(t *testing.T) {

@@ -1,17 +1,21 @@
 package spool
 
 import (
-	"fmt"
-	"os"
+	"errors"
 	"path/filepath"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
 )
 
 const lockName = "LOCK"
 
-func openLockFile(dir string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, filePerm)
-	if err != nil {
-		return nil, fmt.Errorf("open lock file: %w", err)
+// lockDir takes an exclusive lock on dir's lock file: a second Open, in this
+// process or another, gets ErrLocked; the kernel drops the lock if the
+// process dies.
+func lockDir(dir string) (*durable.LockFile, error) {
+	l, err := durable.Lock(filepath.Join(dir, lockName), filePerm)
+	if errors.Is(err, durable.ErrLocked) {
+		return nil, ErrLocked
 	}
-	return f, nil
+	return l, err
 }

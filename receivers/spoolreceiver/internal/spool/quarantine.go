@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 const quarantineDir = "quarantine"
@@ -37,7 +39,7 @@ func (q *quarantine) write(recs []Record, sync bool) error {
 	}
 	q.buf = q.buf[:0]
 	if created {
-		q.buf = appendSegHeader(q.buf, chainAll)
+		q.buf = segfmt.AppendHeader(q.buf, chainAll)
 	}
 	for i := range recs {
 		q.seq++

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // batchState is what a Batch's token points to: the records' backing
@@ -97,7 +99,7 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 				continue
 			}
 			if s.peekLocked(c) {
-				if best == nil || c.pk.seq < best.pk.seq {
+				if best == nil || c.pk.Seq < best.pk.Seq {
 					best = c
 				}
 			} else if c.bufFrames > 0 {
@@ -106,38 +108,38 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 				stuck = min(stuck, c.bufSeq)
 			}
 		}
-		if best == nil || best.pk.seq > stuck {
+		if best == nil || best.pk.Seq > stuck {
 			break
 		}
 		f := &best.pk
-		fsz := f.size()
+		fsz := f.Size()
 		if len(st.recs) > 0 && bytes+fsz > maxBytes {
 			break
 		}
 		// Payloads share an arena that the batch state keeps for reuse. A
 		// full arena is replaced by one twice its size, not grown in place,
 		// so the payloads already in it stay where they are.
-		if cap(st.arena)-len(st.arena) < len(f.payload) {
-			st.arena = make([]byte, 0, max(len(f.payload), min(2*cap(st.arena), maxArena), minArena))
+		if cap(st.arena)-len(st.arena) < len(f.Payload) {
+			st.arena = make([]byte, 0, max(len(f.Payload), min(2*cap(st.arena), maxArena), minArena))
 		}
 		start := len(st.arena)
-		st.arena = append(st.arena, f.payload...)
+		st.arena = append(st.arena, f.Payload...)
 		st.recs = append(st.recs, Record{
-			Severity: f.sev,
-			Time:     f.time,
+			Severity: f.Sev,
+			Time:     f.Time,
 			Payload:  st.arena[start:len(st.arena):len(st.arena)],
-			Seq:      f.seq,
+			Seq:      f.Seq,
 		})
 		bytes += fsz
 		g := best.readerSeg()
 		g.readN++
 		g.readBytes += fsz
-		g.lastReadTime = f.time
-		st.addPart(g, fsz, f.time)
-		st.lastSeq = f.seq
+		g.lastReadTime = f.Time
+		st.addPart(g, fsz, f.Time)
+		st.lastSeq = f.Seq
 		best.unread--
 		s.unread--
-		best.rd.advance()
+		best.rd.Advance()
 		best.peeked = false
 	}
 	if len(st.recs) == 0 {
@@ -200,26 +202,26 @@ func (s *Spool) peekLocked(c *chain) bool {
 				continue
 			}
 			c.rdFile = f
-			c.rd.reset(f, segHeaderSize, g.flushed)
+			c.rd.Reset(f, segfmt.HeaderSize, g.flushed)
 		}
-		if g == c.active && c.rd.off() >= g.flushed && g.size > g.flushed {
+		if g == c.active && c.rd.Off() >= g.flushed && g.size > g.flushed {
 			if err := s.flushLocked(c); err != nil {
 				return false // not readable until a write succeeds
 			}
 		}
-		c.rd.limit = g.flushed
-		f, skipped, status, _, err := c.rd.next()
+		c.rd.Limit = g.flushed
+		f, skipped, status, _, err := c.rd.Next()
 		if err != nil {
 			s.log.Error("Cannot read spool segment; skipping the rest of it", zap.Error(err))
 			s.skipSegLocked(c, g)
 			continue
 		}
-		if skipped > 0 || status == scanTorn {
+		if skipped > 0 || status == segfmt.StatusTorn {
 			s.stats.Corrupt++
 		}
-		if status == scanFrame {
-			if f.seq <= s.openAckSeq {
-				c.rd.advance() // acknowledged before the last restart
+		if status == segfmt.StatusFrame {
+			if f.Seq <= s.openAckSeq {
+				c.rd.Advance() // acknowledged before the last restart
 				continue
 			}
 			c.pk, c.peeked = f, true

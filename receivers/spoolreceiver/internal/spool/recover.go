@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 const (
@@ -42,7 +44,7 @@ func (s *Spool) recover() error {
 		if !e.Type().IsRegular() {
 			continue
 		}
-		if strings.HasPrefix(name, ".") && strings.HasSuffix(name, tmpSuffix) {
+		if durable.IsTemp(name) {
 			_ = os.Remove(filepath.Join(s.opts.Dir, name)) // an interrupted rewrite
 			continue
 		}
@@ -111,8 +113,6 @@ type recovered struct {
 	acked   int64 // of which at or before the cursor
 }
 
-const tmpSuffix = ".tmp"
-
 // recoverSegment checks one segment file and repairs it in place. It never
 // fails: a file it cannot read is left alone and counted as damage.
 func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) recovered {
@@ -131,59 +131,59 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 		return recovered{}
 	}
 	size := fi.Size()
-	if size < segHeaderSize {
+	if size < segfmt.HeaderSize {
 		// Created but never (fully) written: nothing to deliver.
 		s.stats.TornTailBytes += size
 		s.removeFile(path)
 		return recovered{}
 	}
-	var hdr [segHeaderSize]byte
+	var hdr [segfmt.HeaderSize]byte
 	if _, err := f.ReadAt(hdr[:], 0); err != nil {
 		log.Error("Cannot read spool segment; ignoring it", zap.Error(err))
 		s.stats.Corrupt++
 		return recovered{}
 	}
-	hdrOK := validSegHeader(hdr[:])
+	hdrOK := segfmt.ValidHeader(hdr[:])
 
 	g := &segment{path: path, firstSeq: firstSeq, chain: chain}
 	var r recovered
-	scan, err := scanSegment(f, size, hdrOK, func(fr *frame) {
-		fsz := fr.size()
+	scan, err := segfmt.Scan(f, size, hdrOK, func(fr *segfmt.Frame) {
+		fsz := fr.Size()
 		if g.count == 0 {
-			g.firstTime = fr.time
+			g.firstTime = fr.Time
 		}
 		g.count++
 		g.frameBytes += fsz
-		g.lastSeq, g.lastTime = fr.seq, fr.time
-		g.maxSev = max(g.maxSev, fr.sev)
-		if fr.seq <= ackSeq {
+		g.lastSeq, g.lastTime = fr.Seq, fr.Time
+		g.maxSev = max(g.maxSev, fr.Sev)
+		if fr.Seq <= ackSeq {
 			g.readN++
 			g.readBytes += fsz
 			g.ackedN++
 			g.ackedBytes += fsz
-			g.ackTime = fr.time
+			g.ackTime = fr.Time
 		}
-		r.lastSeq = max(r.lastSeq, fr.seq)
+		r.lastSeq = max(r.lastSeq, fr.Seq)
 	})
 	r.count, r.acked = g.count, g.ackedN
 	if err != nil {
 		log.Error("Cannot read spool segment to its end; keeping what was read", zap.Error(err))
-		scan.regions++
+		scan.Regions++
 	}
-	if !hdrOK && scan.regions == 0 {
-		scan.regions++
+	if !hdrOK && scan.Regions == 0 {
+		scan.Regions++
 	}
-	s.stats.Corrupt += scan.regions
-	if scan.tornAt >= 0 && (hdrOK || g.count > 0) {
+	s.stats.Corrupt += scan.Regions
+	if scan.TornAt >= 0 && (hdrOK || g.count > 0) {
 		// (A file with neither header nor frames is one damaged region.)
-		s.stats.TornTailBytes += size - scan.tornAt
+		s.stats.TornTailBytes += size - scan.TornAt
 	}
 	live := g.count > g.ackedN
 
 	switch {
-	case scan.regions > 0:
+	case scan.Regions > 0:
 		log.Warn("Spool segment damaged; keeping a copy and its intact records",
-			zap.Int64("regions", scan.regions), zap.Int64("records", g.count))
+			zap.Int64("regions", scan.Regions), zap.Int64("records", g.count))
 		s.copyAside(path, f)
 		if !live {
 			s.removeFile(path)
@@ -199,13 +199,13 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 	case !live:
 		s.removeFile(path)
 		return r
-	case scan.tornAt >= 0:
-		log.Warn("Spool segment has a torn tail; truncating it", zap.Int64("bytes", size-scan.tornAt))
-		if err := os.Truncate(path, scan.tornAt); err != nil {
+	case scan.TornAt >= 0:
+		log.Warn("Spool segment has a torn tail; truncating it", zap.Int64("bytes", size-scan.TornAt))
+		if err := os.Truncate(path, scan.TornAt); err != nil {
 			log.Error("Cannot truncate spool segment", zap.Error(err))
 			g.size = size
 		} else {
-			g.size = scan.tornAt
+			g.size = scan.TornAt
 		}
 	default:
 		g.size = size
@@ -215,81 +215,32 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 	return r
 }
 
-// scanResult describes the damage scanSegment met.
-type scanResult struct {
-	regions int64 // damaged regions followed by an intact frame
-	tornAt  int64 // start of damage running to the end, or -1
-}
-
-// scanSegment calls fn for each intact frame of the segment in f.
-func scanSegment(f io.ReaderAt, size int64, hdrOK bool, fn func(*frame)) (scanResult, error) {
-	var sr segReader
-	return scanSegmentWith(&sr, f, size, hdrOK, fn)
-}
-
-func scanSegmentWith(sr *segReader, f io.ReaderAt, size int64, hdrOK bool, fn func(*frame)) (scanResult, error) {
-	res := scanResult{tornAt: -1}
-	start := int64(segHeaderSize)
-	if !hdrOK {
-		start = 0 // salvage frames after a damaged header
-	}
-	sr.reset(f, start, size)
-	for {
-		fr, skipped, st, at, err := sr.next()
-		if err != nil {
-			return res, err
-		}
-		if skipped > 0 {
-			res.regions++
-		}
-		switch st {
-		case scanEnd:
-			return res, nil
-		case scanTorn:
-			res.tornAt = at
-			return res, nil
-		}
-		fn(&fr)
-		sr.advance()
-	}
-}
-
 // rewriteSegment replaces the segment at path by a copy holding only its
 // intact frames, and returns the new size.
 func (s *Spool) rewriteSegment(path string, f io.ReaderAt, size int64, hdrOK bool, chain int) (int64, error) {
-	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+tmpSuffix)
-	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, filePerm)
-	if err != nil {
-		return 0, fmt.Errorf("create: %w", err)
-	}
-	buf := appendSegHeader(make([]byte, 0, writeBufSize), chain)
-	var werr error
-	n := int64(0)
-	flush := func() {
-		if werr == nil && len(buf) > 0 {
-			_, werr = out.Write(buf)
-			n += int64(len(buf))
+	var n int64
+	err := durable.Replace(path, filePerm, func(out io.Writer) error {
+		buf := segfmt.AppendHeader(make([]byte, 0, writeBufSize), chain)
+		var werr error
+		flush := func() {
+			if werr == nil && len(buf) > 0 {
+				var w int
+				w, werr = out.Write(buf)
+				n += int64(w)
+			}
+			buf = buf[:0]
 		}
-		buf = buf[:0]
-	}
-	_, err = scanSegment(f, size, hdrOK, func(fr *frame) {
-		r := Record{Severity: fr.sev, Time: fr.time, Payload: fr.payload}
-		buf = appendFrame(buf, fr.seq, &r)
-		if len(buf) >= writeBufSize {
-			flush()
-		}
+		_, err := segfmt.Scan(f, size, hdrOK, func(fr *segfmt.Frame) {
+			r := Record{Severity: fr.Sev, Time: fr.Time, Payload: fr.Payload}
+			buf = appendFrame(buf, fr.Seq, &r)
+			if len(buf) >= writeBufSize {
+				flush()
+			}
+		})
+		flush()
+		return errors.Join(err, werr)
 	})
-	flush()
-	err = errors.Join(err, werr)
-	if err == nil {
-		err = out.Sync()
-	}
-	err = errors.Join(err, out.Close())
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
 	if err != nil {
-		_ = os.Remove(tmp)
 		return 0, err
 	}
 	return n, nil

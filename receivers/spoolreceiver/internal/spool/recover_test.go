@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // segFiles lists dir's segments, oldest first.
@@ -27,9 +29,9 @@ func frameOffsets(t *testing.T, path string) []int {
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var offs []int
-	for off := segHeaderSize; off < len(data); {
-		_, n, res := decodeFrame(data[off:])
-		require.Equal(t, decodeOK, res, "frame at %d", off)
+	for off := segfmt.HeaderSize; off < len(data); {
+		_, n, res := segfmt.DecodeFrame(data[off:])
+		require.Equal(t, segfmt.DecodeOK, res, "frame at %d", off)
 		offs = append(offs, off)
 		off += n
 	}
@@ -71,7 +73,8 @@ func TestRecovery(t *testing.T) {
 			damage: func(t *testing.T, dir string) {
 				files := segFiles(t, dir)
 				mutateFile(t, files[len(files)-1], func(b []byte) []byte {
-					return append(b, frameMagic[0], frameMagic[1], 9, 0, 100, 0, 0, 0, 1, 2)
+					magic := segfmt.AppendFrame(nil, 1, 0, 0, nil)[:2] // a frame starts with its magic
+					return append(b, magic[0], magic[1], 9, 0, 100, 0, 0, 0, 1, 2)
 				})
 			},
 			want: want{records: all, tornTail: 10},
@@ -82,14 +85,14 @@ func TestRecovery(t *testing.T) {
 				files := segFiles(t, dir)
 				mutateFile(t, files[len(files)-1], func(b []byte) []byte { return b[:len(b)-5] })
 			},
-			want: want{records: without(total - 1), tornTail: int64(frameHeaderSize + len(rec(0, 299).Payload) - 5)},
+			want: want{records: without(total - 1), tornTail: int64(segfmt.FrameHeaderSize + len(rec(0, 299).Payload) - 5)},
 		},
 		{
 			name: "bad CRC in the middle",
 			damage: func(t *testing.T, dir string) {
 				first := segFiles(t, dir)[0]
 				offs := frameOffsets(t, first)
-				mutateFile(t, first, func(b []byte) []byte { b[offs[10]+frameHeaderSize]++; return b })
+				mutateFile(t, first, func(b []byte) []byte { b[offs[10]+segfmt.FrameHeaderSize]++; return b })
 			},
 			want: want{records: without(10), corrupt: 1, corruptCopies: 1},
 		},
@@ -115,7 +118,7 @@ func TestRecovery(t *testing.T) {
 		{
 			name: "truncated header",
 			damage: func(t *testing.T, dir string) {
-				require.NoError(t, os.WriteFile(filepath.Join(dir, segName(chainWarn, 5000)), appendSegHeader(nil, chainWarn)[:7], filePerm))
+				require.NoError(t, os.WriteFile(filepath.Join(dir, segName(chainWarn, 5000)), segfmt.AppendHeader(nil, chainWarn)[:7], filePerm))
 			},
 			want: want{records: all, tornTail: 7},
 		},

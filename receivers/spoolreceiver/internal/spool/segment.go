@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // Chains. Records are kept in one chain of segments per severity band so
@@ -120,7 +122,7 @@ type chain struct {
 
 	// writer; active is the last segment when it is open for appends
 	active       *segment
-	wf           *os.File
+	wf           segFile
 	wbuf         []byte
 	writeFailing bool   // the last write failed (logged once)
 	bufFrames    int    // frames in wbuf
@@ -131,9 +133,26 @@ type chain struct {
 	// reader; rdIdx indexes segs
 	rdIdx  int
 	rdFile *os.File
-	rd     segReader
+	rd     segfmt.Reader
 	peeked bool
-	pk     frame
+	pk     segfmt.Frame
+}
+
+// segFile is what the spool needs of a segment file it appends to.
+type segFile interface {
+	Write(b []byte) (int, error)
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// createFile creates a segment file for appends (Options.createFile in
+// tests, which inject write failures through it).
+func (s *Spool) createFile(path string) (segFile, error) {
+	if s.opts.createFile != nil {
+		return s.opts.createFile(path)
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, filePerm)
 }
 
 // readerSeg is the segment the reader is in, or nil.
@@ -153,19 +172,20 @@ func (c *chain) closeReader() {
 	c.peeked = false
 }
 
-// createSegment creates a new segment file for chain c starting at seq, with
+// createSegmentLocked creates a new segment file for chain c starting at seq, with
 // its header buffered.
 func (s *Spool) createSegmentLocked(c *chain, seq uint64) error {
+	s.checkDiskLocked() // once a segment: cheap, and often enough
 	path := filepath.Join(s.opts.Dir, segName(c.id, seq))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, filePerm)
+	f, err := s.createFile(path)
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	g := &segment{path: path, chain: c.id, firstSeq: seq, size: segHeaderSize}
-	c.wbuf = appendSegHeader(c.wbuf[:0], c.id)
+	g := &segment{path: path, chain: c.id, firstSeq: seq, size: segfmt.HeaderSize}
+	c.wbuf = segfmt.AppendHeader(c.wbuf[:0], c.id)
 	c.segs = append(c.segs, g)
 	c.active, c.wf = g, f
-	s.used += segHeaderSize
+	s.used += segfmt.HeaderSize
 	s.dirDirty = true
 	return nil
 }

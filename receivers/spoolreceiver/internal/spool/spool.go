@@ -5,8 +5,8 @@
 // # Layout
 //
 // Dir holds the segment files (<band>-<first sequence number>.seg, format in
-// frame.go), the cursor (cursor.go), the spool's identity (identity.go), the
-// lock file LOCK, and two
+// package segfmt), the cursor (cursor.go), the spool's identity
+// (identity.go), the lock file LOCK, and two
 // sub-directories: quarantine/ (batches the consumer refused for good, in the
 // segment format, kept under MaxSize/4 by deleting the oldest files) and
 // corrupt/ (copies of damaged segments for inspection, the newest 8).
@@ -67,6 +67,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // ErrFull is returned by TryAppend, and by Append once its context is done,
@@ -84,7 +87,7 @@ var ErrTooLarge = errors.New("record too large for the spool")
 // default SegmentSize accepts: a record must fit in one segment.
 func MaxPayload(maxSize int64) int64 {
 	seg := min(int64(defaultSegmentSize), maxSize/4)
-	return min(seg-segHeaderSize-frameHeaderSize, maxPayload)
+	return min(seg-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload)
 }
 
 // ErrLocked is returned by Open when another process holds the directory.
@@ -157,8 +160,14 @@ type Options struct {
 	Fsync FsyncPolicy
 	// FsyncInterval is the group-commit period for FsyncInterval (default 200ms).
 	FsyncInterval time.Duration
-	// Full is the policy when MaxSize is reached (default EvictLowestSeverity).
+	// Full is the policy when MaxSize is reached, or when the filesystem's
+	// free space is below MinFree (default EvictLowestSeverity).
 	Full FullPolicy
+	// MinFree is the free space to keep on the filesystem holding Dir, in
+	// bytes: below it the spool counts as full, so that it never fills the
+	// device's disk. 0 (the zero value) turns it off; DefaultMinFree takes
+	// the default. Free space is read at every new segment and every second.
+	MinFree int64
 	// OnEvict, when set, is called without spool locks held after records
 	// were evicted to make room, from the appending goroutine. Incoming
 	// records dropped for being below every spooled band are reported
@@ -167,6 +176,9 @@ type Options struct {
 	OnEvict func(Eviction)
 	// Logger receives recovery and eviction summaries, never record contents.
 	Logger *zap.Logger
+
+	// createFile, if set, creates segment files instead of os.OpenFile.
+	createFile func(path string) (segFile, error)
 }
 
 // Record is one spooled entry. Payload is opaque to the spool (the receiver's
@@ -227,7 +239,32 @@ type Stats struct {
 	// deleted or failing to read while the spool runs). A failed write
 	// loses nothing: records stay buffered and Sync reports the error.
 	Lost int64
+	// FreeBytes is the free space of the filesystem at the last check; 0
+	// where it cannot be read.
+	FreeBytes int64
+	// MinFree is the effective min free in bytes (0: not applied).
+	MinFree int64
+	// Limit is what Bytes may reach now: MaxSize, or less when free space
+	// is short.
+	Limit int64
 }
+
+// PartialError is returned by Append and TryAppend when a failure (a write
+// error, past what the spool keeps buffered) stopped a batch part-way: the
+// first Appended records were taken and must not be appended again. Under
+// FsyncAlways a failed sync after the whole batch was taken gives one with
+// Appended = len(batch): the records are kept buffered, not yet durable.
+type PartialError struct {
+	Appended int
+	Err      error
+}
+
+func (e *PartialError) Error() string {
+	return fmt.Sprintf("appended %d records of the batch: %v", e.Appended, e.Err)
+}
+
+// Unwrap returns the failure.
+func (e *PartialError) Unwrap() error { return e.Err }
 
 const (
 	dirPerm  = 0o700
@@ -249,7 +286,7 @@ type Spool struct {
 	opts       Options
 	log        *zap.Logger
 	maxRecord  int // largest payload Append accepts
-	lock       *os.File
+	lock       *durable.LockFile
 	cur        *cursorFile
 	quarantine quarantine
 	identity   identityState
@@ -271,6 +308,11 @@ type Spool struct {
 	spaceCh    chan struct{}
 	free       []*batchState // recycled by Ack
 
+	// Free space: the filesystem's size (0 if unknown) and free bytes at
+	// the last check, the effective min free, and the limit on used they
+	// give (-1: none).
+	fsSize, fsFree, minFree, diskLimit int64
+
 	// Incoming records dropped for being below every spooled band are
 	// reported together, at most every reportEvery, so that a flood of them
 	// does not turn into a flood of reports.
@@ -280,9 +322,9 @@ type Spool struct {
 	reportTimer *time.Timer // pending report of drops, if armed
 
 	// state of the next sync
-	toClose     []*os.File // sealed segment files, closed after their sync
-	dirty       bool       // segment data written since the last sync
-	dirDirty    bool       // segment files created or deleted since then
+	toClose     []segFile // sealed segment files, closed after their sync
+	dirty       bool      // segment data written since the last sync
+	dirDirty    bool      // segment files created or deleted since then
 	cursorDirty bool
 
 	syncMu    sync.Mutex // one sync at a time
@@ -319,11 +361,10 @@ func Open(opts Options) (*Spool, error) {
 		return nil, err
 	}
 	s := &Spool{
-		opts:      opts,
-		log:       opts.Logger,
-		maxRecord: int(min(opts.SegmentSize-segHeaderSize-frameHeaderSize, maxPayload)),
-		lock:      lock,
-		spaceCh:   make(chan struct{}),
+		opts:    opts,
+		log:     opts.Logger,
+		lock:    lock,
+		spaceCh: make(chan struct{}),
 		// One report a second at most, for drops of incoming records.
 		reportEvery: time.Second,
 		dataCh:      make(chan struct{}, 1),
@@ -334,6 +375,8 @@ func Open(opts Options) (*Spool, error) {
 	for i := range s.chains {
 		s.chains[i].id = i
 	}
+	s.initDisk()
+	s.maxRecord = int(min(s.opts.SegmentSize-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload))
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -342,9 +385,14 @@ func Open(opts Options) (*Spool, error) {
 		s.closeFiles()
 		return nil, err
 	}
+	s.checkDiskLocked()
 	if opts.Fsync == FsyncInterval {
 		s.wg.Add(1)
 		go s.syncLoop()
+	}
+	if s.fsSize > 0 {
+		s.wg.Add(1)
+		go s.diskLoop()
 	}
 	return s, nil
 }
@@ -380,8 +428,8 @@ func (o *Options) setDefaults() error {
 // Under FsyncAlways the records are durable when it returns.
 //
 // While disk writes fail, records are kept buffered (Sync returns the
-// error) up to a bound; past it Append returns the write error, and a batch
-// may then have been taken only in part.
+// error) up to a bound; past it Append returns the write error, as a
+// *PartialError when the batch was taken only in part.
 func (s *Spool) Append(ctx context.Context, recs []Record) error {
 	return s.append(ctx, recs, true)
 }
@@ -397,7 +445,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 		if n := len(recs[i].Payload); n > s.maxRecord {
 			return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, s.maxRecord)
 		}
-		need += frameHeaderSize + int64(len(recs[i].Payload))
+		need += segfmt.FrameHeaderSize + int64(len(recs[i].Payload))
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -410,12 +458,12 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	}
 	if s.opts.Full == Block {
 		// Room for the batch and the headers of the segments it may start.
-		need += segHeaderSize * (1 + need/s.opts.SegmentSize)
+		need += segfmt.HeaderSize * (1 + need/s.opts.SegmentSize)
 		if need > s.opts.MaxSize {
 			s.mu.Unlock()
 			return fmt.Errorf("%w: a batch of %d bytes under the block policy", ErrTooLarge, need)
 		}
-		for s.used+need > s.opts.MaxSize && !s.reclaimLocked() {
+		for s.used+need > s.limitLocked() && !s.reclaimLocked() {
 			if !wait {
 				s.mu.Unlock()
 				return ErrFull
@@ -438,8 +486,9 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	}
 	var ev Eviction
 	var err error
-	for i := range recs {
-		if err = s.appendLocked(&recs[i], &ev); err != nil {
+	taken := 0
+	for ; taken < len(recs); taken++ {
+		if err = s.appendLocked(&recs[taken], &ev); err != nil {
 			break
 		}
 	}
@@ -462,10 +511,17 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	}
 	s.report(ev)
 	if err != nil {
+		if taken > 0 {
+			return &PartialError{Appended: taken, Err: err}
+		}
 		return err
 	}
 	if s.opts.Fsync == FsyncAlways {
-		return s.syncTo(last, false)
+		if err := s.syncTo(last, false); err != nil {
+			// Taken, and buffered until a write succeeds: appending them
+			// again would store them twice.
+			return &PartialError{Appended: len(recs), Err: err}
+		}
 	}
 	return nil
 }
@@ -474,15 +530,15 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 // the evicting policies.
 func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	c := &s.chains[chainFor(r.Severity, s.opts.Full)]
-	fsz := int64(frameHeaderSize + len(r.Payload))
+	fsz := int64(segfmt.FrameHeaderSize + len(r.Payload))
 	if s.opts.Full != Block {
 		for {
 			need := fsz
 			if c.active == nil {
-				need += segHeaderSize
+				need += segfmt.HeaderSize
 			}
-			if s.used+need <= s.opts.MaxSize || s.reclaimLocked() {
-				if s.used+need <= s.opts.MaxSize {
+			if s.used+need <= s.limitLocked() || s.reclaimLocked() {
+				if s.used+need <= s.limitLocked() {
 					break
 				}
 				continue
@@ -603,6 +659,7 @@ func (s *Spool) Stats() Stats {
 	st := s.stats
 	st.Bytes = s.used
 	st.Records = s.records
+	st.FreeBytes, st.MinFree, st.Limit = s.fsFree, s.minFree, s.limitLocked()
 	oldest := int64(0)
 	found := false
 	for i := range s.chains {
@@ -678,7 +735,12 @@ func (s *Spool) closeFiles() {
 		s.cur = nil
 	}
 	if s.lock != nil {
-		_ = unlockDir(s.lock)
+		_ = s.lock.Unlock()
 		s.lock = nil
 	}
+}
+
+// appendFrame appends the frame of r, numbered seq, to dst.
+func appendFrame(dst []byte, seq uint64, r *Record) []byte {
+	return segfmt.AppendFrame(dst, seq, r.Severity, r.Time, r.Payload)
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 func TestMain(m *testing.M) {
@@ -139,7 +141,7 @@ func TestReadBatchLimits(t *testing.T) {
 	b2, err := s.Read(context.Background(), 10, 1)
 	require.NoError(t, err)
 	assert.Len(t, b2.Records, 1)
-	assert.Equal(t, int64(frameHeaderSize+len(b2.Records[0].Payload)), b2.Bytes)
+	assert.Equal(t, int64(segfmt.FrameHeaderSize+len(b2.Records[0].Payload)), b2.Bytes)
 	require.NoError(t, s.Ack(b))
 	require.NoError(t, s.Ack(b2))
 	require.NoError(t, s.Ack(b2), "a second Ack is a no-op")
@@ -265,8 +267,8 @@ func TestQuarantine(t *testing.T) {
 	data, err := os.ReadFile(files[0])
 	require.NoError(t, err)
 	var got []int
-	_, err = scanSegment(strings.NewReader(string(data)), int64(len(data)), validSegHeader(data), func(f *frame) {
-		got = append(got, recNum(t, Record{Payload: f.payload}))
+	_, err = segfmt.Scan(strings.NewReader(string(data)), int64(len(data)), segfmt.ValidHeader(data), func(f *segfmt.Frame) {
+		got = append(got, recNum(t, Record{Payload: f.Payload}))
 	})
 	require.NoError(t, err)
 	assert.Equal(t, seq(0, 5), got)
@@ -336,7 +338,7 @@ func TestWriteFailureKeepsRecords(t *testing.T) {
 	// disk): Sync says so, the records stay buffered, Read serves what was
 	// written and waits for the rest.
 	s.mu.Lock()
-	good := s.chains[chainInfo].wf
+	good := s.chains[chainInfo].wf.(*os.File)
 	bad, err := os.Open(good.Name()) // read-only: every write fails
 	require.NoError(t, err)
 	s.chains[chainInfo].wf = bad
@@ -380,7 +382,7 @@ func TestWriteFailureKeepsOrder(t *testing.T) {
 	require.NoError(t, s.Append(ctx, recs(sevWarn, 5, 6)))
 	require.NoError(t, s.Sync())
 	s.mu.Lock()
-	good := s.chains[chainWarn].wf
+	good := s.chains[chainWarn].wf.(*os.File)
 	bad, err := os.Open(good.Name())
 	require.NoError(t, err)
 	s.chains[chainWarn].wf = bad

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/internal/durable"
 )
 
 // syncTo makes the records up to seq durable per the policy, unless an
@@ -36,7 +38,7 @@ func (s *Spool) syncTo(seq uint64, final bool) error {
 			errs = append(errs, err)
 		}
 	}
-	var files []*os.File
+	var files []segFile
 	if s.dirty {
 		for i := range s.chains {
 			if f := s.chains[i].wf; f != nil {
@@ -104,14 +106,4 @@ func (s *Spool) syncLoop() {
 }
 
 // syncDir makes file creations and deletions in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory for sync: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync directory: %w", err)
-	}
-	return nil
-}
+func syncDir(dir string) error { return durable.SyncDir(dir) }
