@@ -129,13 +129,15 @@ func natExpiry(ctx context.Context, e *env) (res result) {
 
 // agentDiskFull puts the agent's data directory on a small tmpfs and keeps
 // the gateway unreachable while more lines are written than it can hold.
+// min_free is off so that the disk itself fills (with it, the spool stops
+// short of a full disk and full_policy applies).
 func agentDiskFull(ctx context.Context, e *env) (res result) {
 	mnt := filepath.Join(e.dir, "agent-fs")
 	if err := mountTmpfs(mnt, e.size.AgentFS); err != nil {
 		return result{Skip: err.Error()}
 	}
 	defer unmount(mnt)
-	r, err := e.rig(e2e.RigOptions{AgentData: filepath.Join(mnt, "data")})
+	r, err := e.rig(e2e.RigOptions{AgentData: filepath.Join(mnt, "data"), AgentYAML: "receivers:\n  spool:\n    min_free: 0\n"})
 	if err != nil {
 		return result{Err: err}
 	}
@@ -144,7 +146,8 @@ func agentDiskFull(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	r.Relay.SetMode(e2e.Refuse)
-	w := e.writer(r, e.size.Lines)
+	w := e.writer(r, e.size.DiskLines)
+	w.Pause = 0
 	if err := w.Run(ctx); err != nil {
 		return result{Err: err}
 	}
@@ -192,11 +195,15 @@ func gatewayDiskFull(ctx context.Context, e *env) (res result) {
 	return e.measure(ctx, r, w.Total, time.Now())
 }
 
-// tornSpoolTail tears the spool as a crash in the middle of a write does:
-// with the gateway unreachable, the agent is killed while it reads a
-// backlog (in the middle of a file poll, so the lines it spooled last are
-// past its saved file checkpoint, as after a real crash), its newest spool
-// segment is cut in the middle of the last frame, and it starts again.
+// tornSpoolTail leaves the spool as a crash in the middle of a write does:
+// with the gateway unreachable, the agent is SIGKILLed while it reads a
+// backlog, the end of its newest spool segment is torn (a partial frame
+// after the last whole one, what a write cut short leaves), and it starts
+// again: recovery cuts the torn tail, and every line still arrives.
+//
+// (Cutting into a whole frame instead would destroy a record the spool had
+// made durable, and the file checkpoint may already be past it: that is
+// damage, which the spool counts as lost, not what a crash leaves.)
 func tornSpoolTail(ctx context.Context, e *env) (res result) {
 	r, err := e.rig(e2e.RigOptions{})
 	if err != nil {
@@ -211,7 +218,18 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 	if err := w.Run(ctx); err != nil {
 		return result{Err: err}
 	}
-	// The backlog: written while the agent is down, read in one poll.
+	// Spooled, and past the file input's next checkpoint.
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = e2e.Wait(wctx, 50*time.Millisecond, func() bool {
+		n, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_appended_records")
+		return err == nil && n >= float64(w.Total)
+	}, r.Agent)
+	cancel()
+	if err != nil {
+		return result{Err: err}
+	}
+	time.Sleep(time.Second)
+	// The backlog: written while the agent is down, read in one go.
 	r.Agent.Kill()
 	w.Total, w.Pause = e.size.TornBacklog, 0
 	if err := w.Run(ctx); err != nil {
@@ -221,8 +239,7 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	// Kill as soon as the agent spools its first backlog records.
-	base := e.size.Lines / 5
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 	err = e2e.Wait(wctx, 5*time.Millisecond, func() bool {
 		n, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_appended_records")
 		return err == nil && n > 0
@@ -232,43 +249,59 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	r.Agent.Kill()
-	seg, cut, err := tearNewestSegment(filepath.Join(r.AgentData(), "spool"))
+	seg, torn, err := tearNewestSegment(filepath.Join(r.AgentData(), "spool"))
 	if err != nil {
 		return result{Err: err}
 	}
-	e.logf("agent killed while reading a backlog of %d lines; cut %d bytes from %s", w.Total-base, cut, filepath.Base(seg))
+	e.logf("agent killed while reading a backlog of %d lines; %s ends in %d bytes of a torn frame", w.Total-e.size.Lines/5, filepath.Base(seg), torn)
 	if err := r.StartAgent(); err != nil {
 		return result{Err: err}
 	}
 	r.Relay.SetMode(e2e.Pass)
-	return e.measure(ctx, r, w.Total, time.Now())
+	res = e.measure(ctx, r, w.Total, time.Now())
+	if strings.Contains(r.Agent.Out.String(), "torn_tail_bytes") {
+		res.Notes = append(res.Notes, "the agent cut the torn tail")
+	}
+	return res
 }
 
-// tearNewestSegment truncates the most recently written spool segment in
-// the middle of its last frame.
-func tearNewestSegment(dir string) (string, int64, error) {
+// tearNewestSegment makes the most recently written spool segment end in
+// the middle of a frame: it appends a fragment of its own last frames (60
+// bytes: less than any frame of a line, so never a whole one).
+func tearNewestSegment(dir string) (string, int, error) {
 	matches, err := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if err != nil {
 		return "", 0, err
 	}
 	var newest string
 	var newestTime time.Time
-	var size int64
 	for _, m := range matches {
 		st, err := os.Stat(m)
 		if err != nil {
 			continue
 		}
-		if st.ModTime().After(newestTime) && st.Size() > 64 {
-			newest, newestTime, size = m, st.ModTime(), st.Size()
+		if st.ModTime().After(newestTime) && st.Size() > 512 {
+			newest, newestTime = m, st.ModTime()
 		}
 	}
 	if newest == "" {
 		return "", 0, fmt.Errorf("no spool segment with frames in %s", dir)
 	}
-	// A frame of a line is over 100 bytes: cutting 20 ends the file inside it.
-	const cut = 20
-	return newest, cut, os.Truncate(newest, size-cut)
+	data, err := os.ReadFile(newest)
+	if err != nil {
+		return "", 0, err
+	}
+	const torn = 60
+	frag := append([]byte(nil), data[len(data)-2*torn:len(data)-torn]...)
+	f, err := os.OpenFile(newest, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return "", 0, err
+	}
+	if _, err := f.Write(frag); err != nil {
+		f.Close()
+		return "", 0, err
+	}
+	return newest, torn, f.Close()
 }
 
 func dfLine(dir string) string {

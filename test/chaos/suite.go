@@ -39,6 +39,9 @@ type sizes struct {
 	AgentFS, GatewayFS, GatewayFSGrown string
 	// TornBacklog is the line the torn spool scenario's backlog ends at.
 	TornBacklog int
+	// DiskLines is what the agent disk scenario writes: more than AgentFS
+	// holds once spooled.
+	DiskLines int
 }
 
 var (
@@ -48,15 +51,15 @@ var (
 		GatewayDown: 30 * time.Second, LinkOut: 30 * time.Second,
 		NATIdle: 30 * time.Second, NATOutage: 150 * time.Second,
 		AgentFS: "16m", GatewayFS: "256k", GatewayFSGrown: "256m",
-		TornBacklog: 200_000,
+		TornBacklog: 200_000, DiskLines: 200_000,
 	}
 	short = sizes{
 		KillLines: 20_000, Lines: 10_000, RotateEvery: 4_000, Rate: 10_000,
 		Kills: 3, KillEvery: 700 * time.Millisecond,
 		GatewayDown: 3 * time.Second, LinkOut: 3 * time.Second,
 		NATIdle: 2 * time.Second, NATOutage: 5 * time.Second,
-		AgentFS: "1m", GatewayFS: "16k", GatewayFSGrown: "64m",
-		TornBacklog: 40_000,
+		AgentFS: "16m", GatewayFS: "16k", GatewayFSGrown: "64m",
+		TornBacklog: 40_000, DiskLines: 100_000,
 	}
 )
 
@@ -302,10 +305,16 @@ func waitWritten(ctx context.Context, w *e2e.LogWriter, n int) error {
 	return e2e.Wait(ctx, 20*time.Millisecond, func() bool { return w.Written() >= n })
 }
 
-// closeRig stops the rig, noting a tier that did not stop in time.
+// closeRig stops the rig, noting a tier that did not stop in time, and
+// keeps the last processes' output in the scenario's directory.
 func closeRig(r *e2e.Rig, res *result) {
 	if err := r.Close(); err != nil {
 		res.Notes = append(res.Notes, "stop: "+err.Error())
+	}
+	for _, p := range []*e2e.Process{r.Gateway, r.Agent} {
+		if p != nil {
+			_ = os.WriteFile(filepath.Join(filepath.Dir(r.LogDir), p.Name+".log"), []byte(p.Out.String()), 0o600)
+		}
 	}
 }
 
