@@ -196,10 +196,10 @@ func gatewayDiskFull(ctx context.Context, e *env) (res result) {
 }
 
 // tornSpoolTail leaves the spool as a crash in the middle of a write does:
-// with the gateway unreachable, the agent is SIGKILLed while it reads a
-// backlog, the end of its newest spool segment is torn (a partial frame
+// with the gateway unreachable, the agent spools every line and is
+// SIGKILLed, the end of its newest spool segment is torn (a partial frame
 // after the last whole one, what a write cut short leaves), and it starts
-// again: recovery cuts the torn tail, and every line still arrives.
+// again: recovery cuts the torn tail, and every line still arrives once.
 //
 // (Cutting into a whole frame instead would destroy a record the spool had
 // made durable, and the file checkpoint may already be past it: that is
@@ -214,38 +214,11 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	r.Relay.SetMode(e2e.Refuse)
-	w := e.writer(r, e.size.Lines/5)
+	w := e.writer(r, e.size.Lines)
 	if err := w.Run(ctx); err != nil {
 		return result{Err: err}
 	}
-	// Spooled, and past the file input's next checkpoint.
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = e2e.Wait(wctx, 50*time.Millisecond, func() bool {
-		n, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_appended_records")
-		return err == nil && n >= float64(w.Total)
-	}, r.Agent)
-	cancel()
-	if err != nil {
-		return result{Err: err}
-	}
-	time.Sleep(time.Second)
-	// The backlog: written while the agent is down, read in one go.
-	r.Agent.Kill()
-	w.Total, w.Pause = e.size.TornBacklog, 0
-	if err := w.Run(ctx); err != nil {
-		return result{Err: err}
-	}
-	if err := r.StartAgent(); err != nil {
-		return result{Err: err}
-	}
-	// Kill as soon as the agent spools its first backlog records.
-	wctx, cancel = context.WithTimeout(ctx, 30*time.Second)
-	err = e2e.Wait(wctx, 5*time.Millisecond, func() bool {
-		n, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_appended_records")
-		return err == nil && n > 0
-	}, r.Agent)
-	cancel()
-	if err != nil {
+	if err := waitSpooled(ctx, r, w.Total); err != nil {
 		return result{Err: err}
 	}
 	r.Agent.Kill()
@@ -253,7 +226,7 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 	if err != nil {
 		return result{Err: err}
 	}
-	e.logf("agent killed while reading a backlog of %d lines; %s ends in %d bytes of a torn frame", w.Total-e.size.Lines/5, filepath.Base(seg), torn)
+	e.logf("agent killed with %d lines spooled; %s ends in %d bytes of a torn frame", w.Total, filepath.Base(seg), torn)
 	if err := r.StartAgent(); err != nil {
 		return result{Err: err}
 	}
@@ -263,6 +236,71 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 		res.Notes = append(res.Notes, "the agent cut the torn tail")
 	}
 	return res
+}
+
+// agentKillBacklog SIGKILLs the agent while it catches up a backlog (lines
+// written while it was down, with the gateway unreachable), as soon as it
+// has spooled the first of them: the file input saves its checkpoint at the
+// end of a poll, so what it spooled of the backlog is read and spooled
+// again after the restart, as new records.
+func agentKillBacklog(ctx context.Context, e *env) (res result) {
+	r, err := e.rig(e2e.RigOptions{})
+	if err != nil {
+		return result{Err: err}
+	}
+	defer closeRig(r, &res)
+	if err := startBoth(r); err != nil {
+		return result{Err: err}
+	}
+	r.Relay.SetMode(e2e.Refuse)
+	w := e.writer(r, e.size.Lines/5)
+	if err := w.Run(ctx); err != nil {
+		return result{Err: err}
+	}
+	if err := waitSpooled(ctx, r, w.Total); err != nil {
+		return result{Err: err}
+	}
+	r.Agent.Kill()
+	base := w.Total
+	w.Total, w.Pause = e.size.TornBacklog, 0
+	if err := w.Run(ctx); err != nil {
+		return result{Err: err}
+	}
+	if err := r.StartAgent(); err != nil {
+		return result{Err: err}
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = e2e.Wait(wctx, 5*time.Millisecond, func() bool {
+		n, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_appended_records")
+		return err == nil && n > 0
+	}, r.Agent)
+	cancel()
+	if err != nil {
+		return result{Err: err}
+	}
+	r.Agent.Kill()
+	e.logf("agent killed while catching up a backlog of %d lines", w.Total-base)
+	if err := r.StartAgent(); err != nil {
+		return result{Err: err}
+	}
+	r.Relay.SetMode(e2e.Pass)
+	return e.measure(ctx, r, w.Total, time.Now())
+}
+
+// waitSpooled waits until the agent spooled n records (since it started)
+// and a little longer, past its file input's next checkpoint.
+func waitSpooled(ctx context.Context, r *e2e.Rig, n int) error {
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	err := e2e.Wait(wctx, 50*time.Millisecond, func() bool {
+		got, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_appended_records")
+		return err == nil && got >= float64(n)
+	}, r.Agent)
+	if err != nil {
+		return fmt.Errorf("the agent did not spool %d lines: %w", n, err)
+	}
+	time.Sleep(time.Second)
+	return nil
 }
 
 // tearNewestSegment makes the most recently written spool segment end in

@@ -37,7 +37,8 @@ type sizes struct {
 	// AgentFS, GatewayFS and GatewayFSGrown are tmpfs sizes for the disk
 	// scenarios.
 	AgentFS, GatewayFS, GatewayFSGrown string
-	// TornBacklog is the line the torn spool scenario's backlog ends at.
+	// TornBacklog is the line the agent-kill-backlog scenario's backlog
+	// ends at.
 	TornBacklog int
 	// DiskLines is what the agent disk scenario writes: more than AgentFS
 	// holds once spooled.
@@ -96,6 +97,7 @@ var scenarios = []scenario{
 	{"agent-disk-full", agentDiskFull},
 	{"gateway-disk-full", gatewayDiskFull},
 	{"torn-spool-tail", tornSpoolTail},
+	{"agent-kill-backlog", agentKillBacklog},
 }
 
 func scenarioNames() []string {
