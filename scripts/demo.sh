@@ -107,6 +107,11 @@ echo "Records in the gateway's archive (redacted on the device):"
 echo "  \$ fleetlogctl archive query --dir $archive --device $device --output text"
 "$bin/fleetlogctl" archive query --dir "$archive" --device "$device" --output text | sed 's/^/  /'
 echo
+echo "File lines carry the level they state (ERROR, WARN, ...), read on the device before the spool,"
+echo "so a full spool evicts DEBUG first. WARN and above:"
+echo "  \$ fleetlogctl archive query --dir $archive --device $device --severity warn --output text"
+"$bin/fleetlogctl" archive query --dir "$archive" --device "$device" --severity warn --output text | sed 's/^/  /'
+echo
 echo "Is the archive intact? Checked with the public key only:"
 echo "  \$ fleetlogctl archive verify --dir $archive --pubkey $run/certs/archive-pub.pem"
 "$bin/fleetlogctl" archive verify --dir "$archive" --pubkey "$run/certs/archive-pub.pem" | sed 's/^/  /'

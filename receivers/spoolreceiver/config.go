@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/helper"
 	syslogin "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/syslog"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/input/tcp"
@@ -168,6 +169,15 @@ type FileConfig struct {
 	fileconsumer.Config `mapstructure:",squash"`
 	// Attributes are added to every record from this input. Default none.
 	Attributes map[string]string `mapstructure:"attributes"`
+	// Operators is stanza's operator pipeline (json_parser, regex_parser,
+	// severity_parser, move, router, ...) that every line of this input goes
+	// through before the spool, as in the contrib filelog receiver. Default
+	// none: lines are spooled as they are read.
+	Operators []operator.Config `mapstructure:"operators"`
+	// DetectSeverity gives a line without operators the level it states
+	// (`ERROR`, `level=warn`, `<3>`, ...; see internal/severity). Default
+	// true; false leaves such lines' severity unspecified.
+	DetectSeverity bool `mapstructure:"detect_severity"`
 }
 
 // SyslogConfig is one syslog input: stanza's syslog input options (protocol,
@@ -200,12 +210,13 @@ func createDefaultConfig() *Config {
 
 // NewFileConfig returns a file input with fleetlog's defaults: stanza's,
 // except start_at beginning (with checkpoints, it only applies to files never
-// seen before, so nothing written before the first start is lost) and
-// include_file_path on.
+// seen before, so nothing written before the first start is lost),
+// include_file_path on, and severity detection on.
 func NewFileConfig() *FileConfig {
 	c := &FileConfig{Config: *fileconsumer.NewConfig()}
 	c.StartAt = defaultFileStartAt
 	c.IncludeFilePath = true
+	c.DetectSeverity = true
 	return c
 }
 
@@ -242,6 +253,9 @@ func (c *Config) Unmarshal(conf *confmap.Conf) error {
 		}
 		if err != nil {
 			return fmt.Errorf("'files::%s': %w", name, err)
+		}
+		if err := checkOperatorKeys("files::"+name+"::operators", sub); err != nil {
+			return err
 		}
 		if c.Files == nil {
 			c.Files = map[string]*FileConfig{}
@@ -356,6 +370,9 @@ func (c *Config) Validate() error {
 		if _, err := f.Build(componenttest.NewNopTelemetrySettings(), nopEmit); err != nil {
 			errs = append(errs, fmt.Errorf("'files::%s': %w", name, err))
 		}
+		if err := validateOperators("files::"+name+"::operators", f.Operators); err != nil {
+			errs = append(errs, err)
+		}
 		if c.MaxSize >= minMaxSize {
 			size := int64(f.MaxLogSize)
 			if size == 0 {
@@ -363,6 +380,8 @@ func (c *Config) Validate() error {
 			}
 			if err := checkMaxLogSize("files::"+name+"::max_log_size", size, int64(c.MaxSize)); err != nil {
 				errs = append(errs, err)
+			} else if len(f.Operators) > 0 {
+				errs = append(errs, checkOperatorLogSize("files::"+name+"::max_log_size", size, int64(c.MaxSize)))
 			}
 		}
 	}

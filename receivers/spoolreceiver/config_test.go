@@ -68,7 +68,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.EqualValues(t, 2<<20, cfg.Batch.MaxBytes)
 	assert.EqualValues(t, 1<<30, cfg.minFree())
 
-	require.Len(t, cfg.Files, 2)
+	require.Len(t, cfg.Files, 3)
 	app := cfg.Files["app"]
 	assert.Equal(t, []string{"/var/log/app/*.log"}, app.Include)
 	assert.Equal(t, "beginning", app.StartAt)
@@ -79,6 +79,10 @@ func TestLoadConfig(t *testing.T) {
 	assert.True(t, app.IncludeFileName)
 	assert.True(t, app.IncludeFilePath)
 	assert.Equal(t, "gzip", cfg.Files["rotated"].Compression)
+	assert.True(t, app.DetectSeverity, "on by default")
+	assert.False(t, cfg.Files["rotated"].DetectSeverity)
+	require.Len(t, cfg.Files["json"].Operators, 1)
+	assert.Equal(t, "json_parser", cfg.Files["json"].Operators[0].Type())
 
 	require.Len(t, cfg.Syslog, 2)
 	assert.True(t, cfg.Syslog["tcp"].EnableOctetCounting)
@@ -108,6 +112,9 @@ func TestInvalidConfig(t *testing.T) {
 		{name: "badbatch", want: ErrBatchRecords, text: "'batch::timeout'"},
 		{name: "badfile", text: "'files::a': invalid start_at location 'middle'"},
 		{name: "badudp", text: "'syslog::u'"},
+		{name: "asyncoperator", want: ErrOperatorAsync, text: "'files::a::operators[1]' (recombine)"},
+		{name: "operatorlines", want: ErrOperatorLogSize, text: "'files::a::max_log_size' (153600 bytes)"},
+		{name: "misspeltoperator", text: "'files::a::operators[0]' (json_parser)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/encoding/unicode"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/record"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/severity"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
@@ -26,6 +27,7 @@ type scratch struct {
 	buf   []byte
 	attrs []byte
 	recs  []spool.Record
+	sevs  []uint8
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -49,6 +51,13 @@ func (r *spoolReceiver) buildFile(fc *FileConfig) (*fileconsumer.Manager, error)
 	repair := readRawUTF8(&cfg)
 	if repair {
 		cfg.Encoding = "utf-8-raw"
+	}
+	if len(fc.Operators) > 0 {
+		emit, err := r.operatorEmit(fc, repair)
+		if err != nil {
+			return nil, err
+		}
+		return cfg.Build(r.set.TelemetrySettings, emit)
 	}
 	return cfg.Build(r.set.TelemetrySettings, r.fileEmit(fc, repair))
 }
@@ -114,17 +123,23 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 		s.buf, s.recs = s.buf[:0], s.recs[:0]
 		offsets := make([]int, 0, len(tokens)+1)
 		e := record.Entry{Observed: now, AttributesRaw: s.attrs}
+		s.sevs = s.sevs[:0]
 		for _, tok := range tokens {
 			offsets = append(offsets, len(s.buf))
 			if repair {
 				tok = validUTF8(tok)
 			}
+			if fc.DetectSeverity {
+				lv := severity.Sniff(tok)
+				e.Severity, e.SeverityText = lv.Number, lv.Text
+			}
+			s.sevs = append(s.sevs, e.Severity)
 			e.BodyBytes = tok
 			s.buf = record.Append(s.buf, &e)
 		}
 		offsets = append(offsets, len(s.buf))
 		for i := range tokens {
-			s.recs = append(s.recs, spool.Record{Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
+			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
 		}
 		if err := r.appendRecords(ctx, s.recs, waitForRoom); err != nil {
 			// Shutdown, or a line that can never fit: fileconsumer moves

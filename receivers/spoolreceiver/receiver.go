@@ -12,6 +12,7 @@ import (
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer"
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/pipeline"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
@@ -44,6 +45,7 @@ type spoolReceiver struct {
 	store     *checkpoint.Store
 	telemetry *metadata.TelemetryBuilder
 	files     []*fileconsumer.Manager
+	pipes     []*pipeline.DirectedPipeline // file inputs' operators
 	syslogs   []operator.Operator
 
 	cancel context.CancelFunc
@@ -153,6 +155,10 @@ func (r *spoolReceiver) Shutdown(context.Context) error {
 		errs = append(errs, m.Stop())
 	}
 	r.files = nil
+	for _, p := range r.pipes {
+		errs = append(errs, p.Stop())
+	}
+	r.pipes = nil
 	if r.cancel != nil {
 		r.cancel()
 		r.wg.Wait()

@@ -38,6 +38,10 @@ func TestDemo(t *testing.T) {
 	assert.Contains(t, out, "accepted 12 records from demo-device-01 over mTLS and stored 12")
 	assert.Contains(t, out, "[demo-device-01] 2026-11-24T09:00:07.781Z INFO  kiosk-ui   session ended")
 	assert.Contains(t, out, "sudo: ops : TTY=pts/0")
+	// File lines carry the level they state, read on the device.
+	assert.Contains(t, out, "ERROR [demo-device-01] 2026-11-24T09:00:04.900Z ERROR auth")
+	assert.Contains(t, out, "DEBUG [demo-device-01] 2026-11-24T09:00:06.442Z DEBUG config")
+	assert.Contains(t, out, "WARN  [demo-device-01] 2026-11-24T09:00:02.551Z WARN  network")
 	assert.NotContains(t, out, "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "the demo's secret must be redacted on the device")
 	assert.NotContains(t, out, "maria.lopez@example.com", "the demo's email must be redacted on the device")
 

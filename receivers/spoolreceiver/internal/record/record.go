@@ -321,7 +321,8 @@ func (d *Decoder) decode(p []byte, spoolID string, seq uint64) error {
 	out.SetObservedTimestamp(pcommon.Timestamp(obs))
 	out.SetSeverityNumber(plog.SeverityNumber(sev))
 	if len(sevText) > 0 {
-		out.SetSeverityText(string(sevText))
+		// A handful of texts repeat over every record ("INFO", "ERROR").
+		out.SetSeverityText(intern(r.strs, sevText))
 	}
 	return r.err
 }
@@ -401,15 +402,20 @@ type reader struct {
 // interned returns a string for an attribute key or value, shared with
 // earlier records when it repeats.
 func (r *reader) interned() string {
-	b := r.bytes()
-	if r.strs == nil || len(b) > maxInternedLen {
+	return intern(r.strs, r.bytes())
+}
+
+// intern returns b as a string, the one in strs if it is there (nil strs:
+// no interning).
+func intern(strs map[string]string, b []byte) string {
+	if strs == nil || len(b) > maxInternedLen {
 		return string(b)
 	}
-	if s, ok := r.strs[string(b)]; ok {
+	if s, ok := strs[string(b)]; ok {
 		return s
 	}
 	s := string(b)
-	r.strs[s] = s
+	strs[s] = s
 	return s
 }
 
