@@ -10,6 +10,7 @@
 #   make bench-footprint  agent RSS idle and under load, binary sizes
 #   make bench-alerts     gateway CPU per line with the alert rule pack on and off
 #   make bench-fleet      the gateway's control plane under 1,000 simulated OpAMP agents
+#   make chaos   the fault suite at full size (kills, outages, NAT, full disks, torn spool)
 #   make generate  component metadata (mdatagen)
 
 SHELL        := bash
@@ -24,7 +25,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet chaos agent generate clean
 
 all: build
 
@@ -103,6 +104,12 @@ bench-alerts: bin/fleetlog
 FLEETFLAGS ?=
 bench-fleet: bin/fleetlog
 	$(GO) run ./bench/fleetsim -bin bin/fleetlog $(FLEETFLAGS)
+
+# The fault suite at full size (test/chaos/README.md): about 15 minutes; the
+# disk-full scenarios need root. Flags, e.g. CHAOSFLAGS='-scenarios agent-kill'.
+CHAOSFLAGS ?=
+chaos: bin/fleetlog bin/fleetlog-agent bin/fleetlogctl
+	$(GO) run ./test/chaos -root $(CURDIR) -results bench/results/chaos.md $(CHAOSFLAGS)
 
 clean:
 	rm -rf bin build run

@@ -51,13 +51,21 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 			return fmt.Errorf("'gateway_id' is not set and the host name is unknown: %w", err)
 		}
 	}
+	// Several queue consumers write a spool's batches out of order, and
+	// skipping records at or below the spool's mark would then skip some
+	// that were never stored.
+	unordered := e.cfg.QueueConfig.HasValue() && e.cfg.QueueConfig.Get().NumConsumers > 1
+	if unordered {
+		e.logger.Warn("'sending_queue' with more than one consumer writes batches out of order: re-deliveries of agents' records are stored again, not skipped")
+	}
 	w, rec, err := archive.Open(archive.Options{
-		Dir:            e.cfg.Directory,
-		Key:            key,
-		GatewayID:      gatewayID,
-		MaxSegmentSize: e.cfg.MaxSegmentSize,
-		MaxSegmentAge:  e.cfg.MaxSegmentAge,
-		Fsync:          e.cfg.Fsync.archivePolicy(),
+		Dir:               e.cfg.Directory,
+		Key:               key,
+		GatewayID:         gatewayID,
+		MaxSegmentSize:    e.cfg.MaxSegmentSize,
+		MaxSegmentAge:     e.cfg.MaxSegmentAge,
+		Fsync:             e.cfg.Fsync.archivePolicy(),
+		StoreRedeliveries: unordered,
 	})
 	if err != nil {
 		return fmt.Errorf("'directory': %w", err)
@@ -132,6 +140,9 @@ func (e *archiveExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		return err
 	}
 	e.telemetry.ArchiveRecordsWritten.Add(ctx, int64(res.Records))
+	if res.Skipped > 0 {
+		e.telemetry.ArchiveRecordsDuplicate.Add(ctx, int64(res.Skipped))
+	}
 	e.telemetry.ArchiveBytesWritten.Add(ctx, res.Bytes)
 	if res.Sealed {
 		e.telemetry.ArchiveSegmentsSealed.Add(ctx, 1)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadatatest"
 	"github.com/fleetlog/fleetlog/internal/archive"
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
 // testConfig returns a config for a fresh archive directory and signing key.
@@ -159,4 +160,36 @@ func TestExporterAppliesRetention(t *testing.T) {
 	}, 10*time.Second, 20*time.Millisecond, "sealed, then deleted with a tombstone that verifies")
 	require.NoError(t, exp.Shutdown(context.Background()))
 	metadatatest.AssertEqualArchiveSegmentsDeleted(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
+
+// TestExporterSkipsRedeliveries: a batch delivered again (the agent did not
+// get the acknowledgement) is acknowledged, counted and not stored again,
+// also after a restart.
+func TestExporterSkipsRedeliveries(t *testing.T) {
+	cfg, pub := testConfig(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	stampedLogs := func(from, to int) plog.Logs {
+		ld := testLogs(0)
+		recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		for i := from; i < to; i++ {
+			lr := recs.AppendEmpty()
+			lr.Body().SetStr("line")
+			spoolstamp.Stamp(lr.Attributes(), "0123456789abcdef0123456789abcdef", uint64(i))
+		}
+		return ld
+	}
+	for range 2 { // the second time after a restart
+		exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg)
+		require.NoError(t, err)
+		require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+		require.NoError(t, exp.ConsumeLogs(context.Background(), stampedLogs(1, 11)))
+		require.NoError(t, exp.ConsumeLogs(context.Background(), stampedLogs(6, 16)))
+		require.NoError(t, exp.Shutdown(context.Background()))
+	}
+	sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(15), sum.Records)
+	metadatatest.AssertEqualArchiveRecordsWritten(t, tel, []metricdata.DataPoint[int64]{{Value: 15}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualArchiveRecordsDuplicate(t, tel, []metricdata.DataPoint[int64]{{Value: 25}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }

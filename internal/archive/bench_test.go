@@ -10,6 +10,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
 const benchBatch = 1000
@@ -75,6 +77,60 @@ func BenchmarkIngest(b *testing.B) {
 	records := float64(b.N * benchBatch)
 	b.ReportMetric(records/b.Elapsed().Seconds(), "records/s")
 	b.ReportMetric(float64(disk)/records, "disk-bytes/record")
+}
+
+// BenchmarkIngestStamped is BenchmarkIngest with every record stamped by
+// its spool (what agents send), so each append also checks and moves the
+// de-duplication mark; "redelivered" appends batches the archive holds
+// already (all skipped).
+func BenchmarkIngestStamped(b *testing.B) {
+	for _, redelivered := range []bool{false, true} {
+		name := "new"
+		if redelivered {
+			name = "redelivered"
+		}
+		b.Run(name, func(b *testing.B) {
+			_, key := newKey(b)
+			w, _, err := Open(Options{Dir: b.TempDir(), Key: key, GatewayID: "bench", MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			const spool = "0123456789abcdef0123456789abcdef"
+			batches := make([]plog.Logs, 16)
+			for i := range batches {
+				batches[i] = benchLogs(0) // one device: one mark
+				recs := batches[i].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+				for j := range recs.Len() {
+					spoolstamp.Stamp(recs.At(j).Attributes(), spool, uint64(i*benchBatch+j+1))
+				}
+			}
+			if redelivered {
+				for _, ld := range batches {
+					if _, err := w.Append(ld); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.SetBytes(int64(otlpSize(batches[0])))
+			b.ResetTimer()
+			for i := range b.N {
+				ld := batches[i%len(batches)]
+				if !redelivered && i > 0 && i%len(batches) == 0 {
+					// A new device each round, so the batches are new again.
+					ld.ResourceLogs().At(0).Resource().Attributes().PutStr(DeviceAttribute, fmt.Sprintf("atm-%d", i))
+					for _, other := range batches[1:] {
+						other.ResourceLogs().At(0).Resource().Attributes().PutStr(DeviceAttribute, fmt.Sprintf("atm-%d", i))
+					}
+				}
+				if _, err := w.Append(ld); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
 }
 
 // BenchmarkQueryScan scans a sealed archive with a filter that matches

@@ -52,6 +52,11 @@ type Options struct {
 	MaxSegmentSize int64
 	MaxSegmentAge  time.Duration
 	Fsync          FsyncPolicy
+	// StoreRedeliveries turns the de-duplication of stamped records off
+	// (dedup.go): every record is stored. It is for writers whose batches of
+	// one spool may arrive out of order (a queue with several consumers),
+	// where "at or below the mark" would also skip records never stored.
+	StoreRedeliveries bool
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
 }
@@ -81,6 +86,9 @@ type AppendResult struct {
 	// sealing is retried).
 	Sealed  bool
 	SealErr error
+	// Skipped counts stamped records not written because the archive
+	// already holds them (re-deliveries; see dedup.go).
+	Skipped int
 }
 
 // Writer appends log records to an archive directory. It holds the
@@ -103,6 +111,10 @@ type Writer struct {
 
 	open   *openSegment
 	failed error
+
+	// marks is the highest spool sequence number stored per device and
+	// spool identity (dedup.go).
+	marks map[markKey]uint64
 }
 
 type openSegment struct {
@@ -156,7 +168,7 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 		return nil, nil, err
 	}
 	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
-		encoders: make(chan *zstd.Encoder, runtime.GOMAXPROCS(0))}
+		encoders: make(chan *zstd.Encoder, runtime.GOMAXPROCS(0)), marks: map[markKey]uint64{}}
 	rec, err := w.recover()
 	if err != nil {
 		w.closeFiles()
@@ -215,6 +227,17 @@ func (w *Writer) recover() (*Recovery, error) {
 	if last != "" {
 		if err := w.continueFrom(last); err != nil {
 			return nil, err
+		}
+	}
+	covered, _, err := w.loadMarks()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		if e.seq > covered && e.manifest != "" && e.segment != "" {
+			if err := w.marksFromSegment(e.segment); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if open == nil {
@@ -279,6 +302,7 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 				}
 			}
 		}
+		noteMarks(w.marks, ld)
 		w.prevChain = h
 		w.nextFrame++
 		seg.frames++
@@ -337,17 +361,67 @@ func (w *Writer) openSegment() error {
 // Concurrent appends compress in parallel, write one after the other and
 // share fsyncs: an append whose frames an earlier caller's fsync already
 // covered does not sync again.
+//
+// Records stamped by an agent's spool that the archive already holds are
+// skipped and counted in AppendResult.Skipped (dedup.go); a batch of only
+// such records writes nothing and returns once the originals are durable.
 func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 	var res AppendResult
 	if ld.LogRecordCount() == 0 {
 		return res, nil
 	}
-	batch, err := w.encode(ld)
-	if err != nil {
-		return res, err
+	var plan *dedupPlan
+	if !w.opts.StoreRedeliveries {
+		plan = newPlan(ld)
+	}
+	w.mu.Lock()
+	plan.planLocked(w)
+	w.mu.Unlock()
+	var batch *encodedBatch
+	for attempt := 1; ; attempt++ {
+		kept := plan.keep(ld)
+		if plan != nil {
+			res.Skipped = plan.skipped
+		}
+		if kept.LogRecordCount() == 0 {
+			return res, w.syncSkipped()
+		}
+		if attempt > maxPlanAttempts {
+			// Concurrent appends of the same spool keep moving its mark:
+			// plan and encode under the lock, which cannot be outrun.
+			w.mu.Lock()
+			plan.planLocked(w)
+			kept = plan.keep(ld)
+			if plan != nil {
+				res.Skipped = plan.skipped
+			}
+			if kept.LogRecordCount() == 0 {
+				w.mu.Unlock()
+				return res, w.syncSkipped()
+			}
+			var err error
+			if batch, err = w.encode(kept); err != nil {
+				w.mu.Unlock()
+				return res, err
+			}
+			ld = kept
+			break
+		}
+		var err error
+		if batch, err = w.encode(kept); err != nil {
+			return res, err
+		}
+		w.mu.Lock()
+		if plan == nil || plan.currentLocked(w) {
+			ld = kept
+			break
+		}
+		// Another append stored records of the same spool meanwhile.
+		plan.planLocked(w)
+		w.mu.Unlock()
 	}
 
-	w.mu.Lock()
+	// w.mu is held from here.
 	if w.failed != nil {
 		w.mu.Unlock()
 		return res, w.failed
@@ -377,6 +451,9 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 	seg.records += uint64(ld.LogRecordCount())
 	seg.size += int64(len(buf))
 	w.prevChain, w.nextFrame = prev, next
+	if plan != nil {
+		plan.applyLocked(w)
+	}
 	res.Records, res.Bytes = ld.LogRecordCount(), int64(len(buf))
 	written := seg.size
 	if seg.size >= w.opts.MaxSegmentSize {
@@ -394,6 +471,33 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		}
 	}
 	return res, nil
+}
+
+// maxPlanAttempts bounds how often Append plans a batch again because a
+// concurrent append moved a mark it depends on.
+const maxPlanAttempts = 3
+
+// syncSkipped returns, for a batch whose records were all stored already,
+// once what is written is durable (with FsyncAlways): the append that wrote
+// them may still be syncing, and the batch must not be acknowledged before.
+func (w *Writer) syncSkipped() error {
+	if w.opts.Fsync != FsyncAlways {
+		return nil
+	}
+	w.mu.Lock()
+	seg, failed := w.open, w.failed
+	var target int64
+	if seg != nil {
+		target = seg.size
+	}
+	w.mu.Unlock()
+	if failed != nil {
+		return failed
+	}
+	if seg == nil {
+		return nil // sealed, and sealing synced it
+	}
+	return w.syncTo(seg, target)
 }
 
 // encodedBatch is a batch compressed into frame payloads.
@@ -563,6 +667,8 @@ func (w *Writer) seal() error {
 	w.prevManifest = hash
 	w.nextSeq = seg.seq + 1
 	seg.f.Close()
+	// Not fatal: Open reads the segments the marks file does not cover.
+	_ = w.saveMarksLocked(seg.seq)
 	if err := os.Chmod(w.abs(seg.rel), sealedFilePerm); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.rel, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/fleetlog/fleetlog/internal/fleetattr"
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadata"
 	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadatatest"
 )
@@ -281,4 +282,23 @@ func TestGatewayReportsMismatchesToFleetRegistry(t *testing.T) {
 		require.NoError(t, p.Shutdown(context.Background()))
 		assert.Equal(t, [][4]string{{"atm-1", "atms", "branch-7", "atm-2"}}, reg.calls, "once per batch, reject_mismatch %v", reject)
 	}
+}
+
+// TestGatewayKeepsSpoolStamp: the spool stamp (record attributes) passes
+// unchanged, and the device the archive keys it by is the certificate's,
+// so a device claiming another's identity cannot touch that device's
+// de-duplication state.
+func TestGatewayKeepsSpoolStamp(t *testing.T) {
+	t.Parallel()
+	sink, consume, _ := gatewayPipeline(t, false)
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr(fleetattr.DeviceID, "atm-2") // claims another device
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	spoolstamp.Stamp(lr.Attributes(), "0123456789abcdef0123456789abcdef", 1<<40)
+	want := lr.Attributes().AsRaw()
+	require.NoError(t, consume(authenticated(authData{fleetattr.DeviceID: "atm-1"}), ld))
+	out := sink.AllLogs()[0]
+	assert.Equal(t, "atm-1", resourceAttrs(t, out, 0)[fleetattr.DeviceID])
+	assert.Equal(t, want, out.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw())
 }

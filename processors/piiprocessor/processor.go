@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/fleetlog/fleetlog/internal/pii"
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 	"github.com/fleetlog/fleetlog/processors/piiprocessor/internal/metadata"
 )
 
@@ -253,7 +254,7 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean cleanValues)
 	strongest, total := pii.ActionMask, 0
 	var blocked int64
 	m.RemoveIf(func(k string, v pcommon.Value) bool {
-		if hasKeyFold(p.allowed, k) {
+		if hasKeyFold(p.allowed, k) || spoolStamp(k, v) {
 			return false
 		}
 		if hasKeyFold(p.blocked, k) {
@@ -287,6 +288,22 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean cleanValues)
 		return false
 	})
 	return strongest, total, blocked
+}
+
+// spoolStamp reports whether k, v is a well-formed part of the spool's
+// stamp (internal/spoolstamp), which the archive needs exactly as the spool
+// made it: a large sequence number can pass the card number check, and
+// redacting it would make the archive store re-deliveries again. Its values
+// (an integer, 32 hex digits) cannot hold text; anything else under these
+// keys is scanned as usual.
+func spoolStamp(k string, v pcommon.Value) bool {
+	switch k {
+	case spoolstamp.SeqAttribute:
+		return v.Type() == pcommon.ValueTypeInt
+	case spoolstamp.IDAttribute:
+		return v.Type() == pcommon.ValueTypeStr && spoolstamp.ValidID(v.Str())
+	}
+	return false
 }
 
 func hasKeyFold(keys []string, k string) bool {

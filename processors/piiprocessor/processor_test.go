@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fleetlog/fleetlog/internal/pii"
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 	"github.com/fleetlog/fleetlog/processors/piiprocessor/internal/metadata"
 )
 
@@ -252,4 +253,48 @@ func TestRepeatedAttributesInABatch(t *testing.T) {
 	pw, _ := got.At(3).Attributes().Get("password")
 	assert.NotEqual(t, "/var/log/app/app.log", pw.Str())
 	assertDetections(t, tel, map[string]int64{pii.Email: 3, pii.KVSecret: 1})
+}
+
+// TestSpoolStampPassesUnchanged: the stamp that lets the archive store each
+// record once must reach it as the agent's spool made it, through the
+// default config on both tiers, whatever the random identity looks like.
+func TestSpoolStampPassesUnchanged(t *testing.T) {
+	sink, consume := newTestProcessor(t, createDefaultConfig(), nil)
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for i := range 2000 {
+		id, err := spoolstamp.NewID()
+		require.NoError(t, err)
+		lr := lrs.AppendEmpty()
+		lr.Body().SetStr("user bob@example.com logged in")
+		// Sequence numbers from small to far beyond any spool's life.
+		spoolstamp.Stamp(lr.Attributes(), id, uint64(1)<<(i%48)+uint64(i))
+	}
+	want := plog.NewLogs()
+	ld.CopyTo(want)
+	consume(ld)
+	got := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	require.Equal(t, lrs.Len(), got.Len())
+	wantRecs := want.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i := range got.Len() {
+		assert.Equal(t, wantRecs.At(i).Attributes().AsRaw(), got.At(i).Attributes().AsRaw())
+		assert.NotContains(t, got.At(i).Body().Str(), "bob@example.com", "the body is still redacted")
+	}
+}
+
+// TestSpoolStampKeysAreNoHidingPlace: only well-formed stamp values pass
+// unscanned; text under the stamp's keys is redacted like any attribute.
+func TestSpoolStampKeysAreNoHidingPlace(t *testing.T) {
+	sink, consume := newTestProcessor(t, createDefaultConfig(), nil)
+	ld := plog.NewLogs()
+	lr := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.Attributes().PutStr(spoolstamp.IDAttribute, "bob@example.com")
+	lr.Attributes().PutStr(spoolstamp.SeqAttribute, "4111111111111111")
+	consume(ld)
+	got := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
+	for _, k := range []string{spoolstamp.IDAttribute, spoolstamp.SeqAttribute} {
+		v, ok := got.Get(k)
+		require.True(t, ok)
+		assert.Contains(t, v.Str(), "[REDACTED:", k)
+	}
 }

@@ -115,6 +115,7 @@ func (r *spoolReceiver) start() error {
 		MaxBytes:   int64(r.cfg.Batch.MaxBytes),
 		Timeout:    r.cfg.Batch.Timeout,
 		Retry:      r.cfg.Retry,
+		SpoolID:    sp.ID(),
 	}, logger, func(ctx context.Context, n int64) { r.telemetry.SpoolUndecodableRecords.Add(ctx, n) })
 	r.wg.Add(2)
 	go func() {

@@ -112,8 +112,8 @@ func TestGatewayArchiveSurvivesKill(t *testing.T) {
 	for i := range before {
 		require.NoError(t, export(t, addr, tlsCfg, fmt.Sprintf("%s acked %d", tag, i)))
 	}
-	require.NoError(t, gw.cmd.Process.Kill())
-	<-gw.done
+	require.NoError(t, gw.Cmd.Process.Kill())
+	<-gw.Done
 	segments, err := filepath.Glob(filepath.Join(archiveDir, "*", "*", "*", "seg-*.fla"))
 	require.NoError(t, err)
 	require.Len(t, segments, 1)
@@ -127,7 +127,7 @@ func TestGatewayArchiveSurvivesKill(t *testing.T) {
 	gw, addr = startArchiveGateway(t, certs, dataDir)
 	require.NoError(t, export(t, addr, tlsCfg, tag+" after restart"))
 	gw.stop(t)
-	assert.Contains(t, gw.out.String(), "Cut an incomplete write")
+	assert.Contains(t, gw.Out.String(), "Cut an incomplete write")
 
 	out, err := run(t, ctl, "archive", "verify", "--dir", archiveDir, "--pubkey", filepath.Join(certs, "archive-pub.pem"))
 	require.NoError(t, err, out)

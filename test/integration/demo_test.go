@@ -31,10 +31,10 @@ func TestDemo(t *testing.T) {
 	}
 	demo := start(t, "demo", "bash", env, filepath.Join(root, "scripts", "demo.sh"))
 	eventually(t, "the demo's summary", func() bool {
-		return strings.Contains(demo.out.String(), "press Ctrl-C to stop")
+		return strings.Contains(demo.Out.String(), "press Ctrl-C to stop")
 	}, demo)
 
-	out := demo.out.String()
+	out := demo.Out.String()
 	assert.Contains(t, out, "accepted 12 records from demo-device-01 over mTLS and stored 12")
 	assert.Contains(t, out, "[demo-device-01] 2026-11-24T09:00:07.781Z INFO  kiosk-ui   session ended")
 	assert.Contains(t, out, "sudo: ops : TTY=pts/0")
@@ -45,16 +45,16 @@ func TestDemo(t *testing.T) {
 	assert.NotContains(t, out, "sk_live_4eC39HqLyjWDarjtT1zdp7dc", "the demo's secret must be redacted on the device")
 	assert.NotContains(t, out, "maria.lopez@example.com", "the demo's email must be redacted on the device")
 
-	require.NoError(t, demo.cmd.Process.Signal(os.Interrupt))
+	require.NoError(t, demo.Cmd.Process.Signal(os.Interrupt))
 	select {
-	case <-demo.done:
+	case <-demo.Done:
 	case <-time.After(waitTimeout):
 		t.Fatal("the demo did not stop within 30s of Ctrl-C")
 	}
 	var exitErr *exec.ExitError
-	require.ErrorAs(t, demo.err, &exitErr)
+	require.ErrorAs(t, demo.Err, &exitErr)
 	assert.Equal(t, 130, exitErr.Sys().(syscall.WaitStatus).ExitStatus(), "Ctrl-C exits 130")
-	assert.Contains(t, demo.out.String(), "stopping agent and gateway")
+	assert.Contains(t, demo.Out.String(), "stopping agent and gateway")
 	for _, name := range []string{"GATEWAY_PORT", "GATEWAY_HEALTH_PORT", "AGENT_HEALTH_PORT"} {
 		conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", ports[name]), time.Second)
 		if err == nil {

@@ -317,8 +317,7 @@ extensions:
 
 	// A killed agent goes silent within silent_after.
 	killed := agents["kiosk-10"]
-	require.NoError(t, killed.proc.cmd.Process.Kill())
-	<-killed.proc.done
+	killed.proc.Kill()
 	killedAt := time.Now()
 	procs = without(procs, killed.proc)
 	eventually(t, "the killed agent silent", func() bool {
@@ -404,7 +403,7 @@ extensions:
 	require.NoError(t, err, out)
 	a1 := agents["atm-01"]
 	select {
-	case <-a1.proc.done:
+	case <-a1.proc.Done:
 	case <-time.After(waitTimeout):
 		t.Fatal("atm-01 kept running a configuration that cannot start")
 	}

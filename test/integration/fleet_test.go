@@ -85,7 +85,7 @@ func startFleetWithAgent(t *testing.T, agentBin string) *fleet {
 func (f *fleet) waitAtGateway(t *testing.T, marker string) {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%q at the gateway", marker), func() bool {
-		return strings.Contains(f.gateway.out.String(), marker)
+		return strings.Contains(f.gateway.Out.String(), marker)
 	}, f.gateway, f.agent)
 }
 
@@ -109,7 +109,7 @@ func testAgentToGateway(t *testing.T, agentBin string, gogc int) {
 		appendLine(t, filepath.Join(f.logDir, "app.log"), "2026-11-24T10:00:00Z INFO "+marker)
 		sent++
 		f.waitAtGateway(t, marker)
-		out := f.gateway.out.String()
+		out := f.gateway.Out.String()
 		assert.Contains(t, out, "device.id: Str("+deviceID+")")
 		assert.Contains(t, out, "log.file.name: Str(app.log)")
 	})
@@ -130,13 +130,13 @@ func testAgentToGateway(t *testing.T, agentBin string, gogc int) {
 		appendLine(t, filepath.Join(f.logDir, "app.log"), marker+" login password=hunter2-very-secret")
 		sent++
 		f.waitAtGateway(t, marker)
-		assert.NotContains(t, f.gateway.out.String(), "hunter2-very-secret")
+		assert.NotContains(t, f.gateway.Out.String(), "hunter2-very-secret")
 	})
 
 	t.Run("agent sized its runtime and released start-up memory", func(t *testing.T) {
 		// The lines above arrived after the release: the agent runs on from
 		// the binary's pages mapped again.
-		out := f.agent.out.String()
+		out := f.agent.Out.String()
 		if os.Getenv("GOMAXPROCS") == "" && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
 			assert.Contains(t, out, fmt.Sprintf(`"gomaxprocs": 1, "gogc": %d, "gomemlimit": 33554432`, gogc))
 		}

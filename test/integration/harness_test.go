@@ -3,23 +3,14 @@
 package integration
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetlog/fleetlog/internal/e2e"
 )
 
 const (
@@ -56,37 +47,14 @@ func binary(t *testing.T, name string) string {
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := e2e.FreePort()
 	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a process's output while it runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return port
 }
 
 // process is a running fleetlog binary.
 type process struct {
-	name string
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	err  error
+	*e2e.Process
 }
 
 // start runs bin with args and env on top of a minimal environment and stops
@@ -94,57 +62,25 @@ type process struct {
 // test fails.
 func start(t *testing.T, name, bin string, env map[string]string, args ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
-	if _, gateway := env["FLEETLOG_LISTEN"]; gateway {
-		if _, set := env["FLEETLOG_ADMIN_LISTEN"]; !set {
-			// The gateway's fleet control listener: one port per test, on loopback.
-			cmd.Env = append(cmd.Env, fmt.Sprintf("FLEETLOG_ADMIN_LISTEN=127.0.0.1:%d", freePort(t)))
-		}
-	}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
-	}
-	p := &process{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.out, p.out
-	require.NoError(t, cmd.Start())
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
+	ep, err := e2e.Start(name, bin, t.TempDir(), env, args...)
+	require.NoError(t, err)
+	p := &process{ep}
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("---- %s output ----\n%s", name, tail(p.out.String(), 60))
+			t.Logf("---- %s output ----\n%s", name, tail(p.Out.String(), 60))
 		}
 	})
 	return p
 }
 
 func (p *process) stop(t *testing.T) {
-	select {
-	case <-p.done:
-		return
-	default:
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Errorf("%s did not stop within 15s of SIGTERM", p.name)
-		_ = p.cmd.Process.Kill()
-		<-p.done
+	if err := p.Stop(15 * time.Second); err != nil {
+		t.Error(err)
 	}
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *process) exited() bool { return p.Exited() }
 
 // eventually polls cond until it holds or waitTimeout passes; it gives up early
 // when one of procs has exited.
@@ -157,7 +93,7 @@ func eventually(t *testing.T, what string, cond func() bool, procs ...*process) 
 		}
 		for _, p := range procs {
 			if p.exited() {
-				t.Fatalf("%s exited (%v) while waiting for %s", p.name, p.err, what)
+				t.Fatalf("%s exited (%v) while waiting for %s", p.Name, p.Err, what)
 			}
 		}
 		time.Sleep(pollInterval)
@@ -167,44 +103,15 @@ func eventually(t *testing.T, what string, cond func() bool, procs ...*process) 
 
 func waitHealthy(t *testing.T, p *process, addr string) {
 	t.Helper()
-	client := &http.Client{Timeout: time.Second}
-	eventually(t, p.name+" health check on "+addr, func() bool {
-		resp, err := client.Get("http://" + addr + "/")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, p)
+	eventually(t, p.Name+" health check on "+addr, func() bool { return e2e.Healthy(addr) }, p)
 }
 
 // counter sums every series of a Prometheus counter whose name starts with
 // name and whose labels contain all of labels.
 func counter(t *testing.T, port int, name string, labels ...string) float64 {
 	t.Helper()
-	client := &http.Client{Timeout: 2 * time.Second}
-	resp, err := client.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	sum, err := e2e.Counter(port, name, labels...)
 	require.NoError(t, err)
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
-next:
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name) {
-			continue
-		}
-		for _, l := range labels {
-			if !strings.Contains(line, l) {
-				continue next
-			}
-		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		require.NoError(t, err, line)
-		sum += v
-	}
-	require.NoError(t, sc.Err())
 	return sum
 }
 
@@ -212,28 +119,13 @@ next:
 // device, with issueArgs (e.g. --fleet it) added to every issue.
 func issueFleet(t *testing.T, dir string, devices []string, issueArgs ...string) {
 	t.Helper()
-	ctl := binary(t, "fleetlogctl")
-	out, err := run(t, ctl, "certs", "init", "--dir", dir)
-	require.NoError(t, err, out)
-	for _, dev := range devices {
-		out, err := run(t, ctl, append([]string{"certs", "issue", "--dir", dir, "--device", dev}, issueArgs...)...)
-		require.NoError(t, err, out)
-	}
+	require.NoError(t, e2e.IssueFleet(binary(t, "fleetlogctl"), dir, devices, issueArgs...))
 }
 
-// run executes a command to completion within waitTimeout.
+// run executes a command to completion within e2e.RunTimeout.
 func run(t *testing.T, name string, args ...string) (string, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
-	return string(out), err
+	return e2e.Run(name, args...)
 }
 
-func tail(s string, lines int) string {
-	parts := strings.Split(s, "\n")
-	if len(parts) > lines {
-		parts = parts[len(parts)-lines:]
-	}
-	return strings.Join(parts, "\n")
-}
+func tail(s string, lines int) string { return e2e.Tail(s, lines) }

@@ -95,9 +95,9 @@ func (f *identityFixture) tlsAs(cert tls.Certificate) *tls.Config {
 func (f *identityFixture) resourceOf(t *testing.T, marker string) string {
 	t.Helper()
 	eventually(t, fmt.Sprintf("%q at the gateway", marker), func() bool {
-		return strings.Contains(f.gateway.out.String(), marker)
+		return strings.Contains(f.gateway.Out.String(), marker)
 	}, f.gateway)
-	out := f.gateway.out.String()
+	out := f.gateway.Out.String()
 	out = out[:strings.Index(out, marker)]
 	start := strings.LastIndex(out, "Resource attributes:")
 	require.GreaterOrEqual(t, start, 0, "no resource printed before %q", marker)
@@ -221,8 +221,8 @@ func TestDeviceIdentity(t *testing.T) {
 		still := newMarker("still-fine")
 		require.NoError(t, exportLogs(t, f.grpcAddr, f.tlsAs(f.devA), claimingLogs(identityDeviceA, still)))
 		f.resourceOf(t, still)
-		assert.NotContains(t, f.gateway.out.String(), refused)
-		assert.NotContains(t, f.gateway.out.String(), "denied-c")
+		assert.NotContains(t, f.gateway.Out.String(), refused)
+		assert.NotContains(t, f.gateway.Out.String(), "denied-c")
 	})
 
 	t.Run("certificate from another CA is refused", func(t *testing.T) {
@@ -234,7 +234,7 @@ func TestDeviceIdentity(t *testing.T) {
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: f.tlsAs(impostor)}}
 		_, err := client.Post("https://localhost"+f.httpAddr[strings.LastIndex(f.httpAddr, ":"):]+"/v1/logs", "application/x-protobuf", nil)
 		require.Error(t, err, "the TLS handshake fails")
-		assert.NotContains(t, f.gateway.out.String(), "impostor-grpc")
+		assert.NotContains(t, f.gateway.Out.String(), "impostor-grpc")
 	})
 
 	t.Run("OTLP/HTTP with the middleware is attributed like gRPC", func(t *testing.T) {
@@ -254,7 +254,7 @@ func TestDeviceIdentity(t *testing.T) {
 		code, msg := postLogs(t, f.httpAuth, f.tlsAs(f.devA), claimingLogs(identityDeviceA, "http-auth-refused"))
 		assert.Equal(t, http.StatusUnauthorized, code, msg)
 		assert.Contains(t, msg, "middlewares")
-		assert.NotContains(t, f.gateway.out.String(), "http-auth-refused")
+		assert.NotContains(t, f.gateway.Out.String(), "http-auth-refused")
 	})
 }
 

@@ -29,7 +29,7 @@ func TestPIIRedactedAtTheEdge(t *testing.T) {
 	appendLine(t, filepath.Join(f.logDir, "app.log"), line)
 	f.waitAtGateway(t, marker)
 
-	out := f.gateway.out.String()
+	out := f.gateway.Out.String()
 	for _, s := range secrets {
 		assert.NotContains(t, out, s)
 	}
@@ -49,7 +49,7 @@ func TestPIIRedactedAtTheEdge(t *testing.T) {
 		slipped := newMarker("slipped") + " mail bob@example.org"
 		require.NoError(t, export(t, f.gatewayAddr, &tls.Config{RootCAs: ca, ServerName: "localhost", Certificates: []tls.Certificate{device}}, slipped))
 		f.waitAtGateway(t, strings.Fields(slipped)[0]+" mail [REDACTED:email]")
-		assert.NotContains(t, f.gateway.out.String(), "bob@example.org")
+		assert.NotContains(t, f.gateway.Out.String(), "bob@example.org")
 		eventually(t, "gateway email detection counted", func() bool {
 			return counter(t, f.gatewayMetrics, "otelcol_processor_pii_detections", `detector="email"`) == 1
 		}, f.gateway)
@@ -57,7 +57,7 @@ func TestPIIRedactedAtTheEdge(t *testing.T) {
 
 	t.Run("leakscan finds nothing in what the gateway wrote", func(t *testing.T) {
 		stored := filepath.Join(t.TempDir(), "gateway.log")
-		require.NoError(t, os.WriteFile(stored, []byte(f.gateway.out.String()), 0o600))
+		require.NoError(t, os.WriteFile(stored, []byte(f.gateway.Out.String()), 0o600))
 		out, err := run(t, binary(t, "fleetlogctl"), "leakscan", stored)
 		require.NoError(t, err, out)
 	})

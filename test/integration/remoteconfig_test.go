@@ -156,11 +156,11 @@ func TestRemoteConfigAddsAFileGlob(t *testing.T) {
         poll_interval: 50ms
 `, filepath.Join(newDir, "*.log")))
 	eventually(t, "the fragment on trial", func() bool {
-		return strings.Contains(r.agent.out.String(), "Remote configuration on trial")
+		return strings.Contains(r.agent.Out.String(), "Remote configuration on trial")
 	}, r.agent, r.gateway)
 	require.NoError(t, writeNumbered(t, filepath.Join(newDir, "new.log"), 100_000, 100_000+added))
 	eventually(t, "the remote configuration applied", func() bool {
-		return strings.Contains(r.agent.out.String(), "Remote configuration applied")
+		return strings.Contains(r.agent.Out.String(), "Remote configuration applied")
 	}, r.agent, r.gateway)
 	close(stop)
 	before := <-written
@@ -188,9 +188,9 @@ func TestRemoteConfigAddsAFileGlob(t *testing.T) {
 		}
 	}
 	r.sink.mu.Unlock()
-	assert.Contains(t, r.agent.out.String(), "Config updated, restart service", "applied by the collector's reload")
+	assert.Contains(t, r.agent.Out.String(), "Config updated, restart service", "applied by the collector's reload")
 	t.Logf("%d lines before and %d from the new glob, each arrived once across the reload", before, added)
-	for _, l := range strings.Split(r.agent.out.String(), "\n") {
+	for _, l := range strings.Split(r.agent.Out.String(), "\n") {
 		if strings.Contains(l, "emote configuration") {
 			t.Log(l)
 		}
@@ -212,9 +212,9 @@ func TestRemoteConfigAddsAFileGlob(t *testing.T) {
         start_at: sometime
 `)
 	eventually(t, "the agent refusing the invalid fragment", func() bool {
-		return strings.Contains(r.agent.out.String(), "Remote configuration refused")
+		return strings.Contains(r.agent.Out.String(), "Remote configuration refused")
 	}, r.agent, r.gateway)
-	assert.Contains(t, r.agent.out.String(), "merged configuration is invalid")
+	assert.Contains(t, r.agent.Out.String(), "merged configuration is invalid")
 	require.NoError(t, writeNumbered(t, filepath.Join(newDir, "new.log"), 200_000, 200_100))
 	eventually(t, "lines after the refusal", func() bool {
 		d, _ := r.sink.distinct()
@@ -251,16 +251,16 @@ func TestRemoteConfigThatFailsToStartIsRolledBack(t *testing.T) {
           listen_address: %s
 `, taken.Addr()))
 	select {
-	case <-r.agent.done:
+	case <-r.agent.Done:
 	case <-time.After(waitTimeout):
 		t.Fatal("the agent kept running a configuration that cannot start")
 	}
-	assert.Contains(t, r.agent.out.String(), "address already in use")
+	assert.Contains(t, r.agent.Out.String(), "address already in use")
 	require.NoError(t, writeNumbered(t, path, 1000, 2000)) // while it is down
 
 	r.startAgent()
 	eventually(t, "every line after the restart", func() bool { d, _ := r.sink.distinct(); return d == 2000 }, r.agent, r.gateway)
-	assert.Contains(t, r.agent.out.String(), "Remote configuration rolled back")
+	assert.Contains(t, r.agent.Out.String(), "Remote configuration rolled back")
 	eventually(t, "the rollback at the gateway", func() bool {
 		out, err := r.fleetctl("show", deviceID, "--output", "json")
 		return err == nil && strings.Contains(out, "rolled_back")
@@ -287,7 +287,7 @@ func TestControlEndpointDownDeliveryUnaffected(t *testing.T) {
 	eventually(t, "every line", func() bool { d, _ := r.sink.distinct(); return d == 2000 }, r.agent, r.gateway)
 	_, received := r.sink.distinct()
 	assert.Equal(t, 2000, received)
-	assert.NotContains(t, r.agent.out.String(), "Reporting to the fleet control endpoint")
+	assert.NotContains(t, r.agent.Out.String(), "Reporting to the fleet control endpoint")
 }
 
 // TestRemoteConfigThatStopsDeliveryIsRolledBack: a fragment that starts but
@@ -312,18 +312,18 @@ func TestRemoteConfigThatStopsDeliveryIsRolledBack(t *testing.T) {
 	require.NoError(t, l.Close())
 	r.assign("nowhere", fmt.Sprintf("exporters:\n  otlp_grpc:\n    endpoint: %s\n", nowhere))
 	eventually(t, "the fragment on trial", func() bool {
-		return strings.Contains(r.agent.out.String(), "Remote configuration on trial")
+		return strings.Contains(r.agent.Out.String(), "Remote configuration on trial")
 	}, r.agent, r.gateway)
 	require.NoError(t, writeNumbered(t, path, 2000, 4000)) // spooled, going nowhere
 	eventually(t, "the rollback", func() bool {
-		return strings.Contains(r.agent.out.String(), "Rolling back remote configuration")
+		return strings.Contains(r.agent.Out.String(), "Rolling back remote configuration")
 	}, r.agent, r.gateway)
 	require.NoError(t, writeNumbered(t, path, 4000, 5000))
 	eventually(t, "every line after the rollback", func() bool { d, _ := r.sink.distinct(); return d == 5000 }, r.agent, r.gateway)
 	time.Sleep(time.Second)
 	_, received := r.sink.distinct()
 	assert.Equal(t, 5000, received, "nothing delivered twice")
-	assert.Contains(t, r.agent.out.String(), "no delivery acknowledged within 3s")
+	assert.Contains(t, r.agent.Out.String(), "no delivery acknowledged within 3s")
 	eventually(t, "the rollback at the gateway", func() bool {
 		out, err := r.fleetctl("show", deviceID, "--output", "json")
 		return err == nil && strings.Contains(out, "rolled_back")

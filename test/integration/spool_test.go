@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"google.golang.org/grpc"
+
+	"github.com/fleetlog/fleetlog/internal/e2e"
 )
 
 // spoolSink is an OTLP/gRPC logs server inside the test: the gateway under
@@ -210,8 +212,8 @@ func (r *spoolRig) startAgent() {
 // killAgent ends the agent with SIGKILL: no shutdown path runs.
 func (r *spoolRig) killAgent() {
 	r.t.Helper()
-	require.NoError(r.t, r.agent.cmd.Process.Kill())
-	<-r.agent.done
+	require.NoError(r.t, r.agent.Cmd.Process.Kill())
+	<-r.agent.Done
 }
 
 // TestSpoolSyslogPeers sends syslog from util-linux logger and from an
@@ -289,7 +291,7 @@ input(type="imudp" address="127.0.0.1" port="%d")
            tcp_framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
 `, dir, relayPort, octetPort), 0o600))
 		relay := exec.Command(rsyslogd, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
-		relayOut := &syncBuffer{}
+		relayOut := &e2e.Buffer{}
 		relay.Stdout, relay.Stderr = relayOut, relayOut
 		require.NoError(t, relay.Start())
 		relayDone := make(chan struct{})

@@ -23,14 +23,15 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                  metric.Meter
-	mu                     sync.Mutex
-	registrations          []metric.Registration
-	ArchiveBytesWritten    metric.Int64Counter
-	ArchiveRecordsWritten  metric.Int64Counter
-	ArchiveSegmentsDeleted metric.Int64Counter
-	ArchiveSegmentsSealed  metric.Int64Counter
-	ArchiveWriteErrors     metric.Int64Counter
+	meter                   metric.Meter
+	mu                      sync.Mutex
+	registrations           []metric.Registration
+	ArchiveBytesWritten     metric.Int64Counter
+	ArchiveRecordsDuplicate metric.Int64Counter
+	ArchiveRecordsWritten   metric.Int64Counter
+	ArchiveSegmentsDeleted  metric.Int64Counter
+	ArchiveSegmentsSealed   metric.Int64Counter
+	ArchiveWriteErrors      metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -66,6 +67,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_archive_bytes_written",
 		metric.WithDescription("Bytes appended to archive segments, framing included. [Alpha]"),
 		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ArchiveRecordsDuplicate, err = builder.meter.Int64Counter(
+		"otelcol_archive_records_duplicate",
+		metric.WithDescription("Stamped log records not written because the archive already holds them (re-deliveries of the same spool records; acknowledged). [Alpha]"),
+		metric.WithUnit("{record}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ArchiveRecordsWritten, err = builder.meter.Int64Counter(

@@ -20,11 +20,15 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ArchiveBytesWritten.Add(context.Background(), 1)
+	tb.ArchiveRecordsDuplicate.Add(context.Background(), 1)
 	tb.ArchiveRecordsWritten.Add(context.Background(), 1)
 	tb.ArchiveSegmentsDeleted.Add(context.Background(), 1)
 	tb.ArchiveSegmentsSealed.Add(context.Background(), 1)
 	tb.ArchiveWriteErrors.Add(context.Background(), 1)
 	AssertEqualArchiveBytesWritten(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualArchiveRecordsDuplicate(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualArchiveRecordsWritten(t, testTel,

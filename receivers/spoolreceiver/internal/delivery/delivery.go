@@ -55,6 +55,10 @@ type Config struct {
 	// Retry paces every retry (its MaxElapsedTime is not used: the loop
 	// never gives up).
 	Retry configretry.BackOffConfig
+	// SpoolID, when set, is stamped with each record's sequence number on
+	// every record delivered (internal/spoolstamp), so that the archive
+	// stores each record once.
+	SpoolID string
 }
 
 // Loop delivers from one Source to one consumer; Run is its only goroutine.
@@ -143,7 +147,7 @@ func (l *Loop) send(ctx context.Context, batches []spool.Batch) bool {
 		var undecodable int64
 		for _, b := range batches {
 			for _, rec := range b.Records {
-				if err := dec.Decode(rec.Payload); err != nil {
+				if err := dec.DecodeStamped(rec.Payload, l.cfg.SpoolID, rec.Seq); err != nil {
 					undecodable++
 				}
 			}

@@ -24,6 +24,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
 // version is the first byte of every payload.
@@ -244,7 +246,16 @@ func (d *Decoder) Logs() plog.Logs {
 }
 
 // Decode appends the record in p. On error nothing is appended.
-func (d *Decoder) Decode(p []byte) error {
+func (d *Decoder) Decode(p []byte) error { return d.decode(p, "", 0) }
+
+// DecodeStamped is Decode that also stamps the record with its spool's
+// identity and its sequence number there (internal/spoolstamp), replacing
+// attributes of those names the record had.
+func (d *Decoder) DecodeStamped(p []byte, spoolID string, seq uint64) error {
+	return d.decode(p, spoolID, seq)
+}
+
+func (d *Decoder) decode(p []byte, spoolID string, seq uint64) error {
 	r := reader{b: p}
 	if v := r.byte(); v != version {
 		if r.err != nil {
@@ -302,6 +313,9 @@ func (d *Decoder) Decode(p []byte) error {
 		clear(r.strs)
 	}
 	r.mapInto(out.Attributes(), 0)
+	if spoolID != "" {
+		spoolstamp.Stamp(out.Attributes(), spoolID, seq)
+	}
 	r.valueInto(out.Body(), 0)
 	out.SetTimestamp(pcommon.Timestamp(ts))
 	out.SetObservedTimestamp(pcommon.Timestamp(obs))

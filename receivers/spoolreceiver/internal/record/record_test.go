@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -147,4 +149,26 @@ func BenchmarkDecodeBatch(b *testing.B) {
 		_ = dec.Logs()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batch), "ns/record")
+}
+
+func TestDecodeStamped(t *testing.T) {
+	t.Parallel()
+	const id = "0123456789abcdef0123456789abcdef"
+	// A record claiming a stamp of its own gets the spool's instead.
+	e := Entry{Observed: 1, Attributes: map[string]any{"k": "v", spoolstamp.IDAttribute: "forged", spoolstamp.SeqAttribute: int64(1)}, Body: "line"}
+	dec := NewDecoder()
+	require.NoError(t, dec.DecodeStamped(Append(nil, &e), id, 7))
+	require.NoError(t, dec.DecodeStamped(Append(nil, &Entry{Observed: 2, Body: "next"}), id, 8))
+	require.ErrorIs(t, dec.DecodeStamped([]byte{version, 1}, id, 9), ErrTruncated)
+	logs := dec.Logs()
+	require.Equal(t, 2, logs.LogRecordCount())
+	recs := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	for i, want := range []uint64{7, 8} {
+		gotID, seq, ok := spoolstamp.Read(recs.At(i).Attributes())
+		require.True(t, ok)
+		assert.Equal(t, id, gotID)
+		assert.Equal(t, want, seq)
+	}
+	v, _ := recs.At(0).Attributes().Get("k")
+	assert.Equal(t, "v", v.Str())
 }

@@ -128,6 +128,7 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 			Severity: f.Sev,
 			Time:     f.Time,
 			Payload:  st.arena[start:len(st.arena):len(st.arena)],
+			Seq:      f.Seq,
 		})
 		bytes += fsz
 		g := best.readerSeg()

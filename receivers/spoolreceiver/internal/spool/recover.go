@@ -28,7 +28,7 @@ func (s *Spool) recover() error {
 	if err != nil {
 		return err
 	}
-	s.cur = cur
+	s.cur, s.cursorFound = cur, found
 	entries, err := os.ReadDir(s.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("list spool directory: %w", err)

@@ -5,7 +5,8 @@
 // # Layout
 //
 // Dir holds the segment files (<band>-<first sequence number>.seg, format in
-// package segfmt), the cursor (cursor.go), the lock file LOCK, and two
+// package segfmt), the cursor (cursor.go), the spool's identity
+// (identity.go), the lock file LOCK, and two
 // sub-directories: quarantine/ (batches the consumer refused for good, in the
 // segment format, kept under MaxSize/4 by deleting the oldest files) and
 // corrupt/ (copies of damaged segments for inspection, the newest 8).
@@ -190,6 +191,10 @@ type Record struct {
 	Time int64
 	// Payload is the encoded record. The spool copies it on Append.
 	Payload []byte
+	// Seq is the record's sequence number, set by Read (Append ignores
+	// it). Sequence numbers increase in append order and are never reused
+	// under one identity (ID).
+	Seq uint64
 }
 
 // Batch is a run of records read from the cursor, in append order. It stays
@@ -284,6 +289,9 @@ type Spool struct {
 	lock       *durable.LockFile
 	cur        *cursorFile
 	quarantine quarantine
+	identity   identityState
+	// cursorFound is set by recover when the cursor was intact.
+	cursorFound bool
 
 	mu      sync.Mutex
 	closed  bool
@@ -370,6 +378,10 @@ func Open(opts Options) (*Spool, error) {
 	s.initDisk()
 	s.maxRecord = int(min(s.opts.SegmentSize-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload))
 	if err := s.recover(); err != nil {
+		s.closeFiles()
+		return nil, err
+	}
+	if err := s.openIdentity(s.cursorFound); err != nil {
 		s.closeFiles()
 		return nil, err
 	}
@@ -694,6 +706,9 @@ func (s *Spool) Close() error {
 	s.wg.Wait()
 
 	err := s.syncTo(0, true)
+	if err == nil {
+		s.markClean()
+	}
 	s.mu.Lock()
 	s.closeFiles()
 	s.mu.Unlock()
