@@ -127,6 +127,7 @@ func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 			scopeBefore := dropped
 			sl.LogRecords().RemoveIf(func(lr plog.LogRecord) bool {
 				t.record.Reset()
+				p.unsummarize(lr)
 				act, n, b := p.record(lr, t)
 				blocked += b
 				if n == 0 {
@@ -313,6 +314,18 @@ func hasKeyFold(keys []string, k string) bool {
 		}
 	}
 	return false
+}
+
+// unsummarize removes a summary that arrived with the record: only this
+// processor's own findings may stand under summary_attribute, or a device
+// could claim (or hide) findings on the gateway's behalf.
+func (p *piiProcessor) unsummarize(lr plog.LogRecord) {
+	if p.summaryKey == "" {
+		return
+	}
+	attrs := lr.Attributes()
+	attrs.Remove(p.summaryKey + ".count")
+	attrs.Remove(p.summaryKey + ".detectors")
 }
 
 // summarize adds <summary_attribute>.count and .detectors to a record.

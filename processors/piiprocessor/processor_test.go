@@ -298,3 +298,26 @@ func TestSpoolStampKeysAreNoHidingPlace(t *testing.T) {
 		assert.Contains(t, v.Str(), "[REDACTED:", k)
 	}
 }
+
+// TestSummaryIsOnlyTheProcessors: a summary a record arrived with (a device
+// forging findings at the gateway, or hiding them) is replaced by this
+// processor's own: removed from a clean record, rewritten on a finding.
+func TestSummaryIsOnlyTheProcessors(t *testing.T) {
+	t.Parallel()
+	cfg := createDefaultConfig()
+	cfg.SummaryAttribute = "fleet.gateway.pii"
+	sink, consume := newTestProcessor(t, cfg, nil)
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	forged := lrs.AppendEmpty()
+	forged.Body().SetStr("clean line")
+	forged.Attributes().PutInt("fleet.gateway.pii.count", 3)
+	forged.Attributes().PutEmptySlice("fleet.gateway.pii.detectors").AppendEmpty().SetStr("email")
+	hidden := lrs.AppendEmpty()
+	hidden.Body().SetStr("mail bob@example.com")
+	hidden.Attributes().PutInt("fleet.gateway.pii.count", 0)
+	consume(ld)
+	out := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	assert.Equal(t, map[string]any{}, out.At(0).Attributes().AsRaw())
+	assert.Equal(t, map[string]any{"fleet.gateway.pii.count": int64(1), "fleet.gateway.pii.detectors": []any{"email"}}, out.At(1).Attributes().AsRaw())
+}
