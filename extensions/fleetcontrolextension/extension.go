@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/open-telemetry/opamp-go/server"
@@ -41,6 +42,9 @@ const (
 	reasonDeviceCert    = "device_certificate_on_admin"
 )
 
+// storeRetryInterval paces the attempts to open the registry on a full disk.
+const storeRetryInterval = 5 * time.Second
+
 // shutdownWait bounds how long Shutdown waits for agents' WebSocket
 // connections to close.
 const shutdownWait = 5 * time.Second
@@ -64,6 +68,14 @@ type fleetControl struct {
 	server *http.Server
 	conns  *connections
 
+	// openStore opens the registry's store (store.Open); storeRetry paces
+	// the retries while a full disk keeps it from opening, until
+	// retryStop, and retryDone closes when that goroutine ends.
+	openStore  func(dir string) (*store.Store, error)
+	storeRetry time.Duration
+	retryStop  chan struct{}
+	retryDone  chan struct{}
+
 	changed   chan struct{}
 	stop      chan struct{}
 	loopDone  chan struct{}
@@ -81,7 +93,8 @@ func newFleetControl(cfg *Config, set component.TelemetrySettings) (*fleetContro
 	if err != nil {
 		return nil, err
 	}
-	fc := &fleetControl{cfg: cfg, set: set, logger: set.Logger, telemetry: tb, conns: newConnections(), changed: make(chan struct{}, 1)}
+	fc := &fleetControl{cfg: cfg, set: set, logger: set.Logger, telemetry: tb, conns: newConnections(), changed: make(chan struct{}, 1),
+		openStore: store.Open, storeRetry: storeRetryInterval}
 	fc.denied.Store(&denylist.Set{})
 	err = tb.RegisterFleetControlDevicesCallback(func(_ context.Context, o metric.Int64Observer) error {
 		reg := fc.live.Load()
@@ -100,7 +113,10 @@ func newFleetControl(cfg *Config, set component.TelemetrySettings) (*fleetContro
 }
 
 // Start opens the registry, loads the signing key and the deny list, and
-// serves the admin listener.
+// serves the admin listener. On a full disk, where the registry cannot be
+// created, it returns at once and keeps trying in the background: the
+// control plane comes up once there is room, and the gateway's intake never
+// waits for it.
 func (fc *fleetControl) Start(ctx context.Context, host component.Host) error {
 	if err := fc.loadDenyList(); err != nil {
 		return err
@@ -109,10 +125,42 @@ func (fc *fleetControl) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(fc.cfg.Storage.Directory)
-	if err != nil {
+	st, err := fc.openStore(fc.cfg.Storage.Directory)
+	if err == nil {
+		return fc.serve(ctx, host, st, key)
+	}
+	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
 		return err
 	}
+	fc.logger.Error("Fleet registry cannot be written; fleet control starts once the disk has room, intake goes on", zap.Error(err))
+	fc.retryStop, fc.retryDone = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(fc.retryDone)
+		t := time.NewTicker(fc.storeRetry)
+		defer t.Stop()
+		for {
+			select {
+			case <-fc.retryStop:
+				return
+			case <-t.C:
+			}
+			st, err := fc.openStore(fc.cfg.Storage.Directory)
+			if err != nil {
+				continue
+			}
+			if err := fc.serve(context.Background(), host, st, key); err != nil {
+				fc.logger.Error("Fleet control not started", zap.Error(err))
+			} else {
+				fc.logger.Info("Fleet registry written again; fleet control started")
+			}
+			return
+		}
+	}()
+	return nil
+}
+
+// serve starts the registry on st and serves the admin listener.
+func (fc *fleetControl) serve(ctx context.Context, host component.Host, st *store.Store, key ed25519.PrivateKey) error {
 	fc.store = st
 	policy := fleetproto.Policy{
 		Allowed:  append(append([]string(nil), fleetproto.DefaultAllowedKeys...), fc.cfg.RemoteConfig.AllowedKeys...),
@@ -309,6 +357,11 @@ func (fc *fleetControl) Shutdown(ctx context.Context) error {
 	var errs []error
 	if fc.watcher != nil {
 		fc.watcher.Stop()
+	}
+	if fc.retryStop != nil {
+		// After this, a deferred start either finished or never will.
+		close(fc.retryStop)
+		<-fc.retryDone
 	}
 	if fc.server != nil {
 		close(fc.stop)

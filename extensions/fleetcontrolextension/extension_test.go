@@ -5,12 +5,15 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +29,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/fleetlog/fleetlog/extensions/fleetcontrolextension/internal/metadata"
+	"github.com/fleetlog/fleetlog/extensions/fleetcontrolextension/internal/store"
 	"github.com/fleetlog/fleetlog/internal/fleetapi"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
 	"github.com/fleetlog/fleetlog/internal/pki"
@@ -306,4 +310,48 @@ func TestFleetControl(t *testing.T) {
 	}
 	assert.Equal(t, int64(1), perState[fleetapi.StateDenied])
 	assert.Equal(t, int64(1), perState[fleetapi.StateIdentityMismatch])
+}
+
+// TestStartsOnceTheDiskHasRoom: a registry that cannot be written (a full
+// disk) does not fail Start, so the gateway's intake starts; fleet control
+// serves once the registry opens, and Shutdown ends the retries either way.
+func TestStartsOnceTheDiskHasRoom(t *testing.T) {
+	p := newFleetPKI(t)
+	device := p.device(t, "atm-1", "atms")
+	for _, opens := range []bool{true, false} {
+		addr := freeAddr(t)
+		cfg := testConfig(t, p, addr)
+		fc, err := newFleetControl(cfg, componenttest.NewNopTelemetrySettings())
+		require.NoError(t, err)
+		var mu sync.Mutex
+		tries := 0
+		fc.storeRetry = 20 * time.Millisecond
+		fc.openStore = func(dir string) (*store.Store, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if tries++; !opens || tries < 3 {
+				return nil, fmt.Errorf("prepare registry: %w", syscall.ENOSPC)
+			}
+			return store.Open(dir)
+		}
+		require.NoError(t, fc.Start(context.Background(), componenttest.NewNopHost()))
+		if opens {
+			require.Eventually(t, func() bool {
+				c, err := tls.Dial("tcp", addr, device)
+				if err != nil {
+					return false
+				}
+				return c.Close() == nil
+			}, 5*time.Second, 20*time.Millisecond, "fleet control serves once the registry opens")
+		}
+		require.NoError(t, fc.Shutdown(context.Background()))
+	}
+
+	// Any other error still fails Start, naming it.
+	cfg := testConfig(t, p, freeAddr(t))
+	fc, err := newFleetControl(cfg, componenttest.NewNopTelemetrySettings())
+	require.NoError(t, err)
+	fc.openStore = func(string) (*store.Store, error) { return nil, errors.New("registry locked by another gateway") }
+	require.ErrorContains(t, fc.Start(context.Background(), componenttest.NewNopHost()), "locked")
+	require.NoError(t, fc.Shutdown(context.Background()))
 }

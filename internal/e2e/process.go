@@ -9,8 +9,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -117,18 +117,23 @@ func (p *Process) Kill() {
 // FreePort returns a loopback port that is free for TCP and UDP.
 //
 // Ports come from below the kernel's ephemeral range (32768 and up on
-// Linux), where connections of this or another test process take their
-// source ports: a port from ":0" that was free a moment ago can be taken by
-// one of them before the binary binds it. Each process starts at its own
-// offset, so that two test processes rarely try the same ports.
+// Linux), where connections of this and other processes take their source
+// ports: a port from ":0" that was free a moment ago can be taken by one of
+// them before the binary under test binds it. The range is cut into slots,
+// and each test process claims a slot of its own with a lock file, so two
+// test processes running at once (go test runs packages in parallel) never
+// hand out the same port; within its slot a process goes round, so a port
+// is handed out again only after all the others.
 func FreePort() (int, error) {
-	ports.once.Do(func() { ports.next.Store(int32(freePortLow + os.Getpid()%100*200)) })
-	for range freePortHigh - freePortLow {
-		p := int(ports.next.Add(1))
-		if p >= freePortHigh {
-			ports.next.Store(freePortLow)
-			continue
-		}
+	ports.once.Do(claimPortSlot)
+	if ports.err != nil {
+		return 0, ports.err
+	}
+	ports.mu.Lock()
+	defer ports.mu.Unlock()
+	for range portSlotSize {
+		p := ports.base + ports.next%portSlotSize
+		ports.next++
 		addr := fmt.Sprintf("127.0.0.1:%d", p)
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -142,15 +147,49 @@ func FreePort() (int, error) {
 		u.Close()
 		return p, nil
 	}
-	return 0, errors.New("no free loopback port below the ephemeral range")
+	return 0, fmt.Errorf("no free loopback port in %d..%d", ports.base, ports.base+portSlotSize-1)
 }
 
-const freePortLow, freePortHigh = 10000, 32000
+const (
+	portRangeLow = 10000
+	portSlotSize = 220
+	portSlots    = 100 // up to 32000
+)
 
-// ports hands out FreePort's candidates, one process-wide sequence.
+// ports is the process's slot and its next port.
 var ports struct {
 	once sync.Once
-	next atomic.Int32
+	err  error
+	lock *os.File // held for the life of the process
+	mu   sync.Mutex
+	base int
+	next int
+}
+
+// claimPortSlot takes the first slot, from one derived from the process id
+// on, whose lock file no other process holds.
+func claimPortSlot() {
+	dir := filepath.Join(os.TempDir(), "fleetlog-test-ports")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		ports.err = fmt.Errorf("port slots: %w", err)
+		return
+	}
+	first := os.Getpid() % portSlots
+	for i := range portSlots {
+		slot := (first + i) % portSlots
+		f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("slot-%02d", slot)), os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			ports.err = fmt.Errorf("port slots: %w", err)
+			return
+		}
+		if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) != nil {
+			f.Close()
+			continue
+		}
+		ports.lock, ports.base = f, portRangeLow+slot*portSlotSize
+		return
+	}
+	ports.err = errors.New("port slots: all taken by other test processes")
 }
 
 // ErrExited is returned by Wait when a watched process ended.

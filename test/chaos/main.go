@@ -46,7 +46,8 @@ func main() {
 	table := formatTable(res)
 	fmt.Print("\n" + table)
 	if *results != "" {
-		if err := os.MkdirAll(filepath.Dir(*results), 0o755); err == nil {
+		err := os.MkdirAll(filepath.Dir(*results), 0o755)
+		if err == nil {
 			err = os.WriteFile(*results, []byte(resultsDoc(cfg, res, table)), 0o644)
 		}
 		if err != nil {

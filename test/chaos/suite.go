@@ -230,7 +230,6 @@ func (e *env) measure(ctx context.Context, r *e2e.Rig, written int, healed time.
 	res := result{Written: written}
 	// Long enough to tell a slow recovery from a loss.
 	deadline := healed.Add(max(e.cfg.MaxRecovery*3/2, time.Minute))
-	var counts e2e.LineCounts
 	for {
 		stored, err := e2e.StoredRecords(r.ArchiveDir())
 		if err != nil {
@@ -239,7 +238,8 @@ func (e *env) measure(ctx context.Context, r *e2e.Rig, written int, healed time.
 		}
 		now := time.Now()
 		if stored >= int64(written) {
-			if counts, err = e2e.CountLines(r.ArchiveDir(), "chaos-"); err != nil {
+			counts, err := e2e.CountLines(r.ArchiveDir(), "chaos-")
+			if err != nil {
 				res.Err = err
 				return res
 			}
@@ -249,10 +249,6 @@ func (e *env) measure(ctx context.Context, r *e2e.Rig, written int, healed time.
 			}
 		}
 		if now.After(deadline) || ctx.Err() != nil {
-			if counts, err = e2e.CountLines(r.ArchiveDir(), "chaos-"); err != nil {
-				res.Err = err
-				return res
-			}
 			res.Recovery = now.Sub(healed)
 			res.Notes = append(res.Notes, "gave up waiting")
 			break
