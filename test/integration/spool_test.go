@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/fleetlog/fleetlog/internal/e2e"
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
 // spoolSink is an OTLP/gRPC logs server inside the test: the gateway under
@@ -29,8 +31,13 @@ type spoolSink struct {
 	plogotlp.UnimplementedGRPCServer
 	addr string
 
-	mu      sync.Mutex
-	lines   map[int]int // "line-N" records by N, with how often each arrived
+	mu    sync.Mutex
+	lines map[int]int // "line-N" records by N, with how often each arrived
+	// stamps holds, by N, the distinct spool stamps (identity and sequence
+	// number) line N arrived with: one stamp for a re-delivery of the same
+	// spooled record, which the archive stores once; more for a line read
+	// into the spool twice.
+	stamps  map[int]map[string]struct{}
 	records []plog.LogRecord
 	total   int
 }
@@ -42,7 +49,7 @@ func startSpoolSink(t *testing.T) *spoolSink {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	s := &spoolSink{addr: l.Addr().String(), lines: map[int]int{}}
+	s := &spoolSink{addr: l.Addr().String(), lines: map[int]int{}, stamps: map[int]map[string]struct{}{}}
 	srv := grpc.NewServer()
 	plogotlp.RegisterGRPCServer(srv, s)
 	done := make(chan struct{})
@@ -69,6 +76,12 @@ func (s *spoolSink) Export(_ context.Context, req plogotlp.ExportRequest) (plogo
 					n, err := strconv.Atoi(rest[:strings.IndexByte(rest+" ", ' ')])
 					if err == nil {
 						s.lines[n]++
+						if id, seq, ok := spoolstamp.Read(lr.Attributes()); ok {
+							if s.stamps[n] == nil {
+								s.stamps[n] = map[string]struct{}{}
+							}
+							s.stamps[n][fmt.Sprintf("%s/%d", id, seq)] = struct{}{}
+						}
 						continue
 					}
 				}
@@ -90,6 +103,22 @@ func (s *spoolSink) distinct() (distinct, total int) {
 		total += n
 	}
 	return len(s.lines), total
+}
+
+// spooledTwice returns the numbered lines that arrived under more than one
+// spool stamp: lines read into the spool twice, which the archive would
+// store twice.
+func (s *spoolSink) spooledTwice() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []int
+	for n, st := range s.stamps {
+		if len(st) > 1 {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func (s *spoolSink) find(pred func(plog.LogRecord) bool) []plog.LogRecord {
