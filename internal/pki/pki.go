@@ -264,30 +264,6 @@ func IssueDevice(dir string, opts DeviceOptions) (*DeviceResult, error) {
 		}
 	}
 	devDir := filepath.Join(dir, DevicesDirName, opts.DeviceID)
-	res := &DeviceResult{
-		Dir:  devDir,
-		CA:   filepath.Join(devDir, CACertFile),
-		Cert: filepath.Join(devDir, CertFile),
-		Key:  filepath.Join(devDir, KeyFile),
-	}
-	if !opts.Force {
-		found, err := exists(res.Cert)
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			return nil, fmt.Errorf("device certificate %s %w", res.Cert, ErrExists)
-		}
-	}
-	caCert, err := LoadCertificate(filepath.Join(dir, CADirName, CACertFile))
-	if err != nil {
-		return nil, fmt.Errorf("load fleet CA (run 'fleetlogctl certs init' first): %w", err)
-	}
-	caKey, err := loadECKey(filepath.Join(dir, CADirName, CAKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("load fleet CA key: %w", err)
-	}
-
 	uris := []*url.URL{urn(DeviceURIPrefix, opts.DeviceID)}
 	subject := pkix.Name{CommonName: opts.DeviceID}
 	if opts.Fleet != "" {
@@ -298,43 +274,8 @@ func IssueDevice(dir string, opts DeviceOptions) (*DeviceResult, error) {
 		uris = append(uris, urn(SiteURIPrefix, opts.Site))
 		subject.OrganizationalUnit = []string{opts.Site}
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	res, err := issueClient(dir, devDir, "device", subject, uris, opts.Validity, opts.Force)
 	if err != nil {
-		return nil, fmt.Errorf("generate device key: %w", err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		Subject:     subject,
-		NotBefore:   now.Add(-backdate),
-		NotAfter:    now.Add(orDefault(opts.Validity, DefaultLeafValidity)),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		URIs:        uris,
-	}
-	if tmpl.NotAfter.After(caCert.NotAfter) {
-		tmpl.NotAfter = caCert.NotAfter
-	}
-	cert, err := sign(tmpl, key.Public(), caCert, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign device certificate: %w", err)
-	}
-	keyPEM, err := privateKeyPEM(key)
-	if err != nil {
-		return nil, err
-	}
-	if err := ensurePrivateDir(filepath.Join(dir, DevicesDirName)); err != nil {
-		return nil, err
-	}
-	if err := ensurePrivateDir(devDir); err != nil {
-		return nil, err
-	}
-	if err := writeFile(res.Key, keyPEM, privateFilePerm); err != nil {
-		return nil, err
-	}
-	if err := writeFile(res.CA, certPEM(caCert), publicFilePerm); err != nil {
-		return nil, err
-	}
-	if err := writeFile(res.Cert, certPEM(cert), publicFilePerm); err != nil {
 		return nil, err
 	}
 	pub, err := os.ReadFile(filepath.Join(dir, fleetproto.ConfigPublicKeyFile))
@@ -445,19 +386,28 @@ func IssueOperator(dir string, opts OperatorOptions) (*DeviceResult, error) {
 		return nil, err
 	}
 	opDir := filepath.Join(dir, OperatorsDirName, opts.Name)
+	return issueClient(dir, opDir, "operator", pkix.Name{CommonName: "operator " + opts.Name},
+		[]*url.URL{urn(OperatorURIPrefix, opts.Name)}, opts.Validity, opts.Force)
+}
+
+// issueClient signs a client certificate for subject and uris with the fleet
+// CA in dir and writes it, its key and the CA in the folder into (0700, the
+// key 0600), refusing to replace an existing certificate unless force. what
+// names the holder in errors ("device", "operator").
+func issueClient(dir, into, what string, subject pkix.Name, uris []*url.URL, validity time.Duration, force bool) (*DeviceResult, error) {
 	res := &DeviceResult{
-		Dir:  opDir,
-		CA:   filepath.Join(opDir, CACertFile),
-		Cert: filepath.Join(opDir, CertFile),
-		Key:  filepath.Join(opDir, KeyFile),
+		Dir:  into,
+		CA:   filepath.Join(into, CACertFile),
+		Cert: filepath.Join(into, CertFile),
+		Key:  filepath.Join(into, KeyFile),
 	}
-	if !opts.Force {
+	if !force {
 		found, err := exists(res.Cert)
 		if err != nil {
 			return nil, err
 		}
 		if found {
-			return nil, fmt.Errorf("operator certificate %s %w", res.Cert, ErrExists)
+			return nil, fmt.Errorf("%s certificate %s %w", what, res.Cert, ErrExists)
 		}
 	}
 	caCert, err := LoadCertificate(filepath.Join(dir, CADirName, CACertFile))
@@ -470,32 +420,32 @@ func IssueOperator(dir string, opts OperatorOptions) (*DeviceResult, error) {
 	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return nil, fmt.Errorf("generate operator key: %w", err)
+		return nil, fmt.Errorf("generate %s key: %w", what, err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "operator " + opts.Name},
+		Subject:     subject,
 		NotBefore:   now.Add(-backdate),
-		NotAfter:    now.Add(orDefault(opts.Validity, DefaultLeafValidity)),
+		NotAfter:    now.Add(orDefault(validity, DefaultLeafValidity)),
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		URIs:        []*url.URL{urn(OperatorURIPrefix, opts.Name)},
+		URIs:        uris,
 	}
 	if tmpl.NotAfter.After(caCert.NotAfter) {
 		tmpl.NotAfter = caCert.NotAfter
 	}
 	cert, err := sign(tmpl, key.Public(), caCert, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("sign operator certificate: %w", err)
+		return nil, fmt.Errorf("sign %s certificate: %w", what, err)
 	}
 	keyPEM, err := privateKeyPEM(key)
 	if err != nil {
 		return nil, err
 	}
-	if err := ensurePrivateDir(filepath.Join(dir, OperatorsDirName)); err != nil {
+	if err := ensurePrivateDir(filepath.Dir(into)); err != nil {
 		return nil, err
 	}
-	if err := ensurePrivateDir(opDir); err != nil {
+	if err := ensurePrivateDir(into); err != nil {
 		return nil, err
 	}
 	if err := writeFile(res.Key, keyPEM, privateFilePerm); err != nil {
