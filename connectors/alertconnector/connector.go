@@ -59,6 +59,9 @@ type alertConnector struct {
 	stop       chan struct{}
 	wg         sync.WaitGroup
 	started    bool
+	// heartbeats is set once the engine reads the fleet registry's
+	// heartbeats (Start).
+	heartbeats bool
 
 	ruleOpts sync.Map // rule name → metric.MeasurementOption
 }
@@ -89,6 +92,11 @@ func (c *alertConnector) Capabilities() consumer.Capabilities {
 // Start opens the outboxes and starts delivery, the ticker and the rules
 // file watcher.
 func (c *alertConnector) Start(ctx context.Context, host component.Host) error {
+	if src := heartbeatSource(host); src != nil {
+		c.engine.SetHeartbeats(heartbeats{src})
+		c.heartbeats = true
+	}
+	c.warnNoHeartbeats()
 	outputs, err := c.outputs(ctx, host)
 	if err != nil {
 		return err
@@ -369,6 +377,15 @@ func (c *alertConnector) reload() {
 	}
 	c.tb.ConnectorAlertRulesReloads.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("result", "ok"))))
 	c.set.Logger.Info("Alert rules reloaded", zap.Strings("rules", c.engine.Rules()))
+	c.warnNoHeartbeats()
+}
+
+// warnNoHeartbeats says so when rules count heartbeats that this gateway
+// does not have: those rules never fire, the others work as before.
+func (c *alertConnector) warnNoHeartbeats() {
+	if !c.heartbeats && c.engine.UsesHeartbeats() {
+		c.set.Logger.Warn("Absence rules with 'source: heartbeats' never fire on this gateway", zap.Error(ErrNoHeartbeats))
+	}
 }
 
 func (c *alertConnector) ruleOpt(rule string) metric.MeasurementOption {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/connector/connectortest"
@@ -23,6 +24,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fleetlog/fleetlog/connectors/alertconnector/internal/metadata"
 )
@@ -277,3 +281,51 @@ func TestConsumeNeverWaitsForDelivery(t *testing.T) {
 }
 
 func attributeKey(k string) attribute.Key { return attribute.Key(k) }
+
+// registryStandIn stands in for fleet_control's registry of heartbeats.
+type registryStandIn struct {
+	component.StartFunc
+	component.ShutdownFunc
+	last time.Time
+}
+
+func (r *registryStandIn) RangeHeartbeats(fn func(device, fleet, site string, last time.Time) bool) {
+	fn("kiosk-7", "eu", "lobby", r.last)
+}
+
+type hostWith map[component.ID]component.Component
+
+func (h hostWith) GetExtensions() map[component.ID]component.Component { return h }
+
+// TestHeartbeatAbsence: an absence rule on heartbeats reads the fleet
+// registry through the host's extensions; without one it never fires and
+// the gateway says so.
+func TestHeartbeatAbsence(t *testing.T) {
+	rules := filepath.Join(t.TempDir(), "rules.yaml")
+	require.NoError(t, os.WriteFile(rules, []byte("rules: [{name: gone, type: absence, source: heartbeats, for: 1m}]"), 0o600))
+	cfg := createDefaultConfig().(*Config)
+	cfg.RulesFile = rules
+	cfg.TickInterval = 20 * time.Millisecond
+	cfg.Notify.Outbox.Directory = t.TempDir()
+
+	core, logs := observer.New(zapcore.WarnLevel)
+	set := connectortest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	none := &consumertest.LogsSink{}
+	conn, err := NewFactory().CreateLogsToLogs(context.Background(), set, cfg, none)
+	require.NoError(t, err)
+	require.NoError(t, conn.Start(context.Background(), componenttest.NewNopHost()))
+	time.Sleep(100 * time.Millisecond) // five ticks
+	require.NoError(t, conn.Shutdown(context.Background()))
+	assert.Empty(t, alertRecords(none))
+	assert.Equal(t, 1, logs.FilterMessageSnippet("never fire").Len())
+
+	sink := &consumertest.LogsSink{}
+	conn, err = NewFactory().CreateLogsToLogs(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	host := hostWith{component.MustNewID("fleet_control"): &registryStandIn{last: time.Now().Add(-time.Hour)}}
+	require.NoError(t, conn.Start(context.Background(), host))
+	t.Cleanup(func() { require.NoError(t, conn.Shutdown(context.Background())) })
+	require.Eventually(t, func() bool { return len(alertRecords(sink)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	assert.Contains(t, alertRecords(sink)[0].Body().AsString(), "no report from kiosk-7")
+}

@@ -86,7 +86,16 @@ type fleetControl struct {
 var (
 	_ extension.Extension                 = (*fleetControl)(nil)
 	_ fleetproto.IdentityMismatchRecorder = (*fleetControl)(nil)
+	_ fleetproto.HeartbeatSource          = (*fleetControl)(nil)
 )
+
+// RangeHeartbeats implements fleetproto.HeartbeatSource; before the
+// registry is open it knows no device.
+func (fc *fleetControl) RangeHeartbeats(fn func(device, fleet, site string, last time.Time) bool) {
+	if reg := fc.live.Load(); reg != nil {
+		reg.RangeHeartbeats(fn)
+	}
+}
 
 func newFleetControl(cfg *Config, set component.TelemetrySettings) (*fleetControl, error) {
 	tb, err := metadata.NewTelemetryBuilder(set)

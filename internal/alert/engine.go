@@ -138,12 +138,15 @@ type Engine struct {
 	mu       sync.Mutex
 	rules    []*ruleState
 	presence Presence
-	limits   Limits
-	stats    Stats
-	out      []Alert
-	ownsSeen bool
-	lits     *literals
-	hit      []bool
+	// heartbeats is the fleet registry's presence for absence rules with
+	// source heartbeats (SetHeartbeats); nil until there is one.
+	heartbeats Presence
+	limits     Limits
+	stats      Stats
+	out        []Alert
+	ownsSeen   bool
+	lits       *literals
+	hit        []bool
 
 	lastSeen   Identity
 	lastSeenAt time.Time
@@ -198,6 +201,26 @@ type hit struct{ at, rec time.Time }
 
 // Option configures an Engine.
 type Option func(*Engine)
+
+// SetHeartbeats gives absence rules with source heartbeats the fleet
+// registry's presence; until it is set they never fire.
+func (e *Engine) SetHeartbeats(p Presence) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.heartbeats = p
+}
+
+// UsesHeartbeats reports whether a rule counts heartbeats.
+func (e *Engine) UsesHeartbeats() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, rs := range e.rules {
+		if rs.c.Source == SourceHeartbeats {
+			return true
+		}
+	}
+	return false
+}
 
 // WithPresence replaces the record-fed presence used by absence rules.
 func WithPresence(p Presence) Option { return func(e *Engine) { e.presence = p; e.ownsSeen = false } }
@@ -441,8 +464,8 @@ func (e *Engine) observe(now time.Time, r *Record) {
 	for _, rs := range e.rules {
 		c := rs.c
 		if c.Type == KindAbsence {
-			// A record ends a device's silence.
-			if len(rs.byKey) > 0 {
+			// A record ends a device's silence (heartbeats: in Tick).
+			if len(rs.byKey) > 0 && c.Source != SourceHeartbeats {
 				if fp, ok := rs.byKey[id.Device]; ok && rs.groups[fp] != nil && rs.groups[fp].firing {
 					e.resolve(rs, fp, rs.groups[fp], now)
 				}
@@ -643,8 +666,22 @@ func (e *Engine) Tick(now time.Time) []Alert {
 		c := rs.c
 		switch c.Type {
 		case KindAbsence:
-			e.presence.Range(func(id Identity, last time.Time) bool {
-				if id.Device == "" || !c.selectsIdentity(id) || now.Sub(last) < c.forDur {
+			pres, what := e.presence, "record"
+			if c.Source == SourceHeartbeats {
+				if e.heartbeats == nil {
+					continue
+				}
+				pres, what = e.heartbeats, "report"
+			}
+			pres.Range(func(id Identity, last time.Time) bool {
+				if id.Device == "" || !c.selectsIdentity(id) {
+					return true
+				}
+				if now.Sub(last) < c.forDur {
+					// Heartbeats end a silence here; records do in observe.
+					if fp, ok := rs.byKey[id.Device]; ok && c.Source == SourceHeartbeats && rs.groups[fp] != nil && rs.groups[fp].firing {
+						e.resolve(rs, fp, rs.groups[fp], now)
+					}
 					return true
 				}
 				fp, g := e.groupOf(rs, map[string]string{keyDevice: strings.Clone(id.Device)}, id)
@@ -656,7 +693,7 @@ func (e *Engine) Tick(now time.Time) []Alert {
 				g.firing = true
 				g.startsAt = now
 				g.firstRecord, g.lastRecord = last, last
-				g.summary = fmt.Sprintf("no record from %s for %s", id.Device, c.forDur)
+				g.summary = fmt.Sprintf("no %s from %s for %s", what, id.Device, c.forDur)
 				e.fire(rs, fp, g)
 				return true
 			})

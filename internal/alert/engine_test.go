@@ -175,6 +175,36 @@ func TestAbsenceFromAnotherPresence(t *testing.T) {
 	assert.Equal(t, "hb", got[0].Device)
 }
 
+// TestAbsenceOfHeartbeats: a heartbeat rule reads the fleet registry's
+// reports, not records: a device that logs nothing but reports is not
+// silent, one that logs but stopped reporting is; a new report resolves it,
+// and without a registry the rule never fires.
+func TestAbsenceOfHeartbeats(t *testing.T) {
+	rules := `rules: [{name: gone, type: absence, source: heartbeats, for: 1m}, {name: quiet, type: absence, for: 1m}]`
+	e := engine(t, rules)
+	e.Observe(t0, one(rec("hello", "device.id", "logs-only")))
+	for _, a := range e.Tick(t0.Add(2 * time.Minute)) {
+		assert.NotEqual(t, "gone", a.Rule, "no registry: heartbeat rules never fire")
+	}
+	assert.True(t, e.UsesHeartbeats())
+
+	e = engine(t, rules)
+	hb := fakePresence{"reports-only": t0.Add(90 * time.Second), "logs-only": t0}
+	e.SetHeartbeats(hb)
+	e.Observe(t0.Add(90*time.Second), one(rec("hello", "device.id", "logs-only")))
+	got := e.Tick(t0.Add(2 * time.Minute))
+	require.Len(t, got, 1)
+	assert.Equal(t, "gone", got[0].Rule)
+	assert.Equal(t, "logs-only", got[0].Device)
+	assert.Equal(t, "no report from logs-only for 1m0s", got[0].Summary)
+	assert.Empty(t, e.Observe(t0.Add(150*time.Second), one(rec("still logging", "device.id", "logs-only"))), "records do not end a heartbeat silence")
+	hb["logs-only"], hb["reports-only"] = t0.Add(170*time.Second), t0.Add(170*time.Second)
+	got = e.Tick(t0.Add(3 * time.Minute))
+	require.Len(t, got, 1)
+	assert.Equal(t, StatusResolved, got[0].Status)
+	assert.Equal(t, "gone", got[0].Rule)
+}
+
 func TestChangeOutsideMaintenance(t *testing.T) {
 	e := engine(t, `rules: [{name: fw, type: change, attribute: device.firmware.version, resolve_after: 30m, maintenance: {start: "23:00", end: "01:00"}}]`)
 	fw := func(at time.Time, v string) []Alert {

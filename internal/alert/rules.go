@@ -78,6 +78,12 @@ func (d *Duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// The sources of an absence rule.
+const (
+	SourceRecords    = "records"
+	SourceHeartbeats = "heartbeats"
+)
+
 // Errors of rule validation; messages name the YAML key.
 var (
 	ErrUnknownKind     = errors.New("unknown rule type")
@@ -92,6 +98,7 @@ var (
 	ErrMissing         = errors.New("is required for this rule type")
 	ErrNotForKind      = errors.New("is not allowed for this rule type")
 	ErrClock           = errors.New("must be HH:MM (UTC)")
+	ErrSource          = errors.New("must be records or heartbeats")
 )
 
 // Match selects records. Every field set must hold (AND); a list holds when
@@ -141,8 +148,12 @@ type Rule struct {
 	// (default 5m) without a match.
 	Count  int      `yaml:"count"`
 	Window Duration `yaml:"window"`
-	// For: absence fires when a device sent nothing for For.
-	For Duration `yaml:"for"`
+	// For: absence fires when a device sent nothing for For. Source says
+	// what counts: "records" (default), the device's log records, or
+	// "heartbeats", its reports to the gateway's fleet registry
+	// (fleet_control), which an agent sends even when it has nothing to log.
+	For    Duration `yaml:"for"`
+	Source string   `yaml:"source"`
 	// Attribute and Maintenance: change watches Attribute per device and
 	// does not fire inside the daily Maintenance window.
 	Attribute   string  `yaml:"attribute"`
@@ -248,6 +259,9 @@ func (r *Rule) Validate() error {
 		return nil
 	}
 	patternSet := r.Learning != 0 || r.Similarity != 0 || r.Depth != 0 || r.MaxTemplates != 0
+	if err := not("source", r.Type != KindAbsence && r.Source != ""); err != nil {
+		return err
+	}
 	switch r.Type {
 	case KindMatch, KindThreshold:
 		if r.Type == KindThreshold {
@@ -271,6 +285,9 @@ func (r *Rule) Validate() error {
 	case KindAbsence:
 		if r.For <= 0 {
 			return fmt.Errorf("'for' %w", ErrPositive)
+		}
+		if r.Source != "" && r.Source != SourceRecords && r.Source != SourceHeartbeats {
+			return fmt.Errorf("'source' %w, not %q", ErrSource, r.Source)
 		}
 		return errors.Join(not("count", r.Count != 0), not("window", r.Window != 0), not("group_by", r.GroupBy != nil),
 			not("attribute", r.Attribute != ""), not("maintenance", r.Maintenance != nil), not("learning", patternSet),

@@ -37,6 +37,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{"threshold count", "rules: [{name: a, type: threshold, window: 1m, match: {body_contains: [x]}}]", "'count' must be positive", ErrPositive},
 		{"threshold window", "rules: [{name: a, type: threshold, count: 3, match: {body_contains: [x]}}]", "'window' must be positive", ErrPositive},
 		{"absence for", "rules: [{name: a, type: absence}]", "'for' must be positive", ErrPositive},
+		{"absence source", "rules: [{name: a, type: absence, for: 1m, source: pings}]", `'source' must be records or heartbeats, not "pings"`, ErrSource},
+		{"source on match", "rules: [{name: a, type: match, source: heartbeats, match: {body_contains: [x]}}]", "'source' is not allowed for this rule type match", ErrNotForKind},
 		{"absence count", "rules: [{name: a, type: absence, for: 1m, count: 2}]", "'count' is not allowed", ErrNotForKind},
 		{"change attribute", "rules: [{name: a, type: change}]", "'attribute' is required", ErrMissing},
 		{"maintenance", "rules: [{name: a, type: change, attribute: x, maintenance: {start: '25:00', end: '01:00'}}]", "'maintenance::start'", ErrClock},
@@ -64,8 +66,8 @@ func TestParseEmpty(t *testing.T) {
 func TestPack(t *testing.T) {
 	all, err := Pack("all")
 	require.NoError(t, err)
-	assert.Len(t, all, 8)
-	assert.Equal(t, []string{"auth_brute_force", "crash_loop", "device_silent", "firmware_change",
+	assert.Len(t, all, 9)
+	assert.Equal(t, []string{"auth_brute_force", "crash_loop", "device_silent", "device_unreachable", "firmware_change",
 		"identity_spoof_attempt", "oom_kill", "pii_leaked_from_agent", "sudo_by_unknown_user"}, PackNames())
 	some, err := Pack("oom_kill", "device_silent")
 	require.NoError(t, err)

@@ -1,5 +1,7 @@
 package fleetproto
 
+import "time"
+
 // StatusSource is implemented by a component that knows part of the agent's
 // Status: the spool receiver fills Spool, LastAck and Files.
 type StatusSource interface {
@@ -17,4 +19,14 @@ type StatusSource interface {
 // the component works as before.
 type StatusRegistry interface {
 	RegisterStatusSource(name string, src StatusSource) (unregister func())
+}
+
+// HeartbeatSource is implemented by the gateway's fleet_control extension:
+// when each device last reported over the control plane. The alert
+// connector's absence rules with `source: heartbeats` read it.
+type HeartbeatSource interface {
+	// RangeHeartbeats calls fn for every device the registry knows, with
+	// the fleet and site of its certificate and its last report, until fn
+	// returns false.
+	RangeHeartbeats(fn func(device, fleet, site string, last time.Time) bool)
 }

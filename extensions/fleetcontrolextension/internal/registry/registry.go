@@ -506,6 +506,19 @@ func (r *Registry) Devices(f Filter) []fleetapi.Device {
 	return out
 }
 
+// RangeHeartbeats calls fn with each device's identity and its last report,
+// until fn returns false. fn runs under the registry's lock: it must not
+// call back into the registry.
+func (r *Registry) RangeHeartbeats(fn func(device, fleet, site string, last time.Time) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, rec := range r.devices {
+		if !fn(id, rec.Device.Fleet, rec.Device.Site, rec.Device.LastSeen) {
+			return
+		}
+	}
+}
+
 // Device returns one device.
 func (r *Registry) Device(id string) (fleetapi.Device, bool) {
 	now := r.opts.Now()

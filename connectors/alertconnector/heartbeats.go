@@ -1,0 +1,49 @@
+package alertconnector // import "github.com/fleetlog/fleetlog/connectors/alertconnector"
+
+import (
+	"errors"
+	"sort"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/fleetlog/fleetlog/internal/alert"
+	"github.com/fleetlog/fleetlog/internal/fleetproto"
+)
+
+// ErrNoHeartbeats is logged when absence rules count heartbeats on a
+// gateway without the fleet registry: they never fire there.
+var ErrNoHeartbeats = errors.New("an absence rule counts heartbeats ('source: heartbeats'), but the gateway runs no fleet_control extension")
+
+// heartbeats is the fleet registry as the engine's presence: devices and
+// their last report. The registry learns of devices itself, so Seen does
+// nothing.
+type heartbeats struct{ src fleetproto.HeartbeatSource }
+
+func (heartbeats) Seen(alert.Identity, time.Time) {}
+
+func (h heartbeats) Range(fn func(alert.Identity, time.Time) bool) {
+	h.src.RangeHeartbeats(func(device, fleet, site string, last time.Time) bool {
+		return fn(alert.Identity{Device: device, Fleet: fleet, Site: site}, last)
+	})
+}
+
+// heartbeatSource returns the first extension (by ID) that knows devices'
+// heartbeats, or nil.
+func heartbeatSource(host component.Host) fleetproto.HeartbeatSource {
+	if host == nil {
+		return nil
+	}
+	exts := host.GetExtensions()
+	ids := make([]component.ID, 0, len(exts))
+	for id := range exts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	for _, id := range ids {
+		if src, ok := exts[id].(fleetproto.HeartbeatSource); ok {
+			return src
+		}
+	}
+	return nil
+}
