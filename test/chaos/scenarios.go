@@ -48,25 +48,12 @@ func gatewayKill(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	defer closeRig(r, &res)
-	if err := startBoth(r); err != nil {
-		return result{Err: err}
-	}
-	w := e.writer(r, e.size.Lines)
-	done := runWriter(ctx, w)
-	if err := waitWritten(ctx, w, w.Total/4); err != nil {
-		return result{Err: err}
-	}
-	r.Gateway.Kill()
-	e.logf("gateway killed at line %d; down for %s", w.Written(), e.size.GatewayDown)
-	time.Sleep(e.size.GatewayDown)
-	if err := r.StartGateway(); err != nil {
-		return result{Err: err}
-	}
-	healed := time.Now()
-	if err := <-done; err != nil {
-		return result{Err: err}
-	}
-	return e.measure(ctx, r, w.Total, healed)
+	return e.midwayFault(ctx, r, func(written int) error {
+		r.Gateway.Kill()
+		e.logf("gateway killed at line %d; down for %s", written, e.size.GatewayDown)
+		time.Sleep(e.size.GatewayDown)
+		return r.StartGateway()
+	})
 }
 
 // linkOutage holds every byte between the tiers for LinkOut, connections
@@ -77,23 +64,13 @@ func linkOutage(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	defer closeRig(r, &res)
-	if err := startBoth(r); err != nil {
-		return result{Err: err}
-	}
-	w := e.writer(r, e.size.Lines)
-	done := runWriter(ctx, w)
-	if err := waitWritten(ctx, w, w.Total/4); err != nil {
-		return result{Err: err}
-	}
-	r.Relay.SetMode(e2e.Hold)
-	e.logf("link down at line %d for %s", w.Written(), e.size.LinkOut)
-	time.Sleep(e.size.LinkOut)
-	r.Relay.SetMode(e2e.Pass)
-	healed := time.Now()
-	if err := <-done; err != nil {
-		return result{Err: err}
-	}
-	return e.measure(ctx, r, w.Total, healed)
+	return e.midwayFault(ctx, r, func(written int) error {
+		r.Relay.SetMode(e2e.Hold)
+		e.logf("link down at line %d for %s", written, e.size.LinkOut)
+		time.Sleep(e.size.LinkOut)
+		r.Relay.SetMode(e2e.Pass)
+		return nil
+	})
 }
 
 // natExpiry is a link outage of NATOutage through a NAT that forgets flows
@@ -106,6 +83,22 @@ func natExpiry(ctx context.Context, e *env) (res result) {
 	}
 	defer closeRig(r, &res)
 	r.Relay.SetForgetIdle(e.size.NATIdle)
+	res = e.midwayFault(ctx, r, func(written int) error {
+		r.Relay.SetMode(e2e.Hold)
+		e.logf("link down at line %d for %s; idle flows forgotten after %s", written, e.size.NATOutage, e.size.NATIdle)
+		time.Sleep(e.size.NATOutage)
+		r.Relay.SetMode(e2e.Pass)
+		return nil
+	})
+	res.Notes = append(res.Notes, fmt.Sprintf("%d flows forgotten", r.Relay.Forgotten()))
+	return res
+}
+
+// midwayFault is the shape of the scenarios whose fault strikes while the
+// lines are written: both tiers start, fault runs a quarter into the lines
+// (given how many were written) and returns once the path is healed, and
+// the archive is measured from then on.
+func (e *env) midwayFault(ctx context.Context, r *e2e.Rig, fault func(written int) error) result {
 	if err := startBoth(r); err != nil {
 		return result{Err: err}
 	}
@@ -114,17 +107,14 @@ func natExpiry(ctx context.Context, e *env) (res result) {
 	if err := waitWritten(ctx, w, w.Total/4); err != nil {
 		return result{Err: err}
 	}
-	r.Relay.SetMode(e2e.Hold)
-	e.logf("link down at line %d for %s; idle flows forgotten after %s", w.Written(), e.size.NATOutage, e.size.NATIdle)
-	time.Sleep(e.size.NATOutage)
-	r.Relay.SetMode(e2e.Pass)
+	if err := fault(w.Written()); err != nil {
+		return result{Err: err}
+	}
 	healed := time.Now()
 	if err := <-done; err != nil {
 		return result{Err: err}
 	}
-	res = e.measure(ctx, r, w.Total, healed)
-	res.Notes = append(res.Notes, fmt.Sprintf("%d flows forgotten", r.Relay.Forgotten()))
-	return res
+	return e.measure(ctx, r, w.Total, healed)
 }
 
 // agentDiskFull puts the agent's data directory on a small tmpfs and keeps
