@@ -124,7 +124,7 @@ func measure(ctx context.Context, o options, bin string, certs *fixture.PKI, dir
 	if o.env != "" {
 		env = strings.Split(o.env, ",")
 	}
-	agent, err := fixture.StartAgent(bin, []string{o.agentConfig}, certs, dir, filepath.Join(logs, "*.log"), env)
+	agent, err := fixture.StartAgent(bin, []string{o.agentConfig}, certs, dir, filepath.Join(logs, "*.log"), env, nil)
 	if err != nil {
 		return r, err
 	}

@@ -24,6 +24,10 @@ type Usage struct {
 	// runtime) and file-backed pages (mostly the binary's own text and
 	// read-only data, which the kernel can drop and read back).
 	AnonRSS, FileRSS int64
+	// DiskWrite is what the process has caused to be written to the
+	// storage layer so far (write_bytes of /proc/PID/io): file data once
+	// the kernel writes it back, whether or not the process fsyncs it.
+	DiskWrite int64
 }
 
 // ReadUsage reads pid's usage from /proc.
@@ -51,7 +55,28 @@ func ReadUsage(pid int) (Usage, error) {
 			return u, err
 		}
 	}
+	io, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", pid))
+	if err != nil {
+		return u, fmt.Errorf("read io: %w", err)
+	}
+	if u.DiskWrite, err = ioField(io, "write_bytes:"); err != nil {
+		return u, err
+	}
 	return u, nil
+}
+
+// ioField returns a "key: 123" value of /proc/PID/io.
+func ioField(io []byte, key string) (int64, error) {
+	for _, line := range bytes.Split(io, []byte("\n")) {
+		if v, ok := bytes.CutPrefix(line, []byte(key)); ok {
+			n, err := strconv.ParseInt(string(bytes.TrimSpace(v)), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("parse io: %s %w", key, err)
+			}
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("parse io: no %s", key)
 }
 
 // parseStatCPU returns utime+stime from a /proc/PID/stat line. The command

@@ -31,6 +31,16 @@ func TestStatusKiB(t *testing.T) {
 	assert.Error(t, err)
 }
 
+func TestIOField(t *testing.T) {
+	t.Parallel()
+	io := []byte("rchar: 100\nwchar: 200\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n")
+	v, err := ioField(io, "write_bytes:")
+	require.NoError(t, err)
+	assert.Equal(t, int64(8192), v)
+	_, err = ioField(io, "syscr:")
+	assert.Error(t, err)
+}
+
 func TestReadUsageOfSelf(t *testing.T) {
 	t.Parallel()
 	u, err := ReadUsage(os.Getpid())
@@ -39,4 +49,5 @@ func TestReadUsageOfSelf(t *testing.T) {
 	assert.GreaterOrEqual(t, u.PeakRSS, u.RSS)
 	assert.Positive(t, u.AnonRSS)
 	assert.Positive(t, u.FileRSS)
+	assert.GreaterOrEqual(t, u.DiskWrite, int64(0))
 }

@@ -12,6 +12,7 @@ type Usage struct {
 	CPU              time.Duration
 	RSS, PeakRSS     int64
 	AnonRSS, FileRSS int64
+	DiskWrite        int64
 }
 
 // ReadUsage needs /proc: the benchmarks run on Linux only.

@@ -34,7 +34,8 @@ func TestMedian(t *testing.T) {
 
 func sampleRuns() []Run {
 	run := func(p string, round int, cpu time.Duration, rss int64) Run {
-		return Run{Pipeline: p, Round: round, Lines: 1000, Records: 1000, Wall: 2 * cpu, CPU: cpu, PeakRSS: rss, WireBytes: 1 << 20}
+		return Run{Pipeline: p, Round: round, Lines: 1000, Records: 1000, Wall: 2 * cpu, CPU: cpu, PeakRSS: rss, WireBytes: 1 << 20,
+			DiskWrite: 2 << 20, QueueBytes: 1 << 20}
 	}
 	return []Run{
 		run("(a) fleetlog", 1, 100*time.Millisecond, 20<<20),
@@ -44,6 +45,20 @@ func sampleRuns() []Run {
 		run("(a) fleetlog", 3, 200*time.Millisecond, 21<<20),
 		run("(b) contrib", 3, 1000*time.Millisecond, 70<<20),
 	}
+}
+
+// withPeer adds a peer's runs, one of which lost and duplicated lines.
+func withPeer() []Run {
+	runs := sampleRuns()
+	for round, cpu := range []time.Duration{400, 500, 600} {
+		r := Run{Pipeline: "(c) rsyslog", Round: round + 1, Lines: 1000, Records: 1000, Wall: time.Second,
+			CPU: cpu * time.Millisecond, PeakRSS: 40 << 20, WireBytes: 1 << 20, DiskWrite: 1 << 20}
+		if round == 1 {
+			r.Lost, r.Duplicated, r.Records = 7, 2, 995
+		}
+		runs = append(runs, r)
+	}
+	return runs
 }
 
 func TestSummarize(t *testing.T) {
@@ -66,14 +81,43 @@ func TestTableHasMediansAndRatio(t *testing.T) {
 	require.NoError(t, Table(&out, Summarize(sampleRuns())))
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 5)
-	assert.Equal(t, "| (a) fleetlog | 3 | 0.40 | 0.20 | 5000 | 21.0 | 1.0 | 0 |", lines[2])
-	assert.Equal(t, "| ratio (a) / (b) | | 0.20× | 0.20× | 5.00× | 0.26× | 1.00× | |", lines[4])
+	assert.Equal(t, "| (a) fleetlog | 3 | 0.40 | 0.20 | 5000 | 21.0 | 2.0 | 1.0 | 1.0 | 0 | 0 | 0 |", lines[2])
+	assert.Equal(t, "| ratio (a) / (b) | | 0.20× | 0.20× | 5.00× | 0.26× | 1.00× | 1.00× | 1.00× | | | |", lines[4])
+}
+
+func TestTableComparesTheFirstWithEveryOtherLabel(t *testing.T) {
+	t.Parallel()
+	runs := withPeer()
+	// A second (a) pipeline is not compared with the first.
+	for _, r := range sampleRuns()[:1] {
+		r.Pipeline = "(a) fleetlog-agent"
+		runs = append(runs, r)
+	}
+	sums := Summarize(runs)
+	require.Len(t, sums, 4)
+	assert.Equal(t, int64(7), sums[2].Lost)
+	assert.Equal(t, int64(2), sums[2].Duplicated)
+
+	var out strings.Builder
+	require.NoError(t, Table(&out, sums))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 8)
+	assert.Equal(t, "| (c) rsyslog | 3 | 1.00 | 0.50 | 2000 | 40.0 | 1.0 | 0.0 | 1.0 | 7 | 2 | 0 |", lines[4])
+	assert.True(t, strings.HasPrefix(lines[6], "| ratio (a) / (b) |"), lines[6])
+	assert.Equal(t, "| ratio (a) / (c) | | 0.40× | 0.40× | 2.50× | 0.53× | 2.00× | n/a | 1.00× | | | |", lines[7])
+}
+
+func TestRunsTableShowsLostAndDuplicated(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	require.NoError(t, RunsTable(&out, withPeer()))
+	assert.Contains(t, out.String(), "| 2 | (c) rsyslog | 995 | 1.00 | 0.50 | 2000 | 40.0 | 1.0 | 0.0 | 1.0 | 7 | 2 | 0 |")
 }
 
 func TestSVGIsWellFormed(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
-	require.NoError(t, SVG(&out, Summarize(sampleRuns())))
+	require.NoError(t, SVG(&out, Summarize(withPeer())))
 	dec := xml.NewDecoder(strings.NewReader(out.String()))
 	for {
 		_, err := dec.Token()
@@ -82,6 +126,8 @@ func TestSVGIsWellFormed(t *testing.T) {
 			break
 		}
 	}
-	assert.Contains(t, out.String(), "(b) contrib")
+	assert.Contains(t, out.String(), ">contrib<")
 	assert.Contains(t, out.String(), ">5000<")
+	assert.Contains(t, out.String(), ">rsyslog<")
+	assert.Contains(t, out.String(), "written to disk")
 }

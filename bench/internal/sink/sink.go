@@ -1,7 +1,8 @@
 // Package sink is the benchmark's stand-in for the gateway: an OTLP/gRPC logs
 // server on loopback, with the gateway's mutual TLS, that acknowledges every
-// request and counts the records, the bytes on the wire and the records that
-// still carry a secret. It measures only the agent in front of it.
+// request and counts the records, the bytes on the wire, the records that
+// still carry a secret and, by the workload's line ids, the lines lost and
+// duplicated. It measures only the agent in front of it.
 package sink
 
 import (
@@ -37,13 +38,15 @@ type Sink struct {
 	requests  atomic.Int64
 	wireBytes atomic.Int64
 	leaked    atomic.Int64
+	ledger    *workload.Ledger
 }
 
 // Start listens on a free loopback port. With tlsDir set (a directory with
 // ca.pem, cert.pem and key.pem, as `fleetlogctl certs init` writes for the
 // gateway) it requires TLS 1.3 and a client certificate from that CA, as the
-// gateway does; empty tlsDir serves plaintext.
-func Start(tlsDir string) (*Sink, error) {
+// gateway does; empty tlsDir serves plaintext. Each record's body goes into
+// ledger, if not nil.
+func Start(tlsDir string, ledger *workload.Ledger) (*Sink, error) {
 	cfg := configgrpc.NewDefaultServerConfig()
 	cfg.NetAddr.Endpoint = "127.0.0.1:0"
 	if tlsDir != "" {
@@ -64,7 +67,7 @@ func Start(tlsDir string) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sink listen: %w", err)
 	}
-	s := &Sink{addr: ln.Addr().String(), server: server, done: make(chan struct{})}
+	s := &Sink{addr: ln.Addr().String(), server: server, done: make(chan struct{}), ledger: ledger}
 	plogotlp.RegisterGRPCServer(server, s)
 	go func() {
 		defer close(s.done)
@@ -89,8 +92,12 @@ func (s *Sink) Export(_ context.Context, req plogotlp.ExportRequest) (plogotlp.E
 		for j := range sls.Len() {
 			lrs := sls.At(j).LogRecords()
 			for k := range lrs.Len() {
-				if workload.Leaked(lrs.At(k).Body().AsString()) {
+				body := lrs.At(k).Body().AsString()
+				if workload.Leaked(body) {
 					leaked++
+				}
+				if s.ledger != nil {
+					s.ledger.Add([]byte(body))
 				}
 			}
 		}
@@ -113,16 +120,22 @@ type Counts struct {
 	// Leaked is the number of records whose body still shows a secret the
 	// workload planted.
 	Leaked int64
+	// Lines is the ledger's count of workload lines, zero without one.
+	Lines workload.Tally
 }
 
 // Counts returns the current counts.
 func (s *Sink) Counts() Counts {
-	return Counts{
+	c := Counts{
 		Records:   s.records.Load(),
 		Requests:  s.requests.Load(),
 		WireBytes: s.wireBytes.Load(),
 		Leaked:    s.leaked.Load(),
 	}
+	if s.ledger != nil {
+		c.Lines = s.ledger.Tally()
+	}
+	return c
 }
 
 // Close stops the server and waits for it.

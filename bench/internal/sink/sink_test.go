@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
+	"github.com/fleetlog/fleetlog/bench/internal/workload"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
@@ -25,7 +26,8 @@ func TestSinkCountsRecordsBytesAndLeaks(t *testing.T) {
 	dev, err := pki.IssueDevice(dir, pki.DeviceOptions{DeviceID: "bench-device"})
 	require.NoError(t, err)
 
-	s, err := Start(dir + "/" + pki.GatewayDirName)
+	ledger := workload.NewLedger(3)
+	s, err := Start(dir+"/"+pki.GatewayDirName, ledger)
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, s.Close()) }()
 
@@ -45,6 +47,12 @@ func TestSinkCountsRecordsBytesAndLeaks(t *testing.T) {
 	lrs.AppendEmpty().Body().SetStr("login retry user=ops password=hunter2 attempt=1")
 	lrs.AppendEmpty().Body().SetStr("login retry user=ops password=[REDACTED:secret] attempt=1")
 	lrs.AppendEmpty().Body().SetStr("eth0: link up 1000Mbps")
+	g := workload.New(1)
+	line0, _ := g.Next(nil)
+	line1, _ := g.Next(nil)
+	for _, line := range [][]byte{line0, line1, line0} {
+		lrs.AppendEmpty().Body().SetStr(string(line))
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -52,8 +60,9 @@ func TestSinkCountsRecordsBytesAndLeaks(t *testing.T) {
 	require.NoError(t, err)
 
 	c := s.Counts()
-	assert.Equal(t, int64(3), c.Records)
+	assert.Equal(t, int64(6), c.Records)
 	assert.Equal(t, int64(1), c.Requests)
+	assert.Equal(t, workload.Tally{Records: 6, Unique: 2, Duplicated: 1, Lost: 1, Foreign: 3}, c.Lines)
 	assert.Equal(t, int64(1), c.Leaked)
 	assert.Positive(t, c.WireBytes)
 }
