@@ -153,6 +153,19 @@ func (p *Peer) Check(conf string) error {
 	return nil
 }
 
+// Version is the first line the daemon prints of its version, or "".
+func (p *Peer) Version() string {
+	flag := "-v"
+	if p.Name == "syslog-ng" {
+		flag = "-V"
+	}
+	cmd := exec.Command(p.Bin, append(p.args, flag)...)
+	cmd.Env = append(os.Environ(), p.env...)
+	out, _ := cmd.Output()
+	line, _, _ := strings.Cut(string(out), "\n")
+	return strings.TrimSpace(line)
+}
+
 // Start runs the daemon in the foreground on conf, with its pid, persist
 // and control files in dir, writing its output to out.
 func (p *Peer) Start(conf, dir string, out io.Writer) (*agentproc.Proc, error) {
