@@ -6,7 +6,7 @@
 #   make lint    gofmt, go vet, staticcheck
 #   make bench   benchmarks, then the end-to-end agent benchmark
 #   make agent   bin/fleetlog-agent, the slim agent-only build
-#   make bench-e2e        fleetlog's agent pipeline against the stock contrib one
+#   make bench-e2e        fleetlog's agent pipeline against the stock contrib one, rsyslog and syslog-ng
 #   make bench-footprint  agent RSS idle and under load, binary sizes
 #   make bench-alerts     gateway CPU per line with the alert rule pack on and off
 #   make bench-fleet      the gateway's control plane under 1,000 simulated OpAMP agents
