@@ -57,7 +57,7 @@ type options struct {
 	bin, agentBin, agentConfig, configDir, outDir string
 	only, workDir                                 string
 	profileDir, env                               string
-	rsyslog, syslogNG                             string
+	rsyslog, syslogNG, note                       string
 	lines, rounds                                 int
 	seed                                          uint64
 	timeout, stall                                time.Duration
@@ -85,6 +85,7 @@ func main() {
 	flag.DurationVar(&o.stall, "stall", 30*time.Second, "a run whose receiver gets nothing new for this long ends with the lines it has; the rest count as lost")
 	flag.StringVar(&o.profileDir, "profile", "", "write each run's agent CPU profile (its whole life) and, at completion, heap and allocs profiles here; profiling costs the agent CPU, so such runs are not comparable to others")
 	flag.StringVar(&o.env, "env", "", "extra environment for both agents, comma-separated KEY=VALUE (e.g. GOMAXPROCS=1)")
+	flag.StringVar(&o.note, "note", "", "a line about the machine for the results (e.g. what else ran on it)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (agent logs, data directories)")
 	flag.Parse()
 
@@ -543,6 +544,9 @@ func writeMarkdown(w io.Writer, o options, st workload.Stats, sums []report.Summ
 		fmt.Fprintf(&b, "- peer %s: `%s` (%s), syslog (RFC 5424, octet-counted) over mutual TLS 1.3 to a receiver per run on loopback\n", p.name, p.bin, p.peer.Version())
 	}
 	fmt.Fprintf(&b, "- load average (1, 5, 15 min) at the start: %s; at the end: %s\n", o.loadStart, loadAverage())
+	if o.note != "" {
+		fmt.Fprintf(&b, "- note: %s\n", o.note)
+	}
 	if o.env != "" {
 		fmt.Fprintf(&b, "- agent environment: `%s`\n", o.env)
 	}
@@ -554,6 +558,10 @@ func writeMarkdown(w io.Writer, o options, st workload.Stats, sums []report.Summ
 	b.WriteString("\n![lines per agent CPU-second, peak RSS and disk written](e2e.svg)\n\n## Goals\n\n")
 	for _, g := range goals {
 		b.WriteString(g + "\n")
+	}
+	b.WriteString("\n## Spread over the rounds\n\n")
+	if err := report.SpreadTable(&b, runs); err != nil {
+		return err
 	}
 	b.WriteString("\n## Every run\n\n")
 	if err := report.RunsTable(&b, runs); err != nil {

@@ -114,6 +114,7 @@ func TestPeerConfigsAccepted(t *testing.T) {
 			conf := filepath.Join(dir, tt.name+".conf")
 			require.NoError(t, p.Render("configs", conf, params))
 			require.NoError(t, p.Check(conf))
+			assert.Contains(t, p.Version(), tt.name, "the daemon names itself and its version")
 
 			// And the check is real: a misspelt setting is rejected.
 			b, err := os.ReadFile(conf)

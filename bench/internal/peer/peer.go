@@ -163,7 +163,9 @@ func (p *Peer) Version() string {
 	cmd.Env = append(os.Environ(), p.env...)
 	out, _ := cmd.Output()
 	line, _, _ := strings.Cut(string(out), "\n")
-	return strings.TrimSpace(line)
+	// rsyslogd -v: "rsyslogd  8.2302.0 (aka 2023.02) compiled with:".
+	line, _, _ = strings.Cut(line, " compiled with")
+	return strings.Join(strings.Fields(line), " ")
 }
 
 // Start runs the daemon in the foreground on conf, with its pid, persist

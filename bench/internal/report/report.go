@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -171,6 +172,29 @@ func RunsTable(w io.Writer, runs []Run) error {
 		fmt.Fprintf(&b, "| %d | %s | %d | %.2f | %.2f | %.0f | %s | %s | %s | %s | %d | %d | %d |\n",
 			r.Round, r.Pipeline, r.Records, r.Wall.Seconds(), r.CPU.Seconds(), r.LinesPerCPUSecond(), MiB(r.PeakRSS),
 			MiB(r.DiskWrite), MiB(r.QueueBytes), MiB(r.WireBytes), r.Lost, r.Duplicated, r.Leaked)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// SpreadTable writes, per pipeline, the lowest and highest lines per agent
+// CPU-second and peak RSS over its runs: how much the rounds disagree.
+func SpreadTable(w io.Writer, runs []Run) error {
+	var b strings.Builder
+	b.WriteString("| pipeline | lines / CPU-s, lowest – highest | highest / lowest | peak RSS MiB, lowest – highest |\n")
+	b.WriteString("|---|---:|---:|---:|\n")
+	for _, s := range Summarize(runs) {
+		lo, hi := math.Inf(1), 0.0
+		var rlo, rhi int64 = math.MaxInt64, 0
+		for _, r := range runs {
+			if r.Pipeline != s.Pipeline {
+				continue
+			}
+			v := r.LinesPerCPUSecond()
+			lo, hi = min(lo, v), max(hi, v)
+			rlo, rhi = min(rlo, r.PeakRSS), max(rhi, r.PeakRSS)
+		}
+		fmt.Fprintf(&b, "| %s | %.0f – %.0f | %s | %s – %s |\n", s.Pipeline, lo, hi, ratio(hi, lo), MiB(rlo), MiB(rhi))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

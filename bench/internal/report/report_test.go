@@ -114,6 +114,16 @@ func TestRunsTableShowsLostAndDuplicated(t *testing.T) {
 	assert.Contains(t, out.String(), "| 2 | (c) rsyslog | 995 | 1.00 | 0.50 | 2000 | 40.0 | 1.0 | 0.0 | 1.0 | 7 | 2 | 0 |")
 }
 
+func TestSpreadTable(t *testing.T) {
+	t.Parallel()
+	var out strings.Builder
+	require.NoError(t, SpreadTable(&out, withPeer()))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 5)
+	assert.Equal(t, "| (a) fleetlog | 3333 – 10000 | 3.00× | 20.0 – 22.0 |", lines[2])
+	assert.Equal(t, "| (c) rsyslog | 1667 – 2500 | 1.50× | 40.0 – 40.0 |", lines[4])
+}
+
 func TestSVGIsWellFormed(t *testing.T) {
 	t.Parallel()
 	var out strings.Builder
