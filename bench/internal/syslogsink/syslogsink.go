@@ -67,11 +67,11 @@ func Start(tlsDir string, ledger *workload.Ledger) (*Sink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("configure syslog sink TLS: %w", err)
 	}
-	// No TLS 1.3 session tickets, as syslog-ng's and rsyslog's own TLS
-	// listeners send none: in a protocol where the server never writes,
-	// tickets are data the client never reads, and a client that finds
-	// unread data on its connection (rsyslog's gtls driver) takes it as
-	// broken and drops what it had in flight.
+	// No TLS 1.3 session tickets, as syslog-ng's TLS listener sends none:
+	// in a protocol where the server never writes, tickets are bytes the
+	// client never reads, and a client that closes its connection with them
+	// unread resets it, so that what the receiver had not read yet can be
+	// lost. With tickets, rsyslog lost lines here on its reconnects.
 	tlsCfg.SessionTicketsDisabled = true
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
