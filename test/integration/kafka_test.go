@@ -56,9 +56,12 @@ type kafkaTier struct {
 	brokerData string
 	cluster    *kfake.Cluster
 
-	archiveData string
-	archiver    *process
-	archivers   int
+	archiveData     string
+	archiver        *process
+	archiverMetrics int
+	archivers       int
+	// group is the archiver's FLEETLOG_KAFKA_GROUP; "" for the default.
+	group string
 }
 
 // newKafkaTier issues the fleet's certificates (devices, and kafkaClient)
@@ -169,13 +172,23 @@ func (k *kafkaTier) startArchiver() *process {
 	k.t.Helper()
 	k.archivers++
 	health := fmt.Sprintf("127.0.0.1:%d", freePort(k.t))
-	k.archiver = start(k.t, fmt.Sprintf("archiver-%d", k.archivers), k.fleetlog, k.kafkaEnv(map[string]string{
-		"FLEETLOG_TLS_DIR":      filepath.Join(k.certs, "gateway"),
-		"FLEETLOG_DATA_DIR":     k.archiveData,
-		"FLEETLOG_GATEWAY_ID":   "archiver",
-		"FLEETLOG_METRICS_PORT": fmt.Sprint(freePort(k.t)),
-		"FLEETLOG_HEALTH_ADDR":  health,
-	}), "--config", filepath.Join(k.root, "distributions", "archiver", "config.yaml"))
+	k.archiverMetrics = freePort(k.t)
+	env := k.kafkaEnv(map[string]string{
+		"FLEETLOG_TLS_DIR":    filepath.Join(k.certs, "gateway"),
+		"FLEETLOG_DATA_DIR":   k.archiveData,
+		"FLEETLOG_GATEWAY_ID": "archiver",
+		// Static membership, as deploy/kubernetes/archiver-deployment.yaml
+		// sets it: a restart takes the partitions back without waiting
+		// for the killed member's session to time out.
+		"FLEETLOG_KAFKA_INSTANCE_ID": "archiver-1",
+		"FLEETLOG_METRICS_PORT":      fmt.Sprint(k.archiverMetrics),
+		"FLEETLOG_HEALTH_ADDR":       health,
+	})
+	if k.group != "" {
+		env["FLEETLOG_KAFKA_GROUP"] = k.group
+	}
+	k.archiver = start(k.t, fmt.Sprintf("archiver-%d", k.archivers), k.fleetlog, env,
+		"--config", filepath.Join(k.root, "distributions", "archiver", "config.yaml"))
 	waitHealthy(k.t, k.archiver, health)
 	return k.archiver
 }
@@ -429,7 +442,8 @@ func putAll(m pcommon.Map, prefix string) {
 // and started again. Every line is in the archive once, with its device's
 // identity from the certificate and the intake gateway that took it, and a
 // record with every OTLP field set arrives unchanged but for what the
-// intake gateway stamps.
+// intake gateway stamps. Then the topic is consumed again from its start
+// into the same archive: nothing spooled is stored twice.
 func TestKafkaTier(t *testing.T) {
 	const (
 		devA, devB, direct = "kt-dev-a", "kt-dev-b", "kt-direct"
@@ -466,8 +480,10 @@ func TestKafkaTier(t *testing.T) {
 	restarted := time.Since(killedAt)
 	require.NoError(t, <-writing)
 	k.waitArchived(2*perAgent+1, "every line after the archiver's restart", k.archiver, inA.process, inB.process, a.process, b.process)
-	t.Logf("archiver SIGKILLed at %d records archived; restarted and healthy after %s; all %d records archived %s after the kill",
-		before, restarted.Round(time.Millisecond), 2*perAgent+1, time.Since(killedAt).Round(time.Millisecond))
+	t.Logf("archiver SIGKILLed at %d records archived; restarted and healthy after %s; all %d records archived %s after the kill; "+
+		"re-read after the restart and skipped as stored: %.0f",
+		before, restarted.Round(time.Millisecond), 2*perAgent+1, time.Since(killedAt).Round(time.Millisecond),
+		counter(t, k.archiverMetrics, "otelcol_archive_records_duplicate"))
 	// A quiet moment for any late re-delivery.
 	time.Sleep(time.Second)
 
@@ -493,6 +509,24 @@ func TestKafkaTier(t *testing.T) {
 	})
 	require.Len(t, got, 1, "the record with every field")
 	assertSameRecord(t, sent, got[0], direct, inA.id)
+
+	// The whole topic consumed again into the same archive, by an archiver
+	// of a new consumer group: every spooled record is recognised as
+	// stored and skipped. The record sent without a spool stamp is stored
+	// again: the archive cannot tell it from a new one.
+	k.archiver.Kill()
+	k.group = "fleetlog-archiver-replay"
+	k.startArchiver()
+	eventually(t, "the replayed topic skipped as stored", func() bool {
+		return counter(t, k.archiverMetrics, "otelcol_archive_records_duplicate") >= 2*perAgent
+	}, k.archiver)
+	k.waitArchived(2*perAgent+2, "the unstamped record stored again", k.archiver)
+	time.Sleep(time.Second)
+	assert.Equal(t, float64(2*perAgent), counter(t, k.archiverMetrics, "otelcol_archive_records_duplicate"))
+	stored, err := e2e.StoredRecords(k.archiveDir())
+	require.NoError(t, err)
+	assert.Equal(t, int64(2*perAgent+2), stored)
+	assert.Equal(t, 2*perAgent, k.assertEveryLineOnce(a, b), "after the replay")
 }
 
 // assertSameRecord compares the one record of sent with its archived copy:
