@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -132,6 +133,46 @@ func (k *kafkaTier) kafkaEnv(env map[string]string) map[string]string {
 	env["FLEETLOG_KAFKA_TOPIC"] = kafkaTopic
 	env["FLEETLOG_KAFKA_TLS_DIR"] = filepath.Join(k.certs, "devices", kafkaClient)
 	return env
+}
+
+// partitionsByKey reads the whole topic with a Kafka client of its own and
+// returns, per message key, the partitions holding messages of that key.
+func (k *kafkaTier) partitionsByKey() map[string]map[int32]int {
+	k.t.Helper()
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(strings.Split(k.brokers(), ",")...),
+		kgo.DialTLSConfig(&tls.Config{
+			RootCAs:      loadPool(k.t, filepath.Join(k.certs, "gateway", "ca.pem")),
+			Certificates: []tls.Certificate{loadKeyPair(k.t, filepath.Join(k.certs, "devices", kafkaClient))},
+			MinVersion:   tls.VersionTLS13,
+		}),
+		kgo.ConsumeTopics(kafkaTopic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	)
+	require.NoError(k.t, err)
+	defer cl.Close()
+	byKey := map[string]map[int32]int{}
+	deadline := time.Now().Add(kafkaWait)
+	for read := 0; time.Now().Before(deadline); {
+		// The topic is complete: a poll that finds nothing more ends it.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		fetches := cl.PollFetches(ctx)
+		cancel()
+		n := 0
+		fetches.EachRecord(func(r *kgo.Record) {
+			if byKey[string(r.Key)] == nil {
+				byKey[string(r.Key)] = map[int32]int{}
+			}
+			byKey[string(r.Key)][r.Partition]++
+			n++
+		})
+		read += n
+		if n == 0 && read > 0 {
+			return byKey
+		}
+	}
+	k.t.Fatalf("reading topic %s did not finish within %s", kafkaTopic, kafkaWait)
+	return nil
 }
 
 // intake is a running intake gateway.
@@ -509,6 +550,14 @@ func TestKafkaTier(t *testing.T) {
 	})
 	require.Len(t, got, 1, "the record with every field")
 	assertSameRecord(t, sent, got[0], direct, inA.id)
+
+	// Each message is keyed by its device, so each device's batches are
+	// on one partition, in the order the device sent them.
+	byKey := k.partitionsByKey()
+	assert.Len(t, byKey, 3, "keys: %v", byKey)
+	for _, dev := range []string{devA, devB, direct} {
+		assert.Len(t, byKey[dev], 1, "%s's messages are on one partition: %v", dev, byKey[dev])
+	}
 
 	// The whole topic consumed again into the same archive, by an archiver
 	// of a new consumer group: every spooled record is recognised as
