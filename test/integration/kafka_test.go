@@ -674,7 +674,7 @@ func TestIntakesBehindHAProxy(t *testing.T) {
 	require.NoError(t, err, "haproxy is needed (apt-get install -y haproxy)")
 	const (
 		dev1, dev2 = "kt-lb-1", "kt-lb-2"
-		half       = 10_000
+		total      = 20_000 // lines per agent
 	)
 	k := newKafkaTier(t, 1, dev1, dev2)
 	inA := k.startIntake("intake-a")
@@ -701,11 +701,18 @@ func TestIntakesBehindHAProxy(t *testing.T) {
 	// TLS handshake can know.
 	a1 := k.startAgent(dev1, gateway, map[string]string{"FLEETLOG_DEVICE_ID": "not-" + dev1})
 	a2 := k.startAgent(dev2, gateway, nil)
-	require.NoError(t, writeLines(half, a1, a2))
-	k.waitArchived(2*half, "lines through the load balancer", k.archiver, lb, inA.process, inB.process, a1.process, a2.process)
+	for _, a := range []*kafkaAgent{a1, a2} {
+		a.w.Pause = 100 * time.Millisecond // 500 lines each 100ms: about 4s of writing
+	}
+	writing := make(chan error, 1)
+	go func() { writing <- writeLines(total, a1, a2) }()
 
-	// Kill the gateway dev1 is connected to.
-	first := identities(t, k.archiveDir(), a1.w.Prefix, 0)
+	// Mid-stream, kill the gateway dev1 is connected to.
+	var first deviceIdentity
+	eventually(t, "dev1's first lines archived", func() bool {
+		first = identities(t, k.archiveDir(), a1.w.Prefix, 0)
+		return len(first.gateways) > 0
+	}, k.archiver, lb, inA.process, inB.process, a1.process, a2.process)
 	require.Len(t, first.gateways, 1, "dev1 used one gateway: %v", first.gateways)
 	victim, survivor := inA, inB
 	if first.gateways[inB.id] > 0 {
@@ -713,19 +720,21 @@ func TestIntakesBehindHAProxy(t *testing.T) {
 	}
 	victim.Kill()
 	killedAt := time.Now()
-	require.NoError(t, writeLines(2*half, a1, a2))
-	k.waitArchived(4*half, "every line after a gateway was killed", k.archiver, lb, survivor.process, a1.process, a2.process)
-	t.Logf("killed %s (dev1's gateway); all %d lines archived %s after the kill (the second %d lines of each agent written after it)",
-		victim.id, 4*half, time.Since(killedAt).Round(time.Millisecond), half)
+	from1, from2 := a1.w.Written(), a2.w.Written()
+	require.NoError(t, <-writing)
+	require.Less(t, from1, total, "the gateway was killed before the agents' last lines were written")
+	k.waitArchived(2*total, "every line after a gateway was killed", k.archiver, lb, survivor.process, a1.process, a2.process)
+	t.Logf("killed %s (dev1's gateway) with %d and %d of %d lines written; all %d lines archived %s after the kill",
+		victim.id, from1, from2, total, 2*total, time.Since(killedAt).Round(time.Millisecond))
 	time.Sleep(time.Second)
 
-	assert.Equal(t, 4*half, k.assertEveryLineOnce(a1, a2))
-	id1 := identities(t, k.archiveDir(), a1.w.Prefix, half)
-	assert.Equal(t, map[string]int{dev1 + "|it|lab|not-" + dev1: 2 * half}, id1.seen, "dev1's identity is its certificate's")
-	assert.Equal(t, map[string]int{survivor.id: half}, id1.after, "dev1's lines after the kill went through the other gateway")
-	id2 := identities(t, k.archiveDir(), a2.w.Prefix, half)
-	assert.Equal(t, map[string]int{dev2 + "|it|lab|<absent>": 2 * half}, id2.seen)
-	assert.Equal(t, map[string]int{survivor.id: half}, id2.after)
+	assert.Equal(t, 2*total, k.assertEveryLineOnce(a1, a2))
+	id1 := identities(t, k.archiveDir(), a1.w.Prefix, from1)
+	assert.Equal(t, map[string]int{dev1 + "|it|lab|not-" + dev1: total}, id1.seen, "dev1's identity is its certificate's")
+	assert.Equal(t, map[string]int{survivor.id: total - from1}, id1.after, "dev1's lines written after the kill went through the other gateway")
+	id2 := identities(t, k.archiveDir(), a2.w.Prefix, from2)
+	assert.Equal(t, map[string]int{dev2 + "|it|lab|<absent>": total}, id2.seen)
+	assert.Equal(t, map[string]int{survivor.id: total - from2}, id2.after)
 }
 
 // haproxyConfig fronts the two intake gateways in TCP mode, as the example
