@@ -722,10 +722,11 @@ func TestIntakesBehindHAProxy(t *testing.T) {
 	killedAt := time.Now()
 	from1, from2 := a1.w.Written(), a2.w.Written()
 	require.NoError(t, <-writing)
+	writtenAt := time.Now()
 	require.Less(t, from1, total, "the gateway was killed before the agents' last lines were written")
 	k.waitArchived(2*total, "every line after a gateway was killed", k.archiver, lb, survivor.process, a1.process, a2.process)
-	t.Logf("killed %s (dev1's gateway) with %d and %d of %d lines written; all %d lines archived %s after the kill",
-		victim.id, from1, from2, total, 2*total, time.Since(killedAt).Round(time.Millisecond))
+	t.Logf("killed %s (dev1's gateway) with %d and %d of %d lines written; all %d lines archived %s after the kill, %s after the last was written",
+		victim.id, from1, from2, total, 2*total, time.Since(killedAt).Round(time.Millisecond), time.Since(writtenAt).Round(time.Millisecond))
 	time.Sleep(time.Second)
 
 	assert.Equal(t, 2*total, k.assertEveryLineOnce(a1, a2))
