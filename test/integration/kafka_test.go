@@ -378,9 +378,10 @@ func archivedLogs(t *testing.T, dir string) []plog.Logs {
 
 // archivedRecord is one stored record with its resource and scope.
 type archivedRecord struct {
-	resource pcommon.Resource
-	scope    pcommon.InstrumentationScope
-	record   plog.LogRecord
+	resource                    pcommon.Resource
+	scope                       pcommon.InstrumentationScope
+	resourceSchema, scopeSchema string
+	record                      plog.LogRecord
 }
 
 // eachArchived calls fn with every record of the archive in dir.
@@ -390,7 +391,7 @@ func eachArchived(t *testing.T, dir string, fn func(archivedRecord)) {
 		for _, rl := range logs.ResourceLogs().All() {
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
-					fn(archivedRecord{rl.Resource(), sl.Scope(), lr})
+					fn(archivedRecord{rl.Resource(), sl.Scope(), rl.SchemaUrl(), sl.SchemaUrl(), lr})
 				}
 			}
 		}
@@ -446,10 +447,12 @@ func richLogs(marker string) plog.Logs {
 	rl.SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
 	putAll(rl.Resource().Attributes(), "res")
 	rl.Resource().Attributes().PutStr("service.name", "billing")
+	rl.Resource().SetDroppedAttributesCount(1)
 	sl := rl.ScopeLogs().AppendEmpty()
 	sl.SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
 	sl.Scope().SetName("it.scope")
 	sl.Scope().SetVersion("1.2.3")
+	sl.Scope().SetDroppedAttributesCount(2)
 	putAll(sl.Scope().Attributes(), "scope")
 	lr := sl.LogRecords().AppendEmpty()
 	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now().Add(-time.Minute)))
@@ -601,6 +604,10 @@ func assertSameRecord(t *testing.T, sent plog.Logs, got archivedRecord, device, 
 	assert.NotEmpty(t, gotRes["fleet.gateway.received_time"])
 	res["fleet.gateway.received_time"] = gotRes["fleet.gateway.received_time"]
 	assert.Equal(t, res, gotRes, "resource attributes")
+	assert.Equal(t, rl.Resource().DroppedAttributesCount(), got.resource.DroppedAttributesCount())
+	assert.Equal(t, rl.SchemaUrl(), got.resourceSchema)
+	assert.Equal(t, sl.SchemaUrl(), got.scopeSchema)
+	assert.Equal(t, sl.Scope().DroppedAttributesCount(), got.scope.DroppedAttributesCount())
 
 	assert.Equal(t, sl.Scope().Name(), got.scope.Name())
 	assert.Equal(t, sl.Scope().Version(), got.scope.Version())
