@@ -665,6 +665,9 @@ func TestKafkaBrokerOutage(t *testing.T) {
 	eventually(t, "the agent retrying from its spool and failing again", func() bool {
 		return counter(t, a.metrics, "otelcol_exporter_send_failed_log_records") > failed
 	}, in.process, a.process)
+	eventually(t, "the agent's spool holding the lines written during the outage", func() bool {
+		return counter(t, a.metrics, "otelcol_spool_records") >= 10_000
+	}, in.process, a.process)
 	stored, err := e2e.StoredRecords(k.archiveDir())
 	require.NoError(t, err)
 	assert.Less(t, stored, int64(20_000), "lines written during the outage cannot all be archived")
