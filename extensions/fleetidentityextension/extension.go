@@ -24,6 +24,7 @@ import (
 	"github.com/fleetlog/fleetlog/extensions/fleetidentityextension/internal/metadata"
 	"github.com/fleetlog/fleetlog/internal/denylist"
 	"github.com/fleetlog/fleetlog/internal/filewatch"
+	"github.com/fleetlog/fleetlog/internal/fleetattr"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
@@ -204,9 +205,20 @@ func (a *authenticator) refuse(ctx context.Context, reason string, err error) er
 }
 
 // withIdentity returns ctx with the identity in client.Info.Auth, keeping the
-// address and metadata the receiver already put there.
+// address and metadata the receiver already put there, and with the
+// certificate's device ID as client metadata under device.id (replacing any
+// header of that name), so that components which read client metadata, such
+// as the kafka exporter's logs::message_key_from_metadata_key, can key by the
+// proven device.
 func withIdentity(ctx context.Context, id pki.DeviceIdentity) context.Context {
 	info := client.FromContext(ctx)
 	info.Auth = identity(id)
+	md := map[string][]string{fleetattr.DeviceID: {id.DeviceID}}
+	for k := range info.Metadata.Keys() {
+		if k != fleetattr.DeviceID {
+			md[k] = info.Metadata.Get(k)
+		}
+	}
+	info.Metadata = client.NewMetadata(md)
 	return client.NewContext(ctx, info)
 }

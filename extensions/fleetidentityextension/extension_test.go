@@ -87,6 +87,7 @@ func TestAuthenticateGRPC(t *testing.T) {
 	assert.Equal(t, []string{fleetattr.DeviceID, fleetattr.FleetName, fleetattr.FleetSite}, info.Auth.GetAttributeNames())
 	assert.Equal(t, "192.0.2.10:40000", info.Addr.String(), "client address is kept")
 	assert.Equal(t, []string{"t1"}, info.Metadata.Get("x-tenant"), "client metadata is kept")
+	assert.Equal(t, []string{"atm-1"}, info.Metadata.Get(fleetattr.DeviceID), "the certificate's device is client metadata")
 
 	ctx, err = a.Authenticate(grpcContext(certs["atm-2"]), nil)
 	require.NoError(t, err)
@@ -253,4 +254,22 @@ func BenchmarkAuthenticate(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestAuthenticateDeviceMetadata: the certificate's device ID replaces a
+// device.id header that include_metadata put into the client metadata, so
+// an exporter keying by that metadata keys by the proven device.
+func TestAuthenticateDeviceMetadata(t *testing.T) {
+	t.Parallel()
+	certs := testCerts(t)
+	a := newTestAuthenticator(t, createDefaultConfig())
+
+	ctx := client.NewContext(grpcContext(certs["atm-1"]), client.Info{
+		Metadata: client.NewMetadata(map[string][]string{"Device.ID": {"spoofed"}, "x-tenant": {"t1"}}),
+	})
+	ctx, err := a.Authenticate(ctx, nil)
+	require.NoError(t, err)
+	md := client.FromContext(ctx).Metadata
+	assert.Equal(t, []string{"atm-1"}, md.Get(fleetattr.DeviceID))
+	assert.Equal(t, []string{"t1"}, md.Get("x-tenant"))
 }

@@ -15,7 +15,7 @@ import (
 func TestShippedConfigsValidate(t *testing.T) {
 	root := repoRoot(t)
 	fleetlog := binary(t, "fleetlog")
-	for _, role := range []string{"agent", "gateway"} {
+	for _, role := range []string{"agent", "gateway", "intake", "archiver"} {
 		base := filepath.Join(root, "distributions", role, "config.yaml")
 		overlays, err := filepath.Glob(filepath.Join(root, "distributions", role, "*.yaml"))
 		require.NoError(t, err)

@@ -40,11 +40,27 @@ func TestKubernetesManifests(t *testing.T) {
 			kinds[doc["kind"].(string)+"/"+name] = doc
 		}
 	}
-	for _, want := range []string{"Namespace/fleetlog", "DaemonSet/fleetlog-agent", "Deployment/fleetlog-gateway", "Service/fleetlog-gateway", "PersistentVolumeClaim/fleetlog-gateway-data"} {
+	for _, want := range []string{"Namespace/fleetlog", "DaemonSet/fleetlog-agent", "Deployment/fleetlog-gateway", "Service/fleetlog-gateway", "PersistentVolumeClaim/fleetlog-gateway-data",
+		"Deployment/fleetlog-intake", "Service/fleetlog-intake", "HorizontalPodAutoscaler/fleetlog-intake", "Deployment/fleetlog-archiver", "PersistentVolumeClaim/fleetlog-archiver-data"} {
 		require.Contains(t, kinds, want)
 	}
+	assert.Equal(t, "fleetlog-intake", dig(t, kinds["HorizontalPodAutoscaler/fleetlog-intake"], "spec", "scaleTargetRef", "name"))
+	assert.Equal(t, "Recreate", dig(t, kinds["Deployment/fleetlog-archiver"], "spec", "strategy", "type"), "one writer per archive")
 
-	for workload, secret := range map[string]string{"DaemonSet/fleetlog-agent": "fleetlog-agent-tls", "Deployment/fleetlog-gateway": "fleetlog-gateway-tls"} {
+	common := []string{"FLEETLOG_TLS_DIR", "FLEETLOG_METRICS_PORT", "FLEETLOG_HEALTH_ADDR"}
+	kafka := []string{"FLEETLOG_KAFKA_BROKERS", "FLEETLOG_KAFKA_TOPIC", "FLEETLOG_KAFKA_TLS_DIR"}
+	workloads := []struct {
+		workload string
+		secrets  []string
+		env      []string
+	}{
+		{"DaemonSet/fleetlog-agent", []string{"fleetlog-agent-tls"}, append([]string{"FLEETLOG_DATA_DIR"}, common...)},
+		{"Deployment/fleetlog-gateway", []string{"fleetlog-gateway-tls"}, append([]string{"FLEETLOG_DATA_DIR"}, common...)},
+		{"Deployment/fleetlog-intake", []string{"fleetlog-intake-tls", "fleetlog-kafka-tls"}, append(append([]string{"FLEETLOG_LISTEN", "FLEETLOG_GATEWAY_ID"}, kafka...), common...)},
+		{"Deployment/fleetlog-archiver", []string{"fleetlog-archiver-tls", "fleetlog-kafka-tls"}, append(append([]string{"FLEETLOG_DATA_DIR", "FLEETLOG_KAFKA_GROUP"}, kafka...), common...)},
+	}
+	for _, w := range workloads {
+		workload := w.workload
 		t.Run(workload, func(t *testing.T) {
 			pod := dig(t, kinds[workload], "spec", "template", "spec").(map[string]any)
 			var secrets []string
@@ -53,13 +69,15 @@ func TestKubernetesManifests(t *testing.T) {
 					secrets = append(secrets, s.(map[string]any)["secretName"].(string))
 				}
 			}
-			assert.Contains(t, secrets, secret)
+			for _, secret := range w.secrets {
+				assert.Contains(t, secrets, secret)
+			}
 			container := pod["containers"].([]any)[0].(map[string]any)
 			env := map[string]bool{}
 			for _, e := range container["env"].([]any) {
 				env[e.(map[string]any)["name"].(string)] = true
 			}
-			for _, v := range []string{"FLEETLOG_TLS_DIR", "FLEETLOG_DATA_DIR", "FLEETLOG_METRICS_PORT", "FLEETLOG_HEALTH_ADDR"} {
+			for _, v := range w.env {
 				assert.True(t, env[v], "%s sets %s", workload, v)
 			}
 			sc := container["securityContext"].(map[string]any)
@@ -67,6 +85,16 @@ func TestKubernetesManifests(t *testing.T) {
 			assert.Equal(t, true, sc["readOnlyRootFilesystem"])
 		})
 	}
+}
+
+// TestHAProxyExampleConfig checks the shipped HAProxy example with HAProxy's
+// own parser (its gateway names need not resolve here).
+func TestHAProxyExampleConfig(t *testing.T) {
+	haproxy, err := exec.LookPath("haproxy")
+	require.NoError(t, err, "haproxy is needed (apt-get install -y haproxy)")
+	out, err := exec.Command(haproxy, "-c", "-f", filepath.Join(repoRoot(t), "deploy", "haproxy", "haproxy.cfg")).CombinedOutput()
+	require.NoError(t, err, string(out))
+	assert.Contains(t, string(out), "Configuration file is valid")
 }
 
 func dig(t *testing.T, v any, path ...string) any {
