@@ -195,7 +195,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				require.NoError(t, err)
 				rewrite(t, path, forged)
 			},
-			wantProblem: BadSignature, wantSegment: 1, wantDetail: "not trusted",
+			wantProblem: BadSignature, wantSegment: 1, wantDetail: "not signed by epoch 0's key",
 		},
 		{
 			name: "forge a tombstone for a deleted segment",

@@ -1,0 +1,152 @@
+package archive
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+
+	"github.com/transparency-dev/merkle/compact"
+)
+
+// The writer's side of the Merkle tree, the checkpoints and the epoch keys.
+
+// treeState is the writer's Merkle tree and checkpoint bookkeeping.
+type treeState struct {
+	keys *epochKeys
+	tree *compact.Range
+	// lastSize and lastEpoch are the newest checkpoint's.
+	lastSize, lastEpoch uint64
+	haveLast            bool
+	// pending is a checkpoint or key erasure error from a seal, reported by
+	// the next Checkpoint call.
+	pending error
+}
+
+// ErrCheckpointAhead means the archive holds fewer records than its own
+// newest checkpoint covers, or others at that size: it was truncated or
+// rolled back since, or its files were edited.
+var ErrCheckpointAhead = errors.New("the archive does not extend its newest checkpoint")
+
+// openLog loads (or starts) the epoch keys. It runs before recovery.
+func (w *Writer) openLog() error {
+	keys, err := openEpochKeys(w.opts.Dir, w.opts.Key, w.opts.KeyFile, w.opts.Now())
+	if err != nil {
+		return err
+	}
+	w.log.keys = keys
+	w.log.tree = emptyTree()
+	return nil
+}
+
+// continueTree restores the tree from the manifest or tombstone the writer
+// continues from; a manifest written before the tree existed starts it empty
+// at the next record.
+func (w *Writer) continueTree(m *parsedManifest) error {
+	if m.Tree == nil {
+		w.log.tree = emptyTree()
+		return nil
+	}
+	r, err := m.Tree.rangeOf()
+	if err != nil {
+		return fmt.Errorf("read %s: %w", m.Segment, err)
+	}
+	w.log.tree = r
+	return nil
+}
+
+// startLog checks the newest checkpoint against the recovered tree and signs
+// one for the current epoch if it has none at this size. It runs after
+// recovery.
+func (w *Writer) startLog() error {
+	latest, err := LatestCheckpoint(w.opts.Dir)
+	if err != nil {
+		return err
+	}
+	size := w.log.tree.End()
+	if latest != nil {
+		if latest.Size > size {
+			return fmt.Errorf("%w: %s covers %d records, the archive holds %d; run 'fleetlogctl archive verify'", ErrCheckpointAhead, latest.Name, latest.Size, size)
+		}
+		if latest.Size == size && string(latest.Root) != string(treeRoot(w.log.tree)) {
+			return fmt.Errorf("%w: %s has another root for the same %d records; run 'fleetlogctl archive verify'", ErrCheckpointAhead, latest.Name, size)
+		}
+		w.log.lastSize, w.log.lastEpoch, w.log.haveLast = latest.Size, latest.Epoch, true
+	}
+	return w.checkpointLocked()
+}
+
+// signingKey is the current epoch's private key.
+func (w *Writer) signingKey() ed25519.PrivateKey { return w.log.keys.cur }
+
+// commitLog adds the tree head and the epoch commitment to a manifest.
+func (w *Writer) commitLog(m *Manifest) {
+	m.Tree = head(w.log.tree)
+	m.Epoch = w.log.keys.commitment()
+}
+
+// Checkpoint ends the key epoch if it is due and signs a checkpoint of the
+// tree if it grew or the epoch changed since the last one. The exporter calls
+// it at least once a minute. Errors wrapping ErrNotErased mean an old key is
+// still on disk; the archive goes on.
+func (w *Writer) Checkpoint() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.failed != nil {
+		return w.failed
+	}
+	err := errors.Join(w.log.pending, w.checkpointLocked())
+	w.log.pending = nil
+	return err
+}
+
+// checkpointLocked rotates the epoch key if due and signs a checkpoint when
+// the tree or the epoch moved. Records it covers are synced first, so no
+// checkpoint vouches for records a crash could lose.
+func (w *Writer) checkpointLocked() error {
+	now := w.opts.Now()
+	var rotErr error
+	if w.log.keys.due(now, w.opts.KeyEpoch) {
+		if rotErr = w.log.keys.rotate(now); rotErr != nil && !errors.Is(rotErr, ErrNotErased) {
+			return rotErr
+		}
+	}
+	size, epoch := w.log.tree.End(), w.log.keys.epoch()
+	if w.log.haveLast && size == w.log.lastSize && epoch == w.log.lastEpoch {
+		return rotErr
+	}
+	if w.open != nil {
+		// Even with FsyncAlways: an append syncs after it let go of the
+		// lock, so its records may not be durable yet.
+		if err := w.open.f.Sync(); err != nil {
+			if w.failed == nil {
+				w.failed = fmt.Errorf("archive writer stopped: sync segment %s: %w", w.open.rel, err)
+			}
+			return w.failed
+		}
+	}
+	cp := &Checkpoint{
+		Origin:  w.log.keys.state.Origin,
+		Size:    size,
+		Root:    treeRoot(w.log.tree),
+		Epoch:   epoch,
+		NextKey: w.log.keys.next.Public().(ed25519.PublicKey),
+		Time:    now,
+	}
+	signed, err := signCheckpoint(cp, w.signingKey())
+	if err != nil {
+		return errors.Join(rotErr, err)
+	}
+	if err := writeCheckpointFile(w.opts.Dir, checkpointPath(now, size, epoch), signed); err != nil {
+		return errors.Join(rotErr, err)
+	}
+	w.log.lastSize, w.log.lastEpoch, w.log.haveLast = size, epoch, true
+	return rotErr
+}
+
+// TreeSize is the number of records in the Merkle tree (all records since
+// the tree began).
+func (w *Writer) TreeSize() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.log.tree.End()
+}
