@@ -43,7 +43,12 @@ func newArchiveExporter(cfg *Config, set exporter.Settings) (*archiveExporter, e
 func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 	key, err := pki.LoadEd25519PrivateKey(e.cfg.SigningKeyFile)
 	if err != nil {
-		return fmt.Errorf("'signing_key_file': %w", err)
+		// The key signs the first epoch only and is erased when it ends:
+		// an archive with its own epoch keys needs it no more.
+		if !errors.Is(err, os.ErrNotExist) || !archive.HasKeyChain(e.cfg.Directory) {
+			return fmt.Errorf("'signing_key_file': %w", err)
+		}
+		key = nil
 	}
 	gatewayID := e.cfg.GatewayID
 	if gatewayID == "" {
@@ -61,6 +66,8 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 	w, rec, err := archive.Open(archive.Options{
 		Dir:               e.cfg.Directory,
 		Key:               key,
+		KeyFile:           e.cfg.SigningKeyFile,
+		KeyEpoch:          e.cfg.KeyEpoch,
 		GatewayID:         gatewayID,
 		MaxSegmentSize:    e.cfg.MaxSegmentSize,
 		MaxSegmentAge:     e.cfg.MaxSegmentAge,
@@ -98,6 +105,8 @@ func (e *archiveExporter) maintain() {
 	defer seal.Stop()
 	retention := time.NewTicker(e.cfg.RetentionCheckInterval)
 	defer retention.Stop()
+	checkpoint := time.NewTicker(e.cfg.CheckpointInterval)
+	defer checkpoint.Stop()
 	e.applyRetention()
 	for {
 		select {
@@ -112,7 +121,21 @@ func (e *archiveExporter) maintain() {
 			}
 		case <-retention.C:
 			e.applyRetention()
+		case <-checkpoint.C:
+			e.checkpoint()
 		}
+	}
+}
+
+// checkpoint ends the key epoch when due and signs a checkpoint if the tree
+// grew.
+func (e *archiveExporter) checkpoint() {
+	err := e.writer.Checkpoint()
+	switch {
+	case errors.Is(err, archive.ErrNotErased):
+		e.logger.Error("An old archive signing key could not be erased: until it is, whoever reads it can re-sign that epoch's part of the archive; erase it by hand", zap.Error(err))
+	case err != nil:
+		e.logger.Warn("Signing an archive checkpoint failed; retrying at the next interval", zap.Error(err))
 	}
 }
 

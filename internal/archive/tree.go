@@ -2,6 +2,7 @@ package archive
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 
@@ -30,8 +31,20 @@ type EpochCommitment struct {
 
 var (
 	hasher       = rfc6962.DefaultHasher
-	rangeFactory = &compact.RangeFactory{Hash: hasher.HashChildren}
+	rangeFactory = &compact.RangeFactory{Hash: hashChildren}
 )
+
+// hashChildren is RFC 6962's SHA-256(0x01 || left || right), as
+// hasher.HashChildren, without its per-call hash allocation: the writer
+// computes one per record under its lock.
+func hashChildren(left, right []byte) []byte {
+	var buf [1 + 2*HashSize]byte
+	buf[0] = 1
+	copy(buf[1:], left)
+	copy(buf[1+HashSize:], right)
+	sum := sha256.Sum256(buf[:])
+	return sum[:]
+}
 
 // emptyTree is a tree of no leaves.
 func emptyTree() *compact.Range { return rangeFactory.NewEmptyRange(0) }

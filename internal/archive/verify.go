@@ -114,7 +114,7 @@ func VerifyArchive(dir string, o VerifyOptions) (*Summary, error) {
 	defer c.close()
 	v := &verifier{dir: dir, keys: trusted, sum: &Summary{}, nextSeq: 1, nextFrame: 1,
 		codec: c, leafHasher: newLeafHasher(), hasCheckpoints: len(own) > 0}
-	if v.epochKeys, err = resolveEpochs(collectArtifacts(dir, entries, own), keys); err != nil {
+	if v.epochKeys, v.lastSigned, err = resolveEpochs(collectArtifacts(dir, entries, own), keys); err != nil {
 		return v.sum, err
 	}
 	if err := v.prepareCheckpoints(own, o.Checkpoints); err != nil {
@@ -133,9 +133,7 @@ func VerifyArchive(dir string, o VerifyOptions) (*Summary, error) {
 			progress(i+1, len(entries))
 		}
 	}
-	for n := range v.epochKeys {
-		v.sum.Epoch = max(v.sum.Epoch, n)
-	}
+	v.sum.Epoch = v.lastSigned
 	return v.sum, v.finishCheckpoints(last)
 }
 
@@ -158,7 +156,9 @@ type verifier struct {
 	cpNext         int
 	hasCheckpoints bool
 	epochKeys      map[uint64]ed25519.PublicKey
-	lastEpoch      uint64
+	lastEpoch      uint64 // of the last segment manifest
+	lastSigned     uint64 // the newest epoch that signed anything
+	chainStart     time.Time
 }
 
 func (v *verifier) entry(e entry, last bool) error {
@@ -199,9 +199,9 @@ func (v *verifier) manifest(rel string, seq uint64, kind string) (*parsedManifes
 		}
 	} else if err := m.verify(v.keys); err != nil {
 		return nil, &VerifyError{Segment: wantSegment, Problem: BadSignature, Detail: rel + ": " + err.Error()}
-	} else if v.lastEpoch > 0 || v.epochKeys[0] != nil && m.Kind == KindSegment && v.tree != nil {
+	} else if m.Kind == KindSegment && (v.tree != nil || v.sealedAfter(m, v.chainStart)) {
 		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
-			Detail: rel + " has no epoch signature, but segments before it have: a manifest of the old format was put in"}
+			Detail: rel + " is of the format before epoch keys, but was sealed after the archive's key chain began: a manifest of the old format was put in"}
 	}
 	if m.Tree == nil && v.tree != nil {
 		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
@@ -223,6 +223,12 @@ func (v *verifier) manifest(rel string, seq uint64, kind string) (*parsedManifes
 			Detail: fmt.Sprintf("%s does not continue the frame chain (first frame %d, expected %d)", rel, m.FirstFrame, v.nextFrame)}
 	}
 	return m, nil
+}
+
+// sealedAfter reports whether m was sealed after t (never for a zero t).
+func (v *verifier) sealedAfter(m *parsedManifest, t time.Time) bool {
+	sealed, err := time.Parse(time.RFC3339Nano, m.SealedAt)
+	return !t.IsZero() && (err != nil || sealed.After(t))
 }
 
 func (v *verifier) tombstone(e entry) error {

@@ -33,17 +33,18 @@ type epochArtifact struct {
 
 // resolveEpochs finds every epoch's public key: epoch 0's is the trusted key
 // that signed epoch 0's artifacts, epoch n+1's the next key that epoch n's
-// validly signed artifacts commit to. Artifacts that are not validly signed
-// are left for the walk to diagnose; validly signed ones that disagree on the
-// next key are an error here.
-func resolveEpochs(arts []epochArtifact, trusted []ed25519.PublicKey) (map[uint64]ed25519.PublicKey, error) {
+// validly signed artifacts commit to (including the epoch after the last
+// one that signed anything). Artifacts that are not validly signed are left
+// for the walk to diagnose; validly signed ones that disagree on the next key
+// are an error here. last is the newest epoch that signed something.
+func resolveEpochs(arts []epochArtifact, trusted []ed25519.PublicKey) (keys map[uint64]ed25519.PublicKey, last uint64, err error) {
 	byEpoch := map[uint64][]epochArtifact{}
 	for _, a := range arts {
 		byEpoch[a.epoch] = append(byEpoch[a.epoch], a)
 	}
-	keys := map[uint64]ed25519.PublicKey{}
+	keys = map[uint64]ed25519.PublicKey{}
 	if len(byEpoch[0]) == 0 {
-		return keys, nil
+		return keys, 0, nil
 	}
 	for _, k := range trusted {
 		for _, a := range byEpoch[0] {
@@ -56,14 +57,15 @@ func resolveEpochs(arts []epochArtifact, trusted []ed25519.PublicKey) (map[uint6
 			break
 		}
 	}
-	for n := uint64(0); keys[n] != nil && len(byEpoch[n+1]) > 0; n++ {
+	for n := uint64(0); keys[n] != nil && len(byEpoch[n]) > 0; n++ {
+		last = n
 		var next, from string
 		for _, a := range byEpoch[n] {
 			if !a.signedBy(keys[n]) {
 				continue
 			}
 			if next != "" && a.nextKey != next {
-				return keys, &VerifyError{Segment: a.name, Problem: Modified,
+				return keys, last, &VerifyError{Segment: a.name, Problem: Modified,
 					Detail: fmt.Sprintf("epoch %d's key commits to two different keys for epoch %d (here and in %s)", n, n+1, from)}
 			}
 			next, from = a.nextKey, a.name
@@ -74,7 +76,7 @@ func resolveEpochs(arts []epochArtifact, trusted []ed25519.PublicKey) (map[uint6
 		}
 		keys[n+1] = b
 	}
-	return keys, nil
+	return keys, last, nil
 }
 
 // collectArtifacts parses every manifest and tombstone (unverified) and
@@ -126,16 +128,20 @@ func (v *verifier) epochSignature(m *parsedManifest, rel, want string) error {
 		return &VerifyError{Segment: want, Problem: BadSignature,
 			Detail: fmt.Sprintf("%s is not signed by epoch %d's key %s (signed with key %s)", rel, n, KeyID(key), m.sig.KeyID)}
 	}
-	if next := v.epochKeys[n+1]; next != nil && base64.StdEncoding.EncodeToString(next) != m.Epoch.NextKey {
-		return &VerifyError{Segment: want, Problem: Modified,
-			Detail: fmt.Sprintf("%s commits to another key for epoch %d than the rest of epoch %d", rel, n+1, n)}
-	}
 	if m.Kind == KindSegment {
 		if n < v.lastEpoch {
 			return &VerifyError{Segment: want, Problem: BadSignature,
-				Detail: fmt.Sprintf("%s is signed in epoch %d, after a segment signed in epoch %d: a later key signed an earlier segment", rel, n, v.lastEpoch)}
+				Detail: fmt.Sprintf("%s is signed in epoch %d, but an earlier segment is signed in epoch %d: a later key signed an earlier segment", rel, n, v.lastEpoch)}
+		}
+		if n > v.lastSigned {
+			return &VerifyError{Segment: want, Problem: BadSignature,
+				Detail: fmt.Sprintf("%s is signed in epoch %d, after the newest epoch the archive's key chain holds (%d)", rel, n, v.lastSigned)}
 		}
 		v.lastEpoch = n
+	}
+	if next := v.epochKeys[n+1]; next != nil && base64.StdEncoding.EncodeToString(next) != m.Epoch.NextKey {
+		return &VerifyError{Segment: want, Problem: Modified,
+			Detail: fmt.Sprintf("%s commits to another key for epoch %d than the rest of epoch %d", rel, n+1, n)}
 	}
 	return nil
 }
@@ -149,9 +155,11 @@ type cpCheck struct {
 // prepareCheckpoints authenticates the checkpoints against the epoch keys and
 // orders them by tree size for the walk.
 func (v *verifier) prepareCheckpoints(own, external []*Checkpoint) error {
-	maxEpoch := uint64(0)
-	for n := range v.epochKeys {
-		maxEpoch = max(maxEpoch, n)
+	maxEpoch := v.lastSigned
+	for _, cp := range own {
+		if cp.Epoch == 0 && (v.chainStart.IsZero() || cp.Time.Before(v.chainStart)) {
+			v.chainStart = cp.Time
+		}
 	}
 	check := func(cp *Checkpoint, ext bool) error {
 		key := v.epochKeys[cp.Epoch]
@@ -160,7 +168,7 @@ func (v *verifier) prepareCheckpoints(own, external []*Checkpoint) error {
 				Detail: fmt.Sprintf("the checkpoint is of another archive (%s, this one is %s)", cp.Origin, Origin(v.epochKeys[0]))}
 		}
 		switch {
-		case key == nil && ext && len(v.epochKeys) > 0 && cp.Epoch > maxEpoch:
+		case key == nil && ext && len(v.epochKeys) > 0 && cp.Epoch > maxEpoch+1:
 			return &VerifyError{Segment: cp.Name, Problem: RolledBack,
 				Detail: fmt.Sprintf("the checkpoint (%d records) is signed in epoch %d, but the archive's key chain ends at epoch %d: the archive was put back to an earlier state, or the checkpoint is another archive's", cp.Size, cp.Epoch, maxEpoch)}
 		case key == nil:
