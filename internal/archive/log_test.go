@@ -619,3 +619,37 @@ func TestCheckpointsAtSealsAndWhileRecordsArrive(t *testing.T) {
 	require.NotNil(t, m.Epoch)
 	assert.Zero(t, m.Epoch.Epoch)
 }
+
+func TestTreeOutlivesRetention(t *testing.T) {
+	dir, _, pub, clock := epochArchive(t)
+	// Records of segments 1 and 2 (epochs 0 and 1) go; a tombstone signed in
+	// the current epoch keeps their tree head.
+	w := epochWriter(t, dir, nil, "", clock)
+	clock.now = clock.now.Add(30 * time.Minute)
+	deleted, err := w.ApplyRetention(time.Hour+30*time.Minute, "90m")
+	require.NoError(t, err)
+	require.Equal(t, 2, deleted)
+	require.NoError(t, w.Close())
+
+	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 2, sum.Tombstones)
+	assert.Equal(t, uint64(38), sum.TreeSize, "the tree still counts the deleted records")
+	assert.Positive(t, sum.CheckpointsUnchecked)
+	m, err := readManifestFile(dir, func() string {
+		entries, err := scan(dir)
+		require.NoError(t, err)
+		return entries[0].tombstone
+	}())
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), m.Epoch.Epoch)
+	assert.Equal(t, uint64(12), m.Tree.Size)
+
+	// Records after the deleted ones can still be proven.
+	p, err := Prove(dir, RecordSelector{Leaf: 37}, nil)
+	require.NoError(t, err)
+	_, err = CheckProof(p, []ed25519.PublicKey{pub})
+	require.NoError(t, err)
+	_, err = Prove(dir, RecordSelector{Leaf: 3}, nil)
+	require.Error(t, err, "a deleted record cannot be proven")
+}
