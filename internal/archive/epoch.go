@@ -58,6 +58,8 @@ type epochKeys struct {
 	next    ed25519.PrivateKey
 	// configured is the configured key file, erased once epoch 0 ends.
 	configured string
+	// notErased is why an old key found at open could not be erased.
+	notErased error
 }
 
 // Origin names an archive in its checkpoints: originPrefix and the id of its
@@ -76,7 +78,9 @@ func keyFile(epoch uint64) string {
 }
 
 // openEpochKeys loads the archive's epoch keys, finishing an interrupted
-// rotation, or starts the chain with first as epoch 0's key.
+// rotation, or starts the chain with first as epoch 0's key. A key it could
+// not erase is left in notErased (ErrNotErased), which does not stop the
+// writer.
 func openEpochKeys(archiveDir string, first ed25519.PrivateKey, configuredFile string, now time.Time) (*epochKeys, error) {
 	k := &epochKeys{dir: filepath.Join(archiveDir, keysDir), configured: configuredFile}
 	if err := durable.PrivateDir(k.dir, privateDirPerm); err != nil {
@@ -121,9 +125,7 @@ func openEpochKeys(archiveDir string, first ed25519.PrivateKey, configuredFile s
 	}
 	// A crash between saving the state and erasing the old key leaves it:
 	// erase it now.
-	if err := k.eraseBefore(k.state.Epoch); err != nil {
-		return nil, err
-	}
+	k.notErased = k.eraseBefore(k.state.Epoch)
 	return k, nil
 }
 

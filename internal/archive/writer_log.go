@@ -33,7 +33,7 @@ func (w *Writer) openLog() error {
 	if err != nil {
 		return err
 	}
-	w.log.keys = keys
+	w.log.keys, w.log.pending = keys, keys.notErased
 	w.log.tree = emptyTree()
 	return nil
 }
