@@ -321,7 +321,7 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 		if leaves, _, err = lh.appendLeaves(nil, w.codec.raw); err != nil {
 			break
 		}
-		appendLeafHashes(w.log.tree, leaves, nil)
+		w.log.enqueue(leaves)
 		for _, rl := range ld.ResourceLogs().All() {
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
@@ -472,7 +472,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		w.mu.Unlock()
 		return res, err
 	}
-	appendLeafHashes(w.log.tree, batch.leaves, nil)
+	w.log.enqueue(batch.leaves)
 	seg.addTime(batch.minT)
 	seg.addTime(batch.maxT)
 	seg.frames += next - w.nextFrame
@@ -493,10 +493,20 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 	}
 	w.mu.Unlock()
 
-	if w.opts.Fsync == FsyncAlways {
-		if err := w.syncTo(seg, written); err != nil {
-			return AppendResult{}, err
-		}
+	if w.opts.Fsync != FsyncAlways {
+		w.log.fold()
+		return res, nil
+	}
+	// The Merkle tree takes this batch's leaves while the fsync runs.
+	folded := make(chan struct{})
+	go func() {
+		defer close(folded)
+		w.log.fold()
+	}()
+	err := w.syncTo(seg, written)
+	<-folded
+	if err != nil {
+		return AppendResult{}, err
 	}
 	return res, nil
 }

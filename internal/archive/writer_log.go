@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
 )
@@ -11,9 +12,19 @@ import (
 // The writer's side of the Merkle tree, the checkpoints and the epoch keys.
 
 // treeState is the writer's Merkle tree and checkpoint bookkeeping.
+//
+// An append queues its leaf hashes under the writer's lock, in frame order,
+// and folds the queue into the tree after letting go of it, while its fsync
+// runs: the tree's node hashes (one per record) stay off the append's
+// critical path. Whoever reads the tree (seal, checkpoint) folds first.
 type treeState struct {
 	keys *epochKeys
-	tree *compact.Range
+
+	// treeMu guards tree and queue; it is taken after the writer's lock,
+	// never before it.
+	treeMu sync.Mutex
+	tree   *compact.Range
+	queue  [][]byte
 	// lastSize and lastEpoch are the newest checkpoint's.
 	lastSize, lastEpoch uint64
 	haveLast            bool
@@ -27,6 +38,49 @@ type treeState struct {
 // rolled back since, or its files were edited.
 var ErrCheckpointAhead = errors.New("the archive does not extend its newest checkpoint")
 
+// enqueue adds a batch's leaf hashes to the tree's queue; the caller holds
+// the writer's lock, which orders batches as their frames.
+func (t *treeState) enqueue(leaves []byte) {
+	t.treeMu.Lock()
+	t.queue = append(t.queue, leaves)
+	t.treeMu.Unlock()
+}
+
+// fold appends the queued leaf hashes to the tree.
+func (t *treeState) fold() {
+	t.treeMu.Lock()
+	t.foldLocked()
+	t.treeMu.Unlock()
+}
+
+func (t *treeState) foldLocked() {
+	for i, leaves := range t.queue {
+		appendLeafHashes(t.tree, leaves, nil)
+		t.queue[i] = nil
+	}
+	t.queue = t.queue[:0]
+}
+
+// current folds the queue and returns the tree's size and root; with head,
+// also its TreeHead.
+func (t *treeState) current(withHead bool) (uint64, []byte, *TreeHead) {
+	t.treeMu.Lock()
+	defer t.treeMu.Unlock()
+	t.foldLocked()
+	var h *TreeHead
+	if withHead {
+		h = head(t.tree)
+	}
+	return t.tree.End(), treeRoot(t.tree), h
+}
+
+// setTree replaces the tree (recovery, before any append).
+func (t *treeState) setTree(r *compact.Range) {
+	t.treeMu.Lock()
+	t.tree, t.queue = r, t.queue[:0]
+	t.treeMu.Unlock()
+}
+
 // openLog loads (or starts) the epoch keys. It runs before recovery.
 func (w *Writer) openLog() error {
 	keys, err := openEpochKeys(w.opts.Dir, w.opts.Key, w.opts.KeyFile, w.opts.Now())
@@ -34,7 +88,7 @@ func (w *Writer) openLog() error {
 		return err
 	}
 	w.log.keys, w.log.pending = keys, keys.notErased
-	w.log.tree = emptyTree()
+	w.log.setTree(emptyTree())
 	return nil
 }
 
@@ -43,14 +97,14 @@ func (w *Writer) openLog() error {
 // at the next record.
 func (w *Writer) continueTree(m *parsedManifest) error {
 	if m.Tree == nil {
-		w.log.tree = emptyTree()
+		w.log.setTree(emptyTree())
 		return nil
 	}
 	r, err := m.Tree.rangeOf()
 	if err != nil {
 		return fmt.Errorf("read %s: %w", m.Segment, err)
 	}
-	w.log.tree = r
+	w.log.setTree(r)
 	return nil
 }
 
@@ -62,12 +116,12 @@ func (w *Writer) startLog() error {
 	if err != nil {
 		return err
 	}
-	size := w.log.tree.End()
+	size, root, _ := w.log.current(false)
 	if latest != nil {
 		if latest.Size > size {
 			return fmt.Errorf("%w: %s covers %d records, the archive holds %d; run 'fleetlogctl archive verify'", ErrCheckpointAhead, latest.Name, latest.Size, size)
 		}
-		if latest.Size == size && string(latest.Root) != string(treeRoot(w.log.tree)) {
+		if latest.Size == size && string(latest.Root) != string(root) {
 			return fmt.Errorf("%w: %s has another root for the same %d records; run 'fleetlogctl archive verify'", ErrCheckpointAhead, latest.Name, size)
 		}
 		w.log.lastSize, w.log.lastEpoch, w.log.haveLast = latest.Size, latest.Epoch, true
@@ -80,7 +134,7 @@ func (w *Writer) signingKey() ed25519.PrivateKey { return w.log.keys.cur }
 
 // commitLog adds the tree head and the epoch commitment to a manifest.
 func (w *Writer) commitLog(m *Manifest) {
-	m.Tree = head(w.log.tree)
+	_, _, m.Tree = w.log.current(true)
 	m.Epoch = w.log.keys.commitment()
 }
 
@@ -110,7 +164,8 @@ func (w *Writer) checkpointLocked() error {
 			return rotErr
 		}
 	}
-	size, epoch := w.log.tree.End(), w.log.keys.epoch()
+	size, root, _ := w.log.current(false)
+	epoch := w.log.keys.epoch()
 	if w.log.haveLast && size == w.log.lastSize && epoch == w.log.lastEpoch {
 		return rotErr
 	}
@@ -127,7 +182,7 @@ func (w *Writer) checkpointLocked() error {
 	cp := &Checkpoint{
 		Origin:  w.log.keys.state.Origin,
 		Size:    size,
-		Root:    treeRoot(w.log.tree),
+		Root:    root,
 		Epoch:   epoch,
 		NextKey: w.log.keys.next.Public().(ed25519.PublicKey),
 		Time:    now,
@@ -148,5 +203,6 @@ func (w *Writer) checkpointLocked() error {
 func (w *Writer) TreeSize() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.log.tree.End()
+	size, _, _ := w.log.current(false)
+	return size
 }
