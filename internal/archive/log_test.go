@@ -6,9 +6,11 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -652,4 +654,47 @@ func TestTreeOutlivesRetention(t *testing.T) {
 	require.NoError(t, err)
 	_, err = Prove(dir, RecordSelector{Leaf: 3}, nil)
 	require.Error(t, err, "a deleted record cannot be proven")
+}
+
+func TestCheckpointsDuringConcurrentAppends(t *testing.T) {
+	dir := t.TempDir()
+	pub, key := newKey(t)
+	clock := &fakeClock{now: testEpoch}
+	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 8 << 10, MaxSegmentAge: time.Hour, Fsync: FsyncAlways, Now: clock.Now})
+	require.NoError(t, err)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+				assert.NoError(t, w.Checkpoint())
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				_, err := w.Append(makeLogs(fmt.Sprintf("d%d", g), "f", "c", testEpoch, 5+i))
+				assert.NoError(t, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	<-stopped
+	require.NoError(t, w.Checkpoint())
+	require.NoError(t, w.Close())
+	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4*(10*5+45)), sum.TreeSize)
+	assert.Positive(t, sum.Sealed, "segments of 8 KiB filled and sealed")
+	assert.Positive(t, sum.Checkpoints)
 }
