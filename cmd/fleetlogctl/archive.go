@@ -44,8 +44,9 @@ the records and checks it against every manifest and every checkpoint the
 archive keeps, and checks each signature against its epoch's key, chained
 from the first key (--pubkey).
 
-Each --checkpoint is a checkpoint saved outside the archive (from 'archive
-checkpoint', a device, a SIEM): the archive must still hold the records it
+Each --checkpoint is a file of checkpoints saved outside the archive (from
+'archive checkpoint', the exporter's checkpoint_copy_file, a device, a SIEM),
+one or several one after the other: the archive must still hold the records it
 covers, with the same root. This catches an archive truncated or rolled back
 to an earlier state, or rewritten with the current key.
 
@@ -64,11 +65,11 @@ back or inconsistent with a checkpoint.`,
 			}
 			var saved []*archive.Checkpoint
 			for _, f := range checkpoints {
-				cp, err := archive.ReadCheckpointFile(f)
+				cps, err := archive.ReadCheckpointsFile(f)
 				if err != nil {
 					return fmt.Errorf("--checkpoint: %w", err)
 				}
-				saved = append(saved, cp)
+				saved = append(saved, cps...)
 			}
 			progress := terminalProgress(cmd.ErrOrStderr())
 			sum, err := archive.VerifyArchive(dir, archive.VerifyOptions{Keys: keys, Checkpoints: saved, Progress: progress})
@@ -88,7 +89,7 @@ back or inconsistent with a checkpoint.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "archive directory (required)")
 	cmd.Flags().StringArrayVar(&pubkeys, "pubkey", nil, "trusted Ed25519 public key, PEM (required, repeatable)")
-	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "checkpoint saved outside the archive (repeatable)")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "file of checkpoints saved outside the archive (repeatable)")
 	_ = cmd.MarkFlagRequired("dir")
 	_ = cmd.MarkFlagRequired("pubkey")
 	return cmd

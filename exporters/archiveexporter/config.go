@@ -69,6 +69,10 @@ type Config struct {
 	// CheckpointInterval is how often a checkpoint of the Merkle tree is
 	// signed while records arrive (also at every seal). Default 1m.
 	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// CheckpointCopyFile, if set, is a file every checkpoint is also
+	// appended to: on other storage than the archive (another disk, a
+	// network or WORM mount), so that it outlives the archive's own.
+	CheckpointCopyFile string `mapstructure:"checkpoint_copy_file"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	// RetryConfig retries failed appends (a full or failing disk).

@@ -29,6 +29,7 @@ func TestLoadConfig(t *testing.T) {
 	full.RetentionCheckInterval = 10 * time.Minute
 	full.KeyEpoch = 12 * time.Hour
 	full.CheckpointInterval = 30 * time.Second
+	full.CheckpointCopyFile = "/mnt/witness/gw-eu-1.checkpoints"
 	full.TimeoutConfig.Timeout = 10 * time.Second
 
 	minimal := createDefaultConfig().(*Config)

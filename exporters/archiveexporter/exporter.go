@@ -68,6 +68,7 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 		Key:               key,
 		KeyFile:           e.cfg.SigningKeyFile,
 		KeyEpoch:          e.cfg.KeyEpoch,
+		CheckpointCopy:    e.cfg.CheckpointCopyFile,
 		GatewayID:         gatewayID,
 		MaxSegmentSize:    e.cfg.MaxSegmentSize,
 		MaxSegmentAge:     e.cfg.MaxSegmentAge,

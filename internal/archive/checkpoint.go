@@ -139,18 +139,75 @@ func ParseCheckpoint(data []byte) (*Checkpoint, error) {
 	return cp, nil
 }
 
-// ReadCheckpointFile reads and parses a checkpoint file.
+// ReadCheckpointFile reads and parses a file of one checkpoint.
 func ReadCheckpointFile(file string) (*Checkpoint, error) {
+	cps, err := ReadCheckpointsFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if len(cps) != 1 {
+		return nil, fmt.Errorf("%s: %w: %d checkpoints, want one", file, ErrBadCheckpoint, len(cps))
+	}
+	return cps[0], nil
+}
+
+// ReadCheckpointsFile reads a file of one or more checkpoints one after the
+// other, as the writer appends them to its checkpoint copy; each is named
+// file#n (n from 1), or file when it is the only one.
+func ReadCheckpointsFile(file string) ([]*Checkpoint, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
 	}
-	cp, err := ParseCheckpoint(data)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", file, err)
+	var out []*Checkpoint
+	for n := 1; len(bytes.TrimSpace(data)) > 0; n++ {
+		note, rest := splitNote(data)
+		cp, err := ParseCheckpoint(note)
+		if err != nil {
+			return nil, fmt.Errorf("%s: checkpoint %d: %w", file, n, err)
+		}
+		cp.Name = fmt.Sprintf("%s#%d", file, n)
+		out = append(out, cp)
+		data = rest
 	}
-	cp.Name = file
-	return cp, nil
+	if len(out) == 1 {
+		out[0].Name = file
+	}
+	return out, nil
+}
+
+// splitNote cuts the first signed note from data: its text up to the blank
+// line, then the signature lines, which start with an em dash.
+func splitNote(data []byte) (note, rest []byte) {
+	_, sigs, ok := bytes.Cut(data, []byte("\n\n"))
+	if !ok {
+		return data, nil
+	}
+	end := len(data) - len(sigs)
+	for len(sigs) > 0 && bytes.HasPrefix(sigs, []byte("— ")) {
+		line, next, _ := bytes.Cut(sigs, []byte("\n"))
+		end += len(line) + 1
+		sigs = next
+	}
+	end = min(end, len(data))
+	return data[:end], data[end:]
+}
+
+// appendCheckpointCopy appends a signed checkpoint to the copy file on other
+// storage and syncs it.
+func appendCheckpointCopy(file string, signed []byte) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_APPEND|os.O_CREATE, privateFilePerm)
+	if err != nil {
+		return fmt.Errorf("checkpoint copy: %w", err)
+	}
+	_, err = f.Write(signed)
+	if err == nil {
+		err = f.Sync()
+	}
+	if err = errors.Join(err, f.Close()); err != nil {
+		return fmt.Errorf("checkpoint copy %s: %w", file, err)
+	}
+	return nil
 }
 
 // signedBy checks cp's signature under pub.

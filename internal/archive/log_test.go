@@ -698,3 +698,53 @@ func TestCheckpointsDuringConcurrentAppends(t *testing.T) {
 	assert.Positive(t, sum.Sealed, "segments of 8 KiB filled and sealed")
 	assert.Positive(t, sum.Checkpoints)
 }
+
+func TestCheckpointCopyOnOtherStorage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "archive")
+	copyFile := filepath.Join(t.TempDir(), "witness.checkpoints")
+	pub, key := newKey(t)
+	clock := &fakeClock{now: testEpoch}
+	open := func() *Writer {
+		w, _, err := Open(Options{Dir: dir, Key: key, CheckpointCopy: copyFile, MaxSegmentSize: 1 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncAlways, Now: clock.Now})
+		require.NoError(t, err)
+		return w
+	}
+	w := open()
+	appendLogs(t, w, makeLogs("d", "f", "a", testEpoch, 3))
+	require.NoError(t, w.Seal())
+	require.NoError(t, w.Close())
+	copyDir(t, dir, dir+".old")
+	w = open()
+	appendLogs(t, w, makeLogs("d", "f", "b", testEpoch, 4))
+	require.NoError(t, w.Checkpoint())
+	require.NoError(t, w.Close())
+
+	cps, err := ReadCheckpointsFile(copyFile)
+	require.NoError(t, err)
+	require.Len(t, cps, 3, "the empty tree's, the seal's and the newest")
+	assert.Equal(t, []uint64{0, 3, 7}, []uint64{cps[0].Size, cps[1].Size, cps[2].Size})
+	assert.Equal(t, copyFile+"#3", cps[2].Name)
+	st, err := os.Stat(copyFile)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+	_, err = VerifyArchive(dir, VerifyOptions{Keys: []ed25519.PublicKey{pub}, Checkpoints: cps})
+	require.NoError(t, err)
+
+	// The copy outlives the archive's rollback.
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.Rename(dir+".old", dir))
+	_, err = VerifyArchive(dir, VerifyOptions{Keys: []ed25519.PublicKey{pub}, Checkpoints: cps})
+	var ve *VerifyError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, RolledBack, ve.Problem, ve.Error())
+	assert.Contains(t, ve.Error(), copyFile+"#3")
+
+	// A file of one checkpoint is what ReadCheckpointFile wants.
+	_, err = ReadCheckpointFile(copyFile)
+	assert.ErrorIs(t, err, ErrBadCheckpoint)
+	data, err := os.ReadFile(copyFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(copyFile, append(data, "garbage\n"...), 0o600))
+	_, err = ReadCheckpointsFile(copyFile)
+	assert.ErrorIs(t, err, ErrBadCheckpoint)
+}

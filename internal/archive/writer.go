@@ -54,7 +54,10 @@ type Options struct {
 	KeyFile string
 	// KeyEpoch is how long one epoch key signs before the next takes over
 	// and it is erased; 0 never ends the first epoch.
-	KeyEpoch       time.Duration
+	KeyEpoch time.Duration
+	// CheckpointCopy, if set, is a file every signed checkpoint is also
+	// appended to, meant to be on other storage than the archive.
+	CheckpointCopy string
 	GatewayID      string
 	MaxSegmentSize int64
 	MaxSegmentAge  time.Duration

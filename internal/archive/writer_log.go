@@ -195,6 +195,11 @@ func (w *Writer) checkpointLocked() error {
 		return errors.Join(rotErr, err)
 	}
 	w.log.lastSize, w.log.lastEpoch, w.log.haveLast = size, epoch, true
+	if w.opts.CheckpointCopy != "" {
+		// A copy that could not be written is reported, not retried: the
+		// next checkpoint covers the same records.
+		rotErr = errors.Join(rotErr, appendCheckpointCopy(w.opts.CheckpointCopy, signed))
+	}
 	return rotErr
 }
 
