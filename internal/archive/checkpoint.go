@@ -309,7 +309,7 @@ func readCheckpoints(dir string) ([]*Checkpoint, error) {
 		}
 		cp, err := ParseCheckpoint(data)
 		if err != nil {
-			return nil, &VerifyError{Segment: rel, Problem: Modified, Detail: err.Error()}
+			return nil, &VerifyError{Checkpoint: rel, Problem: Modified, Detail: err.Error()}
 		}
 		cp.Name = rel
 		out = append(out, cp)

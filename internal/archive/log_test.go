@@ -426,7 +426,8 @@ func TestVerifyDetectsBrokenKeyChain(t *testing.T) {
 	_, err = Verify(dir, []ed25519.PublicKey{pub}, nil)
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, BadSignature, ve.Problem, ve.Error())
-	assert.Equal(t, cps[2], ve.Segment)
+	assert.Equal(t, cps[2], ve.Checkpoint)
+	assert.Contains(t, ve.Error(), "checkpoint "+cps[2]+": bad signature")
 }
 
 func TestInclusionProof(t *testing.T) {
@@ -747,4 +748,26 @@ func TestCheckpointCopyOnOtherStorage(t *testing.T) {
 	require.NoError(t, os.WriteFile(copyFile, append(data, "garbage\n"...), 0o600))
 	_, err = ReadCheckpointsFile(copyFile)
 	assert.ErrorIs(t, err, ErrBadCheckpoint)
+}
+
+func TestVerifyDetectsTwoNextKeys(t *testing.T) {
+	dir, _, pub, clock := epochArchive(t)
+	// Today's key signs a checkpoint handing over to a key of the
+	// attacker's, beside the archive's own checkpoints of today.
+	current, err := readKey(filepath.Join(dir, keysDir), 2)
+	require.NoError(t, err)
+	_, mine := newKey(t)
+	cp := latest(t, dir)
+	forged := *cp
+	forged.NextKey = mine.Public().(ed25519.PublicKey)
+	forged.Time = clock.now
+	signed, err := signCheckpoint(&forged, current)
+	require.NoError(t, err)
+	require.NoError(t, writeCheckpointFile(dir, checkpointPath(clock.now, cp.Size+100, 2), signed))
+
+	_, err = Verify(dir, []ed25519.PublicKey{pub}, nil)
+	var ve *VerifyError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, Modified, ve.Problem, ve.Error())
+	assert.Contains(t, ve.Error(), "commits to two different keys for epoch 3")
 }

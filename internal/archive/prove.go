@@ -141,7 +141,7 @@ func Prove(dir string, sel RecordSelector, cp *Checkpoint) (*InclusionProof, err
 		return nil, err
 	}
 	if !bytes.Equal(root, cp.Root) {
-		return nil, &VerifyError{Segment: cp.Name, Problem: Inconsistent,
+		return nil, &VerifyError{Checkpoint: cp.Name, Problem: Inconsistent,
 			Detail: fmt.Sprintf("the archive's first %d records hash to %x, the checkpoint says %x", cp.Size, root, cp.Root)}
 	}
 	for i, h := range hashes {

@@ -29,12 +29,18 @@ type VerifyError struct {
 	Segment string
 	// Frame is the archive-wide sequence number of the broken frame, 0 when
 	// the problem is not in a frame.
-	Frame   uint64
-	Problem Problem
-	Detail  string
+	Frame uint64
+	// Checkpoint names the checkpoint at fault, when the problem is one
+	// checkpoint rather than a segment.
+	Checkpoint string
+	Problem    Problem
+	Detail     string
 }
 
 func (e *VerifyError) Error() string {
+	if e.Checkpoint != "" {
+		return fmt.Sprintf("checkpoint %s: %s: %s", e.Checkpoint, e.Problem, e.Detail)
+	}
 	where := "segment " + e.Segment
 	if e.Frame != 0 {
 		where += fmt.Sprintf(", frame %d", e.Frame)

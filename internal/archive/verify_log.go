@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 )
 
 // The verifier's side of the Merkle tree, the checkpoints and the epoch keys.
@@ -65,8 +66,14 @@ func resolveEpochs(arts []epochArtifact, trusted []ed25519.PublicKey) (keys map[
 				continue
 			}
 			if next != "" && a.nextKey != next {
-				return keys, last, &VerifyError{Segment: a.name, Problem: Modified,
+				ve := &VerifyError{Problem: Modified,
 					Detail: fmt.Sprintf("epoch %d's key commits to two different keys for epoch %d (here and in %s)", n, n+1, from)}
+				if strings.HasSuffix(a.name, checkpointExt) {
+					ve.Checkpoint = a.name
+				} else {
+					ve.Segment = withExt(a.name, segmentExt)
+				}
+				return keys, last, ve
 			}
 			next, from = a.nextKey, a.name
 		}
@@ -164,18 +171,18 @@ func (v *verifier) prepareCheckpoints(own, external []*Checkpoint) error {
 	check := func(cp *Checkpoint, ext bool) error {
 		key := v.epochKeys[cp.Epoch]
 		if key != nil && cp.Origin != Origin(v.epochKeys[0]) {
-			return &VerifyError{Segment: cp.Name, Problem: BadSignature,
+			return &VerifyError{Checkpoint: cp.Name, Problem: BadSignature,
 				Detail: fmt.Sprintf("the checkpoint is of another archive (%s, this one is %s)", cp.Origin, Origin(v.epochKeys[0]))}
 		}
 		switch {
 		case key == nil && ext && len(v.epochKeys) > 0 && cp.Epoch > maxEpoch+1:
-			return &VerifyError{Segment: cp.Name, Problem: RolledBack,
+			return &VerifyError{Checkpoint: cp.Name, Problem: RolledBack,
 				Detail: fmt.Sprintf("the checkpoint (%d records) is signed in epoch %d, but the archive's key chain ends at epoch %d: the archive was put back to an earlier state, or the checkpoint is another archive's", cp.Size, cp.Epoch, maxEpoch)}
 		case key == nil:
-			return &VerifyError{Segment: cp.Name, Problem: BadSignature,
+			return &VerifyError{Checkpoint: cp.Name, Problem: BadSignature,
 				Detail: fmt.Sprintf("the checkpoint is signed in epoch %d, whose key the chain from the trusted key does not reach", cp.Epoch)}
 		case !cp.signedBy(key):
-			return &VerifyError{Segment: cp.Name, Problem: BadSignature,
+			return &VerifyError{Checkpoint: cp.Name, Problem: BadSignature,
 				Detail: fmt.Sprintf("the checkpoint is not signed by epoch %d's key %s", cp.Epoch, KeyID(key))}
 		}
 		v.cps = append(v.cps, cpCheck{cp: cp, external: ext})

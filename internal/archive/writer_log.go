@@ -202,12 +202,3 @@ func (w *Writer) checkpointLocked() error {
 	}
 	return rotErr
 }
-
-// TreeSize is the number of records in the Merkle tree (all records since
-// the tree began).
-func (w *Writer) TreeSize() uint64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	size, _, _ := w.log.current(false)
-	return size
-}
