@@ -90,6 +90,10 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 		e.logger.Warn("Cut an incomplete write from the end of the open archive segment; the cut bytes are kept beside it",
 			zap.String("segment", rec.Segment), zap.Int64("bytes", rec.TornBytes), zap.String("kept_in", rec.TornFile))
 	}
+	if rec.KeyIgnored {
+		e.logger.Warn("'signing_key_file' is not the archive's first key: the archive goes on with its own epoch keys and does not use it; to start over with a new key, start a new archive directory",
+			zap.String("signing_key_file", e.cfg.SigningKeyFile))
+	}
 	if rec.Resealed > 0 {
 		e.logger.Info("Finished sealing archive segments after an interrupted seal", zap.Int("segments", rec.Resealed))
 	}

@@ -60,6 +60,9 @@ type epochKeys struct {
 	configured string
 	// notErased is why an old key found at open could not be erased.
 	notErased error
+	// ignored is set when a configured key was given that is not epoch 0's
+	// key of an archive that has its chain already.
+	ignored bool
 }
 
 // Origin names an archive in its checkpoints: originPrefix and the id of its
@@ -114,6 +117,7 @@ func openEpochKeys(archiveDir string, first ed25519.PrivateKey, configuredFile s
 	if err := json.Unmarshal(data, &k.state); err != nil {
 		return nil, fmt.Errorf("epoch keys: %s: %w", keyStateFile, err)
 	}
+	k.ignored = len(first) == ed25519.PrivateKeySize && Origin(first.Public().(ed25519.PublicKey)) != k.state.Origin
 	if k.started, err = time.Parse(time.RFC3339Nano, k.state.Started); err != nil {
 		return nil, fmt.Errorf("epoch keys: %s: started: %w", keyStateFile, err)
 	}

@@ -144,6 +144,17 @@ func TestEpochKeysRotateAndErase(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(3*3*4+5), sum.TreeSize)
 
+	// Another configured key is not used.
+	_, other := newKey(t)
+	w, rec, err := Open(Options{Dir: dir, Key: other, MaxSegmentSize: 1 << 20, MaxSegmentAge: time.Hour, Now: clock.Now})
+	require.NoError(t, err)
+	assert.True(t, rec.KeyIgnored)
+	appendLogs(t, w, makeLogs("d", "f", "other", testEpoch, 1))
+	require.NoError(t, w.Seal())
+	require.NoError(t, w.Close())
+	_, err = Verify(dir, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+
 	// Without the archive's keys and without a configured key, nothing signs.
 	_, _, err = Open(Options{Dir: t.TempDir(), MaxSegmentSize: 1 << 20, MaxSegmentAge: time.Hour})
 	assert.ErrorIs(t, err, ErrNoKey)

@@ -85,6 +85,10 @@ type Recovery struct {
 	Damaged bool
 	// Resealed counts sealed segments whose seal was finished after a crash.
 	Resealed int
+	// KeyIgnored is set when Options.Key is not the first key of the
+	// archive's key chain: the archive goes on signing with its own epoch
+	// keys, and the given key is not used.
+	KeyIgnored bool
 }
 
 // AppendResult reports one Append.
@@ -188,6 +192,7 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 	}
 	rec, err := w.recover()
 	if err == nil {
+		rec.KeyIgnored = w.log.keys.ignored
 		err = w.startLog()
 	}
 	if err != nil {
