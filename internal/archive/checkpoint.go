@@ -261,14 +261,11 @@ func listCheckpoints(dir string) ([]string, error) {
 			}
 			return err
 		}
-		name := d.Name()
-		if d.IsDir() || !strings.HasPrefix(name, checkpointPrefix) || path.Ext(name) != checkpointExt {
+		if d.IsDir() {
 			return nil
 		}
-		sizeS, epochS, ok := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(name, checkpointPrefix), checkpointExt), "-")
-		size, err1 := strconv.ParseUint(sizeS, 10, 64)
-		epoch, err2 := strconv.ParseUint(epochS, 10, 64)
-		if !ok || err1 != nil || err2 != nil {
+		size, epoch, ok := checkpointName(d.Name())
+		if !ok {
 			return nil
 		}
 		rel, err := filepath.Rel(dir, p)
@@ -317,18 +314,65 @@ func readCheckpoints(dir string) ([]*Checkpoint, error) {
 	return out, nil
 }
 
-// LatestCheckpoint returns the archive's newest checkpoint (largest tree),
-// unverified, or nil when it has none.
+// LatestCheckpoint returns the archive's newest checkpoint (largest tree,
+// in the newest day directory that holds one), unverified, or nil when it
+// has none. It reads one day's directory, not every checkpoint.
 func LatestCheckpoint(dir string) (*Checkpoint, error) {
-	rels, err := listCheckpoints(dir)
-	if err != nil || len(rels) == 0 {
+	rel, err := latestCheckpointPath(dir)
+	if err != nil || rel == "" {
 		return nil, err
 	}
-	rel := rels[len(rels)-1]
 	cp, err := ReadCheckpointFile(joinRel(dir, rel))
 	if err != nil {
 		return nil, err
 	}
 	cp.Name = rel
 	return cp, nil
+}
+
+// latestCheckpointPath walks checkpoints/YYYY/MM/DD from the newest day back
+// to the first that holds a checkpoint and returns its largest.
+func latestCheckpointPath(dir string) (string, error) {
+	var walk func(rel string, depth int) (string, error)
+	walk = func(rel string, depth int) (string, error) {
+		entries, err := os.ReadDir(joinRel(dir, rel))
+		if errors.Is(err, os.ErrNotExist) {
+			return "", nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("latest checkpoint: %w", err)
+		}
+		if depth == 3 {
+			best, bestSize, bestEpoch := "", uint64(0), uint64(0)
+			for _, e := range entries {
+				size, epoch, ok := checkpointName(e.Name())
+				if ok && (best == "" || size > bestSize || size == bestSize && epoch > bestEpoch) {
+					best, bestSize, bestEpoch = rel+"/"+e.Name(), size, epoch
+				}
+			}
+			return best, nil
+		}
+		// ReadDir sorts by name: the newest year, month or day is last.
+		for i := len(entries) - 1; i >= 0; i-- {
+			if !entries[i].IsDir() {
+				continue
+			}
+			if found, err := walk(rel+"/"+entries[i].Name(), depth+1); err != nil || found != "" {
+				return found, err
+			}
+		}
+		return "", nil
+	}
+	return walk(checkpointsDir, 0)
+}
+
+// checkpointName reads the tree size and epoch of a checkpoint file name.
+func checkpointName(name string) (size, epoch uint64, ok bool) {
+	if !strings.HasPrefix(name, checkpointPrefix) || path.Ext(name) != checkpointExt {
+		return 0, 0, false
+	}
+	sizeS, epochS, cut := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(name, checkpointPrefix), checkpointExt), "-")
+	size, err1 := strconv.ParseUint(sizeS, 10, 64)
+	epoch, err2 := strconv.ParseUint(epochS, 10, 64)
+	return size, epoch, cut && err1 == nil && err2 == nil
 }

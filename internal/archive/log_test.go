@@ -782,3 +782,27 @@ func TestVerifyDetectsTwoNextKeys(t *testing.T) {
 	assert.Equal(t, Modified, ve.Problem, ve.Error())
 	assert.Contains(t, ve.Error(), "commits to two different keys for epoch 3")
 }
+
+func TestLatestCheckpointAcrossDays(t *testing.T) {
+	dir := t.TempDir()
+	_, key := newKey(t)
+	clock := &fakeClock{now: testEpoch}
+	w, _ := openWriter(t, dir, key, clock)
+	for day := range 3 {
+		clock.now = testEpoch.Add(time.Duration(day*49) * time.Hour)
+		appendLogs(t, w, makeLogs("d", "f", "day", clock.now, 2+day))
+		require.NoError(t, w.Checkpoint())
+	}
+	require.NoError(t, w.Close())
+	cp, err := LatestCheckpoint(dir)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2+3+4), cp.Size)
+	assert.Equal(t, "checkpoints/2026/11/28/cp-0000000000000009-000000.note", cp.Name)
+	all, err := listCheckpoints(dir)
+	require.NoError(t, err)
+	assert.Len(t, all, 4)
+
+	none, err := LatestCheckpoint(t.TempDir())
+	require.NoError(t, err)
+	assert.Nil(t, none)
+}
