@@ -60,3 +60,26 @@ func BenchmarkLeafHashes(b *testing.B) {
 		}
 	}
 }
+// BenchmarkIngestCPU is BenchmarkIngest without fsync (FsyncOnSeal): what an
+// append costs in CPU, which is what a loaded gateway pays.
+func BenchmarkIngestCPU(b *testing.B) {
+	_, key := newKey(b)
+	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, GatewayID: "bench", MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncOnSeal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	batches := make([]plog.Logs, 16)
+	for i := range batches {
+		batches[i] = benchLogs(i)
+	}
+	b.SetBytes(int64(otlpSize(batches[0])))
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := w.Append(batches[i%len(batches)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
+}
