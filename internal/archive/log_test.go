@@ -806,3 +806,19 @@ func TestLatestCheckpointAcrossDays(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, none)
 }
+
+func TestEveryEpochSignsBeforeItEnds(t *testing.T) {
+	dir, _, pub, clock := epochArchive(t)
+	// A crash right after a rotation: epoch 3 is current, nothing signed in
+	// it, and it is over by the time the gateway starts again.
+	keys, err := openEpochKeys(dir, nil, "", clock.now)
+	require.NoError(t, err)
+	require.NoError(t, keys.rotate(clock.now))
+	clock.now = clock.now.Add(2 * time.Hour)
+
+	w := epochWriter(t, dir, nil, "", clock)
+	require.NoError(t, w.Close())
+	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err, "epoch 3 handed over to epoch 4 before it ended")
+	assert.Equal(t, uint64(4), sum.Epoch)
+}

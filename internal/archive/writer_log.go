@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/transparency-dev/merkle/compact"
 )
@@ -153,21 +154,34 @@ func (w *Writer) Checkpoint() error {
 	return err
 }
 
-// checkpointLocked rotates the epoch key if due and signs a checkpoint when
-// the tree or the epoch moved. Records it covers are synced first, so no
-// checkpoint vouches for records a crash could lose.
+// checkpointLocked signs a checkpoint when the tree or the epoch moved and
+// then, if the epoch is due, rotates the key and signs one in the new epoch.
+// Every epoch thus signs something, which hands over to the next epoch's
+// key, before it ends: without it, the chain would break there.
 func (w *Writer) checkpointLocked() error {
 	now := w.opts.Now()
-	var rotErr error
-	if w.log.keys.due(now, w.opts.KeyEpoch) {
-		if rotErr = w.log.keys.rotate(now); rotErr != nil && !errors.Is(rotErr, ErrNotErased) {
-			return rotErr
-		}
+	if err := w.signCheckpointLocked(now); err != nil {
+		return err
 	}
+	if !w.log.keys.due(now, w.opts.KeyEpoch) {
+		return nil
+	}
+	rotErr := w.log.keys.rotate(now)
+	if rotErr != nil && !errors.Is(rotErr, ErrNotErased) {
+		return rotErr
+	}
+	return errors.Join(rotErr, w.signCheckpointLocked(now))
+}
+
+// signCheckpointLocked signs and stores a checkpoint of the tree unless the
+// newest one has its size and epoch. The records it covers are synced
+// first, so no checkpoint vouches for records a crash could lose. A copy
+// that could not be written is left for the next Checkpoint call to report.
+func (w *Writer) signCheckpointLocked(now time.Time) error {
 	size, root, _ := w.log.current(false)
 	epoch := w.log.keys.epoch()
 	if w.log.haveLast && size == w.log.lastSize && epoch == w.log.lastEpoch {
-		return rotErr
+		return nil
 	}
 	if w.open != nil {
 		// Even with FsyncAlways: an append syncs after it let go of the
@@ -189,16 +203,17 @@ func (w *Writer) checkpointLocked() error {
 	}
 	signed, err := signCheckpoint(cp, w.signingKey())
 	if err != nil {
-		return errors.Join(rotErr, err)
+		return err
 	}
 	if err := writeCheckpointFile(w.opts.Dir, checkpointPath(now, size, epoch), signed); err != nil {
-		return errors.Join(rotErr, err)
+		return err
 	}
 	w.log.lastSize, w.log.lastEpoch, w.log.haveLast = size, epoch, true
 	if w.opts.CheckpointCopy != "" {
-		// A copy that could not be written is reported, not retried: the
-		// next checkpoint covers the same records.
-		rotErr = errors.Join(rotErr, appendCheckpointCopy(w.opts.CheckpointCopy, signed))
+		// Not retried: the next checkpoint covers the same records.
+		if err := appendCheckpointCopy(w.opts.CheckpointCopy, signed); err != nil {
+			w.log.pending = errors.Join(w.log.pending, err)
+		}
 	}
-	return rotErr
+	return nil
 }
