@@ -60,6 +60,7 @@ func BenchmarkLeafHashes(b *testing.B) {
 		}
 	}
 }
+
 // BenchmarkIngestCPU is BenchmarkIngest without fsync (FsyncOnSeal): what an
 // append costs in CPU, which is what a loaded gateway pays.
 func BenchmarkIngestCPU(b *testing.B) {
