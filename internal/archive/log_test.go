@@ -822,3 +822,28 @@ func TestEveryEpochSignsBeforeItEnds(t *testing.T) {
 	require.NoError(t, err, "epoch 3 handed over to epoch 4 before it ended")
 	assert.Equal(t, uint64(4), sum.Epoch)
 }
+
+func TestOpenWhenACheckpointCannotBeWritten(t *testing.T) {
+	dir := t.TempDir()
+	pub, key := newKey(t)
+	clock := &fakeClock{now: testEpoch}
+	w, _ := openWriter(t, dir, key, clock)
+	require.NoError(t, w.Close())
+	// A file where today's checkpoint directory belongs: no checkpoint can
+	// be written, as on a full disk.
+	day := filepath.Join(dir, checkpointsDir, "2026", "11", "24")
+	require.NoError(t, os.RemoveAll(day))
+	require.NoError(t, os.WriteFile(day, nil, 0o600))
+
+	w, _ = openWriter(t, dir, key, clock)
+	appendLogs(t, w, makeLogs("d", "f", "x", testEpoch, 2))
+	require.Error(t, w.Checkpoint(), "reported, and the writer goes on")
+	appendLogs(t, w, makeLogs("d", "f", "y", testEpoch, 2))
+	require.NoError(t, os.Remove(day))
+	require.NoError(t, w.Checkpoint())
+	require.NoError(t, w.Close())
+	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(4), sum.TreeSize)
+	assert.Equal(t, 1, sum.Checkpoints)
+}

@@ -127,7 +127,16 @@ func (w *Writer) startLog() error {
 		}
 		w.log.lastSize, w.log.lastEpoch, w.log.haveLast = latest.Size, latest.Epoch, true
 	}
-	return w.checkpointLocked()
+	// A checkpoint that cannot be written now (a full disk) must not keep
+	// the archive from taking records; the next Checkpoint call retries it
+	// and reports the failure.
+	if err := w.checkpointLocked(); err != nil {
+		if w.failed != nil {
+			return err
+		}
+		w.log.pending = errors.Join(w.log.pending, err)
+	}
+	return nil
 }
 
 // signingKey is the current epoch's private key.
