@@ -22,25 +22,37 @@ func newArchiveCmd() *cobra.Command {
 		Use:   "archive",
 		Short: "Verify and search the gateway's tamper-evident archive",
 	}
-	cmd.AddCommand(newArchiveVerifyCmd(), newArchiveQueryCmd())
+	cmd.AddCommand(newArchiveVerifyCmd(), newArchiveQueryCmd(),
+		newArchiveCheckpointCmd(), newArchiveProveCmd(), newArchiveCheckProofCmd())
 	return cmd
 }
 
 func newArchiveVerifyCmd() *cobra.Command {
 	var (
-		dir     string
-		pubkeys []string
+		dir         string
+		pubkeys     []string
+		checkpoints []string
 	)
 	cmd := &cobra.Command{
-		Use:   "verify --dir D --pubkey P [--pubkey P2 ...]",
+		Use:   "verify --dir D --pubkey P [--pubkey P2 ...] [--checkpoint FILE ...]",
 		Short: "Check every frame hash, manifest signature and the chains across segments",
 		Long: `Checks the archive in D: every frame's chain hash, every manifest and
 tombstone signature (against any --pubkey, so segments signed before a key
 rotation still verify), and that the frame and manifest chains run unbroken
-across segments and retention tombstones.
+across segments and retention tombstones. It recomputes the Merkle tree over
+the records and checks it against every manifest and every checkpoint the
+archive keeps, and checks each signature against its epoch's key, chained
+from the first key (--pubkey).
+
+Each --checkpoint is a file of checkpoints saved outside the archive (from
+'archive checkpoint', the exporter's checkpoint_copy_file, a device, a SIEM),
+one or several one after the other: the archive must still hold the records it
+covers, with the same root. This catches an archive truncated or rolled back
+to an earlier state, or rewritten with the current key.
 
 Exits 0 with a summary, or 1 naming the first broken segment and frame and
-what is wrong: modified, missing, reordered, truncated or bad signature.`,
+what is wrong: modified, missing, reordered, truncated, bad signature, rolled
+back or inconsistent with a checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			keys := make([]ed25519.PublicKey, 0, len(pubkeys))
@@ -51,8 +63,16 @@ what is wrong: modified, missing, reordered, truncated or bad signature.`,
 				}
 				keys = append(keys, k)
 			}
+			var saved []*archive.Checkpoint
+			for _, f := range checkpoints {
+				cps, err := archive.ReadCheckpointsFile(f)
+				if err != nil {
+					return fmt.Errorf("--checkpoint: %w", err)
+				}
+				saved = append(saved, cps...)
+			}
 			progress := terminalProgress(cmd.ErrOrStderr())
-			sum, err := archive.Verify(dir, keys, progress)
+			sum, err := archive.VerifyArchive(dir, archive.VerifyOptions{Keys: keys, Checkpoints: saved, Progress: progress})
 			if progress != nil {
 				fmt.Fprint(cmd.ErrOrStderr(), "\r\033[K")
 			}
@@ -69,6 +89,7 @@ what is wrong: modified, missing, reordered, truncated or bad signature.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "archive directory (required)")
 	cmd.Flags().StringArrayVar(&pubkeys, "pubkey", nil, "trusted Ed25519 public key, PEM (required, repeatable)")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "file of checkpoints saved outside the archive (repeatable)")
 	_ = cmd.MarkFlagRequired("dir")
 	_ = cmd.MarkFlagRequired("pubkey")
 	return cmd
@@ -91,6 +112,14 @@ func printSummary(w io.Writer, dir string, sum *archive.Summary) {
 	fmt.Fprintf(w, "  records     %d (%d frames)\n", sum.Records, sum.Frames)
 	if !sum.First.IsZero() {
 		fmt.Fprintf(w, "  time range  %s to %s\n", sum.First.Format(archive.TimeFormat), sum.Last.Format(archive.TimeFormat))
+	}
+	if sum.TreeRoot != nil {
+		fmt.Fprintf(w, "  tree        %d records, root %x, signing epoch %d\n", sum.TreeSize, sum.TreeRoot, sum.Epoch)
+		note := ""
+		if sum.CheckpointsUnchecked > 0 {
+			note = fmt.Sprintf(" (%d more cover only records retention deleted)", sum.CheckpointsUnchecked)
+		}
+		fmt.Fprintf(w, "  checkpoints %d of the archive's and %d saved elsewhere match%s\n", sum.Checkpoints, sum.External, note)
 	}
 }
 

@@ -45,6 +45,7 @@ func writeArchive(t *testing.T) (dir, pub string) {
 			require.NoError(t, w.Seal())
 		}
 	}
+	require.NoError(t, w.Checkpoint())
 	require.NoError(t, w.Close())
 	return dir, filepath.Join(certs, "archive-pub.pem")
 }
@@ -57,6 +58,8 @@ func TestArchiveVerify(t *testing.T) {
 	assert.Contains(t, out, "1 sealed, 0 deleted")
 	assert.Contains(t, out, "records     2 (2 frames)")
 	assert.Contains(t, out, "time range  2026-11-24T09:00:00.000000000Z to 2026-11-24T10:00:00.000000000Z")
+	assert.Contains(t, out, "tree        2 records, root ")
+	assert.Contains(t, out, "checkpoints 3 of the archive's and 0 saved elsewhere match")
 
 	out, err = run(t, "archive", "verify", "--dir", filepath.Dir(dir), "--pubkey", pub)
 	require.NoError(t, err)

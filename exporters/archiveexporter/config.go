@@ -19,6 +19,9 @@ const (
 	minMaxSegmentSize             = 4 << 10
 	defaultMaxSegmentAge          = time.Hour
 	defaultRetentionCheckInterval = time.Hour
+	defaultKeyEpoch               = 24 * time.Hour
+	minKeyEpoch                   = time.Minute
+	defaultCheckpointInterval     = time.Minute
 )
 
 // Sentinel errors returned by Config.Validate.
@@ -30,6 +33,8 @@ var (
 	ErrRetention         = errors.New("'retention' must not be negative")
 	ErrRetentionCheck    = errors.New("'retention_check_interval' must be positive")
 	ErrRetentionTooTight = errors.New("'retention' must be longer than 'max_segment_age'")
+	ErrKeyEpoch          = fmt.Errorf("'key_epoch' must be at least %s", minKeyEpoch)
+	ErrCheckpointEvery   = errors.New("'checkpoint_interval' must be positive and at most 'key_epoch'")
 )
 
 // Config is the archive exporter's configuration.
@@ -37,8 +42,9 @@ type Config struct {
 	// Directory is the archive root (required). It is created 0700 and
 	// locked against a second writer.
 	Directory string `mapstructure:"directory"`
-	// SigningKeyFile is the Ed25519 private key (PKCS#8 PEM) manifests and
-	// tombstones are signed with (required).
+	// SigningKeyFile is the Ed25519 private key (PKCS#8 PEM) of the first
+	// key epoch (required). Once the archive has its own epoch keys it is not
+	// read again, and it is erased when the first epoch ends.
 	SigningKeyFile string `mapstructure:"signing_key_file"`
 	// GatewayID names this gateway in every manifest. Default: the host name.
 	GatewayID string `mapstructure:"gateway_id"`
@@ -57,6 +63,16 @@ type Config struct {
 	Retention Retention `mapstructure:"retention"`
 	// RetentionCheckInterval is how often retention runs. Default 1h.
 	RetentionCheckInterval time.Duration `mapstructure:"retention_check_interval"`
+	// KeyEpoch is how long one signing key signs before the next epoch's
+	// key takes over and it is erased. Default 24h.
+	KeyEpoch time.Duration `mapstructure:"key_epoch"`
+	// CheckpointInterval is how often a checkpoint of the Merkle tree is
+	// signed while records arrive (also at every seal). Default 1m.
+	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+	// CheckpointCopyFile, if set, is a file every checkpoint is also
+	// appended to: on other storage than the archive (another disk, a
+	// network or WORM mount), so that it outlives the archive's own.
+	CheckpointCopyFile string `mapstructure:"checkpoint_copy_file"`
 
 	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	// RetryConfig retries failed appends (a full or failing disk).
@@ -89,6 +105,12 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionCheckInterval <= 0 {
 		errs = append(errs, ErrRetentionCheck)
+	}
+	if c.KeyEpoch < minKeyEpoch {
+		errs = append(errs, ErrKeyEpoch)
+	}
+	if c.CheckpointInterval <= 0 || c.CheckpointInterval > c.KeyEpoch {
+		errs = append(errs, ErrCheckpointEvery)
 	}
 	return errors.Join(errs...)
 }

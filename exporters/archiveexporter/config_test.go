@@ -27,6 +27,9 @@ func TestLoadConfig(t *testing.T) {
 	full.Fsync = FsyncSeal
 	full.Retention = Retention(400 * 24 * time.Hour)
 	full.RetentionCheckInterval = 10 * time.Minute
+	full.KeyEpoch = 12 * time.Hour
+	full.CheckpointInterval = 30 * time.Second
+	full.CheckpointCopyFile = "/mnt/witness/gw-eu-1.checkpoints"
 	full.TimeoutConfig.Timeout = 10 * time.Second
 
 	minimal := createDefaultConfig().(*Config)
@@ -43,6 +46,7 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "full"), want: full},
 		{id: component.NewIDWithName(metadata.Type, "bad_fsync"), wantErr: `'fsync': unknown policy "sometimes"`},
 		{id: component.NewIDWithName(metadata.Type, "bad_retention"), wantErr: `'retention': "forever" is neither days`},
+		{id: component.NewIDWithName(metadata.Type, "bad_key_epoch"), wantErr: `'key_epoch' must be at least 1m0s`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -50,6 +54,9 @@ func TestLoadConfig(t *testing.T) {
 			require.NoError(t, err)
 			cfg := createDefaultConfig()
 			err = sub.Unmarshal(cfg)
+			if err == nil && tt.want == nil {
+				err = confmap.Validate(cfg)
+			}
 			if tt.wantErr != "" {
 				require.ErrorContains(t, err, tt.wantErr)
 				return
@@ -67,6 +74,8 @@ func TestDefaultConfig(t *testing.T) {
 	assert.Equal(t, time.Hour, cfg.MaxSegmentAge)
 	assert.Equal(t, FsyncAlways, cfg.Fsync)
 	assert.Zero(t, cfg.Retention, "keep forever")
+	assert.Equal(t, 24*time.Hour, cfg.KeyEpoch)
+	assert.Equal(t, time.Minute, cfg.CheckpointInterval)
 	assert.False(t, cfg.QueueConfig.HasValue(), "no in-memory queue: acknowledge only what is written")
 	assert.ErrorIs(t, cfg.Validate(), ErrNoDirectory)
 	assert.ErrorIs(t, cfg.Validate(), ErrNoSigningKey)
@@ -88,6 +97,9 @@ func TestValidate(t *testing.T) {
 		{"negative retention", func(c *Config) { c.Retention = -1 }, ErrRetention},
 		{"retention within one segment", func(c *Config) { c.Retention = Retention(time.Minute) }, ErrRetentionTooTight},
 		{"zero retention check", func(c *Config) { c.RetentionCheckInterval = 0 }, ErrRetentionCheck},
+		{"key epoch too short", func(c *Config) { c.KeyEpoch = time.Second }, ErrKeyEpoch},
+		{"zero checkpoint interval", func(c *Config) { c.CheckpointInterval = 0 }, ErrCheckpointEvery},
+		{"checkpoints rarer than epochs", func(c *Config) { c.KeyEpoch, c.CheckpointInterval = time.Hour, 2*time.Hour }, ErrCheckpointEvery},
 	}
 	require.NoError(t, valid().Validate())
 	for _, tt := range tests {

@@ -43,7 +43,12 @@ func newArchiveExporter(cfg *Config, set exporter.Settings) (*archiveExporter, e
 func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 	key, err := pki.LoadEd25519PrivateKey(e.cfg.SigningKeyFile)
 	if err != nil {
-		return fmt.Errorf("'signing_key_file': %w", err)
+		// The key signs the first epoch only and is erased when it ends:
+		// an archive with its own epoch keys needs it no more.
+		if !errors.Is(err, os.ErrNotExist) || !archive.HasKeyChain(e.cfg.Directory) {
+			return fmt.Errorf("'signing_key_file': %w", err)
+		}
+		key = nil
 	}
 	gatewayID := e.cfg.GatewayID
 	if gatewayID == "" {
@@ -61,6 +66,9 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 	w, rec, err := archive.Open(archive.Options{
 		Dir:               e.cfg.Directory,
 		Key:               key,
+		KeyFile:           e.cfg.SigningKeyFile,
+		KeyEpoch:          e.cfg.KeyEpoch,
+		CheckpointCopy:    e.cfg.CheckpointCopyFile,
 		GatewayID:         gatewayID,
 		MaxSegmentSize:    e.cfg.MaxSegmentSize,
 		MaxSegmentAge:     e.cfg.MaxSegmentAge,
@@ -82,6 +90,10 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 		e.logger.Warn("Cut an incomplete write from the end of the open archive segment; the cut bytes are kept beside it",
 			zap.String("segment", rec.Segment), zap.Int64("bytes", rec.TornBytes), zap.String("kept_in", rec.TornFile))
 	}
+	if rec.KeyIgnored {
+		e.logger.Warn("'signing_key_file' is not the archive's first key: the archive goes on with its own epoch keys and does not use it; to start over with a new key, start a new archive directory",
+			zap.String("signing_key_file", e.cfg.SigningKeyFile))
+	}
 	if rec.Resealed > 0 {
 		e.logger.Info("Finished sealing archive segments after an interrupted seal", zap.Int("segments", rec.Resealed))
 	}
@@ -98,6 +110,8 @@ func (e *archiveExporter) maintain() {
 	defer seal.Stop()
 	retention := time.NewTicker(e.cfg.RetentionCheckInterval)
 	defer retention.Stop()
+	checkpoint := time.NewTicker(e.cfg.CheckpointInterval)
+	defer checkpoint.Stop()
 	e.applyRetention()
 	for {
 		select {
@@ -112,7 +126,21 @@ func (e *archiveExporter) maintain() {
 			}
 		case <-retention.C:
 			e.applyRetention()
+		case <-checkpoint.C:
+			e.checkpoint()
 		}
+	}
+}
+
+// checkpoint ends the key epoch when due and signs a checkpoint if the tree
+// grew.
+func (e *archiveExporter) checkpoint() {
+	err := e.writer.Checkpoint()
+	switch {
+	case errors.Is(err, archive.ErrNotErased):
+		e.logger.Error("An old archive signing key could not be erased: until it is, whoever reads it can re-sign that epoch's part of the archive; erase it by hand", zap.Error(err))
+	case err != nil:
+		e.logger.Warn("Signing an archive checkpoint failed; retrying at the next interval", zap.Error(err))
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -192,4 +193,44 @@ func TestExporterSkipsRedeliveries(t *testing.T) {
 	assert.Equal(t, uint64(15), sum.Records)
 	metadatatest.AssertEqualArchiveRecordsWritten(t, tel, []metricdata.DataPoint[int64]{{Value: 15}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 	metadatatest.AssertEqualArchiveRecordsDuplicate(t, tel, []metricdata.DataPoint[int64]{{Value: 25}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+}
+
+func TestExporterSignsCheckpointsAndOutlivesItsFirstKey(t *testing.T) {
+	cfg, pub := testConfig(t)
+	cfg.CheckpointInterval = 20 * time.Millisecond
+	start := func() exporter.Logs {
+		exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+		require.NoError(t, err)
+		require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+		return exp
+	}
+	exp := start()
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(3)))
+	require.Eventually(t, func() bool {
+		cp, err := archive.LatestCheckpoint(cfg.Directory)
+		return err == nil && cp != nil && cp.Size == 3
+	}, 5*time.Second, 10*time.Millisecond, "a checkpoint while records arrive")
+	require.NoError(t, exp.Shutdown(context.Background()))
+
+	// Once the archive has its epoch keys, the configured key (erased when
+	// the first epoch ends) is not needed to start.
+	require.NoError(t, os.Remove(cfg.SigningKeyFile))
+	exp = start()
+	require.NoError(t, exp.ConsumeLogs(context.Background(), testLogs(2)))
+	require.NoError(t, exp.Shutdown(context.Background()))
+	sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), sum.TreeSize)
+	assert.Positive(t, sum.Checkpoints)
+
+	// An archive that lost records its own checkpoint covers does not start.
+	segs, err := filepath.Glob(filepath.Join(cfg.Directory, "*", "*", "*", "*.fla"))
+	require.NoError(t, err)
+	require.Len(t, segs, 1, "the open segment holds all five records")
+	require.NoError(t, os.Remove(segs[0]))
+	bad, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	err = bad.Start(context.Background(), componenttest.NewNopHost())
+	assert.ErrorIs(t, err, archive.ErrCheckpointAhead)
+	require.NoError(t, bad.Shutdown(context.Background()))
 }

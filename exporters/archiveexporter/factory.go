@@ -25,6 +25,8 @@ func createDefaultConfig() component.Config {
 		MaxSegmentAge:          defaultMaxSegmentAge,
 		Fsync:                  FsyncAlways,
 		RetentionCheckInterval: defaultRetentionCheckInterval,
+		KeyEpoch:               defaultKeyEpoch,
+		CheckpointInterval:     defaultCheckpointInterval,
 		TimeoutConfig:          exporterhelper.NewDefaultTimeoutConfig(),
 		RetryConfig:            configretry.NewDefaultBackOffConfig(),
 		QueueConfig:            configoptional.Default(exporterhelper.NewDefaultQueueConfig()),

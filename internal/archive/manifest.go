@@ -57,6 +57,12 @@ type Manifest struct {
 	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
 	DeletedAt      string `json:"deleted_at,omitempty"`
 	Retention      string `json:"retention,omitempty"`
+
+	// Tree is the Merkle tree over all records after this segment's last
+	// one, and Epoch the signing key's epoch and the next epoch's key
+	// (tree.go, epoch.go); both absent in manifests written before them.
+	Tree  *TreeHead        `json:"tree,omitempty"`
+	Epoch *EpochCommitment `json:"epoch,omitempty"`
 }
 
 type signatureLine struct {

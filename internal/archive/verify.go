@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/transparency-dev/merkle/compact"
 )
 
 // Problem is what Verify found wrong.
@@ -27,12 +29,18 @@ type VerifyError struct {
 	Segment string
 	// Frame is the archive-wide sequence number of the broken frame, 0 when
 	// the problem is not in a frame.
-	Frame   uint64
-	Problem Problem
-	Detail  string
+	Frame uint64
+	// Checkpoint names the checkpoint at fault, when the problem is one
+	// checkpoint rather than a segment.
+	Checkpoint string
+	Problem    Problem
+	Detail     string
 }
 
 func (e *VerifyError) Error() string {
+	if e.Checkpoint != "" {
+		return fmt.Sprintf("checkpoint %s: %s: %s", e.Checkpoint, e.Problem, e.Detail)
+	}
 	where := "segment " + e.Segment
 	if e.Frame != 0 {
 		where += fmt.Sprintf(", frame %d", e.Frame)
@@ -52,6 +60,26 @@ type Summary struct {
 	// First and Last bound the record times of sealed segments (from their
 	// manifests) and of the open segment.
 	First, Last time.Time
+	// TreeSize and TreeRoot are the Merkle tree over the records (all of
+	// them since the tree began, including those deleted by retention).
+	TreeSize uint64
+	TreeRoot []byte
+	// Checkpoints counts the archive's own checkpoints checked against the
+	// tree, External those given to Verify, CheckpointsUnchecked those whose
+	// records retention deleted. Epoch is the newest signing epoch.
+	Checkpoints, External, CheckpointsUnchecked int
+	Epoch                                       uint64
+}
+
+// VerifyOptions are what VerifyArchive checks an archive against.
+type VerifyOptions struct {
+	// Keys are the trusted public keys: the first epoch key and the keys of
+	// manifests written before epoch keys.
+	Keys []ed25519.PublicKey
+	// Checkpoints were saved outside the archive: the archive must extend
+	// the tree each one signed.
+	Checkpoints []*Checkpoint
+	Progress    Progress
 }
 
 // Progress is told how many of the archive's segments Verify has checked.
@@ -62,6 +90,14 @@ type Progress func(done, total int)
 // returns a *VerifyError for the first problem in the archive, other errors
 // only when the archive cannot be read at all.
 func Verify(dir string, keys []ed25519.PublicKey, progress Progress) (*Summary, error) {
+	return VerifyArchive(dir, VerifyOptions{Keys: keys, Progress: progress})
+}
+
+// VerifyArchive is Verify that also checks the Merkle tree against the
+// archive's own checkpoints and those in o, and every epoch signature
+// against the key chain from o.Keys.
+func VerifyArchive(dir string, o VerifyOptions) (*Summary, error) {
+	keys, progress := o.Keys, o.Progress
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("verify %s: %w", dir, err)
 	}
@@ -73,16 +109,38 @@ func Verify(dir string, keys []ed25519.PublicKey, progress Progress) (*Summary, 
 	if err != nil {
 		return nil, err
 	}
-	v := &verifier{dir: dir, keys: trusted, sum: &Summary{}, nextSeq: 1, nextFrame: 1}
+	own, err := readCheckpoints(dir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCodec()
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	v := &verifier{dir: dir, keys: trusted, sum: &Summary{}, nextSeq: 1, nextFrame: 1,
+		codec: c, leafHasher: newLeafHasher(), hasCheckpoints: len(own) > 0}
+	if v.epochKeys, v.lastSigned, err = resolveEpochs(collectArtifacts(dir, entries, own), keys); err != nil {
+		return v.sum, err
+	}
+	if err := v.prepareCheckpoints(own, o.Checkpoints); err != nil {
+		return v.sum, err
+	}
+	last := ""
 	for i, e := range entries {
 		if err := v.entry(e, i == len(entries)-1); err != nil {
 			return v.sum, err
+		}
+		last = e.segment + e.manifest + e.tombstone
+		if e.segment != "" {
+			last = e.segment
 		}
 		if progress != nil {
 			progress(i+1, len(entries))
 		}
 	}
-	return v.sum, nil
+	v.sum.Epoch = v.lastSigned
+	return v.sum, v.finishCheckpoints(last)
 }
 
 type verifier struct {
@@ -94,6 +152,19 @@ type verifier struct {
 	// openGood is where the last frames call stopped parsing, -1 if it
 	// stopped at a frame that parsed but did not chain.
 	openGood int64
+
+	// The Merkle tree (nil until it starts), the checkpoints to check it
+	// against in order of size, and the epoch keys (verify_log.go).
+	codec          *codec
+	leafHasher     *leafHasher
+	tree           *compact.Range
+	cps            []cpCheck
+	cpNext         int
+	hasCheckpoints bool
+	epochKeys      map[uint64]ed25519.PublicKey
+	lastEpoch      uint64 // of the last segment manifest
+	lastSigned     uint64 // the newest epoch that signed anything
+	chainStart     time.Time
 }
 
 func (v *verifier) entry(e entry, last bool) error {
@@ -128,8 +199,19 @@ func (v *verifier) manifest(rel string, seq uint64, kind string) (*parsedManifes
 	if err != nil {
 		return nil, &VerifyError{Segment: wantSegment, Problem: Modified, Detail: rel + ": " + err.Error()}
 	}
-	if err := m.verify(v.keys); err != nil {
+	if m.Epoch != nil {
+		if err := v.epochSignature(m, rel, wantSegment); err != nil {
+			return nil, err
+		}
+	} else if err := m.verify(v.keys); err != nil {
 		return nil, &VerifyError{Segment: wantSegment, Problem: BadSignature, Detail: rel + ": " + err.Error()}
+	} else if m.Kind == KindSegment && (v.tree != nil || v.sealedAfter(m, v.chainStart)) {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
+			Detail: rel + " is of the format before epoch keys, but was sealed after the archive's key chain began: a manifest of the old format was put in"}
+	}
+	if m.Tree == nil && v.tree != nil {
+		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
+			Detail: rel + " has no Merkle tree head, but segments before it have"}
 	}
 	if m.Seq != seq || m.Segment != wantSegment {
 		return nil, &VerifyError{Segment: wantSegment, Problem: Modified,
@@ -149,6 +231,12 @@ func (v *verifier) manifest(rel string, seq uint64, kind string) (*parsedManifes
 	return m, nil
 }
 
+// sealedAfter reports whether m was sealed after t (never for a zero t).
+func (v *verifier) sealedAfter(m *parsedManifest, t time.Time) bool {
+	sealed, err := time.Parse(time.RFC3339Nano, m.SealedAt)
+	return !t.IsZero() && (err != nil || sealed.After(t))
+}
+
 func (v *verifier) tombstone(e entry) error {
 	want := withExt(e.tombstone, segmentExt)
 	m, err := v.manifest(e.tombstone, e.seq, KindTombstone)
@@ -160,6 +248,11 @@ func (v *verifier) tombstone(e entry) error {
 	}
 	if v.prevChain, err = parseHash(m.LastChainHash); err != nil {
 		return &VerifyError{Segment: want, Problem: Modified, Detail: e.tombstone + ": last_chain_hash: " + err.Error()}
+	}
+	if m.Tree != nil {
+		if err := v.restoreTree(m.Tree, e.tombstone, want); err != nil {
+			return err
+		}
 	}
 	v.nextSeq++
 	v.nextFrame = m.FirstFrame + m.Frames
@@ -175,6 +268,9 @@ func (v *verifier) sealed(e entry) error {
 	}
 	if e.segment == "" {
 		return &VerifyError{Segment: want, Problem: Missing, Detail: "the segment file is gone but its manifest is here"}
+	}
+	if m.Tree != nil {
+		v.startTree()
 	}
 	data, err := os.ReadFile(v.path(e.segment))
 	if err != nil {
@@ -207,6 +303,10 @@ func (v *verifier) sealed(e entry) error {
 		return &VerifyError{Segment: e.segment, Problem: Modified,
 			Detail: fmt.Sprintf("the segment (%d bytes, %d frames, %d records) does not match its manifest (%d bytes, %d frames, %d records)", len(data), frames, records, m.Size, m.Frames, m.Records)}
 	}
+	if m.Tree != nil && !m.Tree.matches(v.tree) {
+		return &VerifyError{Segment: e.segment, Problem: Modified,
+			Detail: fmt.Sprintf("the records hash to a Merkle tree of %d leaves and root %x, the manifest says %d leaves and root %s", v.tree.End(), treeRoot(v.tree), m.Tree.Size, m.Tree.Root)}
+	}
 	v.prevManifest = m.hash
 	v.nextSeq++
 	v.sum.Sealed++
@@ -218,6 +318,11 @@ func (v *verifier) sealed(e entry) error {
 }
 
 func (v *verifier) open(e entry) error {
+	if v.hasCheckpoints {
+		// The writer starts the tree at the open segment when the manifest
+		// before it has none.
+		v.startTree()
+	}
 	data, err := os.ReadFile(v.path(e.segment))
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
@@ -298,6 +403,15 @@ func (v *verifier) frames(rel string, data []byte) (uint64, uint64, error) {
 		h := ChainHash(v.prevChain, f.Body)
 		if h != f.Hash {
 			return n, records, &VerifyError{Segment: rel, Frame: f.Seq, Problem: Modified, Detail: "the frame's chain hash does not match its content"}
+		}
+		if v.tree != nil {
+			leaves, err := v.frameLeaves(&frames[i])
+			if err != nil {
+				return n, records, &VerifyError{Segment: rel, Frame: f.Seq, Problem: Modified, Detail: err.Error()}
+			}
+			if err := v.addLeaves(leaves, rel, f.Seq); err != nil {
+				return n, records, err
+			}
 		}
 		v.prevChain = h
 		v.nextFrame++

@@ -195,7 +195,7 @@ func TestVerifyDetectsTampering(t *testing.T) {
 				require.NoError(t, err)
 				rewrite(t, path, forged)
 			},
-			wantProblem: BadSignature, wantSegment: 1, wantDetail: "not trusted",
+			wantProblem: BadSignature, wantSegment: 1, wantDetail: "not signed by epoch 0's key",
 		},
 		{
 			name: "forge a tombstone for a deleted segment",
@@ -242,6 +242,9 @@ func TestVerifyDetectsTampering(t *testing.T) {
 	}
 }
 
+// TestVerifyAcceptsRotatedKeys: segments of the previous format signed
+// before a manual key rotation verify with the old key beside the new one,
+// which starts the key chain.
 func TestVerifyAcceptsRotatedKeys(t *testing.T) {
 	oldPub, oldKey := newKey(t)
 	newPub, newKey := newKey(t)
@@ -251,7 +254,10 @@ func TestVerifyAcceptsRotatedKeys(t *testing.T) {
 	appendLogs(t, w, makeLogs("d", "f", "old", testEpoch, 3))
 	require.NoError(t, w.Seal())
 	require.NoError(t, w.Close())
+	toLegacy(t, dir, oldKey)
+	clock.now = clock.now.Add(time.Minute)
 	w, _ = openWriter(t, dir, newKey, clock)
+	clock.now = clock.now.Add(time.Minute)
 	appendLogs(t, w, makeLogs("d", "f", "new", testEpoch, 3))
 	require.NoError(t, w.Seal())
 	require.NoError(t, w.Close())
@@ -259,9 +265,13 @@ func TestVerifyAcceptsRotatedKeys(t *testing.T) {
 	sum, err := Verify(dir, []ed25519.PublicKey{oldPub, newPub}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 2, sum.Sealed)
+	assert.Equal(t, uint64(3), sum.TreeSize)
 
 	_, err = Verify(dir, []ed25519.PublicKey{newPub}, nil)
 	var ve *VerifyError
+	require.ErrorAs(t, err, &ve)
+	assert.Equal(t, BadSignature, ve.Problem)
+	_, err = Verify(dir, []ed25519.PublicKey{oldPub}, nil)
 	require.ErrorAs(t, err, &ve)
 	assert.Equal(t, BadSignature, ve.Problem)
 }

@@ -46,8 +46,18 @@ const (
 
 // Options configure a Writer.
 type Options struct {
-	Dir            string
-	Key            ed25519.PrivateKey
+	Dir string
+	// Key is epoch 0's signing key: it starts the archive's key chain
+	// (epoch.go) and is needed only until the archive has one.
+	Key ed25519.PrivateKey
+	// KeyFile is where Key was read from; it is erased when epoch 0 ends.
+	KeyFile string
+	// KeyEpoch is how long one epoch key signs before the next takes over
+	// and it is erased; 0 never ends the first epoch.
+	KeyEpoch time.Duration
+	// CheckpointCopy, if set, is a file every signed checkpoint is also
+	// appended to, meant to be on other storage than the archive.
+	CheckpointCopy string
 	GatewayID      string
 	MaxSegmentSize int64
 	MaxSegmentAge  time.Duration
@@ -75,6 +85,10 @@ type Recovery struct {
 	Damaged bool
 	// Resealed counts sealed segments whose seal was finished after a crash.
 	Resealed int
+	// KeyIgnored is set when Options.Key is not the first key of the
+	// archive's key chain: the archive goes on signing with its own epoch
+	// keys, and the given key is not used.
+	KeyIgnored bool
 }
 
 // AppendResult reports one Append.
@@ -115,6 +129,9 @@ type Writer struct {
 	// marks is the highest spool sequence number stored per device and
 	// spool identity (dedup.go).
 	marks map[markKey]uint64
+
+	// log is the Merkle tree, the checkpoints and the epoch keys (writer_log.go).
+	log treeState
 }
 
 type openSegment struct {
@@ -169,7 +186,15 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 	}
 	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
 		encoders: make(chan *zstd.Encoder, runtime.GOMAXPROCS(0)), marks: map[markKey]uint64{}}
+	if err := w.openLog(); err != nil {
+		w.closeFiles()
+		return nil, nil, err
+	}
 	rec, err := w.recover()
+	if err == nil {
+		rec.KeyIgnored = w.log.keys.ignored
+		err = w.startLog()
+	}
 	if err != nil {
 		w.closeFiles()
 		return nil, nil, err
@@ -267,6 +292,9 @@ func (w *Writer) continueFrom(rel string) error {
 	w.nextFrame = m.FirstFrame + m.Frames
 	w.nextSeq = m.Seq + 1
 	w.prevManifest = m.hash
+	if err := w.continueTree(m); err != nil {
+		return err
+	}
 	if m.Kind == KindTombstone {
 		if w.prevManifest, err = parseHash(m.ManifestSHA256); err != nil {
 			return fmt.Errorf("read %s: manifest_sha256: %w", rel, err)
@@ -286,6 +314,8 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 	seg := &openSegment{rel: rel, seq: w.nextSeq, created: w.opts.Now(), firstFrame: w.nextFrame, prevChain: w.prevChain}
 	frames, _, _ := ParseFrames(data)
 	var good int64
+	lh := newLeafHasher()
+	var leaves []byte
 	for _, f := range frames {
 		h := ChainHash(w.prevChain, f.Body)
 		if f.Seq != w.nextFrame || h != f.Hash {
@@ -295,6 +325,11 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 		if err != nil {
 			break
 		}
+		// A fresh slice each time: the tree keeps references to leaf hashes.
+		if leaves, _, err = lh.appendLeaves(nil, w.codec.raw); err != nil {
+			break
+		}
+		w.log.enqueue(leaves)
 		for _, rl := range ld.ResourceLogs().All() {
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
@@ -445,6 +480,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		w.mu.Unlock()
 		return res, err
 	}
+	w.log.enqueue(batch.leaves)
 	seg.addTime(batch.minT)
 	seg.addTime(batch.maxT)
 	seg.frames += next - w.nextFrame
@@ -465,10 +501,20 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 	}
 	w.mu.Unlock()
 
-	if w.opts.Fsync == FsyncAlways {
-		if err := w.syncTo(seg, written); err != nil {
-			return AppendResult{}, err
-		}
+	if w.opts.Fsync != FsyncAlways {
+		w.log.fold()
+		return res, nil
+	}
+	// The Merkle tree takes this batch's leaves while the fsync runs.
+	folded := make(chan struct{})
+	go func() {
+		defer close(folded)
+		w.log.fold()
+	}()
+	err := w.syncTo(seg, written)
+	<-folded
+	if err != nil {
+		return AppendResult{}, err
 	}
 	return res, nil
 }
@@ -505,6 +551,8 @@ type encodedBatch struct {
 	payloads   [][]byte
 	records    []uint32
 	minT, maxT pcommon.Timestamp
+	// leaves are the records' Merkle leaf hashes, 32 bytes each (leaf.go).
+	leaves []byte
 }
 
 // encode compresses ld into payloads of at most maxFrameRecords records each,
@@ -526,9 +574,12 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 			enc.Close()
 		}
 	}()
-	b := &encodedBatch{}
+	b := &encodedBatch{leaves: make([]byte, 0, HashSize*ld.LogRecordCount())}
+	lh := newLeafHasher()
 	for _, part := range splitLogs(ld, maxFrameRecords) {
-		payload, err := encodeLogs(enc, nil, part)
+		var payload []byte
+		var err error
+		payload, b.leaves, err = encodeHashed(enc, lh, part, b.leaves)
 		if err != nil {
 			return nil, err
 		}
@@ -654,7 +705,8 @@ func (w *Writer) seal() error {
 	if seg.minT != 0 {
 		m.FirstTime, m.LastTime = formatTime(seg.minT.AsTime()), formatTime(seg.maxT.AsTime())
 	}
-	data, hash, err := encodeManifest(m, w.opts.Key)
+	w.commitLog(m)
+	data, hash, err := encodeManifest(m, w.signingKey())
 	if err != nil {
 		return err
 	}
@@ -669,6 +721,9 @@ func (w *Writer) seal() error {
 	seg.f.Close()
 	// Not fatal: Open reads the segments the marks file does not cover.
 	_ = w.saveMarksLocked(seg.seq)
+	// A checkpoint at every seal; a failure is reported by the next
+	// Checkpoint call and does not undo the seal.
+	w.log.pending = errors.Join(w.log.pending, w.checkpointLocked())
 	if err := os.Chmod(w.abs(seg.rel), sealedFilePerm); err != nil {
 		return fmt.Errorf("seal %s: %w", seg.rel, err)
 	}
@@ -712,7 +767,10 @@ func (w *Writer) ApplyRetention(keep time.Duration, policy string) (int, error) 
 		t.ManifestSHA256 = m.hash.String()
 		t.DeletedAt = formatTime(now)
 		t.Retention = policy
-		ts, _, err := encodeManifest(&t, w.opts.Key)
+		// The tombstone is signed now, in the current epoch; its tree head
+		// stays the deleted segment's.
+		t.Epoch = w.log.keys.commitment()
+		ts, _, err := encodeManifest(&t, w.signingKey())
 		if err != nil {
 			return deleted, err
 		}

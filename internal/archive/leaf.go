@@ -1,0 +1,231 @@
+package archive
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	"github.com/klauspost/compress/zstd"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// The Merkle tree's leaves are the archive's records, one leaf per record, in
+// frame order. A record's leaf data is a standalone OTLP
+// ExportLogsServiceRequest holding that record alone, with its resource and
+// scope:
+//
+//	resource_logs {            // field 1
+//	  <the ResourceLogs' fields other than scope_logs, as encoded in the frame>
+//	  scope_logs {             // field 2
+//	    <the ScopeLogs' fields other than log_records, as encoded in the frame>
+//	    log_records { <the record's bytes, as encoded in the frame> }  // field 2
+//	  }
+//	}
+//
+// and its leaf hash is RFC 6962's SHA-256(0x00 || leaf data). The bytes are
+// cut from the frame's own protobuf encoding, so they are hashed as a frame is
+// built, with no second encoding, and anyone can decode a leaf with any OTLP
+// library.
+
+// OTLP field numbers the leaf walk needs.
+const (
+	fieldResourceLogs = 1 // ExportLogsServiceRequest.resource_logs
+	fieldScopeLogs    = 2 // ResourceLogs.scope_logs
+	fieldLogRecords   = 2 // ScopeLogs.log_records
+)
+
+// errBadOTLP means frame bytes that are not an OTLP logs request.
+var errBadOTLP = errors.New("not an OTLP logs request")
+
+// leafSink receives the parts of one record's leaf data, in order.
+type leafSink func(rlOther, slOther [][]byte, record []byte) error
+
+// walkLeaves calls sink with the parts of every record of the encoded
+// ExportLogsServiceRequest raw, in order. The slices alias raw.
+func walkLeaves(raw []byte, sink leafSink) error {
+	var rlOther, slOther [][]byte
+	return eachField(raw, func(num protowire.Number, field, rl []byte) error {
+		if num != fieldResourceLogs {
+			return nil
+		}
+		rlOther = rlOther[:0]
+		if err := eachField(rl, func(num protowire.Number, field, _ []byte) error {
+			if num != fieldScopeLogs {
+				rlOther = append(rlOther, field)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		return eachField(rl, func(num protowire.Number, _, sl []byte) error {
+			if num != fieldScopeLogs {
+				return nil
+			}
+			slOther = slOther[:0]
+			if err := eachField(sl, func(num protowire.Number, field, _ []byte) error {
+				if num != fieldLogRecords {
+					slOther = append(slOther, field)
+				}
+				return nil
+			}); err != nil {
+				return err
+			}
+			return eachField(sl, func(num protowire.Number, _, lr []byte) error {
+				if num != fieldLogRecords {
+					return nil
+				}
+				return sink(rlOther, slOther, lr)
+			})
+		})
+	})
+}
+
+// eachField calls fn with every field of the protobuf message msg: its
+// number, its whole encoding (tag included) and, for a length-delimited
+// field, its content (nil otherwise).
+func eachField(msg []byte, fn func(num protowire.Number, field, content []byte) error) error {
+	for len(msg) > 0 {
+		num, typ, n := protowire.ConsumeTag(msg)
+		if n < 0 {
+			return fmt.Errorf("%w: %w", errBadOTLP, protowire.ParseError(n))
+		}
+		var content []byte
+		var m int
+		if typ == protowire.BytesType {
+			content, m = protowire.ConsumeBytes(msg[n:])
+		} else {
+			m = protowire.ConsumeFieldValue(num, typ, msg[n:])
+		}
+		if m < 0 {
+			return fmt.Errorf("%w: %w", errBadOTLP, protowire.ParseError(m))
+		}
+		if err := fn(num, msg[:n+m], content); err != nil {
+			return err
+		}
+		msg = msg[n+m:]
+	}
+	return nil
+}
+
+func partsLen(parts [][]byte) int {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	return n
+}
+
+// leafHeaders returns the three length-delimited headers of a leaf: the
+// resource_logs, scope_logs and log_records tags and lengths.
+func leafHeaders(buf []byte, rlOther, slOther [][]byte, record []byte) (rlH, slH, lrH []byte) {
+	lrLen := len(record)
+	slLen := partsLen(slOther) + protowire.SizeTag(fieldLogRecords) + protowire.SizeBytes(lrLen)
+	rlLen := partsLen(rlOther) + protowire.SizeTag(fieldScopeLogs) + protowire.SizeBytes(slLen)
+	buf = protowire.AppendTag(buf[:0], fieldResourceLogs, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(rlLen))
+	a := len(buf)
+	buf = protowire.AppendTag(buf, fieldScopeLogs, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(slLen))
+	b := len(buf)
+	buf = protowire.AppendTag(buf, fieldLogRecords, protowire.BytesType)
+	buf = protowire.AppendVarint(buf, uint64(lrLen))
+	return buf[:a], buf[a:b], buf[b:]
+}
+
+// leafHasher computes leaf hashes. It assembles each leaf in a scratch
+// buffer and hashes it in one call, which costs less than feeding a hash the
+// pieces.
+type leafHasher struct {
+	buf []byte
+}
+
+func newLeafHasher() *leafHasher { return &leafHasher{buf: make([]byte, 0, 1024)} }
+
+// appendLeaves appends the leaf hash of every record of raw to dst and
+// returns it with the number of records.
+func (lh *leafHasher) appendLeaves(dst []byte, raw []byte) ([]byte, int, error) {
+	n := 0
+	var hdr [32]byte
+	err := walkLeaves(raw, func(rlOther, slOther [][]byte, record []byte) error {
+		rlH, slH, lrH := leafHeaders(hdr[:0], rlOther, slOther, record)
+		b := append(lh.buf[:0], 0) // RFC 6962 leaf prefix
+		b = append(b, rlH...)
+		for _, p := range rlOther {
+			b = append(b, p...)
+		}
+		b = append(b, slH...)
+		for _, p := range slOther {
+			b = append(b, p...)
+		}
+		b = append(append(b, lrH...), record...)
+		lh.buf = b
+		sum := sha256.Sum256(b)
+		dst = append(dst, sum[:]...)
+		n++
+		return nil
+	})
+	return dst, n, err
+}
+
+// leafData returns the leaf data of every record of raw, assembled.
+func leafData(raw []byte) ([][]byte, error) {
+	var out [][]byte
+	var hdr [32]byte
+	err := walkLeaves(raw, func(rlOther, slOther [][]byte, record []byte) error {
+		rlH, slH, lrH := leafHeaders(hdr[:0], rlOther, slOther, record)
+		var b []byte
+		b = append(b, rlH...)
+		for _, p := range rlOther {
+			b = append(b, p...)
+		}
+		b = append(b, slH...)
+		for _, p := range slOther {
+			b = append(b, p...)
+		}
+		b = append(append(b, lrH...), record...)
+		out = append(out, b)
+		return nil
+	})
+	return out, err
+}
+
+// encodeHashed is encodeLogs that also appends the leaf hash of every record
+// to leaves, hashing the protobuf encoding while it is compressed (on
+// another core when there is one), so the tree adds little to an append's
+// latency.
+func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte) ([]byte, []byte, error) {
+	var m plog.ProtoMarshaler
+	raw, err := m.MarshalLogs(ld)
+	if err != nil {
+		return nil, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
+	}
+	var (
+		n    int
+		herr error
+		done = make(chan struct{})
+	)
+	go func() {
+		defer close(done)
+		leaves, n, herr = lh.appendLeaves(leaves, raw)
+	}()
+	payload := enc.EncodeAll(raw, nil)
+	<-done
+	if herr != nil {
+		return nil, leaves, fmt.Errorf("%w: %w", ErrUnencodable, herr)
+	}
+	if n != ld.LogRecordCount() {
+		return nil, leaves, fmt.Errorf("%w: %d records encoded, %d found", ErrUnencodable, ld.LogRecordCount(), n)
+	}
+	return payload, leaves, nil
+}
+
+// decompress returns a frame payload's protobuf bytes, in the codec's buffer.
+func (c *codec) decompress(payload []byte) ([]byte, error) {
+	raw, err := c.dec.DecodeAll(payload, c.raw[:0])
+	if err != nil {
+		return nil, fmt.Errorf("decompress frame: %w", err)
+	}
+	c.raw = raw
+	return raw, nil
+}
