@@ -64,6 +64,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -335,6 +336,9 @@ type Spool struct {
 	// appended since can be called durable again until the spool is
 	// reopened (and recovery reads what really is on disk).
 	syncErr error
+	// durableSeq mirrors syncedSeq for Durable, which must not wait for a
+	// sync in progress; it is set only by this process's fsyncs.
+	durableSeq atomic.Uint64
 
 	dataCh chan struct{} // wakes the reader; capacity 1
 	done   chan struct{} // closed by Close
