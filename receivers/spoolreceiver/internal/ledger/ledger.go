@@ -1,0 +1,401 @@
+// Package ledger records, for one file input, the batches of lines that
+// reached the spool since the input's last saved checkpoint, so that the
+// lines a restart reads again are recognised and not spooled a second time.
+//
+// # Why
+//
+// stanza's fileconsumer saves its read offsets at the end of a poll, and one
+// poll reads every file to its end: while it catches up a backlog, a poll
+// spools hundreds of thousands of lines before its offsets are saved. After a
+// crash it reads them all again from the last saved offset. The spool cannot
+// tell a line read again from a new one (it stamps each append with a new
+// sequence number), so without the ledger every such line is stored twice.
+//
+// # How
+//
+// After each batch of lines is in the spool's files, the input appends one
+// fixed-size entry here: where the batch starts and ends in its file, the
+// file's line number at its end, how many lines it holds and a 64-bit hash of
+// the lines and their end offsets. stanza reads again from its saved offset
+// with the same batching as before the crash, so at the next start each batch
+// it emits is looked up by its start offset and skipped, line for line, only
+// if an entry with the same end, line number, line count and hash is there.
+// What is skipped is thus byte for byte what the spool holds; a file
+// truncated, rewritten or replaced at the same path has other lines there and
+// is read as usual. Entries only ever skip lines in the first read after a
+// start (the index is dropped at the input's next saved checkpoint, which
+// covers what that read went through), never lines read again within one run
+// (stanza re-reads a truncated file on purpose).
+//
+// # When an entry is trusted
+//
+// An entry is written (no fsync) after the spool wrote the batch to its
+// segment files. At the next start it is trusted if it was written during
+// the same boot of the machine (the process was killed, the kernel kept every
+// write, so the batch is in the spool), or if the spool had fsynced the
+// batch when this entry or a later one of the same run was written (the
+// batch survived a power loss too). Any other entry is ignored: its lines
+// are read again, a duplicate at worst, never a loss. A damaged entry ends
+// the ledger; a ledger written for another spool (a new identity) is
+// discarded.
+//
+// Each checkpoint the input saves covers every batch before it, so the file
+// is cut back to its header then; it holds at most one poll's entries
+// (72 bytes per batch of up to 100 lines).
+package ledger // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/ledger"
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+const (
+	magic = "FLLEDGR1"
+	// maxIDLen bounds the spool identity kept in the header.
+	maxIDLen  = 255
+	entrySize = 72
+	// DefaultMaxSize is the size past which a ledger stops recording until
+	// the next saved checkpoint: the lines after it are read again after a
+	// crash, as without a ledger. (Only an input whose checkpoints cannot be
+	// saved for a long time gets there.)
+	DefaultMaxSize = 32 << 20
+
+	dirPerm  = 0o700
+	filePerm = 0o600
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// ErrTooLarge is returned by Record, once, when the ledger reached its
+// maximum size.
+var ErrTooLarge = errors.New("ledger: full until the next saved checkpoint")
+
+// Options are a ledger's settings.
+type Options struct {
+	// Path is the ledger file; its directory is created if missing.
+	Path string
+	// SpoolID is the identity of the spool the batches go to.
+	SpoolID string
+	// BootID identifies the machine's current boot ("" if unknown: then
+	// only fsynced batches are trusted after a restart). BootID() reads it.
+	BootID string
+	// MaxSize is the largest the file grows (default DefaultMaxSize).
+	MaxSize int64
+}
+
+// Stats counts what a ledger did.
+type Stats struct {
+	// Loaded is the number of trusted entries found at Open, Untrusted the
+	// number ignored (neither the same boot nor fsynced).
+	Loaded, Untrusted int
+	// Skipped is the number of lines Skip recognised.
+	Skipped int64
+}
+
+// entry is one spooled batch.
+type entry struct {
+	start, end, recNum int64
+	count              uint32
+	hash               uint64
+	// seq is the spool's last sequence number when the batch was written,
+	// synced the last one it had fsynced.
+	seq, synced uint64
+	boot, run   uint64
+}
+
+// Ledger is one file input's ledger. Its methods are safe for concurrent
+// use (fileconsumer reads several files at once).
+type Ledger struct {
+	opts Options
+	boot uint64
+	run  uint64
+
+	// armed is set while index holds entries to skip.
+	armed atomic.Bool
+
+	mu     sync.Mutex
+	f      *os.File
+	size   int64
+	full   bool // reached MaxSize
+	failed bool // a write failed; recording stops until Saved
+	index  map[int64][]entry
+	buf    [entrySize]byte
+	stats  Stats
+	closed bool
+}
+
+// Open opens (or creates) the ledger at opts.Path and loads the entries to
+// skip on this start.
+func Open(opts Options) (*Ledger, error) {
+	if len(opts.SpoolID) > maxIDLen {
+		return nil, fmt.Errorf("ledger: spool identity of %d bytes, at most %d", len(opts.SpoolID), maxIDLen)
+	}
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultMaxSize
+	}
+	l := &Ledger{opts: opts, run: rand.Uint64() | 1, index: map[int64][]entry{}}
+	if opts.BootID != "" {
+		l.boot = xxhash.Sum64String(opts.BootID) | 1
+	}
+	if err := os.MkdirAll(filepath.Dir(opts.Path), dirPerm); err != nil {
+		return nil, fmt.Errorf("create ledger directory: %w", err)
+	}
+	raw, err := os.ReadFile(opts.Path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read ledger %s: %w", opts.Path, err)
+	}
+	hdr := header(opts.SpoolID)
+	keep := int64(0) // bytes of the file to keep
+	if len(raw) >= len(hdr) && string(raw[:len(hdr)]) == string(hdr) {
+		keep = int64(len(hdr))
+		entries := raw[len(hdr):]
+		var all []entry
+		for len(entries) >= entrySize {
+			e, ok := decode(entries[:entrySize])
+			if !ok {
+				break // a torn or damaged tail: the rest is not trusted
+			}
+			all = append(all, e)
+			entries = entries[entrySize:]
+			keep += entrySize
+		}
+		l.load(all)
+	}
+	f, err := os.OpenFile(opts.Path, os.O_RDWR|os.O_CREATE, filePerm)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger: %w", err)
+	}
+	if keep == 0 {
+		// New, or written for another spool: start over.
+		if err := f.Truncate(0); err == nil {
+			_, err = f.WriteAt(hdr, 0)
+		}
+		if err != nil {
+			_ = f.Close()
+			return nil, fmt.Errorf("write ledger header: %w", err)
+		}
+		keep = int64(len(hdr))
+	} else if err := f.Truncate(keep); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cut ledger tail: %w", err)
+	}
+	if _, err := f.Seek(keep, io.SeekStart); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("seek ledger: %w", err)
+	}
+	l.f, l.size = f, keep
+	return l, nil
+}
+
+// load indexes the entries that can be trusted (see the package doc).
+func (l *Ledger) load(all []entry) {
+	// durable[run] is the highest fsynced sequence number an entry of that
+	// run, at or after the current one, was written with.
+	durable := map[uint64]uint64{}
+	trusted := make([]bool, len(all))
+	for i := len(all) - 1; i >= 0; i-- {
+		e := &all[i]
+		durable[e.run] = max(durable[e.run], e.synced)
+		trusted[i] = (l.boot != 0 && e.boot == l.boot) || durable[e.run] >= e.seq
+	}
+	for i, e := range all {
+		if !trusted[i] {
+			l.stats.Untrusted++
+			continue
+		}
+		l.index[e.start] = append(l.index[e.start], e)
+		l.stats.Loaded++
+	}
+	l.armed.Store(len(l.index) > 0)
+}
+
+// Skip returns how many of the leading tokens of one fileconsumer emit call
+// (its tokens, last record number and offsets) the ledger knows as spooled
+// before this start. It costs one atomic load once nothing is left to skip.
+func (l *Ledger) Skip(tokens [][]byte, lastRecord int64, offsets []int64) int {
+	if l == nil || !l.armed.Load() || len(offsets) < len(tokens)+1 {
+		return 0
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := 0
+	for i < len(tokens) {
+		cands := l.index[offsets[i]]
+		matched := -1
+		for k := range cands {
+			e := &cands[k]
+			n := int(e.count)
+			if n == 0 || n > len(tokens)-i || offsets[i+n] != e.end ||
+				lastRecord-int64(len(tokens)-i-n) != e.recNum ||
+				hashBatch(tokens[i:i+n], offsets[i+1:i+n+1]) != e.hash {
+				continue
+			}
+			matched = k
+			break
+		}
+		if matched < 0 {
+			break
+		}
+		n := int(cands[matched].count)
+		// Each entry skips once.
+		if cands = append(cands[:matched], cands[matched+1:]...); len(cands) == 0 {
+			delete(l.index, offsets[i])
+		} else {
+			l.index[offsets[i]] = cands
+		}
+		i += n
+	}
+	l.stats.Skipped += int64(i)
+	if len(l.index) == 0 {
+		l.armed.Store(false)
+	}
+	return i
+}
+
+// Record notes that the tokens of one emit call (after what Skip skipped)
+// are written to the spool's files: seq is the spool's last sequence number
+// then, synced the last it has fsynced. It writes one entry without fsync.
+// After a failed write it returns the error once and records nothing until
+// Saved.
+func (l *Ledger) Record(tokens [][]byte, lastRecord int64, offsets []int64, seq, synced uint64) error {
+	if l == nil || len(tokens) == 0 || len(offsets) < len(tokens)+1 {
+		return nil
+	}
+	e := entry{
+		start: offsets[0], end: offsets[len(tokens)], recNum: lastRecord,
+		count: uint32(len(tokens)), hash: hashBatch(tokens, offsets[1:len(tokens)+1]),
+		seq: seq, synced: synced, boot: l.boot, run: l.run,
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || l.failed || l.full {
+		return nil
+	}
+	if l.size+entrySize > l.opts.MaxSize {
+		l.full = true
+		return ErrTooLarge
+	}
+	encode(l.buf[:], &e)
+	n, err := l.f.Write(l.buf[:])
+	l.size += int64(n)
+	if err != nil {
+		// A partial entry fails its CRC and ends the ledger at the next
+		// start; nothing after it could be read, so stop here.
+		l.failed = true
+		return fmt.Errorf("write ledger: %w", err)
+	}
+	return nil
+}
+
+// Saved tells the ledger that the input saved its checkpoint: every batch
+// recorded so far is covered by it, and the read after this start is over.
+// The file is cut back to its header and nothing more is skipped.
+func (l *Ledger) Saved() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.index) > 0 {
+		clear(l.index)
+		l.armed.Store(false)
+	}
+	if l.closed {
+		return nil
+	}
+	hdr := int64(len(header(l.opts.SpoolID)))
+	if l.size == hdr && !l.failed {
+		return nil
+	}
+	if err := l.f.Truncate(hdr); err != nil {
+		l.failed = true
+		return fmt.Errorf("cut ledger: %w", err)
+	}
+	if _, err := l.f.Seek(hdr, io.SeekStart); err != nil {
+		l.failed = true
+		return fmt.Errorf("seek ledger: %w", err)
+	}
+	l.size, l.failed, l.full = hdr, false, false
+	return nil
+}
+
+// Stats returns what the ledger did so far.
+func (l *Ledger) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats
+}
+
+// Close closes the file. It is safe to call twice.
+func (l *Ledger) Close() error {
+	if l == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return nil
+	}
+	l.closed = true
+	return l.f.Close()
+}
+
+// header is the file's first bytes: the magic and the spool's identity.
+func header(spoolID string) []byte {
+	b := make([]byte, 0, len(magic)+1+len(spoolID)+4)
+	b = append(b, magic...)
+	b = append(b, byte(len(spoolID)))
+	b = append(b, spoolID...)
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+func encode(b []byte, e *entry) {
+	le := binary.LittleEndian
+	le.PutUint64(b[0:], uint64(e.start))
+	le.PutUint64(b[8:], uint64(e.end))
+	le.PutUint64(b[16:], uint64(e.recNum))
+	le.PutUint32(b[24:], e.count)
+	le.PutUint64(b[28:], e.hash)
+	le.PutUint64(b[36:], e.seq)
+	le.PutUint64(b[44:], e.synced)
+	le.PutUint64(b[52:], e.boot)
+	le.PutUint64(b[60:], e.run)
+	le.PutUint32(b[68:], crc32.Checksum(b[:68], castagnoli))
+}
+
+func decode(b []byte) (entry, bool) {
+	le := binary.LittleEndian
+	if crc32.Checksum(b[:68], castagnoli) != le.Uint32(b[68:]) {
+		return entry{}, false
+	}
+	return entry{
+		start: int64(le.Uint64(b[0:])), end: int64(le.Uint64(b[8:])), recNum: int64(le.Uint64(b[16:])),
+		count: le.Uint32(b[24:]), hash: le.Uint64(b[28:]),
+		seq: le.Uint64(b[36:]), synced: le.Uint64(b[44:]),
+		boot: le.Uint64(b[52:]), run: le.Uint64(b[60:]),
+	}, true
+}
+
+// hashBatch hashes lines with the offsets their lines end at in the file, so
+// that the same bytes cut into other lines hash differently.
+func hashBatch(tokens [][]byte, ends []int64) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	var off [8]byte
+	for i, tok := range tokens {
+		binary.LittleEndian.PutUint64(off[:], uint64(ends[i]))
+		_, _ = d.Write(off[:])
+		_, _ = d.Write(tok)
+	}
+	return d.Sum64()
+}
