@@ -108,7 +108,15 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 			static[k] = v
 		}
 	}
-	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, _ int64, _ []int64) error {
+	lg := r.ledgers[fc]
+	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, lastRecord int64, tokenOffsets []int64) error {
+		// Lines spooled before a crash, read again: skipped (ledger.go).
+		if n := lg.Skip(tokens, lastRecord, tokenOffsets); n > 0 {
+			tokens, tokenOffsets = tokens[n:], tokenOffsets[n:]
+			if len(tokens) == 0 {
+				return nil
+			}
+		}
 		if static != nil {
 			merged := make(map[string]any, len(attrs)+len(static))
 			maps.Copy(merged, attrs)
@@ -147,6 +155,7 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 			r.store.Poison(err)
 			return fmt.Errorf("append to spool: %w", err)
 		}
+		r.noteSpooled(lg, tokens, lastRecord, tokenOffsets)
 		return nil
 	}
 }

@@ -191,7 +191,15 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 	for k, v := range fc.Attributes {
 		static[k] = v
 	}
-	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, _ int64, _ []int64) error {
+	lg := r.ledgers[fc]
+	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, lastRecord int64, tokenOffsets []int64) error {
+		// Lines spooled before a crash, read again: skipped (ledger.go).
+		if n := lg.Skip(tokens, lastRecord, tokenOffsets); n > 0 {
+			tokens, tokenOffsets = tokens[n:], tokenOffsets[n:]
+			if len(tokens) == 0 {
+				return nil
+			}
+		}
 		now := time.Now()
 		entries := make([]*entry.Entry, 0, len(tokens))
 		for _, tok := range tokens {
@@ -213,6 +221,9 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 		}
 		res := &appendResult{}
 		_ = first.ProcessBatch(context.WithValue(ctx, appendResultKey{}, res), entries)
+		if res.err == nil {
+			r.noteSpooled(lg, tokens, lastRecord, tokenOffsets)
+		}
 		return res.err
 	}, nil
 }

@@ -1,0 +1,116 @@
+package spoolreceiver // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver"
+
+import (
+	"context"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.uber.org/zap"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/ledger"
+)
+
+const (
+	// ledgerSubdir holds one ledger per file input (package ledger).
+	ledgerSubdir = "ledger"
+	ledgerExt    = ".ledger"
+)
+
+// ledgerFile is the file name of input name's ledger.
+func ledgerFile(name string) string {
+	return "files-" + url.PathEscape(name) + ledgerExt
+}
+
+// openLedgers opens each file input's ledger, so that lines a crash left
+// spooled past the input's saved checkpoint are skipped when read again, and
+// removes the ledgers of inputs no longer configured. An input whose ledger
+// cannot be opened runs without one: after a crash its lines since the last
+// checkpoint are spooled again, as they would be without ledgers.
+func (r *spoolReceiver) openLedgers() {
+	dir := filepath.Join(r.cfg.Directory, ledgerSubdir)
+	boot := ledger.BootID()
+	r.ledgers = make(map[*FileConfig]*ledger.Ledger, len(r.cfg.Files))
+	keep := map[string]bool{}
+	for _, name := range sortedKeys(r.cfg.Files) {
+		file := ledgerFile(name)
+		keep[file] = true
+		lg, err := ledger.Open(ledger.Options{Path: filepath.Join(dir, file), SpoolID: r.sp.ID(), BootID: boot})
+		if err != nil {
+			r.set.Logger.Warn("File input runs without its ledger: after a crash, lines since its last checkpoint are spooled again",
+				zap.String("input", name), zap.Error(err))
+			continue
+		}
+		if st := lg.Stats(); st.Loaded > 0 || st.Untrusted > 0 {
+			r.set.Logger.Info("File input resumes past the batches it spooled before the restart",
+				zap.String("input", name), zap.Int("batches", st.Loaded), zap.Int("batches_not_trusted", st.Untrusted))
+		}
+		r.ledgers[r.cfg.Files[name]] = lg
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if n := e.Name(); strings.HasSuffix(n, ledgerExt) && !keep[n] {
+			_ = os.Remove(filepath.Join(dir, n))
+		}
+	}
+}
+
+// closeLedgers closes the ledgers (after the file inputs stopped).
+func (r *spoolReceiver) closeLedgers() {
+	for _, lg := range r.ledgers {
+		_ = lg.Close()
+	}
+	r.ledgers = nil
+}
+
+// noteSpooled records in lg that the lines of one emit call, just appended,
+// are in the spool: it writes the spool's buffers out first (one write, no
+// fsync), because only lines in the spool's files survive a crash of the
+// process. If that write fails, the lines stay buffered and unrecorded:
+// after a crash they are read again.
+func (r *spoolReceiver) noteSpooled(lg *ledger.Ledger, tokens [][]byte, lastRecord int64, offsets []int64) {
+	if lg == nil || r.sp == nil {
+		return
+	}
+	seq, err := r.sp.Flush()
+	if err != nil {
+		return
+	}
+	if err := lg.Record(tokens, lastRecord, offsets, seq, r.sp.Durable()); err != nil {
+		r.set.Logger.Warn("File input ledger not written: after a crash, lines since its last checkpoint are spooled again", zap.Error(err))
+	}
+}
+
+// ledgerPersister is a file input's checkpoint persister: once fileconsumer
+// saved its offsets, the input's ledger is cut back (the checkpoint covers
+// every batch it holds).
+type ledgerPersister struct {
+	operator.Persister
+	lg *ledger.Ledger
+}
+
+// Batch applies ops and tells the ledger when they saved the offsets.
+func (p ledgerPersister) Batch(ctx context.Context, ops ...*storage.Operation) error {
+	saves := false
+	for _, op := range ops {
+		// (Read the key before the scoped persister below prefixes it.)
+		saves = saves || (op.Type == storage.Set && op.Key == knownFilesKey)
+	}
+	if err := p.Persister.Batch(ctx, ops...); err != nil {
+		return err
+	}
+	if saves {
+		if err := p.lg.Saved(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Set stores one value, as Batch.
+func (p ledgerPersister) Set(ctx context.Context, key string, value []byte) error {
+	return p.Batch(ctx, storage.SetOperation(key, value))
+}
