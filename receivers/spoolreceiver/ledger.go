@@ -2,6 +2,7 @@ package spoolreceiver // import "github.com/fleetlog/fleetlog/receivers/spoolrec
 
 import (
 	"context"
+	"errors"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/ledger"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
 const (
@@ -38,7 +40,9 @@ func (r *spoolReceiver) openLedgers() {
 	for _, name := range sortedKeys(r.cfg.Files) {
 		file := ledgerFile(name)
 		keep[file] = true
-		lg, err := ledger.Open(ledger.Options{Path: filepath.Join(dir, file), SpoolID: r.sp.ID(), BootID: boot})
+		lg, err := ledger.Open(ledger.Options{
+			Path: filepath.Join(dir, file), SpoolID: r.sp.ID(), BootID: boot, Holds: r.sp.Holds,
+		})
 		if err != nil {
 			r.set.Logger.Warn("File input runs without its ledger: after a crash, lines since its last checkpoint are spooled again",
 				zap.String("input", name), zap.Error(err))
@@ -66,22 +70,63 @@ func (r *spoolReceiver) closeLedgers() {
 	r.ledgers = nil
 }
 
-// noteSpooled records in lg that the lines of one emit call, just appended,
-// are in the spool: it writes the spool's buffers out first (one write, no
-// fsync), because only lines in the spool's files survive a crash of the
-// process. If that write fails, the lines stay buffered and unrecorded:
-// after a crash they are read again.
+// appendLines appends the records of one emit call's lines (tokens at
+// offsets) as appendRecords does with waitForRoom, and records the batch in
+// lg: the spool calls back once every record is buffered and before any is
+// written to its files, so a crash leaves the ledger entry with or without
+// the records (which the spool tells at the next start), never the records
+// without the entry. When the first try does not take the whole batch (a
+// full disk, shutdown), the rest goes through appendRecords unrecorded:
+// after a crash those lines are read again.
+func (r *spoolReceiver) appendLines(ctx context.Context, lg *ledger.Ledger, recs []spool.Record, tokens [][]byte, lastRecord int64, offsets []int64) error {
+	if lg == nil || r.sp == nil {
+		return r.appendRecords(ctx, recs, waitForRoom)
+	}
+	var werr error
+	err := r.sp.AppendPlaced(ctx, recs, func(where spool.Placement) {
+		werr = lg.Record(tokens, lastRecord, offsets, where, r.sp.Durable())
+	})
+	if werr != nil {
+		r.ledgerFailed(werr)
+	}
+	if err == nil {
+		r.intakeResumed()
+		return nil
+	}
+	var pe *spool.PartialError
+	if errors.As(err, &pe) {
+		if recs = recs[pe.Appended:]; len(recs) == 0 {
+			return nil // taken, not yet durable: as appendRecords
+		}
+	}
+	if errors.Is(err, spool.ErrClosed) || errors.Is(err, spool.ErrTooLarge) || ctx.Err() != nil {
+		return err
+	}
+	return r.appendRecords(ctx, recs, waitForRoom)
+}
+
+// noteSpooled records in lg the lines of one emit call that went through a
+// file input's operators (which may append them in several calls): it
+// writes the spool's buffers out first (no fsync), since only records in
+// the spool's files survive a crash of the process. A crash between that
+// write and the entry's leaves the lines spooled but unrecorded: they are
+// read again. If the write fails, the lines stay buffered and unrecorded.
 func (r *spoolReceiver) noteSpooled(lg *ledger.Ledger, tokens [][]byte, lastRecord int64, offsets []int64) {
 	if lg == nil || r.sp == nil {
 		return
 	}
-	seq, err := r.sp.Flush()
+	where, err := r.sp.Flush()
 	if err != nil {
 		return
 	}
-	if err := lg.Record(tokens, lastRecord, offsets, seq, r.sp.Durable()); err != nil {
-		r.set.Logger.Warn("File input ledger not written: after a crash, lines since its last checkpoint are spooled again", zap.Error(err))
+	if err := lg.Record(tokens, lastRecord, offsets, where, r.sp.Durable()); err != nil {
+		r.ledgerFailed(err)
 	}
+}
+
+// ledgerFailed logs a ledger that stopped recording (once per stop).
+func (r *spoolReceiver) ledgerFailed(err error) {
+	r.set.Logger.Warn("File input ledger not written: after a crash, lines since its last checkpoint are spooled again", zap.Error(err))
 }
 
 // ledgerPersister is a file input's checkpoint persister: once fileconsumer

@@ -13,35 +13,41 @@
 //
 // # How
 //
-// After each batch of lines is in the spool's files, the input appends one
-// fixed-size entry here: where the batch starts and ends in its file, the
-// file's line number at its end, how many lines it holds and a 64-bit hash of
-// the lines and their end offsets. stanza reads again from its saved offset
-// with the same batching as before the crash, so at the next start each batch
-// it emits is looked up by its start offset and skipped, line for line, only
-// if an entry with the same end, line number, line count and hash is there.
-// What is skipped is thus byte for byte what the spool holds; a file
-// truncated, rewritten or replaced at the same path has other lines there and
-// is read as usual. Entries only ever skip lines in the first read after a
-// start (the index is dropped at the input's next saved checkpoint, which
-// covers what that read went through), never lines read again within one run
-// (stanza re-reads a truncated file on purpose).
+// For each batch of lines the input appends, the spool calls back once every
+// record of the batch is buffered and before any of it is written to a file
+// (spool.Spool.AppendPlaced), and the input appends one fixed-size entry
+// here, without fsync: where the batch starts and ends in its file, the
+// file's line number at its end, how many lines it holds, a 64-bit hash of
+// the lines and their end offsets, and where the spool put the records
+// (the last sequence number in each chain). stanza reads again from its saved
+// offset with the same batching as before the crash, so at the next start
+// each batch it emits is looked up by its start offset and skipped, line for
+// line, only if an entry with the same end, line number, line count and hash
+// is there. What is skipped is thus byte for byte what the spool holds; a
+// file truncated, rewritten or replaced at the same path has other lines
+// there and is read as usual. Entries only ever skip lines in the first read
+// after a start (the index is dropped at the input's next saved checkpoint,
+// which covers what that read went through), never lines read again within
+// one run (stanza re-reads a truncated file on purpose).
 //
 // # When an entry is trusted
 //
-// An entry is written (no fsync) after the spool wrote the batch to its
-// segment files. At the next start it is trusted if it was written during
-// the same boot of the machine (the process was killed, the kernel kept every
-// write, so the batch is in the spool), or if the spool had fsynced the
+// Since the entry is written before the records, a crash leaves either the
+// entry alone, the entry and the records, or neither, never the records
+// alone (which would be spooled again). At the next start an entry is
+// trusted only if the spool holds its records (spool.Spool.Holds: each chain
+// it used reaches its sequence number, or delivered it) and, beyond that,
+// it was written during the same boot of the machine (the process was
+// killed and the kernel kept every write), or the spool had fsynced the
 // batch when this entry or a later one of the same run was written (the
-// batch survived a power loss too). Any other entry is ignored: its lines
-// are read again, a duplicate at worst, never a loss. A damaged entry ends
-// the ledger; a ledger written for another spool (a new identity) is
-// discarded.
+// batch survived a power loss too: after one, a chain's file may keep later
+// pages and lose earlier ones). Any other entry is ignored: its lines are
+// read again, a duplicate at worst, never a loss. A damaged entry ends the
+// ledger; a ledger written for another spool (a new identity) is discarded.
 //
 // Each checkpoint the input saves covers every batch before it, so the file
 // is cut back to its header then; it holds at most one poll's entries
-// (72 bytes per batch of up to 100 lines).
+// (104 bytes per batch of up to 100 lines).
 package ledger // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/ledger"
 
 import (
@@ -57,13 +63,17 @@ import (
 	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
 const (
 	magic = "FLLEDGR1"
 	// maxIDLen bounds the spool identity kept in the header.
 	maxIDLen  = 255
-	entrySize = 72
+	entrySize = 104
+	// crcAt is where an entry's CRC32C (of the bytes before it) is.
+	crcAt = entrySize - 4
 	// DefaultMaxSize is the size past which a ledger stops recording until
 	// the next saved checkpoint: the lines after it are read again after a
 	// crash, as without a ledger. (Only an input whose checkpoints cannot be
@@ -89,6 +99,9 @@ type Options struct {
 	// BootID identifies the machine's current boot ("" if unknown: then
 	// only fsynced batches are trusted after a restart). BootID() reads it.
 	BootID string
+	// Holds reports whether the spool holds records placed as given
+	// (spool.Spool.Holds); nil trusts no entry.
+	Holds func(spool.Placement) bool
 	// MaxSize is the largest the file grows (default DefaultMaxSize).
 	MaxSize int64
 }
@@ -107,10 +120,20 @@ type entry struct {
 	start, end, recNum int64
 	count              uint32
 	hash               uint64
-	// seq is the spool's last sequence number when the batch was written,
-	// synced the last one it had fsynced.
-	seq, synced uint64
-	boot, run   uint64
+	// where the spool put the batch's records; synced is the last sequence
+	// number it had fsynced then.
+	where     spool.Placement
+	synced    uint64
+	boot, run uint64
+}
+
+// last is the highest sequence number of e's records.
+func (e *entry) last() uint64 {
+	var m uint64
+	for _, s := range e.where {
+		m = max(m, s)
+	}
+	return m
 }
 
 // Ledger is one file input's ledger. Its methods are safe for concurrent
@@ -206,7 +229,8 @@ func (l *Ledger) load(all []entry) {
 	for i := len(all) - 1; i >= 0; i-- {
 		e := &all[i]
 		durable[e.run] = max(durable[e.run], e.synced)
-		trusted[i] = (l.boot != 0 && e.boot == l.boot) || durable[e.run] >= e.seq
+		trusted[i] = l.opts.Holds != nil && l.opts.Holds(e.where) &&
+			((l.boot != 0 && e.boot == l.boot) || durable[e.run] >= e.last())
 	}
 	for i, e := range all {
 		if !trusted[i] {
@@ -262,19 +286,18 @@ func (l *Ledger) Skip(tokens [][]byte, lastRecord int64, offsets []int64) int {
 	return i
 }
 
-// Record notes that the tokens of one emit call (after what Skip skipped)
-// are written to the spool's files: seq is the spool's last sequence number
-// then, synced the last it has fsynced. It writes one entry without fsync.
-// After a failed write it returns the error once and records nothing until
-// Saved.
-func (l *Ledger) Record(tokens [][]byte, lastRecord int64, offsets []int64, seq, synced uint64) error {
+// Record notes that the spool took the tokens of one emit call (after what
+// Skip skipped) and put them at where; synced is the last sequence number
+// the spool had fsynced. It writes one entry, without fsync. After a failed
+// write it returns the error once and records nothing until Saved.
+func (l *Ledger) Record(tokens [][]byte, lastRecord int64, offsets []int64, where spool.Placement, synced uint64) error {
 	if l == nil || len(tokens) == 0 || len(offsets) < len(tokens)+1 {
 		return nil
 	}
 	e := entry{
 		start: offsets[0], end: offsets[len(tokens)], recNum: lastRecord,
 		count: uint32(len(tokens)), hash: hashBatch(tokens, offsets[1:len(tokens)+1]),
-		seq: seq, synced: synced, boot: l.boot, run: l.run,
+		where: where, synced: synced, boot: l.boot, run: l.run,
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -366,25 +389,37 @@ func encode(b []byte, e *entry) {
 	le.PutUint64(b[16:], uint64(e.recNum))
 	le.PutUint32(b[24:], e.count)
 	le.PutUint64(b[28:], e.hash)
-	le.PutUint64(b[36:], e.seq)
-	le.PutUint64(b[44:], e.synced)
-	le.PutUint64(b[52:], e.boot)
-	le.PutUint64(b[60:], e.run)
-	le.PutUint32(b[68:], crc32.Checksum(b[:68], castagnoli))
+	at := 36
+	for _, s := range e.where {
+		le.PutUint64(b[at:], s)
+		at += 8
+	}
+	le.PutUint64(b[at:], e.synced)
+	le.PutUint64(b[at+8:], e.boot)
+	le.PutUint64(b[at+16:], e.run)
+	le.PutUint32(b[crcAt:], crc32.Checksum(b[:crcAt], castagnoli))
 }
 
 func decode(b []byte) (entry, bool) {
 	le := binary.LittleEndian
-	if crc32.Checksum(b[:68], castagnoli) != le.Uint32(b[68:]) {
+	if crc32.Checksum(b[:crcAt], castagnoli) != le.Uint32(b[crcAt:]) {
 		return entry{}, false
 	}
-	return entry{
+	e := entry{
 		start: int64(le.Uint64(b[0:])), end: int64(le.Uint64(b[8:])), recNum: int64(le.Uint64(b[16:])),
 		count: le.Uint32(b[24:]), hash: le.Uint64(b[28:]),
-		seq: le.Uint64(b[36:]), synced: le.Uint64(b[44:]),
-		boot: le.Uint64(b[52:]), run: le.Uint64(b[60:]),
-	}, true
+	}
+	at := 36
+	for i := range e.where {
+		e.where[i] = le.Uint64(b[at:])
+		at += 8
+	}
+	e.synced, e.boot, e.run = le.Uint64(b[at:]), le.Uint64(b[at+8:]), le.Uint64(b[at+16:])
+	return e, true
 }
+
+// The entry's fields fill it up to its CRC.
+var _ = [1]struct{}{}[crcAt-(36+8*len(spool.Placement{})+24)]
 
 // hashBatch hashes lines with the offsets their lines end at in the file, so
 // that the same bytes cut into other lines hash differently.

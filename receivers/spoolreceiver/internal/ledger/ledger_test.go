@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
 const (
@@ -61,22 +63,28 @@ func lines(prefix string, from, to int) []byte {
 	return b.Bytes()
 }
 
+// holdsAll is a spool that holds every record.
+func holdsAll(spool.Placement) bool { return true }
+
+// at places a batch's records in the info chain, up to seq.
+func at(seq uint64) spool.Placement { return spool.Placement{1: seq} }
+
 func open(t *testing.T, path, bootID string) *Ledger {
 	t.Helper()
-	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: bootID})
+	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: bootID, Holds: holdsAll})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	return l
 }
 
-// spool records every batch as written to the spool (seq counts lines,
+// spoolAll records every batch as taken by the spool (seq counts lines,
 // synced is what the spool had fsynced).
-func spool(t *testing.T, l *Ledger, bs []batch, synced uint64) {
+func spoolAll(t *testing.T, l *Ledger, bs []batch, synced uint64) {
 	t.Helper()
 	seq := uint64(0)
 	for _, b := range bs {
 		seq += uint64(len(b.tokens))
-		require.NoError(t, l.Record(b.tokens, b.last, b.offsets, seq, synced))
+		require.NoError(t, l.Record(b.tokens, b.last, b.offsets, at(seq), synced))
 	}
 }
 
@@ -180,7 +188,7 @@ func TestSkipAfterRestart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join(t.TempDir(), "in.ledger")
-			spool(t, open(t, path, boot), tt.before, 0)
+			spoolAll(t, open(t, path, boot), tt.before, 0)
 			l := open(t, path, boot)
 			assert.Equal(t, tt.want, skipped(l, tt.after))
 		})
@@ -211,7 +219,7 @@ func TestTrust(t *testing.T) {
 			path := filepath.Join(t.TempDir(), "in.ledger")
 			l := open(t, path, tt.bootBefore)
 			for i, b := range bs {
-				require.NoError(t, l.Record(b.tokens, b.last, b.offsets, uint64(100*(i+1)), tt.synced[i]))
+				require.NoError(t, l.Record(b.tokens, b.last, b.offsets, at(uint64(100*(i+1))), tt.synced[i]))
 			}
 			require.NoError(t, l.Close())
 			assert.Equal(t, tt.want, skipped(open(t, path, tt.bootAfter), bs))
@@ -227,10 +235,10 @@ func TestTrustSyncOfAnotherRun(t *testing.T) {
 	file := lines("app", 0, 200)
 	bs := read(file, 0, 0, 100)
 	l := open(t, path, boot)
-	require.NoError(t, l.Record(bs[0].tokens, bs[0].last, bs[0].offsets, 100, 0))
+	require.NoError(t, l.Record(bs[0].tokens, bs[0].last, bs[0].offsets, at(100), 0))
 	require.NoError(t, l.Close())
 	l = open(t, path, boot)
-	require.NoError(t, l.Record(bs[1].tokens, bs[1].last, bs[1].offsets, 200, 200))
+	require.NoError(t, l.Record(bs[1].tokens, bs[1].last, bs[1].offsets, at(200), 200))
 	require.NoError(t, l.Close())
 	assert.Equal(t, 0, skipped(open(t, path, "boot-b"), bs[:1]))
 }
@@ -239,8 +247,8 @@ func TestOtherSpool(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
 	bs := read(lines("app", 0, 100), 0, 0, 100)
-	spool(t, open(t, path, boot), bs, 0)
-	l, err := Open(Options{Path: path, SpoolID: "another spool", BootID: boot})
+	spoolAll(t, open(t, path, boot), bs, 0)
+	l, err := Open(Options{Path: path, SpoolID: "another spool", BootID: boot, Holds: holdsAll})
 	require.NoError(t, err)
 	defer l.Close()
 	assert.Equal(t, 0, skipped(l, bs))
@@ -251,7 +259,7 @@ func TestTornTail(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
 	bs := read(lines("app", 0, 300), 0, 0, 100)
-	spool(t, open(t, path, boot), bs[:2], 0)
+	spoolAll(t, open(t, path, boot), bs[:2], 0)
 	// A crash in the middle of the third entry's write.
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	require.NoError(t, err)
@@ -262,7 +270,7 @@ func TestTornTail(t *testing.T) {
 	l := open(t, path, boot)
 	assert.Equal(t, 2, l.Stats().Loaded)
 	// The torn part is cut, so what is recorded now is read next time.
-	require.NoError(t, l.Record(bs[2].tokens, bs[2].last, bs[2].offsets, 300, 0))
+	require.NoError(t, l.Record(bs[2].tokens, bs[2].last, bs[2].offsets, at(300), 0))
 	require.NoError(t, l.Close())
 	assert.Equal(t, 300, skipped(open(t, path, boot), bs))
 }
@@ -271,7 +279,7 @@ func TestSavedEndsTheRereadAndCutsTheFile(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
 	bs := read(lines("app", 0, 200), 0, 0, 100)
-	spool(t, open(t, path, boot), bs, 0)
+	spoolAll(t, open(t, path, boot), bs, 0)
 
 	l := open(t, path, boot)
 	require.NoError(t, l.Saved())
@@ -289,7 +297,7 @@ func TestEachEntrySkipsOnce(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
 	bs := read(lines("app", 0, 100), 0, 0, 100)
-	spool(t, open(t, path, boot), bs, 0)
+	spoolAll(t, open(t, path, boot), bs, 0)
 	l := open(t, path, boot)
 	assert.Equal(t, 100, skipped(l, bs))
 	assert.Equal(t, 0, skipped(l, bs))
@@ -301,19 +309,19 @@ func TestNoSkipWithinARun(t *testing.T) {
 	t.Parallel()
 	l := open(t, filepath.Join(t.TempDir(), "in.ledger"), boot)
 	bs := read(lines("app", 0, 100), 0, 0, 100)
-	spool(t, l, bs, 0)
+	spoolAll(t, l, bs, 0)
 	assert.Equal(t, 0, skipped(l, bs))
 }
 
 func TestMaxSize(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
-	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, MaxSize: int64(len(header(spoolID))) + 2*entrySize})
+	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Holds: holdsAll, MaxSize: int64(len(header(spoolID))) + 2*entrySize})
 	require.NoError(t, err)
 	defer l.Close()
 	bs := read(lines("app", 0, 400), 0, 0, 100)
 	for i, b := range bs {
-		err := l.Record(b.tokens, b.last, b.offsets, uint64(i), 0)
+		err := l.Record(b.tokens, b.last, b.offsets, at(uint64(i)), 0)
 		switch i {
 		case 0, 1:
 			require.NoError(t, err)
@@ -324,22 +332,22 @@ func TestMaxSize(t *testing.T) {
 		}
 	}
 	require.NoError(t, l.Saved())
-	require.NoError(t, l.Record(bs[0].tokens, bs[0].last, bs[0].offsets, 9, 0))
+	require.NoError(t, l.Record(bs[0].tokens, bs[0].last, bs[0].offsets, at(9), 0))
 }
 
 func TestMalformedCalls(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
 	bs := read(lines("app", 0, 100), 0, 0, 100)
-	spool(t, open(t, path, boot), bs, 0)
+	spoolAll(t, open(t, path, boot), bs, 0)
 	l := open(t, path, boot)
 	b := bs[0]
 	assert.Equal(t, 0, l.Skip(b.tokens, b.last, b.offsets[:10]), "offsets shorter than the tokens")
-	require.NoError(t, l.Record(b.tokens, b.last, b.offsets[:10], 1, 0))
+	require.NoError(t, l.Record(b.tokens, b.last, b.offsets[:10], at(1), 0))
 	assert.Equal(t, 0, l.Skip(nil, 0, nil))
 	var none *Ledger
 	assert.Equal(t, 0, none.Skip(b.tokens, b.last, b.offsets))
-	require.NoError(t, none.Record(b.tokens, b.last, b.offsets, 1, 0))
+	require.NoError(t, none.Record(b.tokens, b.last, b.offsets, at(1), 0))
 	require.NoError(t, none.Saved())
 	require.NoError(t, none.Close())
 }
@@ -351,20 +359,48 @@ func TestNoAllocations(t *testing.T) {
 	b := read(lines("app", 0, 100), 0, 0, 100)[0]
 	allocs := testing.AllocsPerRun(100, func() {
 		_ = l.Skip(b.tokens, b.last, b.offsets)
-		_ = l.Record(b.tokens, b.last, b.offsets, 1, 0)
+		_ = l.Record(b.tokens, b.last, b.offsets, at(1), 0)
 	})
 	assert.Zero(t, allocs)
 }
 
 func BenchmarkRecord(b *testing.B) {
-	l, err := Open(Options{Path: filepath.Join(b.TempDir(), "in.ledger"), SpoolID: spoolID, BootID: boot, MaxSize: 1 << 40})
+	l, err := Open(Options{Path: filepath.Join(b.TempDir(), "in.ledger"), SpoolID: spoolID, BootID: boot, Holds: holdsAll, MaxSize: 1 << 40})
 	require.NoError(b, err)
 	defer l.Close()
 	bt := read(lines("app", 0, 100), 0, 0, 100)[0]
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		_ = l.Record(bt.tokens, bt.last, bt.offsets, 1, 0)
+		_ = l.Record(bt.tokens, bt.last, bt.offsets, at(1), 0)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/100, "ns/line")
+}
+
+// A batch whose records the spool does not hold (the process died after
+// the entry and before the records reached the files) is read again, and
+// so is everything after it.
+func TestNotHeld(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "in.ledger")
+	bs := read(lines("app", 0, 300), 0, 0, 100)
+	spoolAll(t, open(t, path, boot), bs, 0)
+	held := func(p spool.Placement) bool { return p[1] <= 200 }
+	tests := []struct {
+		name  string
+		holds func(spool.Placement) bool
+		want  int
+	}{
+		{name: "all held", holds: holdsAll, want: 300},
+		{name: "the last batch not in the files", holds: held, want: 200},
+		{name: "no spool to ask", holds: nil, want: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Holds: tt.holds})
+			require.NoError(t, err)
+			defer l.Close()
+			assert.Equal(t, tt.want, skipped(l, bs))
+		})
+	}
 }

@@ -2,8 +2,10 @@ package spool
 
 import (
 	"context"
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -45,9 +47,10 @@ func TestFlushWritesWithoutSync(t *testing.T) {
 			assert.Zero(t, segBytes(t, dir), "buffered")
 			assert.Zero(t, s.Durable())
 
-			last, err := s.Flush()
+			where, err := s.Flush()
 			require.NoError(t, err)
-			assert.Equal(t, s.nextSeq-1, last)
+			last := s.nextSeq - 1
+			assert.Equal(t, Placement{chainInfo: last - 10, chainError: last}, where)
 			written := segBytes(t, dir)
 			assert.Positive(t, written, "in the files")
 			assert.Zero(t, s.Durable(), "not synced")
@@ -85,4 +88,137 @@ func TestFlushFailureKeepsRecords(t *testing.T) {
 	_, err = s.Flush()
 	require.NoError(t, err)
 	assert.Equal(t, seq(0, 10), readN(t, s, 10, true))
+}
+
+// copyDir copies the spool's files as a crash of the process leaves them
+// (what was written, not what was buffered).
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	require.NoError(t, os.MkdirAll(to, 0o700))
+	entries, err := os.ReadDir(from)
+	require.NoError(t, err)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || e.Name() == "LOCK" {
+			continue
+		}
+		src, err := os.Open(filepath.Join(from, e.Name()))
+		require.NoError(t, err)
+		dst, err := os.Create(filepath.Join(to, e.Name()))
+		require.NoError(t, err)
+		_, err = io.Copy(dst, src)
+		require.NoError(t, err)
+		require.NoError(t, src.Close())
+		require.NoError(t, dst.Close())
+	}
+}
+
+func TestAppendPlaced(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy FullPolicy
+		recs   []Record
+		want   Placement
+	}{
+		{
+			name:   "bands",
+			policy: EvictLowestSeverity,
+			recs:   append(append(recs(sevInfo, 0, 5), recs(sevError, 5, 7)...), recs(sevDebug, 7, 8)...),
+			want:   Placement{chainDebug: 8, chainInfo: 5, chainError: 7},
+		},
+		{
+			name:   "one chain",
+			policy: DropOldest,
+			recs:   append(recs(sevInfo, 0, 5), recs(sevError, 5, 7)...),
+			want:   Placement{chainAll: 7},
+		},
+		{
+			// More than a write buffer and a segment: still nothing is
+			// written before the placement is known.
+			name:   "larger than the buffer and a segment",
+			policy: EvictLowestSeverity,
+			recs:   recs(sevInfo, 0, 3000),
+			want:   Placement{chainInfo: 3000},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "spool")
+			s := openSpool(t, Options{Dir: dir, Full: tt.policy, SegmentSize: 16 << 10, Fsync: FsyncNever})
+			var got Placement
+			calls := 0
+			require.NoError(t, s.AppendPlaced(context.Background(), tt.recs, func(p Placement) {
+				calls++
+				got = p
+				assert.Zero(t, segBytes(t, dir), "nothing written before the placement")
+			}))
+			assert.Equal(t, 1, calls)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, seq(0, len(tt.recs)), readN(t, s, len(tt.recs), true))
+		})
+	}
+}
+
+// Holds tells records that were in the files from records that were only
+// buffered when the process died.
+func TestHoldsAfterCrash(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool")
+	s := openSpool(t, Options{Dir: dir, Fsync: FsyncNever})
+	ctx := context.Background()
+	var written, buffered, other Placement
+	require.NoError(t, s.AppendPlaced(ctx, recs(sevInfo, 0, 10), func(p Placement) { written = p }))
+	require.NoError(t, s.AppendPlaced(ctx, recs(sevError, 10, 12), func(p Placement) { other = p }))
+	_, err := s.Flush()
+	require.NoError(t, err)
+	require.NoError(t, s.AppendPlaced(ctx, append(recs(sevInfo, 12, 14), recs(sevWarn, 14, 15)...), func(p Placement) { buffered = p }))
+
+	crashed := filepath.Join(t.TempDir(), "crashed")
+	copyDir(t, dir, crashed)
+	c := openSpool(t, Options{Dir: crashed, Fsync: FsyncNever})
+	assert.True(t, c.Holds(written))
+	assert.True(t, c.Holds(other))
+	assert.False(t, c.Holds(buffered))
+	assert.True(t, c.Holds(Placement{}))
+	assert.False(t, c.Holds(Placement{chainDebug: 1}), "a chain without files")
+
+	// Acknowledged records count as held, whether their segment is left.
+	require.NoError(t, s.Close())
+	a := openSpool(t, Options{Dir: filepath.Join(t.TempDir(), "acked"), Fsync: FsyncNever})
+	var first Placement
+	require.NoError(t, a.AppendPlaced(ctx, recs(sevDebug, 0, 3), func(p Placement) { first = p }))
+	readN(t, a, 3, true)
+	require.NoError(t, a.Close())
+	b := openSpool(t, Options{Dir: a.opts.Dir, Fsync: FsyncNever})
+	assert.True(t, b.Holds(first))
+}
+
+// A partial append (writes fail past the buffering bound) does not call
+// placed.
+func TestAppendPlacedPartial(t *testing.T) {
+	s := openSpool(t, Options{Fsync: FsyncNever})
+	ctx := context.Background()
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 0, 1)))
+	require.NoError(t, s.Sync())
+	s.mu.Lock()
+	good := s.chains[chainInfo].wf.(*os.File)
+	bad, err := os.Open(good.Name()) // read-only: every write fails
+	require.NoError(t, err)
+	s.chains[chainInfo].wf = bad
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.chains[chainInfo].wf = good
+		s.mu.Unlock()
+		_ = bad.Close()
+	}()
+	require.NoError(t, s.Append(ctx, recs(sevInfo, 1, 2)))
+	require.Error(t, s.Sync(), "writes fail")
+	big := make([]Record, 0, 40)
+	for i := range 40 {
+		big = append(big, Record{Severity: sevInfo, Payload: []byte(strings.Repeat("x", 60<<10)), Time: int64(i)})
+	}
+	called := false
+	err = s.AppendPlaced(ctx, big, func(Placement) { called = true })
+	var pe *PartialError
+	require.ErrorAs(t, err, &pe)
+	assert.False(t, called)
 }
