@@ -134,7 +134,8 @@ func (r *spoolReceiver) ledgerFailed(err error) {
 // every batch it holds).
 type ledgerPersister struct {
 	operator.Persister
-	lg *ledger.Ledger
+	lg     *ledger.Ledger
+	logger *zap.Logger
 }
 
 // Batch applies ops and tells the ledger when they saved the offsets.
@@ -147,12 +148,14 @@ func (p ledgerPersister) Batch(ctx context.Context, ops ...*storage.Operation) e
 	if err := p.Persister.Batch(ctx, ops...); err != nil {
 		return err
 	}
-	if saves {
-		if err := p.lg.Saved(); err != nil {
-			return err
-		}
+	if !saves {
+		return nil
 	}
-	return nil
+	skipped, err := p.lg.Saved()
+	if skipped > 0 {
+		p.logger.Info("File input skipped the lines it had spooled before the restart", zap.Int64("lines", skipped))
+	}
+	return err
 }
 
 // Set stores one value, as Batch.

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/checkpoint"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/delivery"
@@ -134,7 +135,7 @@ func (r *spoolReceiver) start() error {
 		}
 		var persister operator.Persister = operator.NewScopedPersister(name, r.store)
 		if lg := r.ledgers[r.cfg.Files[name]]; lg != nil {
-			persister = ledgerPersister{persister, lg}
+			persister = ledgerPersister{persister, lg, r.set.Logger.With(zap.String("input", name))}
 		}
 		if err := m.Start(persister); err != nil {
 			return fmt.Errorf("start file input %s: %w", name, err)

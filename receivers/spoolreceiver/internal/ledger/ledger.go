@@ -154,7 +154,9 @@ type Ledger struct {
 	index  map[int64][]entry
 	buf    [entrySize]byte
 	stats  Stats
-	closed bool
+	// reported is stats.Skipped as Saved last returned it.
+	reported int64
+	closed   bool
 }
 
 // Open opens (or creates) the ledger at opts.Path and loads the entries to
@@ -322,10 +324,11 @@ func (l *Ledger) Record(tokens [][]byte, lastRecord int64, offsets []int64, wher
 
 // Saved tells the ledger that the input saved its checkpoint: every batch
 // recorded so far is covered by it, and the read after this start is over.
-// The file is cut back to its header and nothing more is skipped.
-func (l *Ledger) Saved() error {
+// The file is cut back to its header and nothing more is skipped. The first
+// call returns how many lines that read skipped, later ones 0.
+func (l *Ledger) Saved() (int64, error) {
 	if l == nil {
-		return nil
+		return 0, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -333,23 +336,25 @@ func (l *Ledger) Saved() error {
 		clear(l.index)
 		l.armed.Store(false)
 	}
+	skipped := l.stats.Skipped - l.reported
+	l.reported = l.stats.Skipped
 	if l.closed {
-		return nil
+		return skipped, nil
 	}
 	hdr := int64(len(header(l.opts.SpoolID)))
 	if l.size == hdr && !l.failed {
-		return nil
+		return skipped, nil
 	}
 	if err := l.f.Truncate(hdr); err != nil {
 		l.failed = true
-		return fmt.Errorf("cut ledger: %w", err)
+		return skipped, fmt.Errorf("cut ledger: %w", err)
 	}
 	if _, err := l.f.Seek(hdr, io.SeekStart); err != nil {
 		l.failed = true
-		return fmt.Errorf("seek ledger: %w", err)
+		return skipped, fmt.Errorf("seek ledger: %w", err)
 	}
 	l.size, l.failed, l.full = hdr, false, false
-	return nil
+	return skipped, nil
 }
 
 // Stats returns what the ledger did so far.

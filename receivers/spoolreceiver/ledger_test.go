@@ -1,0 +1,231 @@
+package spoolreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer/emit"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// emitCall is one call of fileconsumer's emit callback, as its reader makes
+// it: at most 100 lines, their end offsets after the batch's start, and the
+// file's line number after the batch.
+type emitCall struct {
+	tokens  [][]byte
+	last    int64
+	offsets []int64
+}
+
+// fileBatches is how fileconsumer reads lines(from..to) of a file from its
+// start.
+func fileBatches(from, to int, line func(int) string) []emitCall {
+	var out []emitCall
+	pos := int64(0)
+	for i := 0; i < to; i += 100 {
+		c := emitCall{offsets: []int64{pos}}
+		for j := i; j < min(i+100, to); j++ {
+			l := line(j)
+			pos += int64(len(l)) + 1
+			if j >= from {
+				c.tokens = append(c.tokens, []byte(l))
+				c.offsets = append(c.offsets, pos)
+			}
+		}
+		c.last = int64(min(i+100, to))
+		if len(c.tokens) > 0 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (c emitCall) call(t *testing.T, e emit.Callback) {
+	t.Helper()
+	require.NoError(t, e(context.Background(), c.tokens, map[string]any{"log.file.name": "app.log"}, c.last, c.offsets))
+}
+
+// crashImage copies the receiver's directory as a crash of the process
+// leaves it: what was written to the files (not what the spool buffered),
+// without the spool's lock.
+func crashImage(t *testing.T, from string) string {
+	t.Helper()
+	to := t.TempDir()
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(to, rel), 0o700)
+		}
+		if d.Name() == "LOCK" {
+			return nil
+		}
+		src, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer src.Close()
+		dst, err := os.OpenFile(filepath.Join(to, rel), os.O_CREATE|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(dst, src)
+		return errors.Join(err, dst.Close())
+	})
+	require.NoError(t, err)
+	return to
+}
+
+// TestCrashReReadSpoolsEachLineOnce: a file input spools 1,000 lines and
+// the process dies (the gateway unreachable, the checkpoint not saved yet,
+// half the lines written to the spool's files and half still buffered);
+// the restarted receiver is fed the same lines again from the file's start,
+// as fileconsumer reads them from its last checkpoint, and then new ones.
+// Every line is delivered once: those in the spool's files are skipped,
+// those the crash lost from its buffers are spooled again.
+func TestCrashReReadSpoolsEachLineOnce(t *testing.T) {
+	t.Parallel()
+	for _, withOperators := range []bool{false, true} {
+		t.Run(fmt.Sprintf("operators=%v", withOperators), func(t *testing.T) {
+			t.Parallel()
+			newConfig := func() *Config {
+				cfg := testConfig(t, t.TempDir()) // a directory without files: emit is called below
+				if withOperators {
+					var err error
+					cfg, err = operatorConfig(t, t.TempDir(), "- type: noop")
+					require.NoError(t, err)
+				}
+				cfg.FsyncInterval = time.Hour // the test decides what is written
+				// No poll: its checkpoint would cut the ledger, since
+				// these lines come from the test, not from the poll.
+				cfg.Files["app"].PollInterval = time.Hour
+				return cfg
+			}
+			build := func(r *spoolReceiver) emit.Callback {
+				fc := r.cfg.Files["app"]
+				if withOperators {
+					e, err := r.operatorEmit(fc, true)
+					require.NoError(t, err)
+					return e
+				}
+				return r.fileEmit(fc, true)
+			}
+			calls := fileBatches(0, 1000, textLine)
+
+			cfg := newConfig()
+			// The gateway never answers: delivery holds its first batch
+			// and reads no more (reading would write the spool's buffers
+			// out).
+			stop := make(chan struct{})
+			down := &sink{fail: func(int64) error { <-stop; return errors.New("gateway unreachable") }}
+			before := startReceiver(t, cfg, down)
+			t.Cleanup(func() { close(stop) }) // before the receiver's shutdown
+			e := build(before)
+			for _, c := range calls[:5] {
+				c.call(t, e)
+			}
+			_, err := before.sp.Flush() // as a full buffer is written out
+			require.NoError(t, err)
+			waitFor(t, "delivery to hold a batch", func() bool { return down.calls.Load() > 0 })
+			for _, c := range calls[5:] {
+				c.call(t, e)
+			}
+			image := crashImage(t, cfg.Directory)
+
+			cfg2 := newConfig()
+			cfg2.Directory = image
+			up := &sink{}
+			after := startReceiver(t, cfg2, up)
+			e = build(after)
+			for _, c := range calls {
+				c.call(t, e)
+			}
+			// Raw lines: the 500 in the files; through operators, whose
+			// lines are written out before their entry, all 1,000.
+			wantSkipped := int64(500)
+			if withOperators {
+				wantSkipped = 1000
+			}
+			assert.Equal(t, wantSkipped, after.ledgers[after.cfg.Files["app"]].Stats().Skipped)
+			for _, c := range fileBatches(1000, 1100, textLine) {
+				c.call(t, e)
+			}
+			waitFor(t, "1,100 lines", func() bool { return len(up.records()) >= 1100 })
+			time.Sleep(100 * time.Millisecond) // room for a duplicate to show
+			bodies := up.bodies()
+			seen := map[string]int{}
+			for _, b := range bodies {
+				seen[b]++
+			}
+			for i := range 1100 {
+				assert.Equal(t, 1, seen[textLine(i)], "line %d", i)
+			}
+			assert.Len(t, bodies, 1100)
+		})
+	}
+}
+
+// TestReReadOfOtherLinesIsSpooled: after a crash, a file at the same path
+// with other lines at the same offsets (truncated and rewritten, a new file
+// after rotation) is spooled in full.
+func TestReReadOfOtherLinesIsSpooled(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t, t.TempDir())
+	cfg.FsyncInterval = time.Hour
+	cfg.Files["app"].PollInterval = time.Hour
+	before := startReceiver(t, cfg, &sink{fail: func(int64) error { return errors.New("down") }})
+	e := before.fileEmit(before.cfg.Files["app"], true)
+	for _, c := range fileBatches(0, 300, textLine) {
+		c.call(t, e)
+	}
+	_, err := before.sp.Flush()
+	require.NoError(t, err)
+	image := crashImage(t, cfg.Directory)
+
+	cfg2 := testConfig(t, t.TempDir())
+	cfg2.Directory = image
+	cfg2.Files["app"].PollInterval = time.Hour
+	up := &sink{}
+	after := startReceiver(t, cfg2, up)
+	e = after.fileEmit(after.cfg.Files["app"], true)
+	other := func(i int) string { return fmt.Sprintf("lane %d", i) } // as long as textLine(i)
+	for _, c := range fileBatches(0, 300, other) {
+		c.call(t, e)
+	}
+	waitFor(t, "600 lines", func() bool { return len(up.records()) >= 600 })
+	time.Sleep(100 * time.Millisecond)
+	assert.Len(t, up.records(), 600)
+}
+
+// TestLedgerCutAtCheckpoint: the input's saved checkpoint cuts its ledger
+// back, and ledgers of inputs no longer configured are removed at start.
+func TestLedgerCutAtCheckpoint(t *testing.T) {
+	t.Parallel()
+	logDir := t.TempDir()
+	cfg := testConfig(t, logDir)
+	stale := filepath.Join(cfg.Directory, ledgerSubdir, ledgerFile("gone"))
+	require.NoError(t, os.MkdirAll(filepath.Dir(stale), 0o700))
+	require.NoError(t, os.WriteFile(stale, []byte("x"), 0o600))
+	next := &sink{}
+	r := startReceiver(t, cfg, next)
+	assert.NoFileExists(t, stale)
+
+	writeLines(t, filepath.Join(logDir, "app.log"), 0, 1000)
+	waitFor(t, "1,000 lines", func() bool { return len(next.records()) >= 1000 })
+	path := filepath.Join(cfg.Directory, ledgerSubdir, ledgerFile("app"))
+	waitFor(t, "the ledger cut back", func() bool {
+		st, err := os.Stat(path)
+		return err == nil && st.Size() < 100
+	})
+	require.NotNil(t, r.ledgers[cfg.Files["app"]])
+}
