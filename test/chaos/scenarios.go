@@ -230,9 +230,10 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 
 // agentKillBacklog SIGKILLs the agent while it catches up a backlog (lines
 // written while it was down, with the gateway unreachable), as soon as it
-// has spooled the first of them: the file input saves its checkpoint at the
-// end of a poll, so what it spooled of the backlog is read and spooled
-// again after the restart, as new records.
+// has spooled the first of them. The file input saves its checkpoint only
+// at the end of a poll, so after the restart it reads from before what it
+// spooled of the backlog; its ledger must recognise those lines, or they
+// are spooled again as new records (duplicates in the archive).
 func agentKillBacklog(ctx context.Context, e *env) (res result) {
 	r, err := e.rig(e2e.RigOptions{})
 	if err != nil {
