@@ -7,8 +7,10 @@ import "context"
 type Placement [numChains]uint64
 
 // maxPlacedBatch bounds the batch AppendPlaced holds in memory before any of
-// it is written; a larger one is appended as by Append, without placed.
-const maxPlacedBatch = 4 << 20
+// it is written, as does a quarter of a segment (the active segment grows
+// past its size by at most that); a larger one is appended as by Append,
+// without placed.
+const maxPlacedBatch = 2 << 20
 
 // AppendPlaced is Append for a caller that must note where a batch went
 // before any of it can reach a file (a crash of the process then leaves
@@ -16,7 +18,8 @@ const maxPlacedBatch = 4 << 20
 // every record is buffered, and before any is written, it calls placed with
 // the batch's placement, under the spool's lock (so placed must be short and
 // must not call the spool). placed is not called when the batch is taken
-// only in part or not at all, nor for a batch of more than 4MiB.
+// only in part or not at all, nor for a batch of more than 2MiB or a quarter
+// of a segment.
 func (s *Spool) AppendPlaced(ctx context.Context, recs []Record, placed func(Placement)) error {
 	return s.append(ctx, recs, true, placed)
 }

@@ -118,6 +118,8 @@ func TestAppendPlaced(t *testing.T) {
 		policy FullPolicy
 		recs   []Record
 		want   Placement
+		// noPlace: the batch is too large to hold back.
+		noPlace bool
 	}{
 		{
 			name:   "bands",
@@ -132,18 +134,24 @@ func TestAppendPlaced(t *testing.T) {
 			want:   Placement{chainAll: 7},
 		},
 		{
-			// More than a write buffer and a segment: still nothing is
-			// written before the placement is known.
-			name:   "larger than the buffer and a segment",
+			// More than a write buffer: still nothing is written before
+			// the placement is known.
+			name:   "larger than the write buffer",
 			policy: EvictLowestSeverity,
 			recs:   recs(sevInfo, 0, 3000),
 			want:   Placement{chainInfo: 3000},
+		},
+		{
+			name:    "larger than a quarter segment",
+			policy:  EvictLowestSeverity,
+			recs:    recs(sevInfo, 0, 9000),
+			noPlace: true,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "spool")
-			s := openSpool(t, Options{Dir: dir, Full: tt.policy, SegmentSize: 16 << 10, Fsync: FsyncNever})
+			s := openSpool(t, Options{Dir: dir, Full: tt.policy, SegmentSize: 1 << 20, Fsync: FsyncNever})
 			var got Placement
 			calls := 0
 			require.NoError(t, s.AppendPlaced(context.Background(), tt.recs, func(p Placement) {
@@ -151,8 +159,12 @@ func TestAppendPlaced(t *testing.T) {
 				got = p
 				assert.Zero(t, segBytes(t, dir), "nothing written before the placement")
 			}))
-			assert.Equal(t, 1, calls)
-			assert.Equal(t, tt.want, got)
+			if tt.noPlace {
+				assert.Zero(t, calls)
+			} else {
+				assert.Equal(t, 1, calls)
+				assert.Equal(t, tt.want, got)
+			}
 			assert.Equal(t, seq(0, len(tt.recs)), readN(t, s, len(tt.recs), true))
 		})
 	}

@@ -498,7 +498,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool, placed fun
 	var ev Eviction
 	var err error
 	var where Placement
-	held := placed != nil && need <= maxPlacedBatch
+	held := placed != nil && need <= min(maxPlacedBatch, s.opts.SegmentSize/4)
 	if held {
 		s.placing = &where
 	}
