@@ -111,7 +111,7 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 	lg := r.ledgers[fc]
 	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, lastRecord int64, tokenOffsets []int64) error {
 		// Lines spooled before a crash, read again: skipped (ledger.go).
-		if n := lg.Skip(tokens, lastRecord, tokenOffsets); n > 0 {
+		if n := r.skipSpooled(ctx, lg, tokens, lastRecord, tokenOffsets); n > 0 {
 			tokens, tokenOffsets = tokens[n:], tokenOffsets[n:]
 			if len(tokens) == 0 {
 				return nil

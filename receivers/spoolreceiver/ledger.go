@@ -70,6 +70,16 @@ func (r *spoolReceiver) closeLedgers() {
 	r.ledgers = nil
 }
 
+// skipSpooled returns how many leading lines of one emit call lg knows as
+// spooled before this start (see package ledger), counting them.
+func (r *spoolReceiver) skipSpooled(ctx context.Context, lg *ledger.Ledger, tokens [][]byte, lastRecord int64, offsets []int64) int {
+	n := lg.Skip(tokens, lastRecord, offsets)
+	if n > 0 && r.telemetry != nil {
+		r.telemetry.SpoolRereadSkippedRecords.Add(ctx, int64(n))
+	}
+	return n
+}
+
 // appendLines appends the records of one emit call's lines (tokens at
 // offsets) as appendRecords does with waitForRoom, and records the batch in
 // lg: the spool calls back once every record is buffered and before any is

@@ -14,6 +14,11 @@ import (
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/fileconsumer/emit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadatatest"
 )
 
 // emitCall is one call of fileconsumer's emit callback, as its reader makes
@@ -145,7 +150,14 @@ func TestCrashReReadSpoolsEachLineOnce(t *testing.T) {
 			cfg2 := newConfig()
 			cfg2.Directory = image
 			up := &sink{}
-			after := startReceiver(t, cfg2, up)
+			tel := componenttest.NewTelemetry()
+			t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+			require.NoError(t, cfg2.Validate())
+			rcv, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(tel), cfg2, up)
+			require.NoError(t, err)
+			require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+			t.Cleanup(func() { require.NoError(t, rcv.Shutdown(context.Background())) })
+			after := rcv.(*spoolReceiver)
 			e = build(after)
 			for _, c := range calls {
 				c.call(t, e)
@@ -157,6 +169,7 @@ func TestCrashReReadSpoolsEachLineOnce(t *testing.T) {
 				wantSkipped = 1000
 			}
 			assert.Equal(t, wantSkipped, after.ledgers[after.cfg.Files["app"]].Stats().Skipped)
+			metadatatest.AssertEqualSpoolRereadSkippedRecords(t, tel, []metricdata.DataPoint[int64]{{Value: wantSkipped}}, metricdatatest.IgnoreTimestamp())
 			for _, c := range fileBatches(1000, 1100, textLine) {
 				c.call(t, e)
 			}
