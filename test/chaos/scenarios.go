@@ -275,7 +275,11 @@ func agentKillBacklog(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	r.Relay.SetMode(e2e.Pass)
-	return e.measure(ctx, r, w.Total, time.Now())
+	res = e.measure(ctx, r, w.Total, time.Now())
+	if n, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_reread_skipped_records"); err == nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d lines read again recognised and skipped at intake", int(n)))
+	}
+	return res
 }
 
 // waitSpooled waits until the agent spooled n records (since it started)
