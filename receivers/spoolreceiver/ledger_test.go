@@ -242,3 +242,97 @@ func TestLedgerCutAtCheckpoint(t *testing.T) {
 	})
 	require.NotNil(t, r.ledgers[cfg.Files["app"]])
 }
+
+// TestRestartMidCatchUpAfterRotation runs the real file input: it catches
+// up a backlog of 30,000 lines into a spool too small for it (block policy,
+// the gateway unreachable), so it stops in the middle of its first poll,
+// its checkpoint still unsaved. The process dies there (a copy of its
+// directory), the file is rotated while it is down, and the agent starts
+// again on that directory with room: it reads the rotated file again from
+// its start and the new file at the old path. Every line arrives once: what
+// was spooled is recognised and skipped, the rest and the new file's lines
+// are spooled.
+func TestRestartMidCatchUpAfterRotation(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		rotate func(*testing.T, *appWriter, string)
+	}{
+		{name: "rename", rotate: rotateRename},
+		{name: "copytruncate", rotate: rotateCopyTruncate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logDir := t.TempDir()
+			app := filepath.Join(logDir, "app.log")
+			w := openAppWriter(t, app)
+			const backlog, more = 30_000, 500
+			w.lines(t, 0, backlog)
+			config := func() *Config {
+				cfg := testConfig(t, "")
+				fc := NewFileConfig()
+				fc.Include = []string{app, app + ".1"}
+				fc.PollInterval = 20 * time.Millisecond
+				cfg.Files = map[string]*FileConfig{"app": fc}
+				return cfg
+			}
+
+			cfg := config()
+			cfg.FullPolicy = FullBlock
+			smallSpool(cfg)
+			stop := make(chan struct{})
+			down := &sink{fail: func(int64) error {
+				select {
+				case <-stop:
+				case <-time.After(10 * time.Millisecond):
+				}
+				return errors.New("gateway unreachable")
+			}}
+			before := startReceiver(t, cfg, down)
+			t.Cleanup(func() { close(stop) })
+			// Stuck: the spool is full and the input waits for room.
+			var last int64
+			same := 0
+			waitFor(t, "the input to wait for room", func() bool {
+				n := before.sp.Stats().Appended
+				if n > 0 && n == last {
+					same++
+				} else {
+					same = 0
+				}
+				last = n
+				return same >= 15 // 300ms without an append
+			})
+			require.Less(t, last, int64(backlog), "the spool must not hold the whole backlog")
+			image := crashImage(t, cfg.Directory)
+
+			tc.rotate(t, w, app+".1")
+			w.lines(t, backlog, backlog+more)
+
+			cfg2 := config()
+			cfg2.Directory = image
+			up := &sink{}
+			after := startReceiver(t, cfg2, up)
+			waitFor(t, "every line", func() bool { return len(up.records()) >= backlog+more })
+			time.Sleep(300 * time.Millisecond) // room for a duplicate to show
+			seen := map[string]int{}
+			for _, b := range up.bodies() {
+				seen[b]++
+			}
+			missing, twice := 0, 0
+			for i := range backlog + more {
+				switch seen[textLine(i)] {
+				case 0:
+					missing++
+				case 1:
+				default:
+					twice++
+				}
+			}
+			assert.Zero(t, missing)
+			assert.Zero(t, twice)
+			assert.Len(t, up.records(), backlog+more)
+			assert.Positive(t, after.ledgers[after.cfg.Files["app"]].Stats().Skipped)
+		})
+	}
+}
