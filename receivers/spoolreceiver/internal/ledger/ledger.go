@@ -202,7 +202,8 @@ func Open(opts Options) (*Ledger, error) {
 	}
 	if keep == 0 {
 		// New, or written for another spool: start over.
-		if err := f.Truncate(0); err == nil {
+		err := f.Truncate(0)
+		if err == nil {
 			_, err = f.WriteAt(hdr, 0)
 		}
 		if err != nil {
