@@ -115,25 +115,6 @@ func (r *spoolReceiver) appendLines(ctx context.Context, lg *ledger.Ledger, recs
 	return r.appendRecords(ctx, recs, waitForRoom)
 }
 
-// noteSpooled records in lg the lines of one emit call that went through a
-// file input's operators (which may append them in several calls): it
-// writes the spool's buffers out first (no fsync), since only records in
-// the spool's files survive a crash of the process. A crash between that
-// write and the entry's leaves the lines spooled but unrecorded: they are
-// read again. If the write fails, the lines stay buffered and unrecorded.
-func (r *spoolReceiver) noteSpooled(lg *ledger.Ledger, tokens [][]byte, lastRecord int64, offsets []int64) {
-	if lg == nil || r.sp == nil {
-		return
-	}
-	where, err := r.sp.Flush()
-	if err != nil {
-		return
-	}
-	if err := lg.Record(tokens, lastRecord, offsets, where, r.sp.Durable()); err != nil {
-		r.ledgerFailed(err)
-	}
-}
-
 // ledgerFailed logs a ledger that stopped recording (once per stop).
 func (r *spoolReceiver) ledgerFailed(err error) {
 	r.set.Logger.Warn("File input ledger not written: after a crash, lines since its last checkpoint are spooled again", zap.Error(err))

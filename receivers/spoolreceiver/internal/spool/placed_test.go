@@ -26,7 +26,7 @@ func segBytes(t *testing.T, dir string) int64 {
 	return n
 }
 
-func TestFlushWritesWithoutSync(t *testing.T) {
+func TestDurable(t *testing.T) {
 	tests := []struct {
 		name   string
 		policy FsyncPolicy
@@ -34,60 +34,22 @@ func TestFlushWritesWithoutSync(t *testing.T) {
 		durable bool
 	}{
 		{name: "interval", policy: FsyncInterval, durable: true},
+		{name: "always", policy: FsyncAlways, durable: true},
 		{name: "never", policy: FsyncNever, durable: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "spool")
 			// A long interval: no background sync during the test.
-			s := openSpool(t, Options{Dir: dir, Fsync: tt.policy, FsyncInterval: 1 << 40})
-			ctx := context.Background()
-			require.NoError(t, s.Append(ctx, recs(sevInfo, 0, 10)))
-			require.NoError(t, s.Append(ctx, recs(sevError, 10, 20)))
-			assert.Zero(t, segBytes(t, dir), "buffered")
-			assert.Zero(t, s.Durable())
-
-			where, err := s.Flush()
-			require.NoError(t, err)
-			last := s.nextSeq - 1
-			assert.Equal(t, Placement{chainInfo: last - 10, chainError: last}, where)
-			written := segBytes(t, dir)
-			assert.Positive(t, written, "in the files")
-			assert.Zero(t, s.Durable(), "not synced")
-
+			s := openSpool(t, Options{Fsync: tt.policy, FsyncInterval: 1 << 40})
+			require.NoError(t, s.Append(context.Background(), recs(sevInfo, 0, 10)))
 			require.NoError(t, s.Sync())
 			if tt.durable {
-				assert.Equal(t, last, s.Durable())
+				assert.Equal(t, s.nextSeq-1, s.Durable())
 			} else {
 				assert.Zero(t, s.Durable())
 			}
-			require.NoError(t, s.Close())
-			_, err = s.Flush()
-			require.ErrorIs(t, err, ErrClosed)
 		})
 	}
-}
-
-func TestFlushFailureKeepsRecords(t *testing.T) {
-	s := openSpool(t, Options{Fsync: FsyncNever})
-	ctx := context.Background()
-	require.NoError(t, s.Append(ctx, recs(sevInfo, 0, 10)))
-	s.mu.Lock()
-	good := s.chains[chainInfo].wf.(*os.File)
-	bad, err := os.Open(good.Name()) // read-only: every write fails
-	require.NoError(t, err)
-	s.chains[chainInfo].wf = bad
-	s.mu.Unlock()
-	_, err = s.Flush()
-	require.Error(t, err)
-
-	s.mu.Lock()
-	s.chains[chainInfo].wf = good
-	s.mu.Unlock()
-	_ = bad.Close()
-	_, err = s.Flush()
-	require.NoError(t, err)
-	assert.Equal(t, seq(0, 10), readN(t, s, 10, true))
 }
 
 // copyDir copies the spool's files as a crash of the process leaves them
@@ -179,8 +141,7 @@ func TestHoldsAfterCrash(t *testing.T) {
 	var written, buffered, other Placement
 	require.NoError(t, s.AppendPlaced(ctx, recs(sevInfo, 0, 10), func(p Placement) { written = p }))
 	require.NoError(t, s.AppendPlaced(ctx, recs(sevError, 10, 12), func(p Placement) { other = p }))
-	_, err := s.Flush()
-	require.NoError(t, err)
+	require.NoError(t, s.Sync()) // writes the buffers out
 	require.NoError(t, s.AppendPlaced(ctx, append(recs(sevInfo, 12, 14), recs(sevWarn, 14, 15)...), func(p Placement) { buffered = p }))
 
 	crashed := filepath.Join(t.TempDir(), "crashed")

@@ -55,30 +55,6 @@ func (s *Spool) Holds(p Placement) bool {
 	return true
 }
 
-// Flush writes every buffered record to its segment file, without an fsync,
-// and returns where the records appended so far are: once it returns nil,
-// they are all in the files, so a crash of the process (not of the machine)
-// keeps them. On a failed write the records stay buffered, as after any
-// failed write, and it returns the error.
-func (s *Spool) Flush() (Placement, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var p Placement
-	if s.closed {
-		return p, ErrClosed
-	}
-	for i := range s.chains {
-		c := &s.chains[i]
-		if err := s.flushLocked(c); err != nil {
-			return Placement{}, err
-		}
-		if n := len(c.segs); n > 0 {
-			p[i] = c.segs[n-1].lastSeq
-		}
-	}
-	return p, nil
-}
-
 // Durable returns the sequence number up to which this process has fsynced
 // the records (0 under FsyncNever, or before its first sync).
 func (s *Spool) Durable() uint64 { return s.durableSeq.Load() }
