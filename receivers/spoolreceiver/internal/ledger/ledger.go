@@ -109,7 +109,8 @@ type Options struct {
 // Stats counts what a ledger did.
 type Stats struct {
 	// Loaded is the number of trusted entries found at Open, Untrusted the
-	// number ignored (neither the same boot nor fsynced).
+	// number ignored (records the spool does not hold, or neither written
+	// in the same boot nor fsynced).
 	Loaded, Untrusted int
 	// Skipped is the number of lines Skip recognised.
 	Skipped int64
@@ -388,6 +389,9 @@ func header(spoolID string) []byte {
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 }
 
+// encode writes e as an entry of the file: little endian start, end and
+// recNum (int64), count (uint32), hash, where (one uint64 per spool chain),
+// synced, boot and run (uint64), then the CRC32C (Castagnoli) of all that.
 func encode(b []byte, e *entry) {
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], uint64(e.start))
@@ -406,6 +410,7 @@ func encode(b []byte, e *entry) {
 	le.PutUint32(b[crcAt:], crc32.Checksum(b[:crcAt], castagnoli))
 }
 
+// decode reads an entry encode wrote; false for a damaged one.
 func decode(b []byte) (entry, bool) {
 	le := binary.LittleEndian
 	if crc32.Checksum(b[:crcAt], castagnoli) != le.Uint32(b[crcAt:]) {
