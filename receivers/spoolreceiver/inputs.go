@@ -149,7 +149,7 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 		for i := range tokens {
 			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
 		}
-		if err := r.appendLines(ctx, lg, s.recs, tokens, lastRecord, tokenOffsets); err != nil {
+		if err := r.appendLines(ctx, lg, s.recs, true, tokens, lastRecord, tokenOffsets); err != nil {
 			// Shutdown, or a line that can never fit: fileconsumer moves
 			// past the lines whatever emit returns.
 			r.store.Poison(err)

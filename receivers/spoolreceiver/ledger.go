@@ -41,7 +41,7 @@ func (r *spoolReceiver) openLedgers() {
 		file := ledgerFile(name)
 		keep[file] = true
 		lg, err := ledger.Open(ledger.Options{
-			Path: filepath.Join(dir, file), SpoolID: r.sp.ID(), BootID: boot, Holds: r.sp.Holds,
+			Path: filepath.Join(dir, file), SpoolID: r.sp.ID(), BootID: boot, Held: r.sp.Held,
 		})
 		if err != nil {
 			r.set.Logger.Warn("File input runs without its ledger: after a crash, lines since its last checkpoint are spooled again",
@@ -85,15 +85,20 @@ func (r *spoolReceiver) skipSpooled(ctx context.Context, lg *ledger.Ledger, toke
 // lg: the spool calls back once every record is buffered and before any is
 // written to its files, so a crash leaves the ledger entry with or without
 // the records (which the spool tells at the next start), never the records
-// without the entry. When the first try does not take the whole batch (a
-// full disk, shutdown), the rest goes through appendRecords unrecorded:
-// after a crash those lines are read again.
-func (r *spoolReceiver) appendLines(ctx context.Context, lg *ledger.Ledger, recs []spool.Record, tokens [][]byte, lastRecord int64, offsets []int64) error {
+// without the entry. perLine says recs are one per token, in order: then
+// a crash that leaves the spool with the batch's first records only lets
+// the restart skip their lines. When the first try does not take the whole
+// batch (a full disk, shutdown), the rest goes through appendRecords
+// unrecorded: after a crash those lines are read again.
+func (r *spoolReceiver) appendLines(ctx context.Context, lg *ledger.Ledger, recs []spool.Record, perLine bool, tokens [][]byte, lastRecord int64, offsets []int64) error {
 	if lg == nil || r.sp == nil {
 		return r.appendRecords(ctx, recs, waitForRoom)
 	}
 	var werr error
 	err := r.sp.AppendPlaced(ctx, recs, func(where spool.Placement) {
+		if !perLine || len(recs) != len(tokens) {
+			where.First = 0 // which lines a part of the records holds is unknown
+		}
 		werr = lg.Record(tokens, lastRecord, offsets, where, r.sp.Durable())
 	})
 	if werr != nil {

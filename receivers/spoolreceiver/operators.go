@@ -228,7 +228,7 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 		}
 		// One append for the call's lines, as fileEmit, so that its ledger
 		// entry precedes them (ledger.go).
-		if err := r.appendLines(ctx, lg, res.records(), tokens, lastRecord, tokenOffsets); err != nil {
+		if err := r.appendLines(ctx, lg, res.records(), false, tokens, lastRecord, tokenOffsets); err != nil {
 			r.store.Poison(err)
 			return fmt.Errorf("append to spool: %w", err)
 		}

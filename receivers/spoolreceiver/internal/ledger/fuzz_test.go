@@ -22,7 +22,7 @@ func FuzzOpen(f *testing.F) {
 		if err := os.WriteFile(path, append(header(spoolID), tail...), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Holds: holdsAll})
+		l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Held: holdsAll})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,8 +35,10 @@
 // Since the entry is written before the records, a crash leaves either the
 // entry alone, the entry and the records, or neither, never the records
 // alone (which would be spooled again). At the next start an entry is
-// trusted only if the spool holds its records (spool.Spool.Holds: each chain
-// it used reaches its sequence number, or delivered it) and, beyond that,
+// trusted only as far as the spool holds its records (spool.Spool.Held: each
+// chain it used reaches its sequence numbers, or delivered them; a crash in
+// the middle of the spool's write of a batch that went to one chain leaves
+// its first records, and only their lines are skipped) and, beyond that,
 // it was written during the same boot of the machine (the process was
 // killed and the kernel kept every write), or the spool had fsynced the
 // batch when this entry or a later one of the same run was written (the
@@ -47,7 +49,7 @@
 //
 // Each checkpoint the input saves covers every batch before it, so the file
 // is cut back to its header then; it holds at most one poll's entries
-// (104 bytes per batch of up to 100 lines).
+// (112 bytes per batch of up to 100 lines).
 package ledger // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/ledger"
 
 import (
@@ -71,7 +73,7 @@ const (
 	magic = "FLLEDGR1"
 	// maxIDLen bounds the spool identity kept in the header.
 	maxIDLen  = 255
-	entrySize = 104
+	entrySize = 112
 	// crcAt is where an entry's CRC32C (of the bytes before it) is.
 	crcAt = entrySize - 4
 	// DefaultMaxSize is the size past which a ledger stops recording until
@@ -99,9 +101,9 @@ type Options struct {
 	// BootID identifies the machine's current boot ("" if unknown: then
 	// only fsynced batches are trusted after a restart). BootID() reads it.
 	BootID string
-	// Holds reports whether the spool holds records placed as given
-	// (spool.Spool.Holds); nil trusts no entry.
-	Holds func(spool.Placement) bool
+	// Held returns how many of a batch's n records, placed as given, the
+	// spool holds (spool.Spool.Held); nil trusts no entry.
+	Held func(where spool.Placement, n int) int
 	// MaxSize is the largest the file grows (default DefaultMaxSize).
 	MaxSize int64
 }
@@ -126,12 +128,16 @@ type entry struct {
 	where     spool.Placement
 	synced    uint64
 	boot, run uint64
+
+	// held is how many of the batch's first lines the spool holds (set
+	// when the ledger is loaded): the lines Skip may skip.
+	held int
 }
 
 // last is the highest sequence number of e's records.
 func (e *entry) last() uint64 {
 	var m uint64
-	for _, s := range e.where {
+	for _, s := range e.where.Last {
 		m = max(m, s)
 	}
 	return m
@@ -229,15 +235,15 @@ func (l *Ledger) load(all []entry) {
 	// durable[run] is the highest fsynced sequence number an entry of that
 	// run, at or after the current one, was written with.
 	durable := map[uint64]uint64{}
-	trusted := make([]bool, len(all))
 	for i := len(all) - 1; i >= 0; i-- {
 		e := &all[i]
 		durable[e.run] = max(durable[e.run], e.synced)
-		trusted[i] = l.opts.Holds != nil && l.opts.Holds(e.where) &&
-			((l.boot != 0 && e.boot == l.boot) || durable[e.run] >= e.last())
+		if l.opts.Held != nil && ((l.boot != 0 && e.boot == l.boot) || durable[e.run] >= e.last()) {
+			e.held = min(l.opts.Held(e.where, int(e.count)), int(e.count))
+		}
 	}
-	for i, e := range all {
-		if !trusted[i] {
+	for _, e := range all {
+		if e.held <= 0 {
 			l.stats.Untrusted++
 			continue
 		}
@@ -274,14 +280,17 @@ func (l *Ledger) Skip(tokens [][]byte, lastRecord int64, offsets []int64) int {
 		if matched < 0 {
 			break
 		}
-		n := int(cands[matched].count)
+		e := cands[matched]
 		// Each entry skips once.
 		if cands = append(cands[:matched], cands[matched+1:]...); len(cands) == 0 {
 			delete(l.index, offsets[i])
 		} else {
 			l.index[offsets[i]] = cands
 		}
-		i += n
+		i += e.held
+		if e.held < int(e.count) {
+			break // the spool holds the batch's first lines only
+		}
 	}
 	l.stats.Skipped += int64(i)
 	if len(l.index) == 0 {
@@ -390,8 +399,9 @@ func header(spoolID string) []byte {
 }
 
 // encode writes e as an entry of the file: little endian start, end and
-// recNum (int64), count (uint32), hash, where (one uint64 per spool chain),
-// synced, boot and run (uint64), then the CRC32C (Castagnoli) of all that.
+// recNum (int64), count (uint32), hash, where (its first sequence number,
+// then the last in each spool chain), synced, boot and run (uint64), then the
+// CRC32C (Castagnoli) of all that.
 func encode(b []byte, e *entry) {
 	le := binary.LittleEndian
 	le.PutUint64(b[0:], uint64(e.start))
@@ -399,8 +409,9 @@ func encode(b []byte, e *entry) {
 	le.PutUint64(b[16:], uint64(e.recNum))
 	le.PutUint32(b[24:], e.count)
 	le.PutUint64(b[28:], e.hash)
-	at := 36
-	for _, s := range e.where {
+	le.PutUint64(b[36:], e.where.First)
+	at := 44
+	for _, s := range e.where.Last {
 		le.PutUint64(b[at:], s)
 		at += 8
 	}
@@ -420,9 +431,10 @@ func decode(b []byte) (entry, bool) {
 		start: int64(le.Uint64(b[0:])), end: int64(le.Uint64(b[8:])), recNum: int64(le.Uint64(b[16:])),
 		count: le.Uint32(b[24:]), hash: le.Uint64(b[28:]),
 	}
-	at := 36
-	for i := range e.where {
-		e.where[i] = le.Uint64(b[at:])
+	e.where.First = le.Uint64(b[36:])
+	at := 44
+	for i := range e.where.Last {
+		e.where.Last[i] = le.Uint64(b[at:])
 		at += 8
 	}
 	e.synced, e.boot, e.run = le.Uint64(b[at:]), le.Uint64(b[at+8:]), le.Uint64(b[at+16:])
@@ -430,7 +442,7 @@ func decode(b []byte) (entry, bool) {
 }
 
 // The entry's fields fill it up to its CRC.
-var _ = [1]struct{}{}[crcAt-(36+8*len(spool.Placement{})+24)]
+var _ = [1]struct{}{}[crcAt-(44+8*len(spool.Placement{}.Last)+24)]
 
 // hashBatch hashes lines with the offsets their lines end at in the file, so
 // that the same bytes cut into other lines hash differently.

@@ -64,14 +64,14 @@ func lines(prefix string, from, to int) []byte {
 }
 
 // holdsAll is a spool that holds every record.
-func holdsAll(spool.Placement) bool { return true }
+func holdsAll(_ spool.Placement, n int) int { return n }
 
 // at places a batch's records in the info chain, up to seq.
-func at(seq uint64) spool.Placement { return spool.Placement{1: seq} }
+func at(seq uint64) spool.Placement { return spool.Placement{Last: [5]uint64{1: seq}} }
 
 func open(t *testing.T, path, bootID string) *Ledger {
 	t.Helper()
-	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: bootID, Holds: holdsAll})
+	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: bootID, Held: holdsAll})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = l.Close() })
 	return l
@@ -248,7 +248,7 @@ func TestOtherSpool(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "in.ledger")
 	bs := read(lines("app", 0, 100), 0, 0, 100)
 	spoolAll(t, open(t, path, boot), bs, 0)
-	l, err := Open(Options{Path: path, SpoolID: "another spool", BootID: boot, Holds: holdsAll})
+	l, err := Open(Options{Path: path, SpoolID: "another spool", BootID: boot, Held: holdsAll})
 	require.NoError(t, err)
 	defer l.Close()
 	assert.Equal(t, 0, skipped(l, bs))
@@ -322,7 +322,7 @@ func TestNoSkipWithinARun(t *testing.T) {
 func TestMaxSize(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
-	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Holds: holdsAll, MaxSize: int64(len(header(spoolID))) + 2*entrySize})
+	l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Held: holdsAll, MaxSize: int64(len(header(spoolID))) + 2*entrySize})
 	require.NoError(t, err)
 	defer l.Close()
 	bs := read(lines("app", 0, 400), 0, 0, 100)
@@ -373,7 +373,7 @@ func TestNoAllocations(t *testing.T) {
 }
 
 func BenchmarkRecord(b *testing.B) {
-	l, err := Open(Options{Path: filepath.Join(b.TempDir(), "in.ledger"), SpoolID: spoolID, BootID: boot, Holds: holdsAll, MaxSize: 1 << 40})
+	l, err := Open(Options{Path: filepath.Join(b.TempDir(), "in.ledger"), SpoolID: spoolID, BootID: boot, Held: holdsAll, MaxSize: 1 << 40})
 	require.NoError(b, err)
 	defer l.Close()
 	bt := read(lines("app", 0, 100), 0, 0, 100)[0]
@@ -387,25 +387,45 @@ func BenchmarkRecord(b *testing.B) {
 
 // A batch whose records the spool does not hold (the process died after
 // the entry and before the records reached the files) is read again, and
-// so is everything after it.
+// so is everything after it; of a batch the spool holds in part (its write
+// cut short), the lines whose records it holds are skipped.
 func TestNotHeld(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "in.ledger")
 	bs := read(lines("app", 0, 300), 0, 0, 100)
 	spoolAll(t, open(t, path, boot), bs, 0)
-	held := func(p spool.Placement) bool { return p[1] <= 200 }
 	tests := []struct {
-		name  string
-		holds func(spool.Placement) bool
-		want  int
+		name string
+		held func(spool.Placement, int) int
+		want int
 	}{
-		{name: "all held", holds: holdsAll, want: 300},
-		{name: "the last batch not in the files", holds: held, want: 200},
-		{name: "no spool to ask", holds: nil, want: 0},
+		{name: "all held", held: holdsAll, want: 300},
+		{name: "the last batch not in the files", held: func(p spool.Placement, n int) int {
+			if p.Last[1] <= 200 {
+				return n
+			}
+			return 0
+		}, want: 200},
+		{name: "the last batch's first 30 lines in the files", held: func(p spool.Placement, n int) int {
+			if p.Last[1] <= 200 {
+				return n
+			}
+			return 30
+		}, want: 230},
+		{name: "the second batch's first 30 lines", held: func(p spool.Placement, n int) int {
+			switch {
+			case p.Last[1] <= 100:
+				return n
+			case p.Last[1] <= 200:
+				return 30
+			}
+			return 0
+		}, want: 130},
+		{name: "no spool to ask", held: nil, want: 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Holds: tt.holds})
+			l, err := Open(Options{Path: path, SpoolID: spoolID, BootID: boot, Held: tt.held})
 			require.NoError(t, err)
 			defer l.Close()
 			assert.Equal(t, tt.want, skipped(l, bs))

@@ -2,9 +2,14 @@ package spool
 
 import "context"
 
-// Placement says where records went: for each chain, the sequence number of
-// the last of them in it (0 if none went there).
-type Placement [numChains]uint64
+// Placement says where a batch of records went.
+type Placement struct {
+	// First is the sequence number of the batch's first record.
+	First uint64
+	// Last is, for each chain, the sequence number of the batch's last
+	// record in it (0 if none went there).
+	Last [numChains]uint64
+}
 
 // maxPlacedBatch bounds the batch AppendPlaced holds in memory before any of
 // it is written, as does a quarter of a segment (the active segment grows
@@ -14,7 +19,7 @@ const maxPlacedBatch = 2 << 20
 
 // AppendPlaced is Append for a caller that must note where a batch went
 // before any of it can reach a file (a crash of the process then leaves
-// either the note without the records, which Holds tells, or both). Once
+// either the note without the records, which Held tells, or both). Once
 // every record is buffered, and before any is written, it calls placed with
 // the batch's placement, under the spool's lock (so placed must be short and
 // must not call the spool). placed is not called when the batch is taken
@@ -42,17 +47,39 @@ func (s *Spool) writeHeldLocked() {
 	}
 }
 
-// Holds reports whether records placed at p were all in the spool's files
-// when it was opened, or acknowledged by then: for each chain, the file held
-// a record at or after p's (a chain's file is written in order, so a crash
-// of the process cuts only its end).
-func (s *Spool) Holds(p Placement) bool {
-	for c, seq := range p {
-		if seq != 0 && seq > s.openAckSeq && seq > s.openLast[c] {
-			return false
+// Held returns how many of the n records of a batch placed at p the spool
+// held when it was opened, in files or acknowledged by then. A chain's file
+// is written in order, so a crash of the process cuts only its end (a write
+// cut short inside a record leaves a torn tail, which Open cuts off): all n
+// are held when every chain the batch used reaches its last record; when
+// the batch went to one chain under consecutive sequence numbers, the ones
+// up to where that chain ends are; otherwise none is counted.
+func (s *Spool) Held(p Placement, n int) int {
+	all, chain := true, -1
+	for c, seq := range p.Last {
+		if seq == 0 {
+			continue
+		}
+		if seq > s.openAckSeq && seq > s.openLast[c] {
+			all = false
+		}
+		if chain >= 0 {
+			chain = numChains // more than one
+		} else {
+			chain = c
 		}
 	}
-	return true
+	switch {
+	case all:
+		return n
+	case chain < 0 || chain == numChains || p.First == 0 || p.Last[chain]-p.First+1 != uint64(n):
+		return 0
+	}
+	held := max(s.openLast[chain], s.openAckSeq)
+	if held < p.First {
+		return 0
+	}
+	return int(held - p.First + 1)
 }
 
 // Durable returns the sequence number up to which this process has fsynced

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // segBytes is the size of the segment files on disk.
@@ -87,13 +89,13 @@ func TestAppendPlaced(t *testing.T) {
 			name:   "bands",
 			policy: EvictLowestSeverity,
 			recs:   append(append(recs(sevInfo, 0, 5), recs(sevError, 5, 7)...), recs(sevDebug, 7, 8)...),
-			want:   Placement{chainDebug: 8, chainInfo: 5, chainError: 7},
+			want:   Placement{First: 1, Last: [numChains]uint64{chainDebug: 8, chainInfo: 5, chainError: 7}},
 		},
 		{
 			name:   "one chain",
 			policy: DropOldest,
 			recs:   append(recs(sevInfo, 0, 5), recs(sevError, 5, 7)...),
-			want:   Placement{chainAll: 7},
+			want:   Placement{First: 1, Last: [numChains]uint64{chainAll: 7}},
 		},
 		{
 			// More than a write buffer: still nothing is written before
@@ -101,7 +103,7 @@ func TestAppendPlaced(t *testing.T) {
 			name:   "larger than the write buffer",
 			policy: EvictLowestSeverity,
 			recs:   recs(sevInfo, 0, 3000),
-			want:   Placement{chainInfo: 3000},
+			want:   Placement{First: 1, Last: [numChains]uint64{chainInfo: 3000}},
 		},
 		{
 			name:    "larger than a quarter segment",
@@ -132,26 +134,43 @@ func TestAppendPlaced(t *testing.T) {
 	}
 }
 
-// Holds tells records that were in the files from records that were only
-// buffered when the process died.
-func TestHoldsAfterCrash(t *testing.T) {
+// Held tells records that were in the files from records that were only
+// buffered when the process died, and counts the first records of a batch
+// whose write was cut short.
+func TestHeldAfterCrash(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "spool")
 	s := openSpool(t, Options{Dir: dir, Fsync: FsyncNever})
 	ctx := context.Background()
-	var written, buffered, other Placement
+	var written, other, cut, buffered Placement
 	require.NoError(t, s.AppendPlaced(ctx, recs(sevInfo, 0, 10), func(p Placement) { written = p }))
 	require.NoError(t, s.AppendPlaced(ctx, recs(sevError, 10, 12), func(p Placement) { other = p }))
+	require.NoError(t, s.AppendPlaced(ctx, recs(sevWarn, 12, 22), func(p Placement) { cut = p }))
 	require.NoError(t, s.Sync()) // writes the buffers out
-	require.NoError(t, s.AppendPlaced(ctx, append(recs(sevInfo, 12, 14), recs(sevWarn, 14, 15)...), func(p Placement) { buffered = p }))
+	require.NoError(t, s.AppendPlaced(ctx, append(recs(sevInfo, 22, 24), recs(sevWarn, 24, 25)...), func(p Placement) { buffered = p }))
 
 	crashed := filepath.Join(t.TempDir(), "crashed")
 	copyDir(t, dir, crashed)
+	// The write of the warn chain cut short two and a half frames before
+	// its end: a torn tail, which Open cuts off.
+	frame := int64(segfmt.FrameHeaderSize + len(rec(sevWarn, 12).Payload))
+	warn, err := filepath.Glob(filepath.Join(crashed, "warn-*.seg"))
+	require.NoError(t, err)
+	require.Len(t, warn, 1)
+	st, err := os.Stat(warn[0])
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(warn[0], st.Size()-2*frame-frame/2))
+
 	c := openSpool(t, Options{Dir: crashed, Fsync: FsyncNever})
-	assert.True(t, c.Holds(written))
-	assert.True(t, c.Holds(other))
-	assert.False(t, c.Holds(buffered))
-	assert.True(t, c.Holds(Placement{}))
-	assert.False(t, c.Holds(Placement{chainDebug: 1}), "a chain without files")
+	assert.Equal(t, 10, c.Held(written, 10))
+	assert.Equal(t, 2, c.Held(other, 2))
+	assert.Equal(t, 7, c.Held(cut, 10), "the first 7 of 10")
+	assert.Equal(t, 0, c.Held(buffered, 3))
+	assert.Equal(t, 4, c.Held(Placement{}, 4), "no records")
+	assert.Equal(t, 0, c.Held(Placement{First: 1, Last: [numChains]uint64{chainDebug: 1}}, 1), "a chain without files")
+	// Over two chains, a part is not counted.
+	assert.Equal(t, 0, c.Held(Placement{First: 12, Last: [numChains]uint64{chainInfo: 10, chainWarn: 21}}, 10))
+	// Without First, nor is a part of one chain.
+	assert.Equal(t, 0, c.Held(Placement{Last: cut.Last}, 10))
 
 	// Acknowledged records count as held, whether their segment is left.
 	require.NoError(t, s.Close())
@@ -161,7 +180,7 @@ func TestHoldsAfterCrash(t *testing.T) {
 	readN(t, a, 3, true)
 	require.NoError(t, a.Close())
 	b := openSpool(t, Options{Dir: a.opts.Dir, Fsync: FsyncNever})
-	assert.True(t, b.Holds(first))
+	assert.Equal(t, 3, b.Held(first, 3))
 }
 
 // A partial append (writes fail past the buffering bound) does not call

@@ -340,8 +340,8 @@ type Spool struct {
 	// records go, and holds back every write to the files meanwhile.
 	placing *Placement
 	// openLast is, per chain, the last sequence number its files held
-	// when the spool was opened (for Holds).
-	openLast Placement
+	// when the spool was opened (for Held).
+	openLast [numChains]uint64
 	// durableSeq mirrors syncedSeq for Durable, which must not wait for a
 	// sync in progress; it is set only by this process's fsyncs.
 	durableSeq atomic.Uint64
@@ -604,7 +604,10 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	seq := s.nextSeq
 	s.nextSeq++
 	if s.placing != nil {
-		s.placing[c.id] = seq
+		if s.placing.First == 0 {
+			s.placing.First = seq
+		}
+		s.placing.Last[c.id] = seq
 	}
 	g := c.active
 	if c.bufFrames == 0 {
