@@ -108,7 +108,15 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 			static[k] = v
 		}
 	}
-	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, _ int64, _ []int64) error {
+	lg := r.ledgers[fc]
+	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, lastRecord int64, tokenOffsets []int64) error {
+		// Lines spooled before a crash, read again: skipped (ledger.go).
+		if n := r.skipSpooled(ctx, lg, tokens, lastRecord, tokenOffsets); n > 0 {
+			tokens, tokenOffsets = tokens[n:], tokenOffsets[n:]
+			if len(tokens) == 0 {
+				return nil
+			}
+		}
 		if static != nil {
 			merged := make(map[string]any, len(attrs)+len(static))
 			maps.Copy(merged, attrs)
@@ -141,7 +149,7 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 		for i := range tokens {
 			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
 		}
-		if err := r.appendRecords(ctx, s.recs, waitForRoom); err != nil {
+		if err := r.appendLines(ctx, lg, s.recs, true, tokens, lastRecord, tokenOffsets); err != nil {
 			// Shutdown, or a line that can never fit: fileconsumer moves
 			// past the lines whatever emit returns.
 			r.store.Poison(err)

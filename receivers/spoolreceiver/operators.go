@@ -171,12 +171,12 @@ func buildPipeline(set component.TelemetrySettings, cfgs []operator.Config, sink
 // operatorEmit returns fileconsumer's callback for a file input with
 // operators: each line becomes a stanza entry (the line as a string body,
 // the file's attributes and the input's `attributes`), goes through the
-// operators synchronously and is appended to the spool by the pipeline's
-// last operator before the callback returns. An append error is returned
-// to the file reader as fileEmit returns it, whatever the operators did
-// with it; an operator's own parse error is its `on_error` policy's
-// business (stanza logs it, and `send` spools the entry unparsed) and is
-// not returned, since no line was lost to the spool.
+// operators synchronously into the pipeline's last operator, which collects
+// the call's records; the callback appends them at once, as fileEmit
+// appends its lines, before it returns. An append error is returned to the
+// file reader as fileEmit returns it; an operator's own parse error is its
+// `on_error` policy's business (stanza logs it, and `send` spools the entry
+// unparsed) and is not returned, since no line was lost to the spool.
 func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback, error) {
 	sink := &fileSink{r: r}
 	pipe, first, err := buildPipeline(r.set.TelemetrySettings, fc.Operators, sink)
@@ -191,7 +191,15 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 	for k, v := range fc.Attributes {
 		static[k] = v
 	}
-	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, _ int64, _ []int64) error {
+	lg := r.ledgers[fc]
+	return func(ctx context.Context, tokens [][]byte, attrs map[string]any, lastRecord int64, tokenOffsets []int64) error {
+		// Lines spooled before a crash, read again: skipped (ledger.go).
+		if n := r.skipSpooled(ctx, lg, tokens, lastRecord, tokenOffsets); n > 0 {
+			tokens, tokenOffsets = tokens[n:], tokenOffsets[n:]
+			if len(tokens) == 0 {
+				return nil
+			}
+		}
 		now := time.Now()
 		entries := make([]*entry.Entry, 0, len(tokens))
 		for _, tok := range tokens {
@@ -211,23 +219,54 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 			maps.Copy(e.Attributes, static)
 			entries = append(entries, e)
 		}
-		res := &appendResult{}
+		res := &appendResult{s: scratchPool.Get().(*scratch), ends: make([]int, 0, len(entries)), times: make([]int64, 0, len(entries))}
+		defer scratchPool.Put(res.s)
+		res.s.buf, res.s.recs, res.s.sevs = res.s.buf[:0], res.s.recs[:0], res.s.sevs[:0]
 		_ = first.ProcessBatch(context.WithValue(ctx, appendResultKey{}, res), entries)
-		return res.err
+		if len(res.ends) == 0 {
+			return nil // every line filtered out
+		}
+		// One append for the call's lines, as fileEmit, so that its ledger
+		// entry precedes them (ledger.go).
+		if err := r.appendLines(ctx, lg, res.records(), false, tokens, lastRecord, tokenOffsets); err != nil {
+			r.store.Poison(err)
+			return fmt.Errorf("append to spool: %w", err)
+		}
+		return nil
 	}, nil
 }
+
+// errNoEmitCall is the sink's answer to entries that do not come from a
+// file input's emit call (nothing else feeds its pipeline).
+var errNoEmitCall = errors.New("spool output: entries outside a file input's emit call")
 
 // appendResultKey carries one emit call's *appendResult through the
 // operators to the sink.
 type appendResultKey struct{}
 
-// appendResult is the first append error of one emit call. The operators
-// join it with their own errors; the sink records it here so the call can
-// tell a line that did not reach the spool from a line that did not parse.
-type appendResult struct{ err error }
+// appendResult collects the records the operators hand the sink during one
+// emit call, in order: the call appends them at once when the operators are
+// done. (An append error is thus the call's, never mixed with the
+// operators' own errors.)
+type appendResult struct {
+	s    *scratch // buf holds the encoded records, sevs and recs their metadata
+	ends []int    // end of each record in s.buf
+	// times are the records' observed times.
+	times []int64
+}
 
-// fileSink is the last operator of a file input's pipeline: it appends
-// entries to the spool through appendRecords, as fileEmit appends lines.
+// records returns the collected records for the spool.
+func (res *appendResult) records() []spool.Record {
+	start := 0
+	for i, end := range res.ends {
+		res.s.recs = append(res.s.recs, spool.Record{Severity: res.s.sevs[i], Time: res.times[i], Payload: res.s.buf[start:end]})
+		start = end
+	}
+	return res.s.recs
+}
+
+// fileSink is the last operator of a file input's pipeline: it encodes
+// entries into the records its emit call appends.
 type fileSink struct {
 	helper.OutputOperator
 	r *spoolReceiver
@@ -238,45 +277,22 @@ func (s *fileSink) Process(ctx context.Context, e *entry.Entry) error {
 	return s.ProcessBatch(ctx, []*entry.Entry{e})
 }
 
-// ProcessBatch appends entries. After a failed append, it refuses the rest
-// of the call's entries (a router may call it again), so nothing after a
-// line that failed reaches the spool before it.
+// ProcessBatch encodes entries into the emit call's records (a router may
+// call it several times in one call); the call appends them.
 func (s *fileSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) error {
-	res, _ := ctx.Value(appendResultKey{}).(*appendResult)
-	if res == nil {
-		res = &appendResult{}
-	}
-	if res.err != nil {
-		return res.err
-	}
 	if len(entries) == 0 {
 		return nil
 	}
-	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	sc.buf, sc.recs = sc.buf[:0], sc.recs[:0]
-	offsets := make([]int, 0, len(entries)+1)
-	for _, e := range entries {
-		offsets = append(offsets, len(sc.buf))
-		sc.buf = record.Append(sc.buf, entryToRecord(e))
+	if res, _ := ctx.Value(appendResultKey{}).(*appendResult); res != nil {
+		for _, e := range entries {
+			res.s.buf = record.Append(res.s.buf, entryToRecord(e))
+			res.ends = append(res.ends, len(res.s.buf))
+			res.s.sevs = append(res.s.sevs, severityOf(e.Severity))
+			res.times = append(res.times, e.ObservedTimestamp.UnixNano())
+		}
+		return nil
 	}
-	offsets = append(offsets, len(sc.buf))
-	for i, e := range entries {
-		sc.recs = append(sc.recs, spool.Record{
-			Severity: severityOf(e.Severity),
-			Time:     e.ObservedTimestamp.UnixNano(),
-			Payload:  sc.buf[offsets[i]:offsets[i+1]],
-		})
-	}
-	// As fileEmit: wait while the spool cannot take the records (a full
-	// disk, a full spool under the block policy), holding the reader at
-	// these lines; only shutdown or a record that can never fit fail.
-	if err := s.r.appendRecords(ctx, sc.recs, waitForRoom); err != nil {
-		s.r.store.Poison(err)
-		res.err = fmt.Errorf("append to spool: %w", err)
-		return res.err
-	}
-	return nil
+	return errNoEmitCall
 }
 
 // nopPersister is what the operators start with: parsers and transformers

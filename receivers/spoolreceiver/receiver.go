@@ -17,9 +17,11 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
 
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/checkpoint"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/delivery"
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/ledger"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/metadata"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
@@ -45,7 +47,8 @@ type spoolReceiver struct {
 	store     *checkpoint.Store
 	telemetry *metadata.TelemetryBuilder
 	files     []*fileconsumer.Manager
-	pipes     []*pipeline.DirectedPipeline // file inputs' operators
+	ledgers   map[*FileConfig]*ledger.Ledger // per file input (ledger.go)
+	pipes     []*pipeline.DirectedPipeline   // file inputs' operators
 	syslogs   []operator.Operator
 
 	cancel context.CancelFunc
@@ -124,12 +127,17 @@ func (r *spoolReceiver) start() error {
 	}()
 	go r.reportEvictions(ctx)
 
+	r.openLedgers()
 	for _, name := range sortedKeys(r.cfg.Files) {
 		m, err := r.buildFile(r.cfg.Files[name])
 		if err != nil {
 			return fmt.Errorf("'files::%s': %w", name, err)
 		}
-		if err := m.Start(operator.NewScopedPersister(name, r.store)); err != nil {
+		var persister operator.Persister = operator.NewScopedPersister(name, r.store)
+		if lg := r.ledgers[r.cfg.Files[name]]; lg != nil {
+			persister = ledgerPersister{persister, lg, r.set.Logger.With(zap.String("input", name))}
+		}
+		if err := m.Start(persister); err != nil {
 			return fmt.Errorf("start file input %s: %w", name, err)
 		}
 		r.files = append(r.files, m)
@@ -162,6 +170,7 @@ func (r *spoolReceiver) Shutdown(context.Context) error {
 		errs = append(errs, m.Stop())
 	}
 	r.files = nil
+	r.closeLedgers()
 	for _, p := range r.pipes {
 		errs = append(errs, p.Stop())
 	}

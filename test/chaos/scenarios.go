@@ -230,9 +230,10 @@ func tornSpoolTail(ctx context.Context, e *env) (res result) {
 
 // agentKillBacklog SIGKILLs the agent while it catches up a backlog (lines
 // written while it was down, with the gateway unreachable), as soon as it
-// has spooled the first of them: the file input saves its checkpoint at the
-// end of a poll, so what it spooled of the backlog is read and spooled
-// again after the restart, as new records.
+// has spooled the first of them. The file input saves its checkpoint only
+// at the end of a poll, so after the restart it reads from before what it
+// spooled of the backlog; its ledger must recognise those lines, or they
+// are spooled again as new records (duplicates in the archive).
 func agentKillBacklog(ctx context.Context, e *env) (res result) {
 	r, err := e.rig(e2e.RigOptions{})
 	if err != nil {
@@ -274,7 +275,11 @@ func agentKillBacklog(ctx context.Context, e *env) (res result) {
 		return result{Err: err}
 	}
 	r.Relay.SetMode(e2e.Pass)
-	return e.measure(ctx, r, w.Total, time.Now())
+	res = e.measure(ctx, r, w.Total, time.Now())
+	if n, err := e2e.Counter(r.AgentMetrics, "otelcol_spool_reread_skipped_records"); err == nil {
+		res.Notes = append(res.Notes, fmt.Sprintf("%d lines read again recognised and skipped at intake", int(n)))
+	}
+	return res
 }
 
 // waitSpooled waits until the agent spooled n records (since it started)

@@ -25,23 +25,24 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                   metric.Meter
-	mu                      sync.Mutex
-	registrations           []metric.Registration
-	SpoolAppendRetries      metric.Int64Counter
-	SpoolAppendedRecords    metric.Int64ObservableCounter
-	SpoolBytes              metric.Int64ObservableGauge
-	SpoolCorruptRecords     metric.Int64ObservableCounter
-	SpoolDeliveredRecords   metric.Int64ObservableCounter
-	SpoolEvictedRecords     metric.Int64ObservableCounter
-	SpoolFilesystemFree     metric.Int64ObservableGauge
-	SpoolMinFree            metric.Int64ObservableGauge
-	SpoolOldestRecordAge    metric.Float64ObservableGauge
-	SpoolQuarantinedRecords metric.Int64ObservableCounter
-	SpoolRecords            metric.Int64ObservableGauge
-	SpoolSizeLimit          metric.Int64ObservableGauge
-	SpoolUDPDroppedRecords  metric.Int64Counter
-	SpoolUndecodableRecords metric.Int64Counter
+	meter                     metric.Meter
+	mu                        sync.Mutex
+	registrations             []metric.Registration
+	SpoolAppendRetries        metric.Int64Counter
+	SpoolAppendedRecords      metric.Int64ObservableCounter
+	SpoolBytes                metric.Int64ObservableGauge
+	SpoolCorruptRecords       metric.Int64ObservableCounter
+	SpoolDeliveredRecords     metric.Int64ObservableCounter
+	SpoolEvictedRecords       metric.Int64ObservableCounter
+	SpoolFilesystemFree       metric.Int64ObservableGauge
+	SpoolMinFree              metric.Int64ObservableGauge
+	SpoolOldestRecordAge      metric.Float64ObservableGauge
+	SpoolQuarantinedRecords   metric.Int64ObservableCounter
+	SpoolRecords              metric.Int64ObservableGauge
+	SpoolRereadSkippedRecords metric.Int64Counter
+	SpoolSizeLimit            metric.Int64ObservableGauge
+	SpoolUDPDroppedRecords    metric.Int64Counter
+	SpoolUndecodableRecords   metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -321,6 +322,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.SpoolRecords, err = builder.meter.Int64ObservableGauge(
 		"otelcol_spool_records",
 		metric.WithDescription("Records in the spool not yet delivered. [Alpha]"),
+		metric.WithUnit("{records}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.SpoolRereadSkippedRecords, err = builder.meter.Int64Counter(
+		"otelcol_spool_reread_skipped_records",
+		metric.WithDescription("File lines a restarted file input read again and skipped because the spool already held them (the input's ledger recognised them). [Alpha]"),
 		metric.WithUnit("{records}"),
 	)
 	errs = errors.Join(errs, err)

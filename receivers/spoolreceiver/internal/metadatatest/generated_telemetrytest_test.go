@@ -65,6 +65,7 @@ func TestSetupTelemetry(t *testing.T) {
 		return nil
 	}))
 	tb.SpoolAppendRetries.Add(context.Background(), 1)
+	tb.SpoolRereadSkippedRecords.Add(context.Background(), 1)
 	tb.SpoolUDPDroppedRecords.Add(context.Background(), 1)
 	tb.SpoolUndecodableRecords.Add(context.Background(), 1)
 	AssertEqualSpoolAppendRetries(t, testTel,
@@ -98,6 +99,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSpoolRecords(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualSpoolRereadSkippedRecords(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualSpoolSizeLimit(t, testTel,

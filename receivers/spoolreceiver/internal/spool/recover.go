@@ -61,6 +61,7 @@ func (s *Spool) recover() error {
 	for _, sf := range files {
 		r := s.recoverSegment(filepath.Join(s.opts.Dir, sf.name), sf.chain, sf.seq, ackSeq)
 		maxSeq = max(maxSeq, r.lastSeq)
+		s.openLast[sf.chain] = max(s.openLast[sf.chain], r.lastSeq)
 		spooled += r.count
 		delivered += r.acked
 		if g := r.seg; g != nil {

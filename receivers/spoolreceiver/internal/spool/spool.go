@@ -64,6 +64,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -335,6 +336,15 @@ type Spool struct {
 	// appended since can be called durable again until the spool is
 	// reopened (and recovery reads what really is on disk).
 	syncErr error
+	// placing, while AppendPlaced buffers a batch, collects where its
+	// records go, and holds back every write to the files meanwhile.
+	placing *Placement
+	// openLast is, per chain, the last sequence number its files held
+	// when the spool was opened (for Held).
+	openLast [numChains]uint64
+	// durableSeq mirrors syncedSeq for Durable, which must not wait for a
+	// sync in progress; it is set only by this process's fsyncs.
+	durableSeq atomic.Uint64
 
 	dataCh chan struct{} // wakes the reader; capacity 1
 	done   chan struct{} // closed by Close
@@ -431,15 +441,16 @@ func (o *Options) setDefaults() error {
 // error) up to a bound; past it Append returns the write error, as a
 // *PartialError when the batch was taken only in part.
 func (s *Spool) Append(ctx context.Context, recs []Record) error {
-	return s.append(ctx, recs, true)
+	return s.append(ctx, recs, true, nil)
 }
 
 // TryAppend is Append that never waits: under Block it returns ErrFull at once.
 func (s *Spool) TryAppend(recs []Record) error {
-	return s.append(context.Background(), recs, false)
+	return s.append(context.Background(), recs, false, nil)
 }
 
-func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
+// append is Append (wait) or TryAppend; with placed, it is AppendPlaced.
+func (s *Spool) append(ctx context.Context, recs []Record, wait bool, placed func(Placement)) error {
 	var need int64
 	for i := range recs {
 		if n := len(recs[i].Payload); n > s.maxRecord {
@@ -486,11 +497,25 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool) error {
 	}
 	var ev Eviction
 	var err error
+	var where Placement
+	held := placed != nil && need <= min(maxPlacedBatch, s.opts.SegmentSize/4)
+	if held {
+		s.placing = &where
+	}
 	taken := 0
 	for ; taken < len(recs); taken++ {
 		if err = s.appendLocked(&recs[taken], &ev); err != nil {
 			break
 		}
+	}
+	if held {
+		// (appendLocked gives up holding writes if they fail.)
+		whole := s.placing != nil && err == nil
+		s.placing = nil
+		if whole {
+			placed(where)
+		}
+		s.writeHeldLocked()
 	}
 	last := s.nextSeq - 1
 	if s.dropped.Records > 0 {
@@ -563,14 +588,27 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 		}
 	}
 	if len(c.wbuf) >= writeBufSize {
+		if s.placing != nil && c.writeFailing {
+			// Writes are held for AppendPlaced, but they fail: the
+			// buffer's bound matters more than the placement.
+			s.placing = nil
+		}
 		// While writes fail (disk full, I/O error) records stay buffered,
 		// up to maxPending; beyond that Append refuses them.
-		if err := s.flushLocked(c); err != nil && len(c.wbuf)+int(fsz) > maxPending {
-			return err
+		if s.placing == nil {
+			if err := s.flushLocked(c); err != nil && len(c.wbuf)+int(fsz) > maxPending {
+				return err
+			}
 		}
 	}
 	seq := s.nextSeq
 	s.nextSeq++
+	if s.placing != nil {
+		if s.placing.First == 0 {
+			s.placing.First = seq
+		}
+		s.placing.Last[c.id] = seq
+	}
 	g := c.active
 	if c.bufFrames == 0 {
 		c.bufSeq = seq
@@ -583,7 +621,7 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	s.unread++
 	c.unread++
 	s.stats.Appended++
-	if g.size >= s.opts.SegmentSize && s.flushLocked(c) == nil {
+	if g.size >= s.opts.SegmentSize && s.placing == nil && s.flushLocked(c) == nil {
 		// (A segment whose data cannot be written yet stays open.)
 		s.sealLocked(c)
 	}

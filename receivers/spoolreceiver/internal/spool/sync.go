@@ -85,6 +85,9 @@ func (s *Spool) syncTo(seq uint64, final bool) error {
 		return errors.Join(errs...)
 	}
 	s.syncedSeq = max(s.syncedSeq, target)
+	if s.opts.Fsync != FsyncNever {
+		s.durableSeq.Store(s.syncedSeq)
+	}
 	return nil
 }
 
