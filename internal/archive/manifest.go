@@ -57,6 +57,11 @@ type Manifest struct {
 	ManifestSHA256 string `json:"manifest_sha256,omitempty"`
 	DeletedAt      string `json:"deleted_at,omitempty"`
 	Retention      string `json:"retention,omitempty"`
+
+	// Index summarises a sealed segment's records for queries (index.go);
+	// absent in manifests written before it existed. It is last, so a
+	// reader that wants only the fields above can stop early.
+	Index *SegmentIndex `json:"index,omitempty"`
 }
 
 type signatureLine struct {

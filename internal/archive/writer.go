@@ -128,6 +128,7 @@ type openSegment struct {
 	firstFrame uint64
 	prevChain  Hash
 	minT, maxT pcommon.Timestamp
+	index      *segmentIndex
 
 	// syncMu serialises fsyncs; synced is the size the last one covered.
 	syncMu sync.Mutex
@@ -283,7 +284,8 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 	if err != nil {
 		return fmt.Errorf("recover %s: %w", rel, err)
 	}
-	seg := &openSegment{rel: rel, seq: w.nextSeq, created: w.opts.Now(), firstFrame: w.nextFrame, prevChain: w.prevChain}
+	seg := &openSegment{rel: rel, seq: w.nextSeq, created: w.opts.Now(), firstFrame: w.nextFrame, prevChain: w.prevChain,
+		index: newSegmentIndex(w.opts.MaxSegmentSize)}
 	frames, _, _ := ParseFrames(data)
 	var good int64
 	for _, f := range frames {
@@ -303,6 +305,7 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 			}
 		}
 		noteMarks(w.marks, ld)
+		seg.index.add(indexBatch(ld))
 		w.prevChain = h
 		w.nextFrame++
 		seg.frames++
@@ -349,7 +352,8 @@ func (w *Writer) openSegment() error {
 		f.Close()
 		return fmt.Errorf("open segment %s: %w", rel, err)
 	}
-	w.open = &openSegment{f: f, rel: rel, seq: w.nextSeq, created: now, firstFrame: w.nextFrame, prevChain: w.prevChain}
+	w.open = &openSegment{f: f, rel: rel, seq: w.nextSeq, created: now, firstFrame: w.nextFrame, prevChain: w.prevChain,
+		index: newSegmentIndex(w.opts.MaxSegmentSize)}
 	return nil
 }
 
@@ -447,6 +451,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 	}
 	seg.addTime(batch.minT)
 	seg.addTime(batch.maxT)
+	seg.index.add(batch.index)
 	seg.frames += next - w.nextFrame
 	seg.records += uint64(ld.LogRecordCount())
 	seg.size += int64(len(buf))
@@ -505,6 +510,7 @@ type encodedBatch struct {
 	payloads   [][]byte
 	records    []uint32
 	minT, maxT pcommon.Timestamp
+	index      *batchIndex
 }
 
 // encode compresses ld into payloads of at most maxFrameRecords records each,
@@ -526,7 +532,7 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 			enc.Close()
 		}
 	}()
-	b := &encodedBatch{}
+	b := &encodedBatch{index: indexBatch(ld)}
 	for _, part := range splitLogs(ld, maxFrameRecords) {
 		payload, err := encodeLogs(enc, nil, part)
 		if err != nil {
@@ -654,6 +660,7 @@ func (w *Writer) seal() error {
 	if seg.minT != 0 {
 		m.FirstTime, m.LastTime = formatTime(seg.minT.AsTime()), formatTime(seg.maxT.AsTime())
 	}
+	m.Index = seg.index.seal(seg.size)
 	data, hash, err := encodeManifest(m, w.opts.Key)
 	if err != nil {
 		return err
@@ -712,6 +719,7 @@ func (w *Writer) ApplyRetention(keep time.Duration, policy string) (int, error) 
 		t.ManifestSHA256 = m.hash.String()
 		t.DeletedAt = formatTime(now)
 		t.Retention = policy
+		t.Index = nil // its records are gone
 		ts, _, err := encodeManifest(&t, w.opts.Key)
 		if err != nil {
 			return deleted, err

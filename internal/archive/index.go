@@ -1,0 +1,358 @@
+package archive
+
+import (
+	"encoding/binary"
+	"math"
+	"math/bits"
+	"slices"
+	"strconv"
+
+	"github.com/cespare/xxhash/v2"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/fleetlog/fleetlog/internal/spoolstamp"
+)
+
+// SegmentIndex is what a sealed segment's manifest says about its records,
+// so that a query can skip a segment that cannot hold a match without reading
+// it. It is part of the signed manifest body: editing it breaks the
+// signature. The time range is the manifest's first_time and last_time.
+//
+// Every answer is conservative: MayMatch is false only when no record of the
+// segment can match; a false positive of the filter costs a read, never a
+// record.
+type SegmentIndex struct {
+	// DeviceCount is the number of distinct device.id values; Devices lists
+	// them (sorted) when there are at most maxListedValues.
+	DeviceCount int      `json:"device_count"`
+	Devices     []string `json:"devices,omitempty"`
+	// FleetCount and Fleets are the same for fleet.name.
+	FleetCount int      `json:"fleet_count"`
+	Fleets     []string `json:"fleets,omitempty"`
+	// Severity counts records by severity number ("0" for unspecified).
+	Severity map[string]uint64 `json:"severity"`
+	// Unindexed lists the attribute keys whose values the filter does not
+	// hold (values that are maps, slices, bytes or long strings, and the
+	// spool sequence number, unique per record): a query on one reads the
+	// segment.
+	Unindexed []string `json:"unindexed,omitempty"`
+	// Filter is a Bloom filter over "key\x00value" of every resource and
+	// record attribute (device.id and fleet.name included), values as
+	// pcommon.Value.AsString renders them.
+	Filter BloomFilter `json:"filter"`
+}
+
+// BloomFilter is a Bloom filter of 8·len(Bits) bits, a power of two, probed
+// Hashes times by double hashing of an xxhash64 digest (Kirsch and
+// Mitzenmacher): bit (h + i·h') mod m for i < Hashes, with h' the digest
+// rotated by 32 bits, made odd.
+//
+// Written here rather than taken from a library because the filter must be
+// foldable (halved by OR-ing its halves, which needs the probe positions to
+// be the digest mod a power of two) and its bytes are part of a signed
+// format that must never change with a dependency's version.
+type BloomFilter struct {
+	Hashes int    `json:"hashes"`
+	Bits   []byte `json:"bits"` // base64 in JSON
+}
+
+const (
+	// bloomHashes is the number of probes: optimal for about 10 bits per key
+	// (a false-positive rate near 1%).
+	bloomHashes = 7
+	// bloomBitsPerKey is what a sealed filter is folded down to at most.
+	bloomBitsPerKey = 10
+	// minBloomBits and the share of the segment size bound a filter from
+	// below and above: the index never grows past maxFilterShare of the
+	// segment, whatever the number of distinct values; past it the
+	// false-positive rate rises instead.
+	minBloomBits   = 1 << 12
+	maxFilterShare = 0.02
+	// maxListedValues is how many devices or fleets are listed by name.
+	maxListedValues = 64
+	// maxIndexedValue bounds the length of an attribute value the filter holds.
+	maxIndexedValue = 256
+)
+
+// bloomKey is the digest of one attribute key and value.
+func bloomKey(d *xxhash.Digest, key, value string) uint64 {
+	d.Reset()
+	_, _ = d.WriteString(key)
+	_, _ = d.Write([]byte{0})
+	_, _ = d.WriteString(value)
+	return d.Sum64()
+}
+
+func (b *BloomFilter) add(h uint64) {
+	m := uint64(len(b.Bits)) * 8
+	h2 := bits.RotateLeft64(h, 32) | 1
+	for i := range uint64(b.Hashes) {
+		p := (h + i*h2) & (m - 1)
+		b.Bits[p>>3] |= 1 << (p & 7)
+	}
+}
+
+// MayContain reports whether the key may have been added; false is certain.
+// A filter with no bits (or a malformed size) may contain anything.
+func (b *BloomFilter) MayContain(key, value string) bool {
+	return b.mayContain(bloomKey(xxhash.New(), key, value))
+}
+
+func (b *BloomFilter) mayContain(h uint64) bool {
+	m := uint64(len(b.Bits)) * 8
+	if m == 0 || m&(m-1) != 0 || b.Hashes <= 0 {
+		return true
+	}
+	h2 := bits.RotateLeft64(h, 32) | 1
+	for i := range uint64(b.Hashes) {
+		p := (h + i*h2) & (m - 1)
+		if b.Bits[p>>3]&(1<<(p&7)) == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// estimatedKeys estimates how many distinct keys were added from the share
+// of bits set (Swamidass and Baldi).
+func (b *BloomFilter) estimatedKeys() float64 {
+	m := float64(len(b.Bits) * 8)
+	set := 0
+	for i := 0; i+8 <= len(b.Bits); i += 8 {
+		set += bits.OnesCount64(binary.LittleEndian.Uint64(b.Bits[i:]))
+	}
+	for _, c := range b.Bits[len(b.Bits)&^7:] {
+		set += bits.OnesCount8(c)
+	}
+	if float64(set) >= m {
+		return math.Inf(1)
+	}
+	return -m / float64(b.Hashes) * math.Log1p(-float64(set)/m)
+}
+
+// fold halves the filter: bit p of the half is the OR of bits p and p+m/2,
+// which is the filter that adding the same keys to m/2 bits gives.
+func (b *BloomFilter) fold() {
+	half := len(b.Bits) / 2
+	for i := range half {
+		b.Bits[i] |= b.Bits[half+i]
+	}
+	b.Bits = b.Bits[:half:half]
+}
+
+// FalsePositiveRate is the filter's expected false-positive rate for n keys.
+func (b *BloomFilter) FalsePositiveRate(n float64) float64 {
+	m := float64(len(b.Bits) * 8)
+	return math.Pow(1-math.Exp(-float64(b.Hashes)*n/m), float64(b.Hashes))
+}
+
+// bloomBitsFor is the filter size an open segment starts with: the largest
+// power of two within maxFilterShare of a full segment.
+func bloomBitsFor(maxSegmentSize int64) int {
+	limit := float64(maxSegmentSize) * 8 * maxFilterShare
+	n := minBloomBits
+	for float64(n*2) <= limit {
+		n *= 2
+	}
+	return n
+}
+
+// batchIndex is what one encoded batch adds to its segment's index; it is
+// computed outside the writer's lock.
+type batchIndex struct {
+	keys      []uint64 // sorted, distinct
+	devices   []string
+	fleets    []string
+	severity  [plog.SeverityNumberFatal4 + 1]uint64
+	unindexed []string
+}
+
+// indexBatch summarises ld for the index.
+func indexBatch(ld plog.Logs) *batchIndex {
+	b := &batchIndex{}
+	d := xxhash.New()
+	var buf []byte
+	addMap := func(m pcommon.Map) {
+		for k, v := range m.All() {
+			var s string
+			switch v.Type() {
+			case pcommon.ValueTypeStr:
+				s = v.Str()
+			case pcommon.ValueTypeInt:
+				buf = strconv.AppendInt(buf[:0], v.Int(), 10)
+				s = string(buf)
+			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
+				b.unindexed = appendNew(b.unindexed, k)
+				continue
+			default:
+				s = v.AsString()
+			}
+			if len(s) > maxIndexedValue || k == spoolstamp.SeqAttribute {
+				b.unindexed = appendNew(b.unindexed, k)
+				continue
+			}
+			b.keys = append(b.keys, bloomKey(d, k, s))
+		}
+	}
+	for _, rl := range ld.ResourceLogs().All() {
+		res := rl.Resource().Attributes()
+		if v, ok := res.Get(DeviceAttribute); ok {
+			b.devices = appendNew(b.devices, v.AsString())
+		}
+		if v, ok := res.Get(FleetAttribute); ok {
+			b.fleets = appendNew(b.fleets, v.AsString())
+		}
+		addMap(res)
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				// Out-of-range numbers are kept where Match would rank them.
+				sev := max(0, min(lr.SeverityNumber(), plog.SeverityNumberFatal4))
+				b.severity[sev]++
+				addMap(lr.Attributes())
+			}
+		}
+	}
+	slices.Sort(b.keys)
+	b.keys = slices.Compact(b.keys)
+	return b
+}
+
+// appendNew appends s unless the (short) list has it already; a batch holds
+// few distinct devices, fleets or unindexed keys, so a scan beats a map.
+func appendNew(list []string, s string) []string {
+	if len(list) < 64 && slices.Contains(list, s) {
+		return list
+	}
+	return append(list, s)
+}
+
+// segmentIndex accumulates an open segment's index.
+type segmentIndex struct {
+	filter    BloomFilter
+	devices   map[string]struct{}
+	fleets    map[string]struct{}
+	severity  [plog.SeverityNumberFatal4 + 1]uint64
+	unindexed map[string]struct{}
+}
+
+func newSegmentIndex(maxSegmentSize int64) *segmentIndex {
+	return &segmentIndex{
+		filter:    BloomFilter{Hashes: bloomHashes, Bits: make([]byte, bloomBitsFor(maxSegmentSize)/8)},
+		devices:   map[string]struct{}{},
+		fleets:    map[string]struct{}{},
+		unindexed: map[string]struct{}{},
+	}
+}
+
+// add merges a batch into the index; it runs under the writer's lock.
+func (s *segmentIndex) add(b *batchIndex) {
+	for _, h := range b.keys {
+		s.filter.add(h)
+	}
+	for _, d := range b.devices {
+		s.devices[d] = struct{}{}
+	}
+	for _, f := range b.fleets {
+		s.fleets[f] = struct{}{}
+	}
+	for i, n := range b.severity {
+		s.severity[i] += n
+	}
+	for _, k := range b.unindexed {
+		s.unindexed[k] = struct{}{}
+	}
+}
+
+// seal returns the index for the manifest of a segment of size bytes: the
+// filter folded to about bloomBitsPerKey bits per distinct key, and to at
+// most maxFilterShare of the segment.
+func (s *segmentIndex) seal(size int64) *SegmentIndex {
+	f := BloomFilter{Hashes: s.filter.Hashes, Bits: slices.Clone(s.filter.Bits)}
+	keys := f.estimatedKeys()
+	limit := float64(size) * 8 * maxFilterShare
+	for len(f.Bits)*8 > minBloomBits {
+		half := float64(len(f.Bits) * 4)
+		if half < keys*bloomBitsPerKey && float64(len(f.Bits)*8) <= limit {
+			break
+		}
+		f.fold()
+	}
+	ix := &SegmentIndex{
+		DeviceCount: len(s.devices),
+		FleetCount:  len(s.fleets),
+		Severity:    map[string]uint64{},
+		Filter:      f,
+	}
+	if len(s.devices) <= maxListedValues {
+		ix.Devices = sortedKeys(s.devices)
+	}
+	if len(s.fleets) <= maxListedValues {
+		ix.Fleets = sortedKeys(s.fleets)
+	}
+	for i, n := range s.severity {
+		if n > 0 {
+			ix.Severity[strconv.Itoa(i)] = n
+		}
+	}
+	if len(s.unindexed) > 0 {
+		ix.Unindexed = sortedKeys(s.unindexed)
+	}
+	return ix
+}
+
+func sortedKeys(m map[string]struct{}) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// MayMatch reports whether a record of the segment can match f's device,
+// fleet, severity and attribute filters (not its time range, which the
+// manifest's first_time and last_time bound, nor Contains).
+func (ix *SegmentIndex) MayMatch(f *Filter) bool {
+	if f.MinSeverity != 0 {
+		found := false
+		for k, n := range ix.Severity {
+			if sev, err := strconv.Atoi(k); err != nil || (sev >= int(f.MinSeverity) && n > 0) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	d := xxhash.New()
+	if f.Device != "" && !ix.mayHold(d, DeviceAttribute, f.Device, ix.DeviceCount, ix.Devices) {
+		return false
+	}
+	if f.Fleet != "" && !ix.mayHold(d, FleetAttribute, f.Fleet, ix.FleetCount, ix.Fleets) {
+		return false
+	}
+	for k, v := range f.Attrs {
+		if slices.Contains(ix.Unindexed, k) {
+			continue
+		}
+		if !ix.Filter.mayContain(bloomKey(d, k, v)) {
+			return false
+		}
+	}
+	return true
+}
+
+// mayHold checks a resource attribute against its exact list when the
+// list is complete, else against the filter.
+func (ix *SegmentIndex) mayHold(d *xxhash.Digest, key, value string, count int, list []string) bool {
+	if count <= len(list) {
+		_, found := slices.BinarySearch(list, value)
+		return found
+	}
+	if slices.Contains(ix.Unindexed, key) {
+		return true
+	}
+	return ix.Filter.mayContain(bloomKey(d, key, value))
+}
