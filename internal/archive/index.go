@@ -58,9 +58,12 @@ type BloomFilter struct {
 }
 
 const (
-	// bloomHashes is the number of probes: optimal for about 10 bits per key
-	// (a false-positive rate near 1%).
-	bloomHashes = 7
+	// bloomHashes is the number of probes: at 10 bits per key a
+	// false-positive rate of 1.2% (7, the optimum there, gives 0.8%), and
+	// when the size cap leaves few bits per key it degrades far less than 7
+	// (at 2.6 bits per key: 38% against 61%). Fewer probes also cost ingest
+	// less.
+	bloomHashes = 4
 	// bloomBitsPerKey is what a sealed filter is folded down to at most.
 	bloomBitsPerKey = 10
 	// minBloomBits and the share of the segment size bound a filter from
@@ -175,20 +178,30 @@ func indexBatch(ld plog.Logs) *batchIndex {
 	var buf []byte
 	addMap := func(m pcommon.Map) {
 		for k, v := range m.All() {
+			if k == spoolstamp.SeqAttribute {
+				b.unindexed = appendNew(b.unindexed, k)
+				continue
+			}
 			var s string
 			switch v.Type() {
 			case pcommon.ValueTypeStr:
 				s = v.Str()
 			case pcommon.ValueTypeInt:
+				// The digest of the decimal text, without making a string.
 				buf = strconv.AppendInt(buf[:0], v.Int(), 10)
-				s = string(buf)
+				d.Reset()
+				_, _ = d.WriteString(k)
+				_, _ = d.Write([]byte{0})
+				_, _ = d.Write(buf)
+				b.keys = append(b.keys, d.Sum64())
+				continue
 			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
 				b.unindexed = appendNew(b.unindexed, k)
 				continue
 			default:
 				s = v.AsString()
 			}
-			if len(s) > maxIndexedValue || k == spoolstamp.SeqAttribute {
+			if len(s) > maxIndexedValue {
 				b.unindexed = appendNew(b.unindexed, k)
 				continue
 			}

@@ -302,3 +302,21 @@ func TestIndexIgnoresOutOfRangeSeverity(t *testing.T) {
 	assert.Equal(t, map[string]uint64{"24": 1, "0": 1}, ix.Severity)
 	assert.True(t, ix.MayMatch(&Filter{MinSeverity: plog.SeverityNumberFatal4}), "as Match ranks 30 above fatal4")
 }
+
+// BenchmarkIndexBatch is the index's share of an append: summarising a
+// 1000-record batch (outside the writer's lock) and merging it into the
+// open segment's index (under it).
+func BenchmarkIndexBatch(b *testing.B) {
+	ld := benchLogs(1)
+	s := newSegmentIndex(64 << 20)
+	b.ResetTimer()
+	var merge time.Duration
+	for range b.N {
+		bi := indexBatch(ld)
+		t0 := time.Now()
+		s.add(bi)
+		merge += time.Since(t0)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchBatch), "ns/record")
+	b.ReportMetric(float64(merge.Nanoseconds())/float64(b.N*benchBatch), "locked-ns/record")
+}
