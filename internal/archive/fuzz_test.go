@@ -31,7 +31,7 @@ func FuzzSegmentReader(f *testing.F) {
 		}
 		v := &verifier{sum: &Summary{}, nextFrame: 1}
 		_, _, _ = v.frames("fuzz", data)
-		_, _ = decodeSegment(c, data, "fuzz", &Filter{}, &QueryStats{})
+		_, _ = decodeSegment(c, data, "fuzz", &Filter{}, &QueryStats{}, false)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -32,6 +33,9 @@ type SegmentIndex struct {
 	Fleets     []string `json:"fleets,omitempty"`
 	// Severity counts records by severity number ("0" for unspecified).
 	Severity map[string]uint64 `json:"severity"`
+	// Untimed counts records with neither a timestamp nor an observed
+	// time, which first_time and last_time do not bound.
+	Untimed uint64 `json:"untimed,omitempty"`
 	// Unindexed lists the attribute keys whose values the filter does not
 	// hold (values that are maps, slices, bytes or long strings, and the
 	// spool sequence number, unique per record): a query on one reads the
@@ -168,6 +172,7 @@ type batchIndex struct {
 	devices   []string
 	fleets    []string
 	severity  [plog.SeverityNumberFatal4 + 1]uint64
+	untimed   uint64
 	unindexed []string
 }
 
@@ -222,6 +227,9 @@ func indexBatch(ld plog.Logs) *batchIndex {
 				// Out-of-range numbers are kept where Match would rank them.
 				sev := max(0, min(lr.SeverityNumber(), plog.SeverityNumberFatal4))
 				b.severity[sev]++
+				if recordTime(lr) == 0 {
+					b.untimed++
+				}
 				addMap(lr.Attributes())
 			}
 		}
@@ -246,6 +254,7 @@ type segmentIndex struct {
 	devices   map[string]struct{}
 	fleets    map[string]struct{}
 	severity  [plog.SeverityNumberFatal4 + 1]uint64
+	untimed   uint64
 	unindexed map[string]struct{}
 }
 
@@ -272,6 +281,7 @@ func (s *segmentIndex) add(b *batchIndex) {
 	for i, n := range b.severity {
 		s.severity[i] += n
 	}
+	s.untimed += b.untimed
 	for _, k := range b.unindexed {
 		s.unindexed[k] = struct{}{}
 	}
@@ -295,6 +305,7 @@ func (s *segmentIndex) seal(size int64) *SegmentIndex {
 		DeviceCount: len(s.devices),
 		FleetCount:  len(s.fleets),
 		Severity:    map[string]uint64{},
+		Untimed:     s.untimed,
 		Filter:      f,
 	}
 	if len(s.devices) <= maxListedValues {
@@ -368,4 +379,45 @@ func (ix *SegmentIndex) mayHold(d *xxhash.Digest, key, value string, count int, 
 		return true
 	}
 	return ix.Filter.mayContain(bloomKey(d, key, value))
+}
+
+// countable reports whether, for a segment wholly inside f's time range, a
+// manifest's index can count f's matches without reading the segment: f
+// filters on nothing but time and severity.
+func (f *Filter) countable() bool {
+	return f.Device == "" && f.Fleet == "" && f.Contains == "" && len(f.Attrs) == 0
+}
+
+// countFromManifest counts f's matches from a manifest's record count or
+// severity counts, when the segment lies wholly inside f's time range and
+// f is countable; ok is false when the segment must be read.
+func (f *Filter) countFromManifest(m *Manifest) (n uint64, ok bool) {
+	ix := m.Index
+	if ix == nil || !f.countable() {
+		return 0, false
+	}
+	first, err1 := time.Parse(time.RFC3339Nano, m.FirstTime)
+	last, err2 := time.Parse(time.RFC3339Nano, m.LastTime)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	if !f.Since.IsZero() && (first.Before(f.Since) || ix.Untimed > 0) {
+		return 0, false // untimed records fall before any Since
+	}
+	if !f.Until.IsZero() && !last.Before(f.Until) {
+		return 0, false
+	}
+	if f.MinSeverity == 0 {
+		return m.Records, true
+	}
+	for k, c := range ix.Severity {
+		sev, err := strconv.Atoi(k)
+		if err != nil {
+			return 0, false
+		}
+		if sev >= int(f.MinSeverity) {
+			n += c
+		}
+	}
+	return n, true
 }

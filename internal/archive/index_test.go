@@ -95,7 +95,8 @@ func rewriteManifests(t *testing.T, dir string, key ed25519.PrivateKey, edit fun
 	}
 }
 
-// fullScan is the reference: every segment read, nothing skipped.
+// fullScan is the reference: every record of every segment read, sorted
+// by time within its segment, and tested with Filter.Match.
 func fullScan(t *testing.T, dir string, f Filter) []string {
 	t.Helper()
 	entries, err := scan(dir)
@@ -106,10 +107,12 @@ func fullScan(t *testing.T, dir string, f Filter) []string {
 	var out []string
 	for _, e := range entries {
 		e.manifest = ""
-		r := querySegment(c, dir, e, &f, false)
+		r := querySegment(c, dir, e, &Filter{}, false)
 		require.NoError(t, r.err)
 		for i := range r.recs {
-			out = append(out, recordLine(t, &r.recs[i]))
+			if f.Match(&r.recs[i]) {
+				out = append(out, recordLine(t, &r.recs[i]))
+			}
 		}
 	}
 	return out
@@ -131,16 +134,18 @@ func TestIndexQueryMatchesFullScan(t *testing.T) {
 		filter      Filter
 		wantSkipped int // at least
 		wantMatched int
+		wantCounted int // segments a count takes from their manifest
 	}{
-		{name: "no filter", wantMatched: 40},
+		{name: "no filter", wantMatched: 40, wantCounted: 4},
+		{name: "time only", filter: Filter{Since: testEpoch.Add(-24 * time.Hour), Until: testEpoch.Add(150 * time.Minute)}, wantSkipped: 2, wantMatched: 25, wantCounted: 4},
 		{name: "device everywhere", filter: Filter{Device: "dev-a"}, wantSkipped: 2, wantMatched: 15},
 		{name: "device in pre-index segment only", filter: Filter{Device: "dev-b", Until: testEpoch.Add(-time.Hour)}, wantSkipped: 3, wantMatched: 5},
 		{name: "device in open segment", filter: Filter{Device: "dev-e"}, wantSkipped: 4, wantMatched: 5},
 		{name: "device absent", filter: Filter{Device: "dev-z"}, wantSkipped: 4},
 		{name: "fleet", filter: Filter{Fleet: "kiosks"}, wantSkipped: 2, wantMatched: 15},
 		{name: "fleet absent", filter: Filter{Fleet: "trams"}, wantSkipped: 4},
-		{name: "severity error", filter: Filter{MinSeverity: plog.SeverityNumberError}, wantSkipped: 2, wantMatched: 20},
-		{name: "severity fatal", filter: Filter{MinSeverity: plog.SeverityNumberFatal}, wantSkipped: 3, wantMatched: 5},
+		{name: "severity error", filter: Filter{MinSeverity: plog.SeverityNumberError}, wantSkipped: 2, wantMatched: 20, wantCounted: 2},
+		{name: "severity fatal", filter: Filter{MinSeverity: plog.SeverityNumberFatal}, wantSkipped: 3, wantMatched: 5, wantCounted: 1},
 		{name: "record attribute", filter: Filter{Attrs: map[string]string{"app": "pos"}}, wantSkipped: 2, wantMatched: 20},
 		{name: "resource attribute", filter: Filter{Attrs: map[string]string{"host.name": "dev-d.example"}}, wantSkipped: 3, wantMatched: 5},
 		{name: "int attribute", filter: Filter{Attrs: map[string]string{"i": "3", "app": "kiosk"}}, wantSkipped: 3, wantMatched: 1},
@@ -172,8 +177,41 @@ func TestIndexQueryMatchesFullScan(t *testing.T) {
 				})
 				require.NoError(t, err)
 				assert.Equal(t, uint64(tt.wantMatched), count.Matched)
+				assert.Equal(t, tt.wantCounted, count.Counted)
 			}
 		})
+	}
+}
+
+// Records without any time are outside every --since, whatever the
+// segment's time range says: a count must read such a segment.
+func TestCountWithUntimedRecords(t *testing.T) {
+	dir := t.TempDir()
+	_, key := newKey(t)
+	w, _ := openWriter(t, dir, key, &fakeClock{now: testEpoch})
+	ld := makeLogs("dev-a", "atms", "x", testEpoch, 5)
+	for i := range 2 {
+		lr := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(i)
+		lr.SetTimestamp(0)
+		lr.SetObservedTimestamp(0)
+	}
+	appendLogs(t, w, ld)
+	require.NoError(t, w.Seal())
+	require.NoError(t, w.Close())
+	for _, tt := range []struct {
+		filter  Filter
+		want    uint64
+		counted int
+	}{
+		{filter: Filter{Since: testEpoch.Add(-time.Hour)}, want: 3},
+		{filter: Filter{Until: testEpoch.Add(time.Hour)}, want: 5, counted: 1},
+		{filter: Filter{}, want: 5, counted: 1},
+	} {
+		st, err := QueryWithOptions(dir, tt.filter, QueryOptions{CountOnly: true}, nil)
+		require.NoError(t, err)
+		assert.Equal(t, tt.want, st.Matched, "%+v", tt.filter)
+		assert.Equal(t, uint64(len(fullScan(t, dir, tt.filter))), st.Matched)
+		assert.Equal(t, tt.counted, st.Counted)
 	}
 }
 

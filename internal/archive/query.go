@@ -51,17 +51,20 @@ type Record struct {
 // QueryStats counts what a query read.
 type QueryStats struct {
 	// Segments were read; Skipped were not, their manifest showing that no
-	// record can match. Unindexed counts the segments read because their
+	// record can match; Counted were not either, a count taking their
+	// matches from the manifest (a segment inside the time range, with no
+	// filter but severity). Unindexed counts the segments read because their
 	// manifest predates the index (or is unreadable) and a device, fleet,
 	// severity or attribute filter could not be checked against it.
-	Segments, Skipped, Unindexed int
-	Bytes                        int64
-	Records, Matched             uint64
+	Segments, Skipped, Counted, Unindexed int
+	Bytes                                 int64
+	Records, Matched                      uint64
 }
 
 func (s *QueryStats) add(o QueryStats) {
 	s.Segments += o.Segments
 	s.Skipped += o.Skipped
+	s.Counted += o.Counted
 	s.Unindexed += o.Unindexed
 	s.Bytes += o.Bytes
 	s.Records += o.Records
@@ -194,24 +197,30 @@ func QueryWithOptions(dir string, f Filter, opts QueryOptions, emit func(*Record
 func querySegment(c *codec, dir string, e entry, f *Filter, countOnly bool) segmentResult {
 	var r segmentResult
 	if e.manifest != "" {
-		skip, indexed := f.skips(joinRel(dir, e.manifest))
+		skip, m := f.skips(joinRel(dir, e.manifest), countOnly)
 		if skip {
 			r.st.Skipped++
 			return r
 		}
-		if !indexed {
+		if countOnly && m != nil {
+			if n, ok := f.countFromManifest(m); ok {
+				r.st.Counted++
+				r.st.Matched += n
+				return r
+			}
+		}
+		if f.needsIndex() && (m == nil || m.Index == nil) {
 			r.st.Unindexed++
 		}
 	} else if f.needsIndex() {
 		r.st.Unindexed++ // the open segment
 	}
-	recs, err := readSegment(c, joinRel(dir, e.segment), e.segment, f, &r.st)
+	recs, err := readSegment(c, joinRel(dir, e.segment), e.segment, f, &r.st, countOnly)
 	if err != nil {
 		r.err = err
 		return r
 	}
 	r.st.Segments++
-	r.st.Matched += uint64(len(recs))
 	if !countOnly {
 		sort.SliceStable(recs, func(i, j int) bool { return recs[i].Time.Before(recs[j].Time) })
 		r.recs = recs
@@ -225,30 +234,34 @@ func (f *Filter) needsIndex() bool {
 }
 
 // skips reports whether a sealed segment's manifest shows that no record
-// can match f, and whether the manifest had an index to check (when f
-// needs one). An unreadable manifest never skips.
+// can match f. It returns the manifest when it read and parsed it whole:
+// when f needs the index, or for a count (countFromManifest). An
+// unreadable manifest never skips.
 //
 // The time range is read first, from the start of the manifest, so that
 // a segment outside it costs a few kilobytes however large its index.
-func (f *Filter) skips(manifestPath string) (skip, indexed bool) {
+func (f *Filter) skips(manifestPath string, count bool) (bool, *Manifest) {
 	if !f.Since.IsZero() || !f.Until.IsZero() {
 		first, last, err := readManifestTimes(manifestPath)
 		if err == nil && f.outside(first, last) {
-			return true, true
+			return true, nil
 		}
 	}
-	if !f.needsIndex() {
-		return false, true
+	if !f.needsIndex() && !(count && f.countable()) {
+		return false, nil
 	}
 	data, err := os.ReadFile(manifestPath)
 	if err != nil {
-		return false, false
+		return false, nil
 	}
-	m, err := parseManifest(data)
-	if err != nil || m.Index == nil {
-		return false, false
+	p, err := parseManifest(data)
+	if err != nil {
+		return false, nil
 	}
-	return !m.Index.MayMatch(f), true
+	if p.Index != nil && !p.Index.MayMatch(f) {
+		return true, &p.Manifest
+	}
+	return false, &p.Manifest
 }
 
 // outside reports whether [first, last] lies wholly outside [Since, Until).
@@ -296,24 +309,26 @@ func readManifestTimes(path string) (first, last string, err error) {
 	return first, last, nil
 }
 
-// readSegment decodes the records of a segment file that match f. It stops
-// quietly at a torn tail (an open segment being written) and fails on
-// anything else.
-func readSegment(c *codec, path, rel string, f *Filter, st *QueryStats) ([]Record, error) {
+// readSegment decodes the records of a segment file that match f, or with
+// countOnly only counts them. It stops quietly at a torn tail (an open
+// segment being written) and fails on anything else.
+func readSegment(c *codec, path, rel string, f *Filter, st *QueryStats, countOnly bool) ([]Record, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read segment %s: %w", rel, err)
 	}
 	st.Bytes += int64(len(data))
-	return decodeSegment(c, data, rel, f, st)
+	return decodeSegment(c, data, rel, f, st, countOnly)
 }
 
-// decodeSegment decodes the records of segment bytes that match f.
-func decodeSegment(c *codec, data []byte, rel string, f *Filter, st *QueryStats) ([]Record, error) {
+// decodeSegment decodes the records of segment bytes that match f, adding
+// them to st.Matched; with countOnly it returns none.
+func decodeSegment(c *codec, data []byte, rel string, f *Filter, st *QueryStats, countOnly bool) ([]Record, error) {
 	frames, off, perr := ParseFrames(data)
 	if perr != nil && !errors.Is(perr, ErrTruncated) {
 		return nil, fmt.Errorf("read segment %s at byte %d: %w", rel, off, perr)
 	}
+	m := f.matcher()
 	var recs []Record
 	for _, fr := range frames {
 		ld, err := c.decode(fr.Payload)
@@ -321,10 +336,24 @@ func decodeSegment(c *codec, data []byte, rel string, f *Filter, st *QueryStats)
 			return nil, fmt.Errorf("read segment %s frame %d: %w", rel, fr.Seq, err)
 		}
 		for _, rl := range ld.ResourceLogs().All() {
+			res := rl.Resource().Attributes()
+			if !m.resource(res) {
+				for _, sl := range rl.ScopeLogs().All() {
+					st.Records += uint64(sl.LogRecords().Len())
+				}
+				continue
+			}
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
 					st.Records++
-					r := Record{
+					if !m.record(lr, res) {
+						continue
+					}
+					st.Matched++
+					if countOnly {
+						continue
+					}
+					recs = append(recs, Record{
 						Segment:      rel,
 						Time:         recordTime(lr).AsTime().UTC(),
 						ObservedTime: lr.ObservedTimestamp().AsTime().UTC(),
@@ -332,17 +361,66 @@ func decodeSegment(c *codec, data []byte, rel string, f *Filter, st *QueryStats)
 						SeverityText: lr.SeverityText(),
 						Body:         lr.Body(),
 						Attributes:   lr.Attributes(),
-						Resource:     rl.Resource().Attributes(),
+						Resource:     res,
 						Scope:        sl.Scope(),
-					}
-					if f.Match(&r) {
-						recs = append(recs, r)
-					}
+					})
 				}
 			}
 		}
 	}
 	return recs, nil
+}
+
+// matcher is Match taken apart, so that a resource that cannot match is
+// passed over once and a record is tested before a Record is built for it.
+type matcher struct {
+	f            *Filter
+	since, until int64 // UnixNano; 0 when unset
+}
+
+func (f *Filter) matcher() matcher {
+	m := matcher{f: f}
+	if !f.Since.IsZero() {
+		m.since = f.Since.UnixNano()
+	}
+	if !f.Until.IsZero() {
+		m.until = f.Until.UnixNano()
+	}
+	return m
+}
+
+// resource reports whether records of a resource can match: Device and
+// Fleet look only at the resource.
+func (m *matcher) resource(res pcommon.Map) bool {
+	f := m.f
+	return (f.Device == "" || attrIs(res, DeviceAttribute, f.Device)) && (f.Fleet == "" || attrIs(res, FleetAttribute, f.Fleet))
+}
+
+// record is Match for a record of a resource that passed resource.
+func (m *matcher) record(lr plog.LogRecord, res pcommon.Map) bool {
+	f := m.f
+	if m.since != 0 || m.until != 0 {
+		t := recordTime(lr).AsTime().UnixNano()
+		if (m.since != 0 && t < m.since) || (m.until != 0 && t >= m.until) {
+			return false
+		}
+	}
+	if f.MinSeverity != 0 && lr.SeverityNumber() < f.MinSeverity {
+		return false
+	}
+	if f.Contains != "" {
+		body := lr.Body()
+		var text string
+		if body.Type() == pcommon.ValueTypeStr {
+			text = body.Str()
+		} else {
+			text = body.AsString()
+		}
+		if !strings.Contains(text, f.Contains) {
+			return false
+		}
+	}
+	return attrsMatch(f.Attrs, lr.Attributes(), res)
 }
 
 // Match reports whether r passes every filter.
@@ -365,12 +443,18 @@ func (f *Filter) Match(r *Record) bool {
 	if f.Contains != "" && !strings.Contains(r.Body.AsString(), f.Contains) {
 		return false
 	}
-	for k, v := range f.Attrs {
-		if _, ok := r.Attributes.Get(k); ok {
-			if !attrIs(r.Attributes, k, v) {
+	return attrsMatch(f.Attrs, r.Attributes, r.Resource)
+}
+
+// attrsMatch reports whether every key=value of want is a record attribute
+// or, when the record has no such key, a resource attribute.
+func attrsMatch(want map[string]string, attrs, res pcommon.Map) bool {
+	for k, v := range want {
+		if _, ok := attrs.Get(k); ok {
+			if !attrIs(attrs, k, v) {
 				return false
 			}
-		} else if !attrIs(r.Resource, k, v) {
+		} else if !attrIs(res, k, v) {
 			return false
 		}
 	}
