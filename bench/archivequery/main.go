@@ -139,9 +139,9 @@ func run(o options) error {
 			return err
 		}
 		r.queries = append(r.queries, m)
-		fmt.Fprintf(os.Stderr, "%-34s median %s (min %s, max %s), %d matched, %d of %d segments read, %d records read\n",
+		fmt.Fprintf(os.Stderr, "%-34s median %s (min %s, max %s), CPU %s, load %s, %d matched, %d of %d segments read, %d records read\n",
 			q.name, m.median().Round(time.Millisecond), m.min().Round(time.Millisecond), m.max().Round(time.Millisecond),
-			m.stats.Matched, m.stats.Segments, m.stats.Segments+m.stats.Skipped, m.stats.Records)
+			m.medianCPU().Round(time.Millisecond), strings.Join(m.loads, " "), m.stats.Matched, m.stats.Segments, m.stats.Segments+m.stats.Skipped+m.stats.Counted, m.stats.Records)
 	}
 	report := r.markdown()
 	fmt.Print(report)
@@ -431,6 +431,8 @@ type query struct {
 type measurement struct {
 	q     query
 	walls []time.Duration
+	cpus  []time.Duration // user+system time of each run
+	loads []string        // the 1-minute load average after each run
 	stats archive.QueryStats
 	inDay uint64
 }
@@ -441,6 +443,20 @@ func (m measurement) sorted() []time.Duration {
 	return s
 }
 func (m measurement) median() time.Duration { s := m.sorted(); return s[len(s)/2] }
+
+// medianCPU is the CPU time of the run with the median wall time.
+func (m measurement) medianCPU() time.Duration {
+	i := slices.Index(m.walls, m.median())
+	return m.cpus[i]
+}
+
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(data))[0]
+}
 func (m measurement) min() time.Duration    { return m.sorted()[0] }
 func (m measurement) max() time.Duration    { s := m.sorted(); return s[len(s)-1] }
 
@@ -460,6 +476,8 @@ func measure(o options, dir string, q query) (measurement, error) {
 			return m, fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, stderr.String())
 		}
 		m.walls = append(m.walls, time.Since(t0))
+		m.cpus = append(m.cpus, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+		m.loads = append(m.loads, loadAverage())
 	}
 	f, err := filterOf(q.args)
 	if err != nil {
@@ -539,18 +557,20 @@ func (r *results) markdown() string {
 	fmt.Fprintf(&b, "| `archive verify` | passes, %s |\n\n", r.verify.Round(time.Second))
 	fmt.Fprintf(&b, "## Queries\n\n")
 	fmt.Fprintf(&b, "Wall time of `bin/fleetlogctl archive query --dir D ...` with GOMAXPROCS=%d, stdout discarded, page cache warm; median of %d runs (min-max).\n\n", o.procs, o.runs)
-	fmt.Fprintf(&b, "| query | flags | wall, median (min-max) | segments read / skipped | records read | matched | goal |\n|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(&b, "| query | flags | wall, median (min-max) | CPU of the median run | load average after each run | segments read / skipped / counted from the manifest | records read | matched | goal |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, m := range r.queries {
 		goal := m.q.goal
 		if m.q.perRecord {
 			rate := float64(m.inDay) / m.median().Seconds()
-			goal = fmt.Sprintf("%s: **%.2fM records/s** (%d records in the day)", goal, rate/1e6, m.inDay)
+			perCPU := float64(m.inDay) / m.medianCPU().Seconds()
+			goal = fmt.Sprintf("%s: **%.2fM records/s** (%d records in the day; %.2fM per CPU-second, so %.2fM/s on 2 idle cores)", goal, rate/1e6, m.inDay, perCPU/1e6, 2*perCPU/1e6)
 		} else if goal != "" {
 			goal = fmt.Sprintf("%s: **%s**", goal, m.median().Round(time.Millisecond))
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s (%s-%s) | %d / %d | %d | %d | %s |\n", m.q.name, strings.Join(m.q.args, " "),
+		fmt.Fprintf(&b, "| %s | `%s` | %s (%s-%s) | %s | %s | %d / %d / %d | %d | %d | %s |\n", m.q.name, strings.Join(m.q.args, " "),
 			m.median().Round(time.Millisecond), m.min().Round(time.Millisecond), m.max().Round(time.Millisecond),
-			m.stats.Segments, m.stats.Skipped, m.stats.Records, m.stats.Matched, goal)
+			m.medianCPU().Round(time.Millisecond), strings.Join(m.loads, " "),
+			m.stats.Segments, m.stats.Skipped, m.stats.Counted, m.stats.Records, m.stats.Matched, goal)
 	}
 	b.WriteString("\nThe last hour is given as an absolute `--since` (the archive ends at generation time, rounded to the minute); `--since 1h` right after generating is the same query.\n")
 	return b.String()
