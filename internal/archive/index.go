@@ -82,13 +82,20 @@ const (
 	maxIndexedValue = 256
 )
 
-// bloomKey is the digest of one attribute key and value.
-func bloomKey(d *xxhash.Digest, key, value string) uint64 {
-	d.Reset()
-	_, _ = d.WriteString(key)
-	_, _ = d.Write([]byte{0})
-	_, _ = d.WriteString(value)
-	return d.Sum64()
+// keyHasher digests attribute keys and values; its buffer is reused.
+type keyHasher struct{ buf []byte }
+
+// key is the digest of one attribute key and value: XXH64 of key, a zero
+// byte and value.
+func (h *keyHasher) key(key, value string) uint64 {
+	h.buf = append(append(append(h.buf[:0], key...), 0), value...)
+	return xxhash.Sum64(h.buf)
+}
+
+// intKey is key with the decimal text of an integer value.
+func (h *keyHasher) intKey(key string, value int64) uint64 {
+	h.buf = strconv.AppendInt(append(append(h.buf[:0], key...), 0), value, 10)
+	return xxhash.Sum64(h.buf)
 }
 
 func (b *BloomFilter) add(h uint64) {
@@ -103,7 +110,8 @@ func (b *BloomFilter) add(h uint64) {
 // MayContain reports whether the key may have been added; false is certain.
 // A filter with no bits (or a malformed size) may contain anything.
 func (b *BloomFilter) MayContain(key, value string) bool {
-	return b.mayContain(bloomKey(xxhash.New(), key, value))
+	var h keyHasher
+	return b.mayContain(h.key(key, value))
 }
 
 func (b *BloomFilter) mayContain(h uint64) bool {
@@ -179,8 +187,7 @@ type batchIndex struct {
 // indexBatch summarises ld for the index.
 func indexBatch(ld plog.Logs) *batchIndex {
 	b := &batchIndex{}
-	d := xxhash.New()
-	var buf []byte
+	var h keyHasher
 	addMap := func(m pcommon.Map) {
 		for k, v := range m.All() {
 			if k == spoolstamp.SeqAttribute {
@@ -192,13 +199,7 @@ func indexBatch(ld plog.Logs) *batchIndex {
 			case pcommon.ValueTypeStr:
 				s = v.Str()
 			case pcommon.ValueTypeInt:
-				// The digest of the decimal text, without making a string.
-				buf = strconv.AppendInt(buf[:0], v.Int(), 10)
-				d.Reset()
-				_, _ = d.WriteString(k)
-				_, _ = d.Write([]byte{0})
-				_, _ = d.Write(buf)
-				b.keys = append(b.keys, d.Sum64())
+				b.keys = append(b.keys, h.intKey(k, v.Int()))
 				continue
 			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
 				b.unindexed = appendNew(b.unindexed, k)
@@ -210,7 +211,7 @@ func indexBatch(ld plog.Logs) *batchIndex {
 				b.unindexed = appendNew(b.unindexed, k)
 				continue
 			}
-			b.keys = append(b.keys, bloomKey(d, k, s))
+			b.keys = append(b.keys, h.key(k, s))
 		}
 	}
 	for _, rl := range ld.ResourceLogs().All() {
@@ -350,18 +351,18 @@ func (ix *SegmentIndex) MayMatch(f *Filter) bool {
 			return false
 		}
 	}
-	d := xxhash.New()
-	if f.Device != "" && !ix.mayHold(d, DeviceAttribute, f.Device, ix.DeviceCount, ix.Devices) {
+	var h keyHasher
+	if f.Device != "" && !ix.mayHold(&h, DeviceAttribute, f.Device, ix.DeviceCount, ix.Devices) {
 		return false
 	}
-	if f.Fleet != "" && !ix.mayHold(d, FleetAttribute, f.Fleet, ix.FleetCount, ix.Fleets) {
+	if f.Fleet != "" && !ix.mayHold(&h, FleetAttribute, f.Fleet, ix.FleetCount, ix.Fleets) {
 		return false
 	}
 	for k, v := range f.Attrs {
 		if slices.Contains(ix.Unindexed, k) {
 			continue
 		}
-		if !ix.Filter.mayContain(bloomKey(d, k, v)) {
+		if !ix.Filter.mayContain(h.key(k, v)) {
 			return false
 		}
 	}
@@ -370,7 +371,7 @@ func (ix *SegmentIndex) MayMatch(f *Filter) bool {
 
 // mayHold checks a resource attribute against its exact list when the
 // list is complete, else against the filter.
-func (ix *SegmentIndex) mayHold(d *xxhash.Digest, key, value string, count int, list []string) bool {
+func (ix *SegmentIndex) mayHold(h *keyHasher, key, value string, count int, list []string) bool {
 	if count <= len(list) {
 		_, found := slices.BinarySearch(list, value)
 		return found
@@ -378,7 +379,7 @@ func (ix *SegmentIndex) mayHold(d *xxhash.Digest, key, value string, count int, 
 	if slices.Contains(ix.Unindexed, key) {
 		return true
 	}
-	return ix.Filter.mayContain(bloomKey(d, key, value))
+	return ix.Filter.mayContain(h.key(key, value))
 }
 
 // countable reports whether, for a segment wholly inside f's time range, a
