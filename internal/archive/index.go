@@ -188,6 +188,36 @@ type batchIndex struct {
 func indexBatch(ld plog.Logs) *batchIndex {
 	b := &batchIndex{}
 	var h keyHasher
+	// recent drops most repeats (a file name on every record) before the
+	// sort that makes the keys distinct.
+	var recent [256]uint64
+	add := func(k uint64) {
+		if slot := &recent[k&255]; *slot != k || k == 0 {
+			*slot = k
+			b.keys = append(b.keys, k)
+		}
+	}
+	// last remembers each record attribute's previous value and digest, so
+	// a value repeated from record to record is not hashed again.
+	type lastValue struct {
+		key, str string
+		num      int64
+		isNum    bool
+		digest   uint64
+	}
+	var last []lastValue
+	cached := func(k string) *lastValue {
+		for i := range last {
+			if last[i].key == k {
+				return &last[i]
+			}
+		}
+		if len(last) >= 16 {
+			return nil
+		}
+		last = append(last, lastValue{key: k}) // digest 0: none yet
+		return &last[len(last)-1]
+	}
 	addMap := func(m pcommon.Map) {
 		for k, v := range m.All() {
 			if k == spoolstamp.SeqAttribute {
@@ -199,7 +229,15 @@ func indexBatch(ld plog.Logs) *batchIndex {
 			case pcommon.ValueTypeStr:
 				s = v.Str()
 			case pcommon.ValueTypeInt:
-				b.keys = append(b.keys, h.intKey(k, v.Int()))
+				n := v.Int()
+				c := cached(k)
+				switch {
+				case c == nil:
+					add(h.intKey(k, n))
+				case c.digest == 0 || !c.isNum || c.num != n:
+					*c = lastValue{key: k, num: n, isNum: true, digest: h.intKey(k, n)}
+					add(c.digest)
+				}
 				continue
 			case pcommon.ValueTypeMap, pcommon.ValueTypeSlice, pcommon.ValueTypeBytes:
 				b.unindexed = appendNew(b.unindexed, k)
@@ -211,7 +249,14 @@ func indexBatch(ld plog.Logs) *batchIndex {
 				b.unindexed = appendNew(b.unindexed, k)
 				continue
 			}
-			b.keys = append(b.keys, h.key(k, s))
+			c := cached(k)
+			switch {
+			case c == nil:
+				add(h.key(k, s))
+			case c.digest == 0 || c.isNum || c.str != s:
+				*c = lastValue{key: k, str: s, digest: h.key(k, s)}
+				add(c.digest)
+			}
 		}
 	}
 	for _, rl := range ld.ResourceLogs().All() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -364,4 +365,21 @@ func TestKeyDigestIsStable(t *testing.T) {
 	var h keyHasher
 	assert.Equal(t, uint64(0xb7fe026ad0ba75fa), h.key("device.id", "dev-a"))
 	assert.Equal(t, h.key("pid", "1234"), h.intKey("pid", 1234))
+}
+
+// Values repeated from record to record, alternating or not, all reach
+// the filter once.
+func TestIndexBatchRepeatedValues(t *testing.T) {
+	ld := plog.NewLogs()
+	recs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for i, v := range []string{"x", "x", "y", "x", "z"} {
+		lr := recs.AppendEmpty()
+		lr.Attributes().PutStr("s", v)
+		lr.Attributes().PutInt("n", int64([]int{1, 1, 2, 1, 3}[i]))
+	}
+	b := indexBatch(ld)
+	var h keyHasher
+	want := []uint64{h.key("s", "x"), h.key("s", "y"), h.key("s", "z"), h.intKey("n", 1), h.intKey("n", 2), h.intKey("n", 3)}
+	slices.Sort(want)
+	assert.Equal(t, want, b.keys)
 }
