@@ -532,7 +532,8 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 			enc.Close()
 		}
 	}()
-	b := &encodedBatch{index: indexBatch(ld)}
+	b := &encodedBatch{}
+	ix := newIndexer(ld.LogRecordCount())
 	for _, part := range splitLogs(ld, maxFrameRecords) {
 		payload, err := encodeLogs(enc, nil, part)
 		if err != nil {
@@ -541,8 +542,10 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 		b.payloads = append(b.payloads, payload)
 		b.records = append(b.records, uint32(part.LogRecordCount()))
 		for _, rl := range part.ResourceLogs().All() {
+			ix.resource(rl.Resource().Attributes())
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
+					ix.record(lr)
 					ts := recordTime(lr)
 					if ts != 0 && (b.minT == 0 || ts < b.minT) {
 						b.minT = ts
@@ -552,6 +555,7 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 			}
 		}
 	}
+	b.index = ix.done()
 	return b, nil
 }
 
