@@ -457,8 +457,8 @@ func loadAverage() string {
 	}
 	return strings.Fields(string(data))[0]
 }
-func (m measurement) min() time.Duration    { return m.sorted()[0] }
-func (m measurement) max() time.Duration    { s := m.sorted(); return s[len(s)-1] }
+func (m measurement) min() time.Duration { return m.sorted()[0] }
+func (m measurement) max() time.Duration { s := m.sorted(); return s[len(s)-1] }
 
 // measure times the real fleetlogctl (output discarded, as to a pipe) and
 // reads the query's statistics in-process.
