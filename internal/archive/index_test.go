@@ -3,6 +3,7 @@ package archive
 import (
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.uber.org/goleak"
 
 	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
@@ -383,4 +385,21 @@ func TestIndexBatchRepeatedValues(t *testing.T) {
 	slices.Sort(want)
 	slices.Sort(b.keys)
 	assert.Equal(t, want, b.keys)
+}
+
+// A query stopped by its caller stops its readers.
+func TestQueryStopsOnEmitError(t *testing.T) {
+	dir, _ := indexArchive(t)
+	defer goleak.VerifyNone(t)
+	stop := errors.New("enough")
+	n := 0
+	_, err := QueryWithOptions(dir, Filter{}, QueryOptions{Workers: 3}, func(*Record) error {
+		n++
+		if n == 7 {
+			return stop
+		}
+		return nil
+	})
+	require.ErrorIs(t, err, stop)
+	assert.Equal(t, 7, n)
 }
