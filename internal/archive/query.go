@@ -329,23 +329,49 @@ func decodeSegment(c *codec, data []byte, rel string, f *Filter, st *QueryStats,
 		return nil, fmt.Errorf("read segment %s at byte %d: %w", rel, off, perr)
 	}
 	m := f.matcher()
+	var pre *prefilter
+	if f.usePrefilter() {
+		pre = &prefilter{m: &m, needle: []byte(f.Contains)}
+	}
 	var recs []Record
 	for _, fr := range frames {
-		ld, err := c.decode(fr.Payload)
+		raw, err := c.decompress(fr.Payload)
+		if err != nil {
+			return nil, fmt.Errorf("read segment %s frame %d: %w", rel, fr.Seq, err)
+		}
+		// The prefilter counts the frame's records; the loop below counts
+		// them when it decodes them all.
+		counted := false
+		if pre != nil {
+			reduced, n, all, perr := pre.reduce(raw)
+			if perr == nil && !all {
+				st.Records += n
+				counted = true
+				if len(reduced) == 0 {
+					continue
+				}
+				raw = reduced
+			}
+		}
+		ld, err := c.unmarshal(raw)
 		if err != nil {
 			return nil, fmt.Errorf("read segment %s frame %d: %w", rel, fr.Seq, err)
 		}
 		for _, rl := range ld.ResourceLogs().All() {
 			res := rl.Resource().Attributes()
 			if !m.resource(res) {
-				for _, sl := range rl.ScopeLogs().All() {
-					st.Records += uint64(sl.LogRecords().Len())
+				if !counted {
+					for _, sl := range rl.ScopeLogs().All() {
+						st.Records += uint64(sl.LogRecords().Len())
+					}
 				}
 				continue
 			}
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
-					st.Records++
+					if !counted {
+						st.Records++
+					}
 					if !m.record(lr, res) {
 						continue
 					}
