@@ -10,6 +10,7 @@
 #   make bench-footprint  agent RSS idle and under load, binary sizes
 #   make bench-alerts     gateway CPU per line with the alert rule pack on and off
 #   make bench-fleet      the gateway's control plane under 1,000 simulated OpAMP agents
+#   make bench-archive    archive query on a generated archive (10M records; ARCHIVEFLAGS='-records 100000000' for the full size)
 #   make chaos   the fault suite at full size (kills, outages, NAT, full disks, torn spool)
 #   make generate  component metadata (mdatagen)
 
@@ -25,7 +26,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet chaos agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet bench-archive chaos agent generate clean
 
 all: build
 
@@ -104,6 +105,12 @@ bench-alerts: bin/fleetlog
 FLEETFLAGS ?=
 bench-fleet: bin/fleetlog
 	$(GO) run ./bench/fleetsim -bin bin/fleetlog $(FLEETFLAGS)
+
+# Flags for the archive query benchmark, e.g. ARCHIVEFLAGS='-records 100000000 -out bench/results/archive.md'
+# (the full size: about 5 GB in the temporary directory, 10 to 15 minutes).
+ARCHIVEFLAGS ?=
+bench-archive: bin/fleetlogctl
+	$(GO) run ./bench/archivequery -ctl bin/fleetlogctl $(ARCHIVEFLAGS)
 
 # The fault suite at full size (test/chaos/README.md): about 15 minutes; the
 # disk-full scenarios need root. Flags, e.g. CHAOSFLAGS='-scenarios agent-kill'.

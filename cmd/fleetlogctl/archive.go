@@ -143,13 +143,21 @@ func newArchiveQueryCmd() *cobra.Command {
 		dir, since, until, severity, output string
 		attrs                               []string
 		f                                   archive.Filter
+		count                               bool
 	)
 	cmd := &cobra.Command{
 		Use:   "query --dir D [filters]",
 		Short: "Search the archive; JSON lines or text",
 		Long: `Prints the archived records that match every filter, in segment order and
-sorted by time within each segment. Segments whose manifest puts them outside
---since/--until are skipped unread.
+sorted by time within each segment, or with --count only how many match.
+
+Segments whose signed manifest shows that none of their records can match are
+skipped unread: outside --since/--until, or, from the manifest's index,
+without the --device, --fleet, --attr value or a record at --severity or
+above. The rest are read in parallel (GOMAXPROCS segments at once); segments
+sealed before the archive kept an index, and the open segment, are read in
+full. When stderr is a terminal, a progress bar is drawn there (for records
+only when stdout is redirected, so it never tears the output).
 
 Times are RFC 3339 (2026-11-24T09:00:00Z), a date (2026-11-24, UTC) or a
 duration before now (90m, 36h, 7d).
@@ -185,16 +193,22 @@ run 'archive verify' for that.`,
 			if output != "json" && output != "text" {
 				return fmt.Errorf("--output %q: use json or text", output)
 			}
+			progress, clearProgress := queryProgressBar(cmd.ErrOrStderr(), cmd.OutOrStdout(), count)
 			w := bufio.NewWriter(cmd.OutOrStdout())
 			enc := json.NewEncoder(w)
 			enc.SetEscapeHTML(false)
-			_, err = archive.Query(dir, f, func(r *archive.Record) error {
+			opts := archive.QueryOptions{CountOnly: count, Progress: progress}
+			st, err := archive.QueryWithOptions(dir, f, opts, func(r *archive.Record) error {
 				if output == "text" {
 					_, err := fmt.Fprintln(w, r.Text())
 					return err
 				}
 				return enc.Encode(r)
 			})
+			clearProgress()
+			if count && err == nil {
+				_, err = fmt.Fprintln(w, st.Matched)
+			}
 			if ferr := w.Flush(); err == nil {
 				err = ferr
 			}
@@ -211,6 +225,7 @@ run 'archive verify' for that.`,
 	fl.StringVar(&f.Contains, "contains", "", "substring of the body")
 	fl.StringArrayVar(&attrs, "attr", nil, "key=value of a record or resource attribute (repeatable)")
 	fl.StringVarP(&output, "output", "o", "json", "json or text")
+	fl.BoolVar(&count, "count", false, "print only the number of matching records")
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }

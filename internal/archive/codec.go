@@ -52,11 +52,26 @@ func encodeLogs(enc *zstd.Encoder, dst []byte, ld plog.Logs) ([]byte, error) {
 
 // decode returns the log records of a frame payload.
 func (c *codec) decode(payload []byte) (plog.Logs, error) {
+	raw, err := c.decompress(payload)
+	if err != nil {
+		return plog.Logs{}, err
+	}
+	return c.unmarshal(raw)
+}
+
+// decompress returns the OTLP bytes of a frame payload, in a buffer the
+// next call reuses.
+func (c *codec) decompress(payload []byte) ([]byte, error) {
 	raw, err := c.dec.DecodeAll(payload, c.raw[:0])
 	if err != nil {
-		return plog.Logs{}, fmt.Errorf("decompress frame: %w", err)
+		return nil, fmt.Errorf("decompress frame: %w", err)
 	}
 	c.raw = raw
+	return raw, nil
+}
+
+// unmarshal decodes OTLP bytes; the records do not alias raw.
+func (c *codec) unmarshal(raw []byte) (plog.Logs, error) {
 	var u plog.ProtoUnmarshaler
 	ld, err := u.UnmarshalLogs(raw)
 	if err != nil {

@@ -31,7 +31,9 @@ func FuzzSegmentReader(f *testing.F) {
 		}
 		v := &verifier{sum: &Summary{}, nextFrame: 1}
 		_, _, _ = v.frames("fuzz", data)
-		_, _ = decodeSegment(c, data, "fuzz", &Filter{}, &QueryStats{})
+		_, _ = decodeSegment(c, data, "fuzz", &Filter{}, &QueryStats{}, false)
+		// The same with the prefilter walking the frames' protobuf.
+		_, _ = decodeSegment(c, data, "fuzz", &Filter{Contains: "a", Since: testEpoch}, &QueryStats{}, false)
 	})
 }
 

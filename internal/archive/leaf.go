@@ -219,13 +219,3 @@ func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte
 	}
 	return payload, leaves, nil
 }
-
-// decompress returns a frame payload's protobuf bytes, in the codec's buffer.
-func (c *codec) decompress(payload []byte) ([]byte, error) {
-	raw, err := c.dec.DecodeAll(payload, c.raw[:0])
-	if err != nil {
-		return nil, fmt.Errorf("decompress frame: %w", err)
-	}
-	c.raw = raw
-	return raw, nil
-}

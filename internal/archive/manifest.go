@@ -63,6 +63,11 @@ type Manifest struct {
 	// (tree.go, epoch.go); both absent in manifests written before them.
 	Tree  *TreeHead        `json:"tree,omitempty"`
 	Epoch *EpochCommitment `json:"epoch,omitempty"`
+
+	// Index summarises a sealed segment's records for queries (index.go);
+	// absent in manifests written before it existed. It is last, so a
+	// reader that wants only the fields above can stop early.
+	Index *SegmentIndex `json:"index,omitempty"`
 }
 
 type signatureLine struct {

@@ -45,13 +45,13 @@ func TestQueryGolden(t *testing.T) {
 	}{
 		{name: "all"},
 		{name: "since-until", filter: Filter{Since: testEpoch.Add(2 * time.Second), Until: testEpoch.Add(32 * time.Second)}, wantSkipped: 1},
-		{name: "device", filter: Filter{Device: "dev-b"}},
+		{name: "device", filter: Filter{Device: "dev-b"}, wantSkipped: 1},
 		{name: "fleet", filter: Filter{Fleet: "atms"}},
 		{name: "severity-warn", filter: Filter{MinSeverity: plog.SeverityNumberWarn}},
 		{name: "contains", filter: Filter{Contains: "a 3"}},
-		{name: "attr", filter: Filter{Attrs: map[string]string{"app": "pos", "fleet.name": "kiosks"}}},
+		{name: "attr", filter: Filter{Attrs: map[string]string{"app": "pos", "fleet.name": "kiosks"}}, wantSkipped: 1},
 		{name: "combined", filter: Filter{Since: testEpoch, Device: "dev-a", MinSeverity: plog.SeverityNumberInfo, Attrs: map[string]string{"app": "kiosk"}}, wantSkipped: 1},
-		{name: "none", filter: Filter{Device: "dev-z"}},
+		{name: "none", filter: Filter{Device: "dev-z"}, wantSkipped: 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

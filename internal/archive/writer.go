@@ -145,6 +145,7 @@ type openSegment struct {
 	firstFrame uint64
 	prevChain  Hash
 	minT, maxT pcommon.Timestamp
+	index      *segmentIndex
 
 	// syncMu serialises fsyncs; synced is the size the last one covered.
 	syncMu sync.Mutex
@@ -311,7 +312,8 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 	if err != nil {
 		return fmt.Errorf("recover %s: %w", rel, err)
 	}
-	seg := &openSegment{rel: rel, seq: w.nextSeq, created: w.opts.Now(), firstFrame: w.nextFrame, prevChain: w.prevChain}
+	seg := &openSegment{rel: rel, seq: w.nextSeq, created: w.opts.Now(), firstFrame: w.nextFrame, prevChain: w.prevChain,
+		index: newSegmentIndex(w.opts.MaxSegmentSize)}
 	frames, _, _ := ParseFrames(data)
 	var good int64
 	lh := newLeafHasher()
@@ -338,6 +340,7 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 			}
 		}
 		noteMarks(w.marks, ld)
+		seg.index.add(indexBatch(ld))
 		w.prevChain = h
 		w.nextFrame++
 		seg.frames++
@@ -384,7 +387,8 @@ func (w *Writer) openSegment() error {
 		f.Close()
 		return fmt.Errorf("open segment %s: %w", rel, err)
 	}
-	w.open = &openSegment{f: f, rel: rel, seq: w.nextSeq, created: now, firstFrame: w.nextFrame, prevChain: w.prevChain}
+	w.open = &openSegment{f: f, rel: rel, seq: w.nextSeq, created: now, firstFrame: w.nextFrame, prevChain: w.prevChain,
+		index: newSegmentIndex(w.opts.MaxSegmentSize)}
 	return nil
 }
 
@@ -483,6 +487,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 	w.log.enqueue(batch.leaves)
 	seg.addTime(batch.minT)
 	seg.addTime(batch.maxT)
+	seg.index.add(batch.index)
 	seg.frames += next - w.nextFrame
 	seg.records += uint64(ld.LogRecordCount())
 	seg.size += int64(len(buf))
@@ -553,6 +558,7 @@ type encodedBatch struct {
 	minT, maxT pcommon.Timestamp
 	// leaves are the records' Merkle leaf hashes, 32 bytes each (leaf.go).
 	leaves []byte
+	index  *batchIndex
 }
 
 // encode compresses ld into payloads of at most maxFrameRecords records each,
@@ -576,6 +582,7 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 	}()
 	b := &encodedBatch{leaves: make([]byte, 0, HashSize*ld.LogRecordCount())}
 	lh := newLeafHasher()
+	ix := newIndexer(ld.LogRecordCount())
 	for _, part := range splitLogs(ld, maxFrameRecords) {
 		var payload []byte
 		var err error
@@ -586,8 +593,10 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 		b.payloads = append(b.payloads, payload)
 		b.records = append(b.records, uint32(part.LogRecordCount()))
 		for _, rl := range part.ResourceLogs().All() {
+			ix.resource(rl.Resource().Attributes())
 			for _, sl := range rl.ScopeLogs().All() {
 				for _, lr := range sl.LogRecords().All() {
+					ix.record(lr)
 					ts := recordTime(lr)
 					if ts != 0 && (b.minT == 0 || ts < b.minT) {
 						b.minT = ts
@@ -597,6 +606,7 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 			}
 		}
 	}
+	b.index = ix.done()
 	return b, nil
 }
 
@@ -706,6 +716,7 @@ func (w *Writer) seal() error {
 		m.FirstTime, m.LastTime = formatTime(seg.minT.AsTime()), formatTime(seg.maxT.AsTime())
 	}
 	w.commitLog(m)
+	m.Index = seg.index.seal(seg.size)
 	data, hash, err := encodeManifest(m, w.signingKey())
 	if err != nil {
 		return err
@@ -770,6 +781,7 @@ func (w *Writer) ApplyRetention(keep time.Duration, policy string) (int, error) 
 		// The tombstone is signed now, in the current epoch; its tree head
 		// stays the deleted segment's.
 		t.Epoch = w.log.keys.commitment()
+		t.Index = nil // its records are gone
 		ts, _, err := encodeManifest(&t, w.signingKey())
 		if err != nil {
 			return deleted, err
