@@ -76,7 +76,7 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 	var found []string
 	devices, checked := 0, 0
 	for _, r := range reports {
-		var bad error
+		var bad *archive.WitnessError
 		for _, n := range r.notes {
 			err, ok := seen[n]
 			if !ok {
@@ -89,7 +89,7 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 			case err == nil:
 			case errors.As(err, &we):
 				if bad == nil {
-					bad = err
+					bad = we
 				}
 			case errors.Is(err, archive.ErrWitnessForged):
 				e.logger.Error("A device holds a checkpoint of this archive that the archive's keys did not sign; it proves nothing, investigate the device",
@@ -103,7 +103,7 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 		if bad != nil {
 			devices++
 			if len(found) < maxNamedDevices {
-				found = append(found, fmt.Sprintf("device %s: %v", r.device, bad))
+				found = append(found, fmt.Sprintf("device %s: %s", r.device, bad.Diagnosis()))
 			}
 		}
 	}
@@ -112,8 +112,8 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 		if devices > len(found) {
 			more = fmt.Sprintf(" (and %d more devices)", devices-len(found))
 		}
-		return fmt.Errorf("'directory': %w: %s%s. The archive was rolled back, truncated or rewritten since those checkpoints were signed: put the newest copy of the archive directory back, or run 'fleetlogctl archive verify --checkpoint FILE' with the device's checkpoint to see what changed; a device that cannot be trusted is no witness once it is on the deny list",
-			ErrWitnessed, strings.Join(found, "; "), more)
+		return fmt.Errorf("'directory': %w: %s%s. The archive was rolled back, truncated or rewritten since those checkpoints were signed: put the newest copy of the archive directory back, or copy the device's checkpoints (the agent's %s) and run 'fleetlogctl archive verify --checkpoint FILE' to see what changed; a device that cannot be trusted is no witness once it is on the deny list",
+			ErrWitnessed, strings.Join(found, "; "), more, fleetproto.WitnessFile)
 	}
 	if checked > 0 {
 		e.logger.Info("The archive is consistent with the checkpoints devices hold", zap.Int("devices", len(reports)), zap.Int("checkpoints", checked))

@@ -41,7 +41,12 @@ type WitnessError struct {
 }
 
 func (e *WitnessError) Error() string {
-	return fmt.Sprintf("%s: %s: checkpoint of %d records (epoch %d): %s", ErrWitnessInconsistent, e.Problem, e.Size, e.Epoch, e.Detail)
+	return fmt.Sprintf("%s: %s", ErrWitnessInconsistent, e.Diagnosis())
+}
+
+// Diagnosis is the problem and what was found, without the sentinel.
+func (e *WitnessError) Diagnosis() string {
+	return fmt.Sprintf("%s: checkpoint of %d records (epoch %d) %s", e.Problem, e.Size, e.Epoch, e.Detail)
 }
 
 func (e *WitnessError) Unwrap() error { return ErrWitnessInconsistent }
@@ -95,7 +100,7 @@ func (w *Writer) CheckWitness(note []byte) error {
 	case key == nil:
 		if cp.Size > size {
 			return &WitnessError{Problem: RolledBack, Size: cp.Size, Epoch: cp.Epoch, Held: size,
-				Detail: fmt.Sprintf("it is signed in epoch %d, the archive's keys reach epoch %d, and it covers %d records, the archive holds %d: the archive was put back to an earlier state, or the witness forged the checkpoint",
+				Detail: fmt.Sprintf("signed in epoch %d, the archive's keys reach epoch %d; it covers %d records, the archive holds %d: the archive was put back to an earlier state, or the witness forged the checkpoint",
 					cp.Epoch, epoch+1, cp.Size, size)}
 		}
 		return fmt.Errorf("%w: epoch %d's key is unknown to the archive, and the archive does not keep the checkpoint", ErrWitnessForged, cp.Epoch)
@@ -105,7 +110,7 @@ func (w *Writer) CheckWitness(note []byte) error {
 	switch {
 	case cp.Size > size:
 		return &WitnessError{Problem: RolledBack, Size: cp.Size, Epoch: cp.Epoch, Held: size,
-			Detail: fmt.Sprintf("signed %s, it covers %d records, the archive holds %d: the newest %d records are gone (the archive was rolled back or truncated)",
+			Detail: fmt.Sprintf("signed %s: it covers %d records, the archive holds %d: the newest %d records are gone (the archive was rolled back or truncated)",
 				formatTime(cp.Time), cp.Size, size, cp.Size-size)}
 	case cp.Size < size:
 		if root, err = w.rootAt(cp.Size); err != nil {
@@ -114,7 +119,7 @@ func (w *Writer) CheckWitness(note []byte) error {
 	}
 	if !bytes.Equal(root, cp.Root) {
 		return &WitnessError{Problem: Inconsistent, Size: cp.Size, Epoch: cp.Epoch, Held: size,
-			Detail: fmt.Sprintf("signed %s with root %x, the archive's first %d records hash to %x: records up to there were changed, removed or replaced",
+			Detail: fmt.Sprintf("signed %s with root %x: the archive's first %d records hash to %x: records up to there were changed, removed or replaced",
 				formatTime(cp.Time), cp.Root, cp.Size, root)}
 	}
 	return nil

@@ -130,7 +130,7 @@ func TestWitnessContract(t *testing.T) {
 	if CheckpointCapability != "io.fleetlog.checkpoint" || CheckpointMessageType != "checkpoint.v1" {
 		t.Fatalf("checkpoint message = %q %q", CheckpointCapability, CheckpointMessageType)
 	}
-	if MaxCheckpointBytes != 1024 || WitnessCheckpoints != 5 {
+	if MaxCheckpointBytes != 1024 || WitnessCheckpoints != 5 || WitnessFile != "checkpoints.note" {
 		t.Fatalf("bounds = %d bytes, %d checkpoints", MaxCheckpointBytes, WitnessCheckpoints)
 	}
 	b, err := MarshalStatus(&Status{Checkpoints: []string{"a", "b"}})

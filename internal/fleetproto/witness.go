@@ -20,6 +20,10 @@ const (
 	// WitnessCheckpoints is how many checkpoints an agent keeps and
 	// reports; the gateway reads no more than that of a report.
 	WitnessCheckpoints = 5
+	// WitnessFile is the file in the agent's directory (fleet_agent's
+	// `directory`) that holds them: the signed notes one after the other,
+	// oldest first, as `fleetlogctl archive verify --checkpoint` reads them.
+	WitnessFile = "checkpoints.note"
 )
 
 // CheckpointWitnesses is implemented by the gateway's fleet_control
