@@ -2,7 +2,6 @@ package fleetagentextension // import "github.com/fleetlog/fleetlog/extensions/f
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,11 +13,8 @@ import (
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
 )
 
-// WitnessFile is the file in the agent's directory that holds the archive
-// checkpoints the agent keeps as a witness (JSON array of signed notes,
-// oldest first; 0600).
-const WitnessFile = "checkpoints.json"
-
+// witnessFileMode: the checkpoints are public, but every file of the
+// agent's directory is private.
 const witnessFileMode = 0o600
 
 // errNotCheckpoint means a message that is not an archive checkpoint note.
@@ -72,7 +68,7 @@ func openWitnessStore(dir string) (*witnessStore, error) {
 	if dir == "" {
 		return s, nil
 	}
-	s.path = filepath.Join(dir, WitnessFile)
+	s.path = filepath.Join(dir, fleetproto.WitnessFile)
 	data, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
@@ -80,16 +76,33 @@ func openWitnessStore(dir string) (*witnessStore, error) {
 	if err != nil {
 		return s, fmt.Errorf("read %s: %w", s.path, err)
 	}
-	var notes []string
-	if err := json.Unmarshal(data, &notes); err != nil {
-		return s, fmt.Errorf("read %s: %w", s.path, err)
-	}
-	for _, n := range notes {
-		if h, err := parseHeld([]byte(n)); err == nil && len(s.held) < fleetproto.WitnessCheckpoints {
-			s.held = append(s.held, h)
+	for len(bytes.TrimSpace(data)) > 0 && len(s.held) < fleetproto.WitnessCheckpoints {
+		var note []byte
+		note, data = splitNote(data)
+		h, err := parseHeld(note)
+		if err != nil {
+			return &witnessStore{path: s.path}, fmt.Errorf("read %s: %w", s.path, err)
 		}
+		s.held = append(s.held, h)
 	}
 	return s, nil
+}
+
+// splitNote cuts the first signed note from data: its text up to the blank
+// line, then the signature lines, which start with an em dash.
+func splitNote(data []byte) (note, rest []byte) {
+	_, sigs, ok := bytes.Cut(data, []byte("\n\n"))
+	if !ok {
+		return data, nil
+	}
+	end := len(data) - len(sigs)
+	for len(sigs) > 0 && bytes.HasPrefix(sigs, []byte("\u2014 ")) {
+		line, next, _ := bytes.Cut(sigs, []byte("\n"))
+		end += len(line) + 1
+		sigs = next
+	}
+	end = min(end, len(data))
+	return data[:end], data[end:]
 }
 
 // add keeps note; it reports whether the held checkpoints changed.
@@ -125,9 +138,9 @@ func (s *witnessStore) add(note []byte) (bool, error) {
 		held = append(held[:drop], held[drop+1:]...)
 	}
 	if s.path != "" {
-		data, err := json.Marshal(notesOf(held))
-		if err != nil {
-			return false, err
+		var data []byte
+		for _, o := range held {
+			data = append(data, o.note...)
 		}
 		if err := durable.WriteFile(s.path, data, witnessFileMode); err != nil {
 			return false, fmt.Errorf("keep checkpoint: %w", err)

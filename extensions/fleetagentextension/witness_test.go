@@ -60,7 +60,7 @@ func TestWitnessStore(t *testing.T) {
 		string(testNote("b", 1)), string(testNote("b", 2))}, notes)
 
 	// Kept durably, 0600, across a restart.
-	st, err := os.Stat(filepath.Join(dir, WitnessFile))
+	st, err := os.Stat(filepath.Join(dir, fleetproto.WitnessFile))
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), st.Mode().Perm())
 	again, err := openWitnessStore(dir)
@@ -68,7 +68,7 @@ func TestWitnessStore(t *testing.T) {
 	assert.Equal(t, notes, again.notes())
 
 	// A damaged file starts over.
-	require.NoError(t, os.WriteFile(filepath.Join(dir, WitnessFile), []byte("{"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, fleetproto.WitnessFile), []byte("garbage\n\nmore"), 0o600))
 	broken, err := openWitnessStore(dir)
 	assert.Error(t, err)
 	assert.Empty(t, broken.notes())
