@@ -96,6 +96,8 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 					zap.String("device", r.device), zap.Error(err))
 			case errors.Is(err, archive.ErrWitnessOther):
 				e.logger.Debug("A device holds another archive's checkpoint", zap.String("device", r.device), zap.Error(err))
+			case errors.Is(err, archive.ErrWitnessUnchecked):
+				e.logger.Info("A device's checkpoint covers records retention deleted; it is not checked", zap.String("device", r.device), zap.Error(err))
 			default:
 				return fmt.Errorf("'directory': check the archive against device %s's checkpoints: %w", r.device, err)
 			}
@@ -175,7 +177,7 @@ func (e *archiveExporter) checkReport(r witnessReport) {
 		case errors.Is(err, archive.ErrWitnessForged):
 			e.logger.Error("A device holds a checkpoint of this archive that the archive's keys did not sign; it proves nothing, investigate the device",
 				zap.String("device", r.device), zap.Error(err))
-		case errors.Is(err, archive.ErrWitnessOther):
+		case errors.Is(err, archive.ErrWitnessOther), errors.Is(err, archive.ErrWitnessUnchecked):
 		default:
 			e.logger.Warn("Checking a device's checkpoint failed; it is checked again at its next new report", zap.String("device", r.device), zap.Error(err))
 		}

@@ -25,6 +25,9 @@ var (
 	// ErrWitnessForged: the checkpoint names this archive but is not signed
 	// by the key of the epoch it names; it proves nothing.
 	ErrWitnessForged = errors.New("the checkpoint is not signed by the archive's key for its epoch")
+	// ErrWitnessUnchecked: the records up to the checkpoint's size were
+	// deleted by retention; it can be neither confirmed nor refuted.
+	ErrWitnessUnchecked = errors.New("the checkpoint cannot be checked: records it covers were deleted by retention")
 	// ErrWitnessOther: not a checkpoint of this archive (another archive's,
 	// or not a checkpoint at all); it proves nothing about this one.
 	ErrWitnessOther = errors.New("not a checkpoint of this archive")
@@ -224,6 +227,9 @@ func (w *Writer) rootAt(size uint64) ([]byte, error) {
 	defer c.close()
 	lh := newLeafHasher()
 	for _, e := range entries[from:] {
+		if e.tombstone != "" {
+			return nil, fmt.Errorf("%w (%s)", ErrWitnessUnchecked, e.tombstone)
+		}
 		if e.segment == "" {
 			continue
 		}

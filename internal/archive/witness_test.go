@@ -134,3 +134,30 @@ func (w *Writer) treeSize(t *testing.T) uint64 {
 	size, _, _ := w.log.current(false)
 	return size
 }
+
+func TestCheckWitnessAfterRetention(t *testing.T) {
+	dir, _, _, clock := epochArchive(t)
+	notes := checkpointNotes(t, dir)
+	w := epochWriter(t, dir, nil, "", clock)
+	defer func() { require.NoError(t, w.Close()) }()
+	clock.now = clock.now.Add(30 * time.Minute)
+	deleted, err := w.ApplyRetention(time.Hour+30*time.Minute, "90m")
+	require.NoError(t, err)
+	require.Equal(t, 2, deleted)
+	var unchecked, ok int
+	for _, n := range notes {
+		cp, err := ParseCheckpoint(n)
+		require.NoError(t, err)
+		err = w.CheckWitness(n)
+		switch {
+		case cp.Size < 24 && cp.Size != 12 && cp.Size != 0:
+			assert.ErrorIs(t, err, ErrWitnessUnchecked, "size %d: its records are gone", cp.Size)
+			unchecked++
+		default:
+			assert.NoError(t, err, "size %d", cp.Size)
+			ok++
+		}
+	}
+	assert.Positive(t, unchecked)
+	assert.Positive(t, ok)
+}
