@@ -91,7 +91,7 @@ func (w *Writer) CheckWitness(note []byte) error {
 	case cp.Epoch == epoch+1:
 		key = next
 	case cp.Epoch < epoch:
-		if key, err = w.pastEpochKey(cp.Epoch, first); err != nil {
+		if key, err = w.pastEpochKey(cp.Epoch, epoch, first); err != nil {
 			return err
 		}
 	}
@@ -138,12 +138,15 @@ func (w *Writer) ownCheckpoint(cp *Checkpoint) bool {
 // pastEpochKey is the public key of an epoch before the current one: epoch
 // 0's is the configured key while it is given; epoch e's the next key of a
 // checkpoint of epoch e-1 that is signed by epoch e-1's key (resolved the
-// same way). nil when the archive's checkpoints do not reach it.
-func (w *Writer) pastEpochKey(e uint64, first ed25519.PrivateKey) (ed25519.PublicKey, error) {
+// same way; when epoch 0's key is gone, the archive's own epoch 0
+// checkpoints, which no witness can write, are taken as they are). nil when
+// the archive's checkpoints do not reach it. The keys
+// are resolved once per current epoch.
+func (w *Writer) pastEpochKey(e, current uint64, first ed25519.PrivateKey) (ed25519.PublicKey, error) {
 	w.witnessMu.Lock()
 	defer w.witnessMu.Unlock()
-	if w.witnessKeys == nil {
-		w.witnessKeys = map[uint64]ed25519.PublicKey{}
+	if w.witnessKeys == nil || w.witnessKeysAt < current {
+		w.witnessKeys, w.witnessKeysAt = map[uint64]ed25519.PublicKey{}, current
 		if len(first) == ed25519.PrivateKeySize {
 			w.witnessKeys[0] = first.Public().(ed25519.PublicKey)
 		}

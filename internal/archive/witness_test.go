@@ -58,6 +58,31 @@ func TestCheckWitness(t *testing.T) {
 	require.NoError(t, err)
 	assert.ErrorIs(t, w.CheckWitness(otherNote), ErrWitnessOther)
 	assert.ErrorIs(t, w.CheckWitness([]byte("not a note")), ErrWitnessOther)
+	// Forged in a past epoch, whose key the archive's checkpoints give.
+	for _, n := range notes {
+		old, err := ParseCheckpoint(n)
+		require.NoError(t, err)
+		if old.Epoch == 1 {
+			forgedOld, err := signCheckpoint(old, otherKey)
+			require.NoError(t, err)
+			assert.ErrorIs(t, w.CheckWitness(forgedOld), ErrWitnessForged)
+			break
+		}
+	}
+	// Signed in an epoch the archive's keys do not reach: no evidence,
+	// unless it claims records the archive does not hold.
+	later := *cp
+	later.Epoch += 5
+	laterNote, err := signCheckpoint(&later, otherKey)
+	require.NoError(t, err)
+	assert.ErrorIs(t, w.CheckWitness(laterNote), ErrWitnessForged)
+	later.Size += 10
+	laterNote, err = signCheckpoint(&later, otherKey)
+	require.NoError(t, err)
+	var ahead *WitnessError
+	require.ErrorAs(t, w.CheckWitness(laterNote), &ahead)
+	assert.Equal(t, RolledBack, ahead.Problem)
+	assert.Contains(t, ahead.Error(), "forged")
 	require.NoError(t, w.Close())
 
 	// The operator puts the backup back: the newest checkpoint covers
