@@ -75,8 +75,13 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 	seen := map[string]error{}
 	var found []string
 	devices, checked := 0, 0
+	origin := e.writer.Origin()
+	otherOrigin := map[string]string{} // device → the other archive it witnessed
 	for _, r := range reports {
 		var bad *archive.WitnessError
+		if o := otherArchive(r.notes, origin); o != "" {
+			otherOrigin[r.device] = o
+		}
 		for _, n := range r.notes {
 			err, ok := seen[n]
 			if !ok {
@@ -116,6 +121,16 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 		}
 		return fmt.Errorf("'directory': %w: %s%s. The archive was rolled back, truncated or rewritten since those checkpoints were signed: put the newest copy of the archive directory back, or copy the device's checkpoints (the agent's %s) and run 'fleetlogctl archive verify --checkpoint FILE' to see what changed; a device that cannot be trusted is no witness once it is on the deny list",
 			ErrWitnessed, strings.Join(found, "; "), more, fleetproto.WitnessFile)
+	}
+	if len(otherOrigin) > 0 {
+		var example string
+		for d, o := range otherOrigin {
+			if example == "" || d < example {
+				example = d + " holds " + o
+			}
+		}
+		e.logger.Warn("Devices hold checkpoints only of another archive than this one: unless the archive was started over on purpose (a new signing key), it was replaced; their checkpoints prove nothing about this one",
+			zap.String("archive", origin), zap.Int("devices", len(otherOrigin)), zap.String("for_example", example))
 	}
 	if checked > 0 {
 		e.logger.Info("The archive is consistent with the checkpoints devices hold", zap.Int("devices", len(reports)), zap.Int("checkpoints", checked))
@@ -196,4 +211,21 @@ func (e *archiveExporter) publish() {
 	}
 	e.published = note
 	e.witnesses.PublishCheckpoint(note)
+}
+
+// otherArchive returns the origin of a device's checkpoints when they are all
+// of another archive than origin, else "".
+func otherArchive(notes []string, origin string) string {
+	other := ""
+	for _, n := range notes {
+		cp, err := archive.ParseCheckpoint([]byte(n))
+		if err != nil {
+			continue
+		}
+		if cp.Origin == origin {
+			return ""
+		}
+		other = cp.Origin
+	}
+	return other
 }

@@ -16,6 +16,9 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadata"
 	"github.com/fleetlog/fleetlog/internal/archive"
@@ -109,10 +112,24 @@ func TestExporterChecksWitnesses(t *testing.T) {
 	h.held["atm-1"] = []string{first, newest}
 	h.held["atm-2"] = []string{first}
 
-	// A clean restart starts.
-	exp, err = startWith(t, cfg, h)
+	// A clean restart starts. A device that holds only another archive's
+	// checkpoints proves nothing about this one: it is only reported.
+	other, _ := testConfig(t)
+	exp, err = startWith(t, other, h)
 	require.NoError(t, err)
 	require.NoError(t, exp.Shutdown(context.Background()))
+	otherNote := h.newest(t)
+	h.held["kiosk-1"] = []string{otherNote}
+	core, logs := observer.New(zapcore.WarnLevel)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	exp, err = NewFactory().CreateLogs(context.Background(), set, cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), h))
+	require.NoError(t, exp.Shutdown(context.Background()))
+	require.Equal(t, 1, logs.FilterMessageSnippet("only of another archive").Len())
+	assert.Equal(t, "kiosk-1 holds "+archiveOrigin(t, otherNote), logs.FilterMessageSnippet("only of another archive").All()[0].ContextMap()["for_example"])
+	delete(h.held, "kiosk-1")
 
 	// The operator puts the earlier copy back: the start is refused and
 	// names the device and the diagnosis.
@@ -144,6 +161,13 @@ func TestExporterChecksWitnesses(t *testing.T) {
 	assert.Equal(t, "atm-1", h.findings[0].Device)
 	assert.Equal(t, string(archive.RolledBack), h.findings[0].Problem)
 	assert.Nil(t, h.check, "the check is removed at shutdown")
+}
+
+func archiveOrigin(t *testing.T, note string) string {
+	t.Helper()
+	cp, err := archive.ParseCheckpoint([]byte(note))
+	require.NoError(t, err)
+	return cp.Origin
 }
 
 func containsSize(t *testing.T, note string, size uint64) bool {

@@ -128,6 +128,14 @@ func (w *Writer) CheckWitness(note []byte) error {
 	return nil
 }
 
+// Origin is the origin line of the archive's checkpoints: it names the
+// archive by its first key.
+func (w *Writer) Origin() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.log.keys.state.Origin
+}
+
 // ownCheckpoint reports whether the archive keeps cp, byte for byte, where
 // it stores the checkpoints it signs.
 func (w *Writer) ownCheckpoint(cp *Checkpoint) bool {
