@@ -121,9 +121,9 @@ exporters:
 	writeLines(0, 5)
 	eventually(t, "the agent holds a checkpoint of its 5 records", func() bool { return held() >= 5 }, gateway, agent)
 	gateway.stop(t)
-	backup := filepath.Join(dir, "archive-backup")
-	cp, err := exec.Command("cp", "-a", archiveDir, backup).CombinedOutput()
-	require.NoError(t, err, string(cp))
+	// A backup of the gateway's data: archive, fleet registry, outboxes.
+	backup := filepath.Join(dir, "gateway-data-backup")
+	copyTree(t, gwData, backup)
 
 	gateway = startGateway()
 	writeLines(5, 5)
@@ -134,7 +134,7 @@ exporters:
 	// The operator puts the earlier copy back.
 	newest := filepath.Join(dir, "archive-newest")
 	require.NoError(t, os.Rename(archiveDir, newest))
-	require.NoError(t, os.Rename(backup, archiveDir))
+	copyTree(t, filepath.Join(backup, "archive"), archiveDir)
 	refused := start(t, "gateway (rolled back)", binary(t, "fleetlog"), gwEnv, gwArgs...)
 	select {
 	case <-refused.Done:
@@ -164,4 +164,24 @@ exporters:
 	gateway = startGateway()
 	writeLines(10, 1)
 	eventually(t, "the agent holds a checkpoint of 11 records", func() bool { return held() >= 11 }, gateway, agent)
+	gateway.stop(t)
+
+	// The whole data directory put back, registry included: the registry
+	// knows only the device's older checkpoints and the gateway starts; the
+	// device's next report shows the newer ones and raises the alert.
+	require.NoError(t, os.RemoveAll(gwData))
+	copyTree(t, backup, gwData)
+	gateway = startGateway()
+	eventually(t, "the alert archive_witness_inconsistent in the archive", func() bool {
+		out, err := run(t, ctl, "archive", "query", "--dir", archiveDir, "--attr", "alert.rule=archive_witness_inconsistent")
+		return err == nil && strings.Contains(out, `"alert.device.id":"`+device+`"`)
+	}, gateway, agent)
+	assert.Contains(t, gateway.Out.String(), "The archive is inconsistent with a checkpoint a device holds")
+}
+
+// copyTree copies a directory as a backup would (cp -a).
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	out, err := exec.Command("cp", "-a", from, to).CombinedOutput()
+	require.NoError(t, err, string(out))
 }
