@@ -22,6 +22,7 @@ import (
 	"github.com/fleetlog/fleetlog/connectors/alertconnector/internal/outbox"
 	"github.com/fleetlog/fleetlog/internal/alert"
 	"github.com/fleetlog/fleetlog/internal/filewatch"
+	"github.com/fleetlog/fleetlog/internal/fleetproto"
 )
 
 // ScopeName is the instrumentation scope of alert records.
@@ -62,6 +63,9 @@ type alertConnector struct {
 	// heartbeats is set once the engine reads the fleet registry's
 	// heartbeats (Start).
 	heartbeats bool
+	// findings are the archive's witness findings (fleet_control), read
+	// at every tick; nil without fleet_control.
+	findings fleetproto.WitnessFindingSource
 
 	ruleOpts sync.Map // rule name → metric.MeasurementOption
 }
@@ -97,6 +101,7 @@ func (c *alertConnector) Start(ctx context.Context, host component.Host) error {
 		c.heartbeats = true
 	}
 	c.warnNoHeartbeats()
+	c.findings = witnessFindingSource(host)
 	outputs, err := c.outputs(ctx, host)
 	if err != nil {
 		return err
@@ -345,6 +350,11 @@ func (c *alertConnector) tick() {
 			return
 		case now := <-t.C:
 			ctx := context.Background()
+			if c.findings != nil {
+				if f := c.findings.TakeWitnessFindings(); len(f) > 0 {
+					c.handle(ctx, c.engine.Observe(now, witnessRecords(f)))
+				}
+			}
 			c.handle(ctx, c.engine.Tick(now))
 			for _, rc := range c.engine.TakeCounts() {
 				opt := c.ruleOpt(rc.Rule)

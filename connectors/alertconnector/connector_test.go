@@ -29,6 +29,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fleetlog/fleetlog/connectors/alertconnector/internal/metadata"
+	"github.com/fleetlog/fleetlog/internal/fleetproto"
 )
 
 // batch is one device's logs as fleet_metadata leaves them.
@@ -328,4 +329,48 @@ func TestHeartbeatAbsence(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, conn.Shutdown(context.Background())) })
 	require.Eventually(t, func() bool { return len(alertRecords(sink)) == 1 }, 5*time.Second, 10*time.Millisecond)
 	assert.Contains(t, alertRecords(sink)[0].Body().AsString(), "no report from kiosk-7")
+}
+
+// findingsStandIn stands in for fleet_control's witness findings.
+type findingsStandIn struct {
+	component.StartFunc
+	component.ShutdownFunc
+	mu       sync.Mutex
+	findings []fleetproto.WitnessFinding
+}
+
+func (f *findingsStandIn) TakeWitnessFindings() []fleetproto.WitnessFinding {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.findings
+	f.findings = nil
+	return out
+}
+
+// TestWitnessFindingAlert: the archive's inconsistency with a device's
+// checkpoint fires the shipped archive_witness_inconsistent rule, and does
+// not count as the device being seen.
+func TestWitnessFindingAlert(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Pack = []string{"archive_witness_inconsistent", "device_silent"}
+	cfg.TickInterval = 20 * time.Millisecond
+	cfg.Notify.Outbox.Directory = t.TempDir()
+	sink := &consumertest.LogsSink{}
+	conn, err := NewFactory().CreateLogsToLogs(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	src := &findingsStandIn{findings: []fleetproto.WitnessFinding{{
+		Device: "atm-1", Problem: "rolled back", At: time.Now(),
+		Detail: "the archive is inconsistent with a checkpoint a witness holds: rolled back: checkpoint of 7 records (epoch 0): ...",
+	}}}
+	require.NoError(t, conn.Start(context.Background(), hostWith{component.MustNewID("fleet_control"): src}))
+	t.Cleanup(func() { require.NoError(t, conn.Shutdown(context.Background())) })
+	require.Eventually(t, func() bool { return len(alertRecords(sink)) == 1 }, 5*time.Second, 10*time.Millisecond)
+	rec := alertRecords(sink)[0]
+	rule, _ := rec.Attributes().Get(attrRule)
+	dev, _ := rec.Attributes().Get(attrDevice)
+	sev, _ := rec.Attributes().Get(attrSeverity)
+	assert.Equal(t, "archive_witness_inconsistent", rule.Str())
+	assert.Equal(t, "atm-1", dev.Str())
+	assert.Equal(t, "critical", sev.Str())
+	assert.Equal(t, 0, len(sink.AllLogs())-1, "only the alert record; no record of the device passed on")
 }

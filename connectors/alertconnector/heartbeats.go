@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 
 	"github.com/fleetlog/fleetlog/internal/alert"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
@@ -46,4 +48,45 @@ func heartbeatSource(host component.Host) fleetproto.HeartbeatSource {
 		}
 	}
 	return nil
+}
+
+// witnessFindingSource returns the first extension (by ID) that keeps the
+// archive's witness findings, or nil.
+func witnessFindingSource(host component.Host) fleetproto.WitnessFindingSource {
+	if host == nil {
+		return nil
+	}
+	exts := host.GetExtensions()
+	ids := make([]component.ID, 0, len(exts))
+	for id := range exts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
+	for _, id := range ids {
+		if src, ok := exts[id].(fleetproto.WitnessFindingSource); ok {
+			return src
+		}
+	}
+	return nil
+}
+
+// witnessRecords turns witness findings into records for the engine: the
+// device's identity, the finding's time, severity ERROR, the detail as body
+// and fleetproto.WitnessProblemAttribute, which the shipped rule
+// archive_witness_inconsistent matches. They are Derived: a finding is not
+// the device being seen.
+func witnessRecords(findings []fleetproto.WitnessFinding) func(yield func(*alert.Record) bool) {
+	return func(yield func(*alert.Record) bool) {
+		res := pcommon.NewMap()
+		for _, f := range findings {
+			attrs := pcommon.NewMap()
+			attrs.PutStr(fleetproto.WitnessProblemAttribute, f.Problem)
+			r := &alert.Record{Time: f.At, Severity: plog.SeverityNumberError, Body: f.Detail,
+				Attrs: &alert.PdataAttrs{Record: attrs, Resource: res}, Identity: alert.Identity{Device: f.Device},
+				IdentityKnown: true, Derived: true}
+			if !yield(r) {
+				return
+			}
+		}
+	}
 }

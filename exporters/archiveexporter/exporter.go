@@ -2,6 +2,7 @@ package archiveexporter // import "github.com/fleetlog/fleetlog/exporters/archiv
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadata"
 	"github.com/fleetlog/fleetlog/internal/archive"
+	"github.com/fleetlog/fleetlog/internal/fleetproto"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
@@ -30,6 +32,14 @@ type archiveExporter struct {
 	writer *archive.Writer
 	stop   chan struct{}
 	wg     sync.WaitGroup
+
+	// witnesses is fleet_control when the gateway runs it (witness.go);
+	// witnessCh, witnessOK and published belong to the maintenance
+	// goroutines.
+	witnesses fleetproto.CheckpointWitnesses
+	witnessCh chan witnessReport
+	witnessOK map[[sha256.Size]byte]struct{}
+	published []byte
 }
 
 func newArchiveExporter(cfg *Config, set exporter.Settings) (*archiveExporter, error) {
@@ -40,7 +50,7 @@ func newArchiveExporter(cfg *Config, set exporter.Settings) (*archiveExporter, e
 	return &archiveExporter{cfg: cfg, logger: set.Logger, telemetry: tb}, nil
 }
 
-func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
+func (e *archiveExporter) start(_ context.Context, host component.Host) error {
 	key, err := pki.LoadEd25519PrivateKey(e.cfg.SigningKeyFile)
 	if err != nil {
 		// The key signs the first epoch only and is erased when it ends:
@@ -97,9 +107,25 @@ func (e *archiveExporter) start(_ context.Context, _ component.Host) error {
 	if rec.Resealed > 0 {
 		e.logger.Info("Finished sealing archive segments after an interrupted seal", zap.Int("segments", rec.Resealed))
 	}
+	e.witnessOK = map[[sha256.Size]byte]struct{}{}
+	if e.witnesses = witnessesOf(host); e.witnesses != nil {
+		// Before the archive takes any record.
+		if err := e.checkWitnesses(e.witnesses); err != nil {
+			_ = w.Close()
+			e.writer = nil
+			return err
+		}
+	}
+	e.publish()
 	e.stop = make(chan struct{})
 	e.wg.Add(1)
 	go e.maintain()
+	if e.witnesses != nil {
+		e.witnessCh = make(chan witnessReport, witnessQueue)
+		e.wg.Add(1)
+		go e.runWitnessChecks()
+		e.witnesses.SetWitnessCheck(e.onWitnessReport)
+	}
 	return nil
 }
 
@@ -123,11 +149,13 @@ func (e *archiveExporter) maintain() {
 				e.logger.Warn("Sealing the archive segment failed; retrying", zap.Error(err))
 			} else if sealed {
 				e.telemetry.ArchiveSegmentsSealed.Add(context.Background(), 1)
+				e.publish()
 			}
 		case <-retention.C:
 			e.applyRetention()
 		case <-checkpoint.C:
 			e.checkpoint()
+			e.publish()
 		}
 	}
 }
@@ -182,6 +210,9 @@ func (e *archiveExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 }
 
 func (e *archiveExporter) shutdown(context.Context) error {
+	if e.witnesses != nil {
+		e.witnesses.SetWitnessCheck(nil)
+	}
 	if e.stop != nil {
 		close(e.stop)
 		e.wg.Wait()

@@ -55,10 +55,12 @@ type Config struct {
 	// Heartbeat is how often the status is reported when nothing changed.
 	// Default 30s; at least 1s.
 	Heartbeat time.Duration `mapstructure:"heartbeat"`
-	// Directory holds the agent's OpAMP instance UID and its remote
-	// configuration state; `--config fleet:DIRECTORY` serves the fragment
-	// that runs. Default "": the instance UID changes with every start and
-	// there is no remote configuration.
+	// Directory holds the agent's OpAMP instance UID, its remote
+	// configuration state and the archive checkpoints it keeps as a witness
+	// (fleetproto.WitnessFile); `--config fleet:DIRECTORY` serves the
+	// fragment that runs. Default "": the instance UID changes with every
+	// start, there is no remote configuration, and checkpoints are kept in
+	// memory only.
 	Directory string `mapstructure:"directory"`
 	// RemoteConfig says which remote configuration the agent accepts.
 	RemoteConfig RemoteConfig `mapstructure:"remote_config"`

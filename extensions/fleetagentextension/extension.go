@@ -54,6 +54,7 @@ type fleetAgent struct {
 	remoteOn  bool
 	startedAt time.Time
 	uid       [16]byte
+	witness   *witnessStore
 
 	mu         sync.Mutex
 	sources    map[string]fleetproto.StatusSource
@@ -128,6 +129,13 @@ func (a *fleetAgent) Start(ctx context.Context, _ component.Host) error {
 	}
 	a.uid = uid
 	a.setUpRemote()
+	dirPath := ""
+	if a.dir != nil {
+		dirPath = a.dir.Path()
+	}
+	if a.witness, err = openWitnessStore(dirPath); err != nil {
+		a.logger.Warn("The archive checkpoints this device kept do not read; it keeps new ones", zap.Error(err))
+	}
 
 	var last *fleetstate.Outcome
 	var cand *fleetstate.Candidate
@@ -176,7 +184,7 @@ func (a *fleetAgent) Start(ctx context.Context, _ component.Host) error {
 	if err := errors.Join(
 		c.SetHealth(a.aggregateHealth()),
 		c.SetAgentDescription(a.description(uid)),
-		c.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleetproto.StatusCapability}}),
+		c.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleetproto.StatusCapability, fleetproto.CheckpointCapability}}),
 		c.SetCapabilities(&caps),
 	); err != nil {
 		return fmt.Errorf("set up the OpAMP client: %w", err)
@@ -300,8 +308,12 @@ func (a *fleetAgent) onConnectFailed(_ context.Context, err error) {
 	a.logger.Debug("Fleet control endpoint unreachable", zap.String("endpoint", a.cfg.endpoint()), zap.Error(err))
 }
 
-// onMessage hands a remote configuration to runRemote; the newest one wins.
+// onMessage keeps a checkpoint and hands a remote configuration to
+// runRemote; the newest one wins.
 func (a *fleetAgent) onMessage(_ context.Context, msg *types.MessageData) {
+	if cm := msg.CustomMessage; cm != nil && cm.Capability == fleetproto.CheckpointCapability && cm.Type == fleetproto.CheckpointMessageType {
+		a.keepCheckpoint(cm.Data)
+	}
 	if msg.RemoteConfig == nil || !a.remoteOn {
 		return
 	}
@@ -315,6 +327,19 @@ func (a *fleetAgent) onMessage(_ context.Context, msg *types.MessageData) {
 		case <-a.remoteCh:
 		default:
 		}
+	}
+}
+
+// keepCheckpoint keeps an archive checkpoint the gateway handed out and
+// reports at once that the device holds it.
+func (a *fleetAgent) keepCheckpoint(note []byte) {
+	changed, err := a.witness.add(note)
+	if err != nil {
+		a.logger.Warn("Archive checkpoint from the gateway not kept", zap.Error(err))
+		return
+	}
+	if changed {
+		a.kickReport()
 	}
 }
 

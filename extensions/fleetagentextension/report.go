@@ -195,6 +195,9 @@ func (a *fleetAgent) status() *fleetproto.Status {
 	for _, name := range sortedKeys(a.sources) {
 		a.sources[name].FleetStatus(s)
 	}
+	if a.witness != nil {
+		s.Checkpoints = a.witness.notes()
+	}
 	return s
 }
 

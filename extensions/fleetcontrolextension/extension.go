@@ -67,6 +67,8 @@ type fleetControl struct {
 	opamp  server.OpAMPServer
 	server *http.Server
 	conns  *connections
+	// witness hands out checkpoints and checks reported ones (witness.go).
+	witness *witnesses
 
 	// openStore opens the registry's store (store.Open); storeRetry paces
 	// the retries while a full disk keeps it from opening, until
@@ -102,7 +104,7 @@ func newFleetControl(cfg *Config, set component.TelemetrySettings) (*fleetContro
 	if err != nil {
 		return nil, err
 	}
-	fc := &fleetControl{cfg: cfg, set: set, logger: set.Logger, telemetry: tb, conns: newConnections(), changed: make(chan struct{}, 1),
+	fc := &fleetControl{cfg: cfg, set: set, logger: set.Logger, telemetry: tb, conns: newConnections(), witness: newWitnesses(), changed: make(chan struct{}, 1),
 		openStore: store.Open, storeRetry: storeRetryInterval}
 	fc.denied.Store(&denylist.Set{})
 	err = tb.RegisterFleetControlDevicesCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -196,7 +198,7 @@ func (fc *fleetControl) serve(ctx context.Context, host component.Host, st *stor
 	fc.opamp = server.New(zapLogger{fc.logger})
 	opampHandler, connContext, err := fc.opamp.Attach(server.Settings{
 		Callbacks:          fc.callbacks(),
-		CustomCapabilities: []string{fleetproto.StatusCapability},
+		CustomCapabilities: []string{fleetproto.StatusCapability, fleetproto.CheckpointCapability},
 	})
 	if err != nil {
 		return fmt.Errorf("attach OpAMP server: %w", err)

@@ -105,6 +105,7 @@ type agent struct {
 	c       client.OpAMPClient
 	mu      sync.Mutex
 	configs []*protobufs.AgentRemoteConfig
+	custom  []*protobufs.CustomMessage
 }
 
 func startAgent(t *testing.T, url string, tlsCfg *tls.Config, device, claim string) *agent {
@@ -126,7 +127,7 @@ func startAgent(t *testing.T, url string, tlsCfg *tls.Config, device, claim stri
 		NonIdentifyingAttributes: []*protobufs.KeyValue{str(fleetproto.DescriptionLabelPrefix+"ring", "canary")},
 	}))
 	require.NoError(t, a.c.SetHealth(&protobufs.ComponentHealth{Healthy: true}))
-	require.NoError(t, a.c.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleetproto.StatusCapability}}))
+	require.NoError(t, a.c.SetCustomCapabilities(&protobufs.CustomCapabilities{Capabilities: []string{fleetproto.StatusCapability, fleetproto.CheckpointCapability}}))
 	hb := 200 * time.Millisecond
 	err = a.c.Start(context.Background(), types.StartSettings{
 		OpAMPServerURL:    url,
@@ -142,6 +143,11 @@ func startAgent(t *testing.T, url string, tlsCfg *tls.Config, device, claim stri
 			if msg.RemoteConfig != nil {
 				a.mu.Lock()
 				a.configs = append(a.configs, msg.RemoteConfig)
+				a.mu.Unlock()
+			}
+			if msg.CustomMessage != nil {
+				a.mu.Lock()
+				a.custom = append(a.custom, msg.CustomMessage)
 				a.mu.Unlock()
 			}
 		}},
@@ -162,6 +168,12 @@ func (a *agent) sendStatus(t *testing.T, s *fleetproto.Status) {
 		_, err := a.c.SendCustomMessage(&protobufs.CustomMessage{Capability: fleetproto.StatusCapability, Type: fleetproto.StatusMessageType, Data: b})
 		assert.NoError(c, err)
 	}, 5*time.Second, 50*time.Millisecond)
+}
+
+func (a *agent) customMessages() []*protobufs.CustomMessage {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]*protobufs.CustomMessage(nil), a.custom...)
 }
 
 func (a *agent) remoteConfigs() []*protobufs.AgentRemoteConfig {

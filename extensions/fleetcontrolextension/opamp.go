@@ -72,7 +72,8 @@ func (fc *fleetControl) connectionCallbacks(id pki.DeviceIdentity, ws bool) type
 			if c != nil {
 				c.setInstanceUID(msg.InstanceUid)
 			}
-			res, err := fc.registry.Report(fc.translate(id, msg))
+			rep := fc.translate(id, msg)
+			res, err := fc.registry.Report(rep)
 			if err != nil {
 				fc.logger.Error("Report not recorded", zap.String("device", id.DeviceID), zap.Error(err))
 			}
@@ -83,6 +84,11 @@ func (fc *fleetControl) connectionCallbacks(id pki.DeviceIdentity, ws bool) type
 			if res.Delivery != nil {
 				resp.RemoteConfig = remoteConfig(res.Delivery)
 				fc.telemetry.FleetControlConfigDeliveries.Add(ctx, 1)
+			}
+			// An agent without the checkpoint capability (an older one)
+			// ignores the message.
+			if c := fc.witnessReport(id.DeviceID, rep.Status); c != nil {
+				resp.CustomMessage = c
 			}
 			return resp
 		},
@@ -144,6 +150,7 @@ func (fc *fleetControl) translate(id pki.DeviceIdentity, msg *protobufs.AgentToS
 		if err != nil {
 			fc.logger.Debug("Status report not readable", zap.String("device", id.DeviceID), zap.Error(err))
 		} else {
+			boundCheckpoints(s)
 			rep.Status = s
 		}
 	}

@@ -44,6 +44,10 @@ type Record struct {
 	// resource sets it once for all of them.
 	Identity      Identity
 	IdentityKnown bool
+	// Derived marks what the gateway found about a device rather than a
+	// record the device sent (a witness finding): it does not count as the
+	// device being seen.
+	Derived bool
 }
 
 // Identity is a device's identity.
@@ -456,7 +460,7 @@ func (e *Engine) observe(now time.Time, r *Record) {
 		r.Time = now
 	}
 	// Records of a batch share a device and a clock: tell presence once.
-	if e.ownsSeen && (id != e.lastSeen || !now.Equal(e.lastSeenAt)) {
+	if e.ownsSeen && !r.Derived && (id != e.lastSeen || !now.Equal(e.lastSeenAt)) {
 		e.presence.Seen(id, now)
 		e.lastSeen, e.lastSeenAt = id, now
 	}
@@ -465,7 +469,7 @@ func (e *Engine) observe(now time.Time, r *Record) {
 		c := rs.c
 		if c.Type == KindAbsence {
 			// A record ends a device's silence (heartbeats: in Tick).
-			if len(rs.byKey) > 0 && c.Source != SourceHeartbeats {
+			if len(rs.byKey) > 0 && c.Source != SourceHeartbeats && !r.Derived {
 				if fp, ok := rs.byKey[id.Device]; ok && rs.groups[fp] != nil && rs.groups[fp].firing {
 					e.resolve(rs, fp, rs.groups[fp], now)
 				}

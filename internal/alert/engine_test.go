@@ -157,6 +157,27 @@ func TestAbsence(t *testing.T) {
 	assert.Equal(t, StatusResolved, got[0].Status)
 }
 
+// TestDerivedRecordIsNotPresence: what the gateway found about a device (a
+// witness finding) fires match rules but neither counts as the device being
+// seen nor resolves its silence.
+func TestDerivedRecordIsNotPresence(t *testing.T) {
+	e := engine(t, `rules: [{name: silent, type: absence, for: 10m}, {name: witness, type: match, match: {attributes_exist: [fleet.archive.witness.problem]}, group_by: [device.id]}]`)
+	e.Observe(t0, one(rec("hello", "device.id", "d1")))
+	require.Len(t, e.Tick(t0.Add(11*time.Minute)), 1, "d1 is silent")
+	finding := rec("rolled back", "device.id", "d1", "fleet.archive.witness.problem", "rolled back")
+	finding.Derived = true
+	got := e.Observe(t0.Add(12*time.Minute), one(finding))
+	require.Len(t, got, 1, "the finding fires, the silence stays")
+	assert.Equal(t, "witness", got[0].Rule)
+	assert.Equal(t, StatusFiring, got[0].Status)
+
+	e = engine(t, `rules: [{name: silent, type: absence, for: 10m}]`)
+	finding = rec("rolled back", "device.id", "d2", "fleet.archive.witness.problem", "rolled back")
+	finding.Derived = true
+	e.Observe(t0, one(finding))
+	assert.Empty(t, e.Tick(t0.Add(11*time.Minute)), "a device only found about was never seen")
+}
+
 type fakePresence map[string]time.Time
 
 func (f fakePresence) Seen(Identity, time.Time) {}

@@ -66,8 +66,8 @@ func TestParseEmpty(t *testing.T) {
 func TestPack(t *testing.T) {
 	all, err := Pack("all")
 	require.NoError(t, err)
-	assert.Len(t, all, 9)
-	assert.Equal(t, []string{"auth_brute_force", "crash_loop", "device_silent", "device_unreachable", "firmware_change",
+	assert.Len(t, all, 10)
+	assert.Equal(t, []string{"archive_witness_inconsistent", "auth_brute_force", "crash_loop", "device_silent", "device_unreachable", "firmware_change",
 		"identity_spoof_attempt", "oom_kill", "pii_leaked_from_agent", "sudo_by_unknown_user"}, PackNames())
 	some, err := Pack("oom_kill", "device_silent")
 	require.NoError(t, err)

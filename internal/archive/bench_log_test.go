@@ -84,3 +84,45 @@ func BenchmarkIngestCPU(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*benchBatch)/b.Elapsed().Seconds(), "records/s")
 }
+
+// BenchmarkCheckWitness checks a device's checkpoint that lies in the middle
+// of the open segment (64 batches of 1000 records, the checkpoint after 32:
+// the segment is read and the 32,000 records before the checkpoint hashed)
+// and one at the archive's size (no read).
+func BenchmarkCheckWitness(b *testing.B) {
+	_, key := newKey(b)
+	dir := b.TempDir()
+	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncOnSeal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	var middle []byte
+	for i := range 64 {
+		if _, err := w.Append(benchLogs(i)); err != nil {
+			b.Fatal(err)
+		}
+		if i == 31 {
+			if err := w.Checkpoint(); err != nil {
+				b.Fatal(err)
+			}
+			middle = w.LatestCheckpointNote()
+		}
+	}
+	if err := w.Checkpoint(); err != nil {
+		b.Fatal(err)
+	}
+	newest := w.LatestCheckpointNote()
+	for _, c := range []struct {
+		name string
+		note []byte
+	}{{"middle of a segment", middle}, {"at the archive's size", newest}} {
+		b.Run(c.name, func(b *testing.B) {
+			for range b.N {
+				if err := w.CheckWitness(c.note); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

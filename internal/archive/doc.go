@@ -8,8 +8,9 @@
 //
 // The Writer appends, seals and signs checkpoints (the archive exporter drives
 // it); Verify and VerifyArchive check an archive against one or more public
-// keys and saved checkpoints; Prove and CheckProof make and check inclusion
-// proofs; Query scans it. The on-disk format is specified in
+// keys and saved checkpoints; Writer.CheckWitness checks a checkpoint a
+// device kept against the archive it writes; Prove and CheckProof make and
+// check inclusion proofs; Query scans it. The on-disk format is specified in
 // exporters/archiveexporter/README.md, the tree, checkpoints and epoch keys in
 // this package's README.md.
 package archive

@@ -132,6 +132,12 @@ type Writer struct {
 
 	// log is the Merkle tree, the checkpoints and the epoch keys (writer_log.go).
 	log treeState
+
+	// witnessKeys are past epochs' public keys, resolved for CheckWitness
+	// (witness.go) in epoch witnessKeysAt, under witnessMu.
+	witnessMu     sync.Mutex
+	witnessKeys   map[uint64]ed25519.PublicKey
+	witnessKeysAt uint64
 }
 
 type openSegment struct {

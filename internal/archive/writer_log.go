@@ -29,6 +29,8 @@ type treeState struct {
 	// lastSize and lastEpoch are the newest checkpoint's.
 	lastSize, lastEpoch uint64
 	haveLast            bool
+	// lastNote is the newest checkpoint's signed note.
+	lastNote []byte
 	// pending is a checkpoint or key erasure error from a seal, reported by
 	// the next Checkpoint call.
 	pending error
@@ -126,6 +128,7 @@ func (w *Writer) startLog() error {
 			return fmt.Errorf("%w: %s has another root for the same %d records; run 'fleetlogctl archive verify'", ErrCheckpointAhead, latest.Name, size)
 		}
 		w.log.lastSize, w.log.lastEpoch, w.log.haveLast = latest.Size, latest.Epoch, true
+		w.log.lastNote = latest.Note
 	}
 	// A checkpoint that cannot be written now (a full disk) must not keep
 	// the archive from taking records; the next Checkpoint call retries it
@@ -137,6 +140,14 @@ func (w *Writer) startLog() error {
 		w.log.pending = errors.Join(w.log.pending, err)
 	}
 	return nil
+}
+
+// LatestCheckpointNote returns the signed note of the newest checkpoint, or
+// nil before the first.
+func (w *Writer) LatestCheckpointNote() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.log.lastNote
 }
 
 // signingKey is the current epoch's private key.
@@ -218,6 +229,7 @@ func (w *Writer) signCheckpointLocked(now time.Time) error {
 		return err
 	}
 	w.log.lastSize, w.log.lastEpoch, w.log.haveLast = size, epoch, true
+	w.log.lastNote = signed
 	if w.opts.CheckpointCopy != "" {
 		// Not retried: the next checkpoint covers the same records.
 		if err := appendCheckpointCopy(w.opts.CheckpointCopy, signed); err != nil {

@@ -13,5 +13,9 @@
 //   - the key policy every fragment is checked against on both tiers: a
 //     fragment may only set allowed configuration keys, and never the keys
 //     that would turn off mutual TLS, change the gateway address or take pii
-//     out of the pipeline.
+//     out of the pipeline;
+//   - the archive's witnesses: the custom capability and message type of the
+//     checkpoint the gateway hands agents, its bounds, the agent's file of
+//     the checkpoints it keeps, and the interfaces through which the
+//     gateway's archive exporter and alert connector reach fleet_control.
 package fleetproto

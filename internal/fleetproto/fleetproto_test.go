@@ -122,3 +122,22 @@ func TestStatusRoundTrip(t *testing.T) {
 		t.Fatal("UnmarshalStatus(garbage) = nil error")
 	}
 }
+
+// TestWitnessContract pins the names both tiers read: an agent of one
+// version must keep talking to a gateway of another.
+func TestWitnessContract(t *testing.T) {
+	t.Parallel()
+	if CheckpointCapability != "io.fleetlog.checkpoint" || CheckpointMessageType != "checkpoint.v1" {
+		t.Fatalf("checkpoint message = %q %q", CheckpointCapability, CheckpointMessageType)
+	}
+	if MaxCheckpointBytes != 1024 || WitnessCheckpoints != 5 || WitnessFile != "checkpoints.note" {
+		t.Fatalf("bounds = %d bytes, %d checkpoints", MaxCheckpointBytes, WitnessCheckpoints)
+	}
+	b, err := MarshalStatus(&Status{Checkpoints: []string{"a", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"checkpoints":["a","b"]`) {
+		t.Fatalf("status = %s", b)
+	}
+}

@@ -519,6 +519,24 @@ func (r *Registry) RangeHeartbeats(fn func(device, fleet, site string, last time
 	}
 }
 
+// RangeWitnessed calls fn with each device's checkpoints of its newest
+// report (newest last), skipping denied devices and those that hold none,
+// until fn returns false. fn runs under the registry's lock: it must not
+// call back into the registry.
+func (r *Registry) RangeWitnessed(fn func(device string, notes []string) bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, rec := range r.devices {
+		s := rec.Device.Status
+		if s == nil || len(s.Checkpoints) == 0 || (r.opts.Denied != nil && r.opts.Denied(id)) {
+			continue
+		}
+		if !fn(id, s.Checkpoints) {
+			return
+		}
+	}
+}
+
 // Device returns one device.
 func (r *Registry) Device(id string) (fleetapi.Device, bool) {
 	now := r.opts.Now()
