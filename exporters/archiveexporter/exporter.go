@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -17,6 +19,7 @@ import (
 
 	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadata"
 	"github.com/fleetlog/fleetlog/internal/archive"
+	"github.com/fleetlog/fleetlog/internal/durable"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
@@ -24,14 +27,30 @@ import (
 // maxSealCheck bounds how late an aged segment is sealed.
 const maxSealCheck = 10 * time.Second
 
+// openRetry is how often an archive that a full disk kept from opening is
+// tried again.
+const openRetry = 5 * time.Second
+
+// errNotOpen refuses records, retryably, while a full disk keeps the archive
+// from opening: the devices keep them in their spools.
+var errNotOpen = errors.New("the archive is not open yet: its disk is full")
+
 type archiveExporter struct {
 	cfg       *Config
 	logger    *zap.Logger
 	telemetry *metadata.TelemetryBuilder
 
+	// writer is set once the archive is open, before live and before the
+	// goroutines that use it start; pushLogs reads live, which stays nil
+	// while a full disk keeps the archive from opening (see start).
 	writer *archive.Writer
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	live   atomic.Pointer[archive.Writer]
+	// openArchive and openRetry are archive.Open and its retry period on
+	// a full disk; tests replace them.
+	openArchive func(archive.Options) (*archive.Writer, *archive.Recovery, error)
+	openRetry   time.Duration
+	stop        chan struct{}
+	wg          sync.WaitGroup
 
 	// witnesses is fleet_control when the gateway runs it (witness.go);
 	// witnessCh, witnessOK and published belong to the maintenance
@@ -47,7 +66,7 @@ func newArchiveExporter(cfg *Config, set exporter.Settings) (*archiveExporter, e
 	if err != nil {
 		return nil, err
 	}
-	return &archiveExporter{cfg: cfg, logger: set.Logger, telemetry: tb}, nil
+	return &archiveExporter{cfg: cfg, logger: set.Logger, telemetry: tb, openArchive: archive.Open, openRetry: openRetry}, nil
 }
 
 func (e *archiveExporter) start(_ context.Context, host component.Host) error {
@@ -73,7 +92,7 @@ func (e *archiveExporter) start(_ context.Context, host component.Host) error {
 	if unordered {
 		e.logger.Warn("'sending_queue' with more than one consumer writes batches out of order: re-deliveries of agents' records are stored again, not skipped")
 	}
-	w, rec, err := archive.Open(archive.Options{
+	opts := archive.Options{
 		Dir:               e.cfg.Directory,
 		Key:               key,
 		KeyFile:           e.cfg.SigningKeyFile,
@@ -84,7 +103,49 @@ func (e *archiveExporter) start(_ context.Context, host component.Host) error {
 		MaxSegmentAge:     e.cfg.MaxSegmentAge,
 		Fsync:             e.cfg.Fsync.archivePolicy(),
 		StoreRedeliveries: unordered,
-	})
+	}
+	e.stop = make(chan struct{})
+	err = e.open(opts, host)
+	if err == nil || !durable.IsDiskFull(err) {
+		return err
+	}
+	// A full disk passes when space is freed: the gateway starts, refuses
+	// records (retryably: the devices spool them) and opens the archive once
+	// there is room, as the fleet registry does.
+	e.logger.Error("The archive cannot be written: its disk is full; records are refused until it opens, tried again every few seconds", zap.Error(err), zap.Duration("retry", e.openRetry))
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		t := time.NewTicker(e.openRetry)
+		defer t.Stop()
+		for {
+			select {
+			case <-e.stop:
+				return
+			case <-t.C:
+			}
+			err := e.open(opts, host)
+			if err == nil {
+				e.logger.Info("The archive's disk has room again; the archive is open")
+				return
+			}
+			if !durable.IsDiskFull(err) {
+				// What start would have refused (an archive inconsistent
+				// with devices' checkpoints, a damaged key chain) stops
+				// the gateway here too.
+				componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// open opens the archive, reports what recovery found, checks it against the
+// checkpoints devices hold, and starts the maintenance goroutines; only then
+// does it take records.
+func (e *archiveExporter) open(opts archive.Options, host component.Host) error {
+	w, rec, err := e.openArchive(opts)
 	if err != nil {
 		return fmt.Errorf("'directory': %w", err)
 	}
@@ -117,7 +178,6 @@ func (e *archiveExporter) start(_ context.Context, host component.Host) error {
 		}
 	}
 	e.publish()
-	e.stop = make(chan struct{})
 	e.wg.Add(1)
 	go e.maintain()
 	if e.witnesses != nil {
@@ -126,6 +186,7 @@ func (e *archiveExporter) start(_ context.Context, host component.Host) error {
 		go e.runWitnessChecks()
 		e.witnesses.SetWitnessCheck(e.onWitnessReport)
 	}
+	e.live.Store(w)
 	return nil
 }
 
@@ -187,7 +248,12 @@ func (e *archiveExporter) applyRetention() {
 }
 
 func (e *archiveExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	res, err := e.writer.Append(ld)
+	w := e.live.Load()
+	if w == nil {
+		e.telemetry.ArchiveWriteErrors.Add(ctx, 1)
+		return errNotOpen
+	}
+	res, err := w.Append(ld)
 	if err != nil {
 		e.telemetry.ArchiveWriteErrors.Add(ctx, 1)
 		if errors.Is(err, archive.ErrUnencodable) {
@@ -210,14 +276,15 @@ func (e *archiveExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 }
 
 func (e *archiveExporter) shutdown(context.Context) error {
-	if e.witnesses != nil {
-		e.witnesses.SetWitnessCheck(nil)
-	}
 	if e.stop != nil {
 		close(e.stop)
-		e.wg.Wait()
+		e.wg.Wait() // the opener too: e.witnesses and e.writer are settled
 		e.stop = nil
 	}
+	if e.witnesses != nil {
+		e.witnesses.SetWitnessCheck(nil) // onWitnessReport never blocks
+	}
+	e.live.Store(nil)
 	var err error
 	if e.writer != nil {
 		err = e.writer.Close()

@@ -8,6 +8,8 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -233,4 +235,48 @@ func TestExporterSignsCheckpointsAndOutlivesItsFirstKey(t *testing.T) {
 	err = bad.Start(context.Background(), componenttest.NewNopHost())
 	assert.ErrorIs(t, err, archive.ErrCheckpointAhead)
 	require.NoError(t, bad.Shutdown(context.Background()))
+}
+
+// TestFullDiskAtStartIsRetried: a disk too full to open the archive on does
+// not stop the gateway; records are refused, retryably, until the archive
+// opens once there is room.
+func TestFullDiskAtStartIsRetried(t *testing.T) {
+	cfg, pub := testConfig(t)
+	e, err := newArchiveExporter(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
+	require.NoError(t, err)
+	var full atomic.Bool
+	full.Store(true)
+	e.openRetry = 10 * time.Millisecond
+	e.openArchive = func(o archive.Options) (*archive.Writer, *archive.Recovery, error) {
+		if full.Load() {
+			return nil, nil, &os.PathError{Op: "write", Path: o.Dir, Err: syscall.ENOSPC}
+		}
+		return archive.Open(o)
+	}
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	err = e.pushLogs(context.Background(), testLogs(2))
+	require.ErrorIs(t, err, errNotOpen)
+	assert.False(t, consumererror.IsPermanent(err), "devices must keep the records and retry")
+
+	full.Store(false)
+	require.Eventually(t, func() bool { return e.pushLogs(context.Background(), testLogs(2)) == nil },
+		5*time.Second, 10*time.Millisecond)
+	require.NoError(t, e.shutdown(context.Background()))
+	sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(2), sum.Records)
+}
+
+// TestFullDiskShutdownWhileRetrying: shutdown stops the retries of an
+// archive that never opened.
+func TestFullDiskShutdownWhileRetrying(t *testing.T) {
+	cfg, _ := testConfig(t)
+	e, err := newArchiveExporter(cfg, metadatatest.NewSettings(componenttest.NewTelemetry()))
+	require.NoError(t, err)
+	e.openRetry = time.Millisecond
+	e.openArchive = func(o archive.Options) (*archive.Writer, *archive.Recovery, error) {
+		return nil, nil, &os.PathError{Op: "write", Path: o.Dir, Err: syscall.EDQUOT}
+	}
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	require.NoError(t, e.shutdown(context.Background()))
 }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/open-telemetry/opamp-go/server"
@@ -25,6 +24,7 @@ import (
 	"github.com/fleetlog/fleetlog/extensions/fleetcontrolextension/internal/registry"
 	"github.com/fleetlog/fleetlog/extensions/fleetcontrolextension/internal/store"
 	"github.com/fleetlog/fleetlog/internal/denylist"
+	"github.com/fleetlog/fleetlog/internal/durable"
 	"github.com/fleetlog/fleetlog/internal/filewatch"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
 	"github.com/fleetlog/fleetlog/internal/pki"
@@ -140,7 +140,7 @@ func (fc *fleetControl) Start(ctx context.Context, host component.Host) error {
 	if err == nil {
 		return fc.serve(ctx, host, st, key)
 	}
-	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+	if !durable.IsDiskFull(err) {
 		return err
 	}
 	fc.logger.Error("Fleet registry cannot be written; fleet control starts once the disk has room, intake goes on", zap.Error(err))

@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // TempSuffix ends the name of every temporary file WriteFile and Replace
@@ -99,4 +100,11 @@ func PrivateDir(dir string, perm os.FileMode) error {
 		return fmt.Errorf("restrict %s: %w", dir, err)
 	}
 	return nil
+}
+
+// IsDiskFull reports whether err says the file system has no room left for
+// this writer (ENOSPC, or EDQUOT for a quota): a condition that passes when
+// space is freed, unlike a damaged or unreadable file.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
