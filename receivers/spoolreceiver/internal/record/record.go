@@ -230,6 +230,7 @@ type Decoder struct {
 	resource []byte
 	scope    string
 	sl       plog.ScopeLogs
+	spoolID  string // the identity on sl's scope, if stamped
 	started  bool
 }
 
@@ -248,9 +249,11 @@ func (d *Decoder) Logs() plog.Logs {
 // Decode appends the record in p. On error nothing is appended.
 func (d *Decoder) Decode(p []byte) error { return d.decode(p, "", 0) }
 
-// DecodeStamped is Decode that also stamps the record with its spool's
-// identity and its sequence number there (internal/spoolstamp), replacing
-// attributes of those names the record had.
+// DecodeStamped is Decode that also stamps the record in spoolstamp's
+// compact form: its sequence number seq on the record, replacing an
+// attribute of that name and removing a spool identity the record had, and
+// the spool's identity on the scope of the ScopeLogs it lands in (records of
+// different identities never share one).
 func (d *Decoder) DecodeStamped(p []byte, spoolID string, seq uint64) error {
 	return d.decode(p, spoolID, seq)
 }
@@ -301,11 +304,17 @@ func (d *Decoder) decode(p []byte, spoolID string, seq uint64) error {
 		d.sl.Scope().SetName(d.scope)
 		d.resource = append(d.resource[:0], res...)
 		d.started = true
-	} else if string(scope) != d.scope {
+		d.spoolID = ""
+	} else if string(scope) != d.scope || spoolID != d.spoolID {
 		rl := d.logs.ResourceLogs().At(d.logs.ResourceLogs().Len() - 1)
 		d.sl = rl.ScopeLogs().AppendEmpty()
 		d.scope = string(scope)
 		d.sl.Scope().SetName(d.scope)
+		d.spoolID = ""
+	}
+	if spoolID != "" && d.spoolID == "" {
+		spoolstamp.StampScope(d.sl.Scope().Attributes(), spoolID)
+		d.spoolID = spoolID
 	}
 	out := d.sl.LogRecords().AppendEmpty()
 	r.strs = d.strs
@@ -314,7 +323,7 @@ func (d *Decoder) decode(p []byte, spoolID string, seq uint64) error {
 	}
 	r.mapInto(out.Attributes(), 0)
 	if spoolID != "" {
-		spoolstamp.Stamp(out.Attributes(), spoolID, seq)
+		spoolstamp.StampSeq(out.Attributes(), seq)
 	}
 	r.valueInto(out.Body(), 0)
 	out.SetTimestamp(pcommon.Timestamp(ts))
