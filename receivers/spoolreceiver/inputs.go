@@ -24,10 +24,12 @@ import (
 // scratch is reused between appends: one buffer holds every payload of a
 // call, records slice into it, and the spool copies them on Append.
 type scratch struct {
-	buf   []byte
-	attrs []byte
-	recs  []spool.Record
-	sevs  []uint8
+	buf    []byte
+	shared []byte
+	offs   []int
+	lines  [][]byte
+	recs   []spool.Record
+	sevs   []uint8
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -118,29 +120,33 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 		s := scratchPool.Get().(*scratch)
 		defer scratchPool.Put(s)
 		now := time.Now().UnixNano()
-		// The lines of one call share their attributes: encode them once.
-		s.attrs = record.AppendAttributes(s.attrs[:0], attrs)
-		s.buf, s.recs = s.buf[:0], s.recs[:0]
-		offsets := make([]int, 0, len(tokens)+1)
-		e := record.Entry{Observed: now, AttributesRaw: s.attrs}
-		s.sevs = s.sevs[:0]
+		// The lines of one call share their attributes: encode them once,
+		// as the records' shared part, which the spool stores once per
+		// frame group. Each line goes to the spool as the tail of its
+		// record, copied once, into the spool's buffer.
+		e := record.Entry{Observed: now, Attributes: attrs}
+		s.shared = record.AppendShared(s.shared[:0], &e)
+		s.buf, s.recs, s.offs = s.buf[:0], s.recs[:0], s.offs[:0]
+		s.sevs, s.lines = s.sevs[:0], s.lines[:0]
 		for _, tok := range tokens {
-			offsets = append(offsets, len(s.buf))
+			s.offs = append(s.offs, len(s.buf))
 			if repair {
 				tok = validUTF8(tok)
 			}
+			s.lines = append(s.lines, tok)
 			if fc.DetectSeverity {
 				lv := severity.Sniff(tok)
 				e.Severity, e.SeverityText = lv.Number, lv.Text
 			}
 			s.sevs = append(s.sevs, e.Severity)
 			e.BodyBytes = tok
-			s.buf = record.Append(s.buf, &e)
+			s.buf = record.AppendRecordHead(s.buf, &e)
 		}
-		offsets = append(offsets, len(s.buf))
-		for i := range tokens {
-			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
+		s.offs = append(s.offs, len(s.buf))
+		for i, line := range s.lines {
+			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Shared: s.shared, Payload: s.buf[s.offs[i]:s.offs[i+1]], Tail: line})
 		}
+		clear(s.lines) // the lines are stanza's buffers: not kept past the call
 		if err := r.appendRecords(ctx, s.recs, waitForRoom); err != nil {
 			// Shutdown, or a line that can never fit: fileconsumer moves
 			// past the lines whatever emit returns.
@@ -191,26 +197,35 @@ func (s *spoolSink) Process(ctx context.Context, e *entry.Entry) error {
 func (s *spoolSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) error {
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.buf, sc.recs = sc.buf[:0], sc.recs[:0]
-	offsets := make([]int, 0, len(entries)+1)
-	for _, e := range entries {
-		offsets = append(offsets, len(sc.buf))
-		sc.buf = record.Append(sc.buf, entryToRecord(e))
-	}
-	offsets = append(offsets, len(sc.buf))
-	for i, e := range entries {
-		sc.recs = append(sc.recs, spool.Record{
-			Severity: severityOf(e.Severity),
-			Time:     e.ObservedTimestamp.UnixNano(),
-			Payload:  sc.buf[offsets[i]:offsets[i+1]],
-		})
-	}
+	sc.encode(entries)
 	if s.udp {
 		return s.r.appendRecords(ctx, sc.recs, dropWhenFull)
 	}
 	// Over TCP this holds the connection's reader, so the peer is pushed
 	// back on rather than its messages dropped.
 	return s.r.appendRecords(ctx, sc.recs, waitForRoom)
+}
+
+// encode makes sc.recs the spool records of entries, encoded into sc.
+func (sc *scratch) encode(entries []*entry.Entry) {
+	sc.buf, sc.recs, sc.offs = sc.buf[:0], sc.recs[:0], sc.offs[:0]
+	for _, e := range entries {
+		re := entryToRecord(e)
+		sc.offs = append(sc.offs, len(sc.buf))
+		sc.buf = record.AppendShared(sc.buf, re)
+		sc.offs = append(sc.offs, len(sc.buf))
+		sc.buf = record.AppendRecord(sc.buf, re)
+	}
+	sc.offs = append(sc.offs, len(sc.buf))
+	for i, e := range entries {
+		start, mid, end := sc.offs[2*i], sc.offs[2*i+1], sc.offs[2*i+2]
+		sc.recs = append(sc.recs, spool.Record{
+			Severity: severityOf(e.Severity),
+			Time:     e.ObservedTimestamp.UnixNano(),
+			Shared:   sc.buf[start:mid:mid],
+			Payload:  sc.buf[mid:end:end],
+		})
+	}
 }
 
 func entryToRecord(e *entry.Entry) *record.Entry {

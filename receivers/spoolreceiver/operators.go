@@ -45,7 +45,6 @@ import (
 	_ "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/transformer/sanitizeutf8"
 	_ "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/transformer/unquote"
 
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/record"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
@@ -254,20 +253,7 @@ func (s *fileSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) err
 	}
 	sc := scratchPool.Get().(*scratch)
 	defer scratchPool.Put(sc)
-	sc.buf, sc.recs = sc.buf[:0], sc.recs[:0]
-	offsets := make([]int, 0, len(entries)+1)
-	for _, e := range entries {
-		offsets = append(offsets, len(sc.buf))
-		sc.buf = record.Append(sc.buf, entryToRecord(e))
-	}
-	offsets = append(offsets, len(sc.buf))
-	for i, e := range entries {
-		sc.recs = append(sc.recs, spool.Record{
-			Severity: severityOf(e.Severity),
-			Time:     e.ObservedTimestamp.UnixNano(),
-			Payload:  sc.buf[offsets[i]:offsets[i+1]],
-		})
-	}
+	sc.encode(entries)
 	// As fileEmit: wait while the spool cannot take the records (a full
 	// disk, a full spool under the block policy), holding the reader at
 	// these lines; only shutdown or a record that can never fit fail.

@@ -147,7 +147,8 @@ func (l *Loop) send(ctx context.Context, batches []spool.Batch) bool {
 		var undecodable int64
 		for _, b := range batches {
 			for _, rec := range b.Records {
-				if err := dec.DecodeStamped(rec.Payload, l.cfg.SpoolID, rec.Seq); err != nil {
+				in := record.Spooled{Shared: rec.Shared, Payload: rec.Payload, Observed: rec.Time, Severity: rec.Severity}
+				if err := dec.DecodeStamped(in, l.cfg.SpoolID, rec.Seq); err != nil {
 					undecodable++
 				}
 			}
