@@ -144,6 +144,11 @@ func (l *Loop) send(ctx context.Context, batches []spool.Batch) bool {
 		// Decoded afresh on every attempt: a consumer may have changed the
 		// data it was given before failing.
 		dec := record.NewDecoder()
+		n := 0
+		for _, b := range batches {
+			n += len(b.Records)
+		}
+		dec.Expect(n)
 		var undecodable int64
 		for _, b := range batches {
 			for _, rec := range b.Records {

@@ -343,6 +343,10 @@ type Decoder struct {
 	// shared is the last shared part found well-formed: records of one
 	// input repeat it, so it is checked once.
 	shared []byte
+	// expect is how many records the caller said it decodes into this
+	// plog.Logs, count how many it did: the first ScopeLogs makes room for
+	// them at once.
+	expect, count int
 }
 
 // NewDecoder returns a Decoder that appends into a fresh plog.Logs.
@@ -356,6 +360,10 @@ func (d *Decoder) Logs() plog.Logs {
 	*d = Decoder{logs: plog.NewLogs(), strs: d.strs, shared: d.shared[:0]}
 	return l
 }
+
+// Expect says that about n records follow until Logs, so that the record
+// slices are made once at their size rather than grown.
+func (d *Decoder) Expect(n int) { d.expect = n }
 
 // Spooled is a record as the spool gives it back: the two parts of a
 // version 2 record (Shared empty: Payload is a version 1 record) and what
@@ -447,6 +455,9 @@ func (d *Decoder) decode(in Spooled, spoolID string, seq uint64) error {
 	}
 	out := d.next(resAttrs, newResource, res, scope, spoolID)
 	ar := reader{b: attrs, strs: d.strs}
+	if spoolID != "" {
+		ar.extra = 1
+	}
 	ar.mapInto(out.Attributes(), 0)
 	if spoolID != "" {
 		spoolstamp.StampSeq(out.Attributes(), seq)
@@ -522,7 +533,15 @@ func (d *Decoder) next(resAttrs pcommon.Map, newResource bool, res, scope []byte
 	if len(d.strs) > maxInterned {
 		clear(d.strs)
 	}
-	return d.sl.LogRecords().AppendEmpty()
+	lrs := d.sl.LogRecords()
+	if d.count == 0 && d.expect > 0 {
+		// Only for the first ScopeLogs: records of one input, the common
+		// case, share one; where they alternate, sizing every ScopeLogs
+		// for the rest would take far more than it saves.
+		lrs.EnsureCapacity(d.expect)
+	}
+	d.count++
+	return lrs.AppendEmpty()
 }
 
 // decodeV1 decodes a version 1 payload.
@@ -555,6 +574,9 @@ func (d *Decoder) decodeV1(p []byte, spoolID string, seq uint64) error {
 	}
 	out := d.next(resAttrs, newResource, res, scope, spoolID)
 	r.strs = d.strs
+	if spoolID != "" {
+		r.extra = 1
+	}
 	r.mapInto(out.Attributes(), 0)
 	if spoolID != "" {
 		spoolstamp.StampSeq(out.Attributes(), seq)
@@ -640,6 +662,9 @@ type reader struct {
 	b    []byte
 	err  error
 	strs map[string]string // nil: no interning
+	// extra is room for attributes the caller adds to the top map (the
+	// stamp), so that adding them does not grow it again.
+	extra int
 }
 
 // interned returns a string for an attribute key or value, shared with
@@ -742,7 +767,11 @@ func (r *reader) mapInto(m pcommon.Map, depth int) {
 		return
 	}
 	n := r.count()
-	m.EnsureCapacity(n)
+	if depth == 0 {
+		m.EnsureCapacity(n + r.extra)
+	} else {
+		m.EnsureCapacity(n)
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.interned()
 		v := m.PutEmpty(k)
