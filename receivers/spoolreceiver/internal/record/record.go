@@ -120,16 +120,8 @@ type Entry struct {
 	Scope        string
 	Resource     map[string]any
 	Attributes   map[string]any
-	// AttributesRaw, when non-nil, is used instead of Attributes: the output
-	// of AppendAttributes.
-	AttributesRaw []byte
-	Body          any
-	BodyBytes     []byte
-}
-
-// AppendAttributes appends the encoding of attrs for Entry.AttributesRaw.
-func AppendAttributes(dst []byte, attrs map[string]any) []byte {
-	return appendMap(dst, attrs, false, 0)
+	Body         any
+	BodyBytes    []byte
 }
 
 // AppendShared appends the shared part of e (version 2): its scope,
@@ -138,9 +130,6 @@ func AppendShared(dst []byte, e *Entry) []byte {
 	dst = append(dst, version2)
 	dst = appendString(dst, e.Scope)
 	dst = appendResource(dst, e.Resource)
-	if e.AttributesRaw != nil {
-		return append(dst, e.AttributesRaw...)
-	}
 	return appendMap(dst, e.Attributes, false, 0)
 }
 
@@ -214,11 +203,7 @@ func AppendV1(dst []byte, e *Entry) []byte {
 	dst = appendString(dst, e.Scope)
 
 	dst = appendResource(dst, e.Resource)
-	if e.AttributesRaw != nil {
-		dst = append(dst, e.AttributesRaw...)
-	} else {
-		dst = appendMap(dst, e.Attributes, false, 0)
-	}
+	dst = appendMap(dst, e.Attributes, false, 0)
 	if e.BodyBytes != nil {
 		dst = append(dst, tagString)
 		dst = binary.AppendUvarint(dst, uint64(len(e.BodyBytes)))

@@ -216,8 +216,7 @@ func BenchmarkAppendDecode(b *testing.B) {
 // their attributes, as the spool receiver does.
 func BenchmarkDecodeBatch(b *testing.B) {
 	const batch = 2048
-	raw := AppendAttributes(nil, map[string]any{"log.file.name": "app.log", "log.file.path": "/var/log/fleetlog/app.log"})
-	shared := AppendShared(nil, &Entry{AttributesRaw: raw})
+	shared := AppendShared(nil, &Entry{Attributes: map[string]any{"log.file.name": "app.log", "log.file.path": "/var/log/fleetlog/app.log"}})
 	var payloads []Spooled
 	for i := range batch {
 		line := fmt.Appendf(nil, "2026-11-25T00:00:%02dZ INFO request %d served path=/api/v1/things status=200 duration=3ms", i%60, i)
