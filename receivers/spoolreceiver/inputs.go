@@ -34,6 +34,14 @@ type scratch struct {
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
+// release puts s back in the pool, dropping its references to the lines,
+// which are stanza's buffers: they are not kept past the call.
+func (s *scratch) release() {
+	clear(s.lines)
+	clear(s.recs)
+	scratchPool.Put(s)
+}
+
 // nopEmit lets Validate build a fileconsumer to check its options.
 func nopEmit(context.Context, [][]byte, map[string]any, int64, []int64) error { return nil }
 
@@ -118,7 +126,7 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 			attrs = merged
 		}
 		s := scratchPool.Get().(*scratch)
-		defer scratchPool.Put(s)
+		defer s.release()
 		now := time.Now().UnixNano()
 		// The lines of one call share their attributes: encode them once,
 		// as the records' shared part, which the spool stores once per
@@ -146,7 +154,6 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 		for i, line := range s.lines {
 			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Shared: s.shared, Payload: s.buf[s.offs[i]:s.offs[i+1]], Tail: line})
 		}
-		clear(s.lines) // the lines are stanza's buffers: not kept past the call
 		if err := r.appendRecords(ctx, s.recs, waitForRoom); err != nil {
 			// Shutdown, or a line that can never fit: fileconsumer moves
 			// past the lines whatever emit returns.
@@ -196,7 +203,7 @@ func (s *spoolSink) Process(ctx context.Context, e *entry.Entry) error {
 // ProcessBatch appends parsed entries.
 func (s *spoolSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) error {
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
+	defer sc.release()
 	sc.encode(entries)
 	if s.udp {
 		return s.r.appendRecords(ctx, sc.recs, dropWhenFull)

@@ -252,7 +252,7 @@ func (s *fileSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) err
 		return nil
 	}
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
+	defer sc.release()
 	sc.encode(entries)
 	// As fileEmit: wait while the spool cannot take the records (a full
 	// disk, a full spool under the block policy), holding the reader at
