@@ -174,11 +174,13 @@ func TestExporterSkipsRedeliveries(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
 	stampedLogs := func(from, to int) plog.Logs {
 		ld := testLogs(0)
-		recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+		sl := ld.ResourceLogs().At(0).ScopeLogs().At(0)
+		spoolstamp.StampScope(sl.Scope().Attributes(), "0123456789abcdef0123456789abcdef")
+		recs := sl.LogRecords()
 		for i := from; i < to; i++ {
 			lr := recs.AppendEmpty()
 			lr.Body().SetStr("line")
-			spoolstamp.Stamp(lr.Attributes(), "0123456789abcdef0123456789abcdef", uint64(i))
+			spoolstamp.StampSeq(lr.Attributes(), uint64(i))
 		}
 		return ld
 	}

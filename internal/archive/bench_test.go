@@ -100,9 +100,11 @@ func BenchmarkIngestStamped(b *testing.B) {
 			batches := make([]plog.Logs, 16)
 			for i := range batches {
 				batches[i] = benchLogs(0) // one device: one mark
-				recs := batches[i].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+				sl := batches[i].ResourceLogs().At(0).ScopeLogs().At(0)
+				spoolstamp.StampScope(sl.Scope().Attributes(), spool)
+				recs := sl.LogRecords()
 				for j := range recs.Len() {
-					spoolstamp.Stamp(recs.At(j).Attributes(), spool, uint64(i*benchBatch+j+1))
+					spoolstamp.StampSeq(recs.At(j).Attributes(), uint64(i*benchBatch+j+1))
 				}
 			}
 			if redelivered {

@@ -53,8 +53,9 @@ func noteMarks(marks map[markKey]uint64, ld plog.Logs) {
 	for _, rl := range ld.ResourceLogs().All() {
 		device := deviceOf(rl)
 		for _, sl := range rl.ScopeLogs().All() {
+			scope := sl.Scope().Attributes()
 			for _, lr := range sl.LogRecords().All() {
-				if id, seq, ok := spoolstamp.Read(lr.Attributes()); ok {
+				if id, seq, ok := spoolstamp.Read(scope, lr.Attributes()); ok {
 					k := markKey{device, id}
 					marks[k] = max(marks[k], seq)
 				}
@@ -94,8 +95,9 @@ func newPlan(ld plog.Logs) *dedupPlan {
 		device := ""
 		deviceRead := false
 		for _, sl := range rl.ScopeLogs().All() {
+			scope := sl.Scope().Attributes()
 			for _, lr := range sl.LogRecords().All() {
-				id, seq, ok := spoolstamp.Read(lr.Attributes())
+				id, seq, ok := spoolstamp.Read(scope, lr.Attributes())
 				if !ok {
 					continue
 				}
@@ -171,8 +173,9 @@ func (p *dedupPlan) keep(ld plog.Logs) plog.Logs {
 		for _, sl := range rl.ScopeLogs().All() {
 			var dst plog.LogRecordSlice
 			started := false
+			scope := sl.Scope().Attributes()
 			for _, lr := range sl.LogRecords().All() {
-				if id, seq, ok := spoolstamp.Read(lr.Attributes()); ok {
+				if id, seq, ok := spoolstamp.Read(scope, lr.Attributes()); ok {
 					k := markKey{device, id}
 					if seq <= high[k] {
 						continue

@@ -19,15 +19,31 @@ const (
 	spoolB = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 )
 
-// stamped returns records from..to-1 of a spool, stamped with their
-// numbers as sequence numbers and with body "<device> <seq>".
+// stamped returns records from..to-1 of a spool, stamped (in the compact
+// form) with their numbers as sequence numbers and with body
+// "<device>/<spool's first letter> <seq>".
 func stamped(device, spool string, from, to int) plog.Logs {
+	ld := makeLogs(device, "fleet", device, testEpoch, 0)
+	sl := ld.ResourceLogs().At(0).ScopeLogs().At(0)
+	spoolstamp.StampScope(sl.Scope().Attributes(), spool)
+	recs := sl.LogRecords()
+	for i := from; i < to; i++ {
+		lr := recs.AppendEmpty()
+		lr.Body().SetStr(fmt.Sprintf("%s/%s %d", device, spool[:1], i))
+		spoolstamp.StampSeq(lr.Attributes(), uint64(i))
+	}
+	return ld
+}
+
+// stampedPerRecord is stamped in the per-record form of agents of the
+// previous version.
+func stampedPerRecord(device, spool string, from, to int) plog.Logs {
 	ld := makeLogs(device, "fleet", device, testEpoch, 0)
 	recs := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
 	for i := from; i < to; i++ {
 		lr := recs.AppendEmpty()
 		lr.Body().SetStr(fmt.Sprintf("%s/%s %d", device, spool[:1], i))
-		spoolstamp.Stamp(lr.Attributes(), spool, uint64(i))
+		spoolstamp.StampRecord(lr.Attributes(), spool, uint64(i))
 	}
 	return ld
 }
@@ -72,6 +88,9 @@ func TestDedupSkipsRedeliveries(t *testing.T) {
 		{"below the mark after the gap", stamped("dev-1", spoolA, 160, 170), 0, 10},
 		{"another device with the same spool identity", stamped("dev-2", spoolA, 1, 101), 100, 0},
 		{"a new spool of the device (re-installed)", stamped("dev-1", spoolB, 1, 11), 10, 0},
+		{"the per-record form of an older agent, below the mark", stampedPerRecord("dev-1", spoolA, 140, 150), 0, 10},
+		{"the per-record form above the mark", stampedPerRecord("dev-1", spoolA, 211, 221), 10, 0},
+		{"the agent upgraded: the compact form goes on from the mark", stamped("dev-1", spoolA, 215, 231), 10, 6},
 		{"unstamped records are always stored", makeLogs("dev-1", "fleet", "plain", testEpoch, 5), 5, 0},
 		{"unstamped again", makeLogs("dev-1", "fleet", "plain", testEpoch, 5), 5, 0},
 	}
@@ -83,7 +102,7 @@ func TestDedupSkipsRedeliveries(t *testing.T) {
 	}
 	got := bodies(t, dir)
 	assertOnce(t, got, "dev-1", spoolA, 1, 151)
-	assertOnce(t, got, "dev-1", spoolA, 201, 211)
+	assertOnce(t, got, "dev-1", spoolA, 201, 231)
 	assertOnce(t, got, "dev-2", spoolA, 1, 101)
 	assertOnce(t, got, "dev-1", spoolB, 1, 11)
 	assert.Equal(t, 2, got["plain 0"])

@@ -31,7 +31,7 @@ func indexLogs(device, fleet, app string, sev plog.SeverityNumber, start time.Ti
 		lr.SetSeverityNumber(sev)
 		lr.Attributes().PutStr("app", app)
 		lr.Attributes().PutStr("note", strings.Repeat("x", maxIndexedValue+1))
-		spoolstamp.Stamp(lr.Attributes(), "0123456789abcdef0123456789abcdef", uint64(start.Unix())+uint64(i))
+		spoolstamp.StampRecord(lr.Attributes(), "0123456789abcdef0123456789abcdef", uint64(start.Unix())+uint64(i))
 	}
 	return ld
 }

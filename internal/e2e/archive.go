@@ -76,7 +76,7 @@ func CountLines(dir, prefix string) (LineCounts, error) {
 			}
 			if n, err := strconv.Atoi(rest[:end]); err == nil {
 				c.Count[n]++
-				if id, seq, ok := spoolstamp.Read(r.Attributes); ok {
+				if id, seq, ok := spoolstamp.Read(r.Scope.Attributes(), r.Attributes); ok {
 					st := stamp{id, seq}
 					if prev, seen := c.stamps[n]; seen && prev == st {
 						c.SameStamp++

@@ -4,13 +4,22 @@
 // spool identity, the highest sequence number it stored and skips
 // re-deliveries at or below it.
 //
-// The stamp is two log record attributes (not resource attributes: a batch
-// mixes records of many resources, and the gateway rewrites resources):
+// The stamp is written in its compact form: the identity once per batch, as
+// an attribute of the instrumentation scope of each ScopeLogs the spool
+// delivers, and only the sequence number on each log record (not resource
+// attributes: a batch mixes records of many resources, and the gateway
+// rewrites resources):
 //
-//	fleetlog.spool.id   string  32 lowercase hex digits, random, made once
-//	                            with the spool directory
-//	fleetlog.spool.seq  int     the spool's sequence number of the record,
-//	                            increasing in delivery order
+//	scope   fleetlog.spool.id   string  32 lowercase hex digits, random, made
+//	                                    once with the spool directory
+//	record  fleetlog.spool.seq  int     the spool's sequence number of the
+//	                                    record, increasing in delivery order
+//
+// Agents of the previous version put both attributes on every log record
+// (the per-record form), and archives hold records stamped so; Read takes
+// both forms. A record that carries fleetlog.spool.id itself is read in the
+// per-record form, whatever its scope says; the spool removes that
+// attribute from the records it stamps, so a line cannot bring its own.
 //
 // A spool delivers its records strictly in sequence order and the next batch
 // only after the previous one was acknowledged, which is what makes "at or
@@ -28,11 +37,13 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// Attribute names of the stamp, on log records.
+// Attribute names of the stamp.
 const (
-	// IDAttribute is the spool identity: IDLen lowercase hex digits.
+	// IDAttribute is the spool identity: IDLen lowercase hex digits. On the
+	// scope in the compact form, on the log record in the per-record form.
 	IDAttribute = "fleetlog.spool.id"
-	// SeqAttribute is the record's sequence number in its spool (> 0).
+	// SeqAttribute is the record's sequence number in its spool (> 0), on
+	// the log record in both forms.
 	SeqAttribute = "fleetlog.spool.seq"
 )
 
@@ -62,23 +73,43 @@ func ValidID(id string) bool {
 	return true
 }
 
-// Stamp puts the spool identity and seq on a log record's attributes,
-// replacing whatever was there under these names.
-func Stamp(attrs pcommon.Map, id string, seq uint64) {
+// StampScope puts the spool identity on a scope's attributes (the compact
+// form), replacing whatever was there under its name.
+func StampScope(scope pcommon.Map, id string) {
+	scope.PutStr(IDAttribute, id)
+}
+
+// StampSeq puts seq on a log record's attributes (the compact form: the
+// record's scope carries the identity, see StampScope), replacing whatever
+// was there under its name and removing an identity the record carried.
+func StampSeq(attrs pcommon.Map, seq uint64) {
+	attrs.Remove(IDAttribute)
+	attrs.PutInt(SeqAttribute, int64(seq))
+}
+
+// StampRecord puts the stamp in the per-record form, both attributes on the
+// log record, as agents of the previous version did. Readers still take it;
+// new writers use StampScope and StampSeq.
+func StampRecord(attrs pcommon.Map, id string, seq uint64) {
 	attrs.PutStr(IDAttribute, id)
 	attrs.PutInt(SeqAttribute, int64(seq))
 }
 
-// Read returns a record's stamp. ok is false when the record carries none
-// or a malformed one (a wrong type, a bad identity, a sequence number below
-// 1): such a record is not a re-delivery candidate and is stored as is.
-func Read(attrs pcommon.Map) (id string, seq uint64, ok bool) {
-	v, found := attrs.Get(IDAttribute)
-	if !found || v.Type() != pcommon.ValueTypeStr || !ValidID(v.Str()) {
-		return "", 0, false
-	}
+// Read returns the stamp of a log record with attributes attrs whose scope
+// has attributes scope, in either form. ok is false when the record carries
+// none or a malformed one (a wrong type, a bad identity, a sequence number
+// below 1): such a record is not a re-delivery candidate and is stored as
+// is.
+func Read(scope, attrs pcommon.Map) (id string, seq uint64, ok bool) {
 	s, found := attrs.Get(SeqAttribute)
 	if !found || s.Type() != pcommon.ValueTypeInt || s.Int() < 1 {
+		return "", 0, false
+	}
+	v, found := attrs.Get(IDAttribute)
+	if !found {
+		v, found = scope.Get(IDAttribute)
+	}
+	if !found || v.Type() != pcommon.ValueTypeStr || !ValidID(v.Str()) {
 		return "", 0, false
 	}
 	return v.Str(), uint64(s.Int()), true

@@ -284,7 +284,7 @@ func TestGatewayReportsMismatchesToFleetRegistry(t *testing.T) {
 	}
 }
 
-// TestGatewayKeepsSpoolStamp: the spool stamp (record attributes) passes
+// TestGatewayKeepsSpoolStamp: the spool stamp (in either form) passes
 // unchanged, and the device the archive keys it by is the certificate's,
 // so a device claiming another's identity cannot touch that device's
 // de-duplication state.
@@ -294,11 +294,18 @@ func TestGatewayKeepsSpoolStamp(t *testing.T) {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	rl.Resource().Attributes().PutStr(fleetattr.DeviceID, "atm-2") // claims another device
-	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
-	spoolstamp.Stamp(lr.Attributes(), "0123456789abcdef0123456789abcdef", 1<<40)
-	want := lr.Attributes().AsRaw()
+	sl := rl.ScopeLogs().AppendEmpty()
+	spoolstamp.StampScope(sl.Scope().Attributes(), "0123456789abcdef0123456789abcdef")
+	lr := sl.LogRecords().AppendEmpty()
+	spoolstamp.StampSeq(lr.Attributes(), 1<<40)
+	old := sl.LogRecords().AppendEmpty() // an older agent's per-record form
+	spoolstamp.StampRecord(old.Attributes(), "0123456789abcdef0123456789abcdef", 1<<40+1)
+	wantScope, want, wantOld := sl.Scope().Attributes().AsRaw(), lr.Attributes().AsRaw(), old.Attributes().AsRaw()
 	require.NoError(t, consume(authenticated(authData{fleetattr.DeviceID: "atm-1"}), ld))
 	out := sink.AllLogs()[0]
 	assert.Equal(t, "atm-1", resourceAttrs(t, out, 0)[fleetattr.DeviceID])
-	assert.Equal(t, want, out.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw())
+	osl := out.ResourceLogs().At(0).ScopeLogs().At(0)
+	assert.Equal(t, wantScope, osl.Scope().Attributes().AsRaw())
+	assert.Equal(t, want, osl.LogRecords().At(0).Attributes().AsRaw())
+	assert.Equal(t, wantOld, osl.LogRecords().At(1).Attributes().AsRaw())
 }

@@ -261,24 +261,33 @@ func TestRepeatedAttributesInABatch(t *testing.T) {
 func TestSpoolStampPassesUnchanged(t *testing.T) {
 	sink, consume := newTestProcessor(t, createDefaultConfig(), nil)
 	ld := plog.NewLogs()
-	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	rl := ld.ResourceLogs().AppendEmpty()
 	for i := range 2000 {
 		id, err := spoolstamp.NewID()
 		require.NoError(t, err)
-		lr := lrs.AppendEmpty()
-		lr.Body().SetStr("user bob@example.com logged in")
 		// Sequence numbers from small to far beyond any spool's life.
-		spoolstamp.Stamp(lr.Attributes(), id, uint64(1)<<(i%48)+uint64(i))
+		seq := uint64(1)<<(i%48) + uint64(i)
+		sl := rl.ScopeLogs().AppendEmpty()
+		lr := sl.LogRecords().AppendEmpty()
+		lr.Body().SetStr("user bob@example.com logged in")
+		if i%2 == 0 {
+			spoolstamp.StampScope(sl.Scope().Attributes(), id)
+			spoolstamp.StampSeq(lr.Attributes(), seq)
+		} else { // the per-record form of an older agent
+			spoolstamp.StampRecord(lr.Attributes(), id, seq)
+		}
 	}
 	want := plog.NewLogs()
 	ld.CopyTo(want)
 	consume(ld)
-	got := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
-	require.Equal(t, lrs.Len(), got.Len())
-	wantRecs := want.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords()
+	got := sink.AllLogs()[0].ResourceLogs().At(0).ScopeLogs()
+	wantSLs := want.ResourceLogs().At(0).ScopeLogs()
+	require.Equal(t, wantSLs.Len(), got.Len())
 	for i := range got.Len() {
-		assert.Equal(t, wantRecs.At(i).Attributes().AsRaw(), got.At(i).Attributes().AsRaw())
-		assert.NotContains(t, got.At(i).Body().Str(), "bob@example.com", "the body is still redacted")
+		assert.Equal(t, wantSLs.At(i).Scope().Attributes().AsRaw(), got.At(i).Scope().Attributes().AsRaw())
+		g := got.At(i).LogRecords().At(0)
+		assert.Equal(t, wantSLs.At(i).LogRecords().At(0).Attributes().AsRaw(), g.Attributes().AsRaw())
+		assert.NotContains(t, g.Body().Str(), "bob@example.com", "the body is still redacted")
 	}
 }
 

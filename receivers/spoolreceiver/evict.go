@@ -54,8 +54,9 @@ func (r *spoolReceiver) flushEvictions() {
 	r.evPending = nil
 	r.evMu.Unlock()
 	for _, ev := range pending {
-		payload := record.Append(nil, lossRecord(ev, time.Now()))
-		rec := spool.Record{Severity: uint8(plog.SeverityNumberWarn), Time: time.Now().UnixNano(), Payload: payload}
+		now := time.Now()
+		e := lossRecord(ev, now)
+		rec := spool.Record{Severity: e.Severity, Time: e.Observed, Shared: record.AppendShared(nil, e), Payload: record.AppendRecord(nil, e)}
 		if err := r.sp.TryAppend([]spool.Record{rec}); err != nil {
 			// Only the block policy refuses, and it never evicts; log the
 			// loss so it is not silent even then.

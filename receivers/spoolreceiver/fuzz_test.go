@@ -94,7 +94,9 @@ func FuzzSyslogPath(f *testing.F) {
 		}
 		for _, e := range p.out.entries {
 			dec := record.NewDecoder()
-			require.NoError(t, dec.Decode(record.Append(nil, entryToRecord(e))))
+			re := entryToRecord(e)
+			in := record.Spooled{Shared: record.AppendShared(nil, re), Payload: record.AppendRecord(nil, re), Observed: re.Observed, Severity: re.Severity}
+			require.NoError(t, dec.Decode(in))
 			require.Equal(t, 1, dec.Logs().LogRecordCount())
 		}
 	})

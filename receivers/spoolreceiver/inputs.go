@@ -24,13 +24,24 @@ import (
 // scratch is reused between appends: one buffer holds every payload of a
 // call, records slice into it, and the spool copies them on Append.
 type scratch struct {
-	buf   []byte
-	attrs []byte
-	recs  []spool.Record
-	sevs  []uint8
+	buf    []byte
+	shared []byte
+	offs   []int
+	lines  [][]byte
+	recs   []spool.Record
+	sevs   []uint8
+	times  []int64
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+// release puts s back in the pool, dropping its references to the lines,
+// which are stanza's buffers: they are not kept past the call.
+func (s *scratch) release() {
+	clear(s.lines)
+	clear(s.recs)
+	scratchPool.Put(s)
+}
 
 // nopEmit lets Validate build a fileconsumer to check its options.
 func nopEmit(context.Context, [][]byte, map[string]any, int64, []int64) error { return nil }
@@ -124,30 +135,33 @@ func (r *spoolReceiver) fileEmit(fc *FileConfig, repair bool) emit.Callback {
 			attrs = merged
 		}
 		s := scratchPool.Get().(*scratch)
-		defer scratchPool.Put(s)
+		defer s.release()
 		now := time.Now().UnixNano()
-		// The lines of one call share their attributes: encode them once.
-		s.attrs = record.AppendAttributes(s.attrs[:0], attrs)
-		s.buf, s.recs = s.buf[:0], s.recs[:0]
-		offsets := make([]int, 0, len(tokens)+1)
-		e := record.Entry{Observed: now, AttributesRaw: s.attrs}
-		s.sevs = s.sevs[:0]
+		// The lines of one call share their attributes: encode them once,
+		// as the records' shared part, which the spool stores once per
+		// frame group. Each line goes to the spool as the tail of its
+		// record, copied once, into the spool's buffer.
+		e := record.Entry{Observed: now, Attributes: attrs}
+		s.shared = record.AppendShared(s.shared[:0], &e)
+		s.buf, s.recs, s.offs = s.buf[:0], s.recs[:0], s.offs[:0]
+		s.sevs, s.lines = s.sevs[:0], s.lines[:0]
 		for _, tok := range tokens {
-			offsets = append(offsets, len(s.buf))
+			s.offs = append(s.offs, len(s.buf))
 			if repair {
 				tok = validUTF8(tok)
 			}
+			s.lines = append(s.lines, tok)
 			if fc.DetectSeverity {
 				lv := severity.Sniff(tok)
 				e.Severity, e.SeverityText = lv.Number, lv.Text
 			}
 			s.sevs = append(s.sevs, e.Severity)
 			e.BodyBytes = tok
-			s.buf = record.Append(s.buf, &e)
+			s.buf = record.AppendRecordHead(s.buf, &e)
 		}
-		offsets = append(offsets, len(s.buf))
-		for i := range tokens {
-			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Payload: s.buf[offsets[i]:offsets[i+1]]})
+		s.offs = append(s.offs, len(s.buf))
+		for i, line := range s.lines {
+			s.recs = append(s.recs, spool.Record{Severity: s.sevs[i], Time: now, Shared: s.shared, Payload: s.buf[s.offs[i]:s.offs[i+1]], Tail: line})
 		}
 		if err := r.appendLines(ctx, lg, s.recs, true, tokens, lastRecord, tokenOffsets); err != nil {
 			// Shutdown, or a line that can never fit: fileconsumer moves
@@ -198,27 +212,60 @@ func (s *spoolSink) Process(ctx context.Context, e *entry.Entry) error {
 // ProcessBatch appends parsed entries.
 func (s *spoolSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) error {
 	sc := scratchPool.Get().(*scratch)
-	defer scratchPool.Put(sc)
-	sc.buf, sc.recs = sc.buf[:0], sc.recs[:0]
-	offsets := make([]int, 0, len(entries)+1)
-	for _, e := range entries {
-		offsets = append(offsets, len(sc.buf))
-		sc.buf = record.Append(sc.buf, entryToRecord(e))
-	}
-	offsets = append(offsets, len(sc.buf))
-	for i, e := range entries {
-		sc.recs = append(sc.recs, spool.Record{
-			Severity: severityOf(e.Severity),
-			Time:     e.ObservedTimestamp.UnixNano(),
-			Payload:  sc.buf[offsets[i]:offsets[i+1]],
-		})
-	}
+	defer sc.release()
+	sc.encode(entries)
 	if s.udp {
 		return s.r.appendRecords(ctx, sc.recs, dropWhenFull)
 	}
 	// Over TCP this holds the connection's reader, so the peer is pushed
 	// back on rather than its messages dropped.
 	return s.r.appendRecords(ctx, sc.recs, waitForRoom)
+}
+
+// encode makes sc.recs the spool records of entries, encoded into sc.
+func (sc *scratch) encode(entries []*entry.Entry) {
+	sc.reset()
+	sc.add(entries)
+	sc.records()
+}
+
+// reset empties sc for add.
+func (sc *scratch) reset() {
+	sc.buf, sc.recs, sc.offs = sc.buf[:0], sc.recs[:0], sc.offs[:0]
+	sc.sevs, sc.times = sc.sevs[:0], sc.times[:0]
+}
+
+// add encodes entries after the records sc holds, each in two parts: what
+// records share (resource, scope, attributes) and its own.
+func (sc *scratch) add(entries []*entry.Entry) {
+	for _, e := range entries {
+		re := entryToRecord(e)
+		sc.offs = append(sc.offs, len(sc.buf))
+		sc.buf = record.AppendShared(sc.buf, re)
+		sc.offs = append(sc.offs, len(sc.buf))
+		sc.buf = record.AppendRecord(sc.buf, re)
+		sc.sevs = append(sc.sevs, severityOf(e.Severity))
+		sc.times = append(sc.times, e.ObservedTimestamp.UnixNano())
+	}
+}
+
+// records makes sc.recs the spool records of what add encoded, slicing
+// sc.buf, which must not grow after.
+func (sc *scratch) records() []spool.Record {
+	sc.recs = sc.recs[:0]
+	for i := range sc.sevs {
+		start, mid, end := sc.offs[2*i], sc.offs[2*i+1], len(sc.buf)
+		if 2*i+2 < len(sc.offs) {
+			end = sc.offs[2*i+2]
+		}
+		sc.recs = append(sc.recs, spool.Record{
+			Severity: sc.sevs[i],
+			Time:     sc.times[i],
+			Shared:   sc.buf[start:mid:mid],
+			Payload:  sc.buf[mid:end:end],
+		})
+	}
+	return sc.recs
 }
 
 func entryToRecord(e *entry.Entry) *record.Entry {

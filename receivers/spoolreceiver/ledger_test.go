@@ -238,7 +238,7 @@ func TestLedgerCutAtCheckpoint(t *testing.T) {
 }
 
 // TestRestartMidCatchUpAfterRotation runs the real file input: it catches
-// up a backlog of 30,000 lines into a spool too small for it (block policy,
+// up a backlog of 80,000 lines into a spool too small for it (block policy,
 // the gateway unreachable), so it stops in the middle of its first poll,
 // its checkpoint still unsaved. The process dies there (a copy of its
 // directory), the file is rotated while it is down, and the agent starts
@@ -260,7 +260,7 @@ func TestRestartMidCatchUpAfterRotation(t *testing.T) {
 			logDir := t.TempDir()
 			app := filepath.Join(logDir, "app.log")
 			w := openAppWriter(t, app)
-			const backlog, more = 30_000, 500
+			const backlog, more = 80_000, 500
 			w.lines(t, 0, backlog)
 			config := func() *Config {
 				cfg := testConfig(t, "")

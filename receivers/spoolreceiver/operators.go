@@ -45,7 +45,6 @@ import (
 	_ "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/transformer/sanitizeutf8"
 	_ "github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/transformer/unquote"
 
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/record"
 	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool"
 )
 
@@ -219,16 +218,16 @@ func (r *spoolReceiver) operatorEmit(fc *FileConfig, repair bool) (emit.Callback
 			maps.Copy(e.Attributes, static)
 			entries = append(entries, e)
 		}
-		res := &appendResult{s: scratchPool.Get().(*scratch), ends: make([]int, 0, len(entries)), times: make([]int64, 0, len(entries))}
-		defer scratchPool.Put(res.s)
-		res.s.buf, res.s.recs, res.s.sevs = res.s.buf[:0], res.s.recs[:0], res.s.sevs[:0]
+		res := &appendResult{s: scratchPool.Get().(*scratch)}
+		defer res.s.release()
+		res.s.reset()
 		_ = first.ProcessBatch(context.WithValue(ctx, appendResultKey{}, res), entries)
-		if len(res.ends) == 0 {
+		if len(res.s.sevs) == 0 {
 			return nil // every line filtered out
 		}
 		// One append for the call's lines, as fileEmit, so that its ledger
 		// entry precedes them (ledger.go).
-		if err := r.appendLines(ctx, lg, res.records(), false, tokens, lastRecord, tokenOffsets); err != nil {
+		if err := r.appendLines(ctx, lg, res.s.records(), false, tokens, lastRecord, tokenOffsets); err != nil {
 			r.store.Poison(err)
 			return fmt.Errorf("append to spool: %w", err)
 		}
@@ -245,24 +244,11 @@ var errNoEmitCall = errors.New("spool output: entries outside a file input's emi
 type appendResultKey struct{}
 
 // appendResult collects the records the operators hand the sink during one
-// emit call, in order: the call appends them at once when the operators are
-// done. (An append error is thus the call's, never mixed with the
-// operators' own errors.)
+// emit call, in order, encoded into s: the call appends them at once when
+// the operators are done. (An append error is thus the call's, never mixed
+// with the operators' own errors.)
 type appendResult struct {
-	s    *scratch // buf holds the encoded records, sevs and recs their metadata
-	ends []int    // end of each record in s.buf
-	// times are the records' observed times.
-	times []int64
-}
-
-// records returns the collected records for the spool.
-func (res *appendResult) records() []spool.Record {
-	start := 0
-	for i, end := range res.ends {
-		res.s.recs = append(res.s.recs, spool.Record{Severity: res.s.sevs[i], Time: res.times[i], Payload: res.s.buf[start:end]})
-		start = end
-	}
-	return res.s.recs
+	s *scratch
 }
 
 // fileSink is the last operator of a file input's pipeline: it encodes
@@ -284,12 +270,7 @@ func (s *fileSink) ProcessBatch(ctx context.Context, entries []*entry.Entry) err
 		return nil
 	}
 	if res, _ := ctx.Value(appendResultKey{}).(*appendResult); res != nil {
-		for _, e := range entries {
-			res.s.buf = record.Append(res.s.buf, entryToRecord(e))
-			res.ends = append(res.ends, len(res.s.buf))
-			res.s.sevs = append(res.s.sevs, severityOf(e.Severity))
-			res.times = append(res.times, e.ObservedTimestamp.UnixNano())
-		}
+		res.s.add(entries)
 		return nil
 	}
 	return errNoEmitCall

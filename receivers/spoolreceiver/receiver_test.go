@@ -29,6 +29,7 @@ import (
 	"go.opentelemetry.io/collector/config/configtls"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -46,10 +47,12 @@ import (
 // sink records what the receiver delivers; fail, when set, decides the
 // result of each call before anything is recorded.
 type sink struct {
-	mu    sync.Mutex
-	logs  []plog.LogRecord
-	calls atomic.Int64
-	fail  func(call int64) error
+	mu   sync.Mutex
+	logs []plog.LogRecord
+	// scopes holds the attributes of each record's scope, by index.
+	scopes []pcommon.Map
+	calls  atomic.Int64
+	fail   func(call int64) error
 }
 
 func (s *sink) Capabilities() consumer.Capabilities { return consumer.Capabilities{} }
@@ -69,6 +72,9 @@ func (s *sink) ConsumeLogs(_ context.Context, ld plog.Logs) error {
 				c := plog.NewLogRecord()
 				lr.CopyTo(c)
 				s.logs = append(s.logs, c)
+				sa := pcommon.NewMap()
+				sl.Scope().Attributes().CopyTo(sa)
+				s.scopes = append(s.scopes, sa)
 			}
 		}
 	}
@@ -79,6 +85,14 @@ func (s *sink) records() []plog.LogRecord {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]plog.LogRecord(nil), s.logs...)
+}
+
+// scopeAttrs returns the attributes of each record's scope, in the order of
+// records.
+func (s *sink) scopeAttrs() []pcommon.Map {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]pcommon.Map(nil), s.scopes...)
 }
 
 func (s *sink) bodies() []string {

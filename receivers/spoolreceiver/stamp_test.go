@@ -11,8 +11,8 @@ import (
 	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
-// TestRecordsCarryTheSpoolStamp: every delivered record carries the spool's
-// identity and a sequence number that increases in delivery order and
+// TestRecordsCarryTheSpoolStamp: every delivered record carries a sequence
+// number, and its scope the spool's identity, that increases in delivery order and
 // across a restart of the same spool directory.
 func TestRecordsCarryTheSpoolStamp(t *testing.T) {
 	t.Parallel()
@@ -22,10 +22,12 @@ func TestRecordsCarryTheSpoolStamp(t *testing.T) {
 	var last uint64
 	check := func(next *sink, want int) {
 		t.Helper()
-		recs := next.records()
+		recs, scopes := next.records(), next.scopeAttrs()
 		require.Len(t, recs, want)
-		for _, lr := range recs {
-			gotID, seq, ok := spoolstamp.Read(lr.Attributes())
+		for i, lr := range recs {
+			_, perRecord := lr.Attributes().Get(spoolstamp.IDAttribute)
+			require.False(t, perRecord, "the identity is the scope's, not the record's")
+			gotID, seq, ok := spoolstamp.Read(scopes[i], lr.Attributes())
 			require.True(t, ok, "record %q has no stamp", lr.Body().AsString())
 			require.Equal(t, id, gotID)
 			require.Greater(t, seq, last)

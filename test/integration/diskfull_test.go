@@ -50,7 +50,7 @@ func TestSpoolDiskFullBackpressure(t *testing.T) {
 // by the full disk: nothing is lost, and the lines re-read from the last
 // checkpoint are the only duplicates.
 func TestSpoolDiskFullRestart(t *testing.T) {
-	spoolDiskFull(t, "    min_free: 0\n", 120_000, true)
+	spoolDiskFull(t, "    min_free: 0\n", 200_000, true)
 }
 
 // TestSpoolMinFreeBlocks is the same 16MiB filesystem with the default
@@ -60,8 +60,9 @@ func TestSpoolMinFreeBlocks(t *testing.T) {
 	spoolDiskFull(t, "    full_policy: block\n", 120_000, false)
 }
 
-// spoolDiskFull writes total lines (200,000 are about 18MiB, several times
-// what the filesystem holds once spooled) with the agent's spool overlay.
+// spoolDiskFull writes total lines (200,000 are about 20MiB, about what
+// they take spooled: more than the 16MiB filesystem holds) with the agent's
+// spool overlay.
 func spoolDiskFull(t *testing.T, overlay string, total int, restart bool) {
 	data := mountSmallFS(t, "16m")
 	r := newSpoolRig(t, overlay)

@@ -433,7 +433,7 @@ func identities(t *testing.T, dir, prefix string, from int) deviceIdentity {
 		if _, err := fmt.Sscanf(rest, "%d", &n); err == nil && n >= from {
 			id.after[gw]++
 		}
-		_, _, stamped := spoolstamp.Read(r.record.Attributes())
+		_, _, stamped := spoolstamp.Read(r.scope.Attributes(), r.record.Attributes())
 		assert.True(t, stamped, "record without a spool stamp: %s", r.record.Body().AsString())
 	})
 	return id

@@ -76,7 +76,7 @@ func (s *spoolSink) Export(_ context.Context, req plogotlp.ExportRequest) (plogo
 					n, err := strconv.Atoi(rest[:strings.IndexByte(rest+" ", ' ')])
 					if err == nil {
 						s.lines[n]++
-						if id, seq, ok := spoolstamp.Read(lr.Attributes()); ok {
+						if id, seq, ok := spoolstamp.Read(sl.Scope().Attributes(), lr.Attributes()); ok {
 							if s.stamps[n] == nil {
 								s.stamps[n] = map[string]struct{}{}
 							}

@@ -144,10 +144,16 @@ func (l *Loop) send(ctx context.Context, batches []spool.Batch) bool {
 		// Decoded afresh on every attempt: a consumer may have changed the
 		// data it was given before failing.
 		dec := record.NewDecoder()
+		n := 0
+		for _, b := range batches {
+			n += len(b.Records)
+		}
+		dec.Expect(n)
 		var undecodable int64
 		for _, b := range batches {
 			for _, rec := range b.Records {
-				if err := dec.DecodeStamped(rec.Payload, l.cfg.SpoolID, rec.Seq); err != nil {
+				in := record.Spooled{Shared: rec.Shared, Payload: rec.Payload, Observed: rec.Time, Severity: rec.Severity}
+				if err := dec.DecodeStamped(in, l.cfg.SpoolID, rec.Seq); err != nil {
 					undecodable++
 				}
 			}

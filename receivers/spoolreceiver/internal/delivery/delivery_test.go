@@ -107,11 +107,15 @@ func (c *scriptedConsumer) count() int {
 	return c.attempts
 }
 
-func batch(payload []byte) spool.Batch {
-	return spool.Batch{Records: []spool.Record{{Payload: payload}}, Bytes: int64(len(payload))}
+func batch(r *spool.Record) spool.Batch {
+	return spool.Batch{Records: []spool.Record{*r}, Bytes: int64(len(r.Shared) + len(r.Payload))}
 }
 
-func line(body string) []byte { return record.Append(nil, &record.Entry{Body: body}) }
+// line is a spooled record of a line in the current format.
+func line(body string) *spool.Record {
+	e := &record.Entry{BodyBytes: []byte(body)}
+	return &spool.Record{Shared: record.AppendShared(nil, e), Payload: record.AppendRecord(nil, e)}
+}
 
 func fastRetry() configretry.BackOffConfig {
 	c := configretry.NewDefaultBackOffConfig()
@@ -125,7 +129,7 @@ func TestOutcomes(t *testing.T) {
 	refused := consumererror.NewPermanent(status.Error(codes.PermissionDenied, "device denied"))
 	tests := []struct {
 		name               string
-		payload            []byte
+		payload            *spool.Record
 		errs               []error
 		always             error
 		quarantineFailures int
@@ -142,7 +146,7 @@ func TestOutcomes(t *testing.T) {
 			wantQuarantined: true, wantAttempts: 1},
 		{name: "refused device", payload: ok, errs: []error{refused, refused},
 			wantAcked: true, wantAttempts: 3},
-		{name: "undecodable", payload: []byte("not a record"), wantQuarantined: true, wantUndecodable: 1},
+		{name: "undecodable", payload: &spool.Record{Payload: []byte("not a record")}, wantQuarantined: true, wantUndecodable: 1},
 		{name: "quarantine failure", payload: ok, errs: []error{consumererror.NewPermanent(errors.New("bad data"))},
 			quarantineFailures: 3, wantQuarantined: true, wantAttempts: 1},
 		{name: "shutdown while retrying", payload: ok, always: errors.New("unavailable"), wantAttempts: 3},
@@ -187,12 +191,12 @@ func TestOutcomes(t *testing.T) {
 			<-done
 			acked, quarantined := src.outcome()
 			if tt.wantAcked {
-				assert.Equal(t, []string{string(tt.payload)}, acked)
+				assert.Equal(t, []string{string(tt.payload.Payload)}, acked)
 			} else {
 				assert.Empty(t, acked)
 			}
 			if tt.wantQuarantined {
-				assert.Equal(t, []string{string(tt.payload)}, quarantined)
+				assert.Equal(t, []string{string(tt.payload.Payload)}, quarantined)
 			} else {
 				assert.Empty(t, quarantined)
 			}

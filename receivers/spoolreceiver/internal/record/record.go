@@ -4,9 +4,28 @@
 // The format is written for this receiver alone, not for interchange, so it
 // carries only what stanza inputs produce: timestamps, severity, a body and
 // attributes whose values are strings, integers, floats, booleans, bytes,
-// maps and slices. Everything is length-prefixed with uvarints:
+// maps and slices. Everything is length-prefixed with uvarints.
 //
-//	version(1) ts(uvarint) observed(uvarint) severity(1) severityText(str)
+// A record is two parts (version 2). The shared part is what consecutive
+// records of one input have in common, and the spool stores it once per
+// frame group of a segment (its dictionary, see segfmt):
+//
+//	version(1)=2 scope(str) resource(bytes: map) attributes(map)
+//
+// The record's own part holds the rest, the observed time being the spool
+// frame's:
+//
+//	head(uvarint) [ts(uvarint)] [severityText(str)] body
+//
+// head's bit 0 says a timestamp follows, bit 1 that the body is a string
+// given as its length and bytes (a file line), else a value; head>>2 is 0
+// for no severity text, 1 + the index of a text in KnownSeverityTexts, or
+// len(KnownSeverityTexts)+1 when the text follows as a string.
+//
+// Version 1, which spools of earlier versions hold, is one part with
+// everything inline, the observed time included:
+//
+//	version(1)=1 ts(uvarint) observed(uvarint) severity(1) severityText(str)
 //	scope(str) resource(bytes: map) attributes(map) body(value)
 //
 // The resource is stored as one length-prefixed blob so the decoder can group
@@ -14,6 +33,7 @@
 package record // import "github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/record"
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -28,8 +48,39 @@ import (
 	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
-// version is the first byte of every payload.
-const version = 1
+// Format versions: the first byte of a version 1 payload and of a version 2
+// shared part.
+const (
+	version1 = 1
+	version2 = 2
+)
+
+// KnownSeverityTexts are the severity texts a version 2 record stores as an
+// index (the level sniffer's and stanza's syslog parser's): part of the
+// format, so only ever extended at the end.
+var KnownSeverityTexts = [...]string{
+	"TRACE", "VERBOSE", "FINEST", "FINER", "FINE", "DEBUG", "INFO", "INFORMATION",
+	"NOTICE", "WARN", "WARNING", "ERROR", "SEVERE", "CRITICAL", "ALERT", "FATAL",
+	"PANIC", "EMERGENCY",
+	"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+}
+
+// head bits of a version 2 record.
+const (
+	headTimestamp  = 1 << 0
+	headBodyString = 1 << 1
+	headSevShift   = 2
+	sevLiteral     = uint64(len(KnownSeverityTexts) + 1)
+)
+
+// knownSeverity maps a known text to its code in head.
+var knownSeverity = func() map[string]uint64 {
+	m := make(map[string]uint64, len(KnownSeverityTexts))
+	for i, t := range KnownSeverityTexts {
+		m[t] = uint64(i + 1)
+	}
+	return m
+}()
 
 // maxDepth bounds nesting of maps and slices on both sides, so a hostile or
 // damaged payload cannot exhaust the stack.
@@ -59,7 +110,8 @@ var (
 // Entry is one log record to encode. Body holds a string, []byte, int64,
 // float64, bool, map[string]any or []any (other integer widths are widened);
 // BodyBytes, when non-nil, is used instead of Body and encoded as a string,
-// which saves converting a file line to a string.
+// which saves converting a file line to a string. Observed is the spool
+// frame's time in version 2, and only encoded in version 1.
 type Entry struct {
 	Timestamp    int64 // Unix ns; 0 = unset
 	Observed     int64 // Unix ns
@@ -68,49 +120,90 @@ type Entry struct {
 	Scope        string
 	Resource     map[string]any
 	Attributes   map[string]any
-	// AttributesRaw, when non-nil, is used instead of Attributes: the output
-	// of AppendAttributes, so a batch of lines sharing attributes encodes
-	// them once.
-	AttributesRaw []byte
-	Body          any
-	BodyBytes     []byte
+	Body         any
+	BodyBytes    []byte
 }
 
-// AppendAttributes appends the encoding of attrs for Entry.AttributesRaw.
-func AppendAttributes(dst []byte, attrs map[string]any) []byte {
-	return appendMap(dst, attrs, false, 0)
+// AppendShared appends the shared part of e (version 2): its scope,
+// resource and attributes.
+func AppendShared(dst []byte, e *Entry) []byte {
+	dst = append(dst, version2)
+	dst = appendString(dst, e.Scope)
+	dst = appendResource(dst, e.Resource)
+	return appendMap(dst, e.Attributes, false, 0)
 }
 
-// Append appends e's encoding to dst and returns the extended slice.
-func Append(dst []byte, e *Entry) []byte {
-	dst = append(dst, version)
+// AppendRecord appends the record's own part of e (version 2).
+func AppendRecord(dst []byte, e *Entry) []byte {
+	dst = AppendRecordHead(dst, e)
+	if e.BodyBytes != nil {
+		return append(dst, e.BodyBytes...)
+	}
+	return dst
+}
+
+// AppendRecordHead is AppendRecord without the bytes of e.BodyBytes, when
+// set, which the caller appends (or has the spool append, so that a line is
+// copied once on its way to disk).
+func AppendRecordHead(dst []byte, e *Entry) []byte {
+	var head uint64
+	if e.Timestamp != 0 {
+		head |= headTimestamp
+	}
+	if e.BodyBytes != nil {
+		head |= headBodyString
+	}
+	sev, literal := uint64(0), false
+	if e.SeverityText != "" {
+		if sev = knownSeverity[e.SeverityText]; sev == 0 {
+			sev, literal = sevLiteral, true
+		}
+	}
+	dst = binary.AppendUvarint(dst, head|sev<<headSevShift)
+	if e.Timestamp != 0 {
+		dst = binary.AppendUvarint(dst, uint64(e.Timestamp))
+	}
+	if literal {
+		dst = appendString(dst, e.SeverityText)
+	}
+	if e.BodyBytes != nil {
+		return binary.AppendUvarint(dst, uint64(len(e.BodyBytes)))
+	}
+	return appendValue(dst, e.Body, 0)
+}
+
+// appendResource appends the resource as a length-prefixed blob; it
+// reserves one byte and shifts when the blob needs a longer prefix (rare:
+// resources are small).
+func appendResource(dst []byte, res map[string]any) []byte {
+	mark := len(dst)
+	dst = append(dst, 0)
+	dst = appendMap(dst, res, true, 0)
+	n := len(dst) - mark - 1
+	if n < 0x80 {
+		dst[mark] = byte(n)
+		return dst
+	}
+	var pfx [binary.MaxVarintLen64]byte
+	p := binary.PutUvarint(pfx[:], uint64(n))
+	dst = append(dst, pfx[:p-1]...)
+	copy(dst[mark+p:], dst[mark+1:mark+1+n])
+	copy(dst[mark:], pfx[:p])
+	return dst
+}
+
+// AppendV1 appends e's encoding in version 1, which spools of earlier
+// versions hold (tests make such payloads with it).
+func AppendV1(dst []byte, e *Entry) []byte {
+	dst = append(dst, version1)
 	dst = binary.AppendUvarint(dst, uint64(e.Timestamp))
 	dst = binary.AppendUvarint(dst, uint64(e.Observed))
 	dst = append(dst, e.Severity)
 	dst = appendString(dst, e.SeverityText)
 	dst = appendString(dst, e.Scope)
 
-	// The resource blob is length-prefixed; reserve one byte and shift when
-	// the blob needs a longer prefix (rare: resources are small).
-	mark := len(dst)
-	dst = append(dst, 0)
-	dst = appendMap(dst, e.Resource, true, 0)
-	n := len(dst) - mark - 1
-	if n < 0x80 {
-		dst[mark] = byte(n)
-	} else {
-		var pfx [binary.MaxVarintLen64]byte
-		p := binary.PutUvarint(pfx[:], uint64(n))
-		dst = append(dst, pfx[:p-1]...)
-		copy(dst[mark+p:], dst[mark+1:mark+1+n])
-		copy(dst[mark:], pfx[:p])
-	}
-
-	if e.AttributesRaw != nil {
-		dst = append(dst, e.AttributesRaw...)
-	} else {
-		dst = appendMap(dst, e.Attributes, false, 0)
-	}
+	dst = appendResource(dst, e.Resource)
+	dst = appendMap(dst, e.Attributes, false, 0)
 	if e.BodyBytes != nil {
 		dst = append(dst, tagString)
 		dst = binary.AppendUvarint(dst, uint64(len(e.BodyBytes)))
@@ -230,7 +323,15 @@ type Decoder struct {
 	resource []byte
 	scope    string
 	sl       plog.ScopeLogs
+	spoolID  string // the identity on sl's scope, if stamped
 	started  bool
+	// shared is the last shared part found well-formed: records of one
+	// input repeat it, so it is checked once.
+	shared []byte
+	// expect is how many records the caller said it decodes into this
+	// plog.Logs, count how many it did: the first ScopeLogs makes room for
+	// them at once.
+	expect, count int
 }
 
 // NewDecoder returns a Decoder that appends into a fresh plog.Logs.
@@ -241,23 +342,197 @@ func NewDecoder() *Decoder {
 // Logs returns what was decoded so far and starts a new plog.Logs.
 func (d *Decoder) Logs() plog.Logs {
 	l := d.logs
-	*d = Decoder{logs: plog.NewLogs(), strs: d.strs}
+	*d = Decoder{logs: plog.NewLogs(), strs: d.strs, shared: d.shared[:0]}
 	return l
 }
 
-// Decode appends the record in p. On error nothing is appended.
-func (d *Decoder) Decode(p []byte) error { return d.decode(p, "", 0) }
+// Expect says that about n records follow until Logs, so that the record
+// slices are made once at their size rather than grown.
+func (d *Decoder) Expect(n int) { d.expect = n }
 
-// DecodeStamped is Decode that also stamps the record with its spool's
-// identity and its sequence number there (internal/spoolstamp), replacing
-// attributes of those names the record had.
-func (d *Decoder) DecodeStamped(p []byte, spoolID string, seq uint64) error {
-	return d.decode(p, spoolID, seq)
+// Spooled is a record as the spool gives it back: the two parts of a
+// version 2 record (Shared empty: Payload is a version 1 record) and what
+// the spool frame holds of it.
+type Spooled struct {
+	Shared, Payload []byte
+	// Observed is the frame's time (Unix ns) and Severity its severity;
+	// a version 1 payload holds its own.
+	Observed int64
+	Severity uint8
 }
 
-func (d *Decoder) decode(p []byte, spoolID string, seq uint64) error {
+// Decode appends the record. On error nothing is appended.
+func (d *Decoder) Decode(in Spooled) error { return d.decode(in, "", 0) }
+
+// DecodeStamped is Decode that also stamps the record in spoolstamp's
+// compact form: its sequence number seq on the record, replacing an
+// attribute of that name and removing a spool identity the record had, and
+// the spool's identity on the scope of the ScopeLogs it lands in (records of
+// different identities never share one).
+func (d *Decoder) DecodeStamped(in Spooled, spoolID string, seq uint64) error {
+	return d.decode(in, spoolID, seq)
+}
+
+func (d *Decoder) decode(in Spooled, spoolID string, seq uint64) error {
+	if len(in.Shared) == 0 {
+		return d.decodeV1(in.Payload, spoolID, seq)
+	}
+	sh := reader{b: in.Shared}
+	if v := sh.byte(); v != version2 {
+		return fmt.Errorf("%w: %d", ErrVersion, v)
+	}
+	scope := sh.bytes()
+	res := sh.bytes()
+	if sh.err != nil {
+		return sh.err
+	}
+	attrs := sh.b
+	if !bytes.Equal(in.Shared, d.shared) {
+		ar := reader{b: attrs}
+		ar.skipMap(0)
+		if ar.err == nil && len(ar.b) != 0 {
+			ar.err = fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(ar.b))
+		}
+		if ar.err != nil {
+			return ar.err
+		}
+		d.shared = append(d.shared[:0], in.Shared...)
+	}
+
+	r := reader{b: in.Payload}
+	head := r.uvarint()
+	var ts uint64
+	if head&headTimestamp != 0 {
+		ts = r.uvarint()
+	}
+	var sevText []byte
+	known := ""
+	switch code := head >> headSevShift; {
+	case code == sevLiteral:
+		sevText = r.bytes()
+	case code > sevLiteral:
+		r.fail(fmt.Errorf("%w: severity text code %d", ErrMalformed, code))
+	case code > 0:
+		known = KnownSeverityTexts[code-1]
+	}
+	var body []byte
+	bodyString := head&headBodyString != 0
+	if bodyString {
+		body = r.bytes()
+	} else {
+		v := r
+		v.skipValue(0)
+		if v.err != nil {
+			return v.err
+		}
+		body = r.b[:len(r.b)-len(v.b)]
+		r.b = v.b
+	}
+	if r.err == nil && len(r.b) != 0 {
+		r.fail(fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b)))
+	}
+	if r.err != nil {
+		return r.err
+	}
+	resAttrs, newResource, err := d.resourceOf(res)
+	if err != nil {
+		return err
+	}
+	out := d.next(resAttrs, newResource, res, scope, spoolID)
+	ar := reader{b: attrs, strs: d.strs}
+	if spoolID != "" {
+		ar.extra = 1
+	}
+	ar.mapInto(out.Attributes(), 0)
+	if spoolID != "" {
+		spoolstamp.StampSeq(out.Attributes(), seq)
+	}
+	if bodyString {
+		out.Body().SetStr(string(body))
+	} else {
+		br := reader{b: body}
+		br.valueInto(out.Body(), 0)
+	}
+	out.SetTimestamp(pcommon.Timestamp(ts))
+	out.SetObservedTimestamp(pcommon.Timestamp(in.Observed))
+	out.SetSeverityNumber(plog.SeverityNumber(in.Severity))
+	switch {
+	case known != "":
+		out.SetSeverityText(known)
+	case len(sevText) > 0:
+		out.SetSeverityText(intern(d.internTable(), sevText))
+	}
+	return nil
+}
+
+// internTable returns the string cache, emptied when it grew too large.
+func (d *Decoder) internTable() map[string]string {
+	if len(d.strs) > maxInterned {
+		clear(d.strs)
+	}
+	return d.strs
+}
+
+// resourceOf decodes the resource blob res when it differs from the last
+// record's (newResource).
+func (d *Decoder) resourceOf(res []byte) (attrs pcommon.Map, newResource bool, err error) {
+	if d.started && slices.Equal(res, d.resource) {
+		return pcommon.Map{}, false, nil
+	}
+	attrs = pcommon.NewMap()
+	rr := reader{b: res}
+	rr.mapInto(attrs, 0)
+	if rr.err == nil && len(rr.b) != 0 {
+		rr.err = ErrMalformed
+	}
+	if rr.err != nil {
+		return pcommon.Map{}, false, rr.err
+	}
+	return attrs, true, nil
+}
+
+// next appends a log record in the ScopeLogs of resource res and scope,
+// starting a ResourceLogs or ScopeLogs when they differ from the last
+// record's.
+func (d *Decoder) next(resAttrs pcommon.Map, newResource bool, res, scope []byte, spoolID string) plog.LogRecord {
+	if newResource {
+		rl := d.logs.ResourceLogs().AppendEmpty()
+		resAttrs.MoveTo(rl.Resource().Attributes())
+		d.sl = rl.ScopeLogs().AppendEmpty()
+		d.scope = string(scope)
+		d.sl.Scope().SetName(d.scope)
+		d.resource = append(d.resource[:0], res...)
+		d.started = true
+		d.spoolID = ""
+	} else if string(scope) != d.scope || spoolID != d.spoolID {
+		rl := d.logs.ResourceLogs().At(d.logs.ResourceLogs().Len() - 1)
+		d.sl = rl.ScopeLogs().AppendEmpty()
+		d.scope = string(scope)
+		d.sl.Scope().SetName(d.scope)
+		d.spoolID = ""
+	}
+	if spoolID != "" && d.spoolID == "" {
+		spoolstamp.StampScope(d.sl.Scope().Attributes(), spoolID)
+		d.spoolID = spoolID
+	}
+	if len(d.strs) > maxInterned {
+		clear(d.strs)
+	}
+	lrs := d.sl.LogRecords()
+	if d.count == 0 && d.expect > 0 {
+		// Only for the first ScopeLogs: records of one input, the common
+		// case, share one; where they alternate, sizing every ScopeLogs
+		// for the rest would take far more than it saves.
+		lrs.EnsureCapacity(d.expect)
+	}
+	d.count++
+	return lrs.AppendEmpty()
+}
+
+// decodeV1 decodes a version 1 payload.
+func (d *Decoder) decodeV1(p []byte, spoolID string, seq uint64) error {
 	r := reader{b: p}
-	if v := r.byte(); v != version {
+	if v := r.byte(); v != version1 {
 		if r.err != nil {
 			return r.err
 		}
@@ -272,19 +547,9 @@ func (d *Decoder) decode(p []byte, spoolID string, seq uint64) error {
 	if r.err != nil {
 		return r.err
 	}
-
-	var resAttrs pcommon.Map
-	newResource := !d.started || !slices.Equal(res, d.resource)
-	if newResource {
-		resAttrs = pcommon.NewMap()
-		rr := reader{b: res}
-		rr.mapInto(resAttrs, 0)
-		if rr.err == nil && len(rr.b) != 0 {
-			rr.err = ErrMalformed
-		}
-		if rr.err != nil {
-			return rr.err
-		}
+	resAttrs, newResource, err := d.resourceOf(res)
+	if err != nil {
+		return err
 	}
 	// Check the rest of the payload before touching the output, so a
 	// malformed record appends nothing (decoding twice only on this path
@@ -292,29 +557,14 @@ func (d *Decoder) decode(p []byte, spoolID string, seq uint64) error {
 	if err := validateTail(r); err != nil {
 		return err
 	}
-
-	if newResource {
-		rl := d.logs.ResourceLogs().AppendEmpty()
-		resAttrs.MoveTo(rl.Resource().Attributes())
-		d.sl = rl.ScopeLogs().AppendEmpty()
-		d.scope = string(scope)
-		d.sl.Scope().SetName(d.scope)
-		d.resource = append(d.resource[:0], res...)
-		d.started = true
-	} else if string(scope) != d.scope {
-		rl := d.logs.ResourceLogs().At(d.logs.ResourceLogs().Len() - 1)
-		d.sl = rl.ScopeLogs().AppendEmpty()
-		d.scope = string(scope)
-		d.sl.Scope().SetName(d.scope)
-	}
-	out := d.sl.LogRecords().AppendEmpty()
+	out := d.next(resAttrs, newResource, res, scope, spoolID)
 	r.strs = d.strs
-	if len(r.strs) > maxInterned {
-		clear(r.strs)
+	if spoolID != "" {
+		r.extra = 1
 	}
 	r.mapInto(out.Attributes(), 0)
 	if spoolID != "" {
-		spoolstamp.Stamp(out.Attributes(), spoolID, seq)
+		spoolstamp.StampSeq(out.Attributes(), seq)
 	}
 	r.valueInto(out.Body(), 0)
 	out.SetTimestamp(pcommon.Timestamp(ts))
@@ -397,6 +647,9 @@ type reader struct {
 	b    []byte
 	err  error
 	strs map[string]string // nil: no interning
+	// extra is room for attributes the caller adds to the top map (the
+	// stamp), so that adding them does not grow it again.
+	extra int
 }
 
 // interned returns a string for an attribute key or value, shared with
@@ -499,7 +752,11 @@ func (r *reader) mapInto(m pcommon.Map, depth int) {
 		return
 	}
 	n := r.count()
-	m.EnsureCapacity(n)
+	if depth == 0 {
+		m.EnsureCapacity(n + r.extra)
+	} else {
+		m.EnsureCapacity(n)
+	}
 	for i := 0; i < n && r.err == nil; i++ {
 		k := r.interned()
 		v := m.PutEmpty(k)

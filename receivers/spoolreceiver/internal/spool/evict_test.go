@@ -10,10 +10,46 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
-// Records in these tests frame to 39 bytes, so a 4 KiB segment holds 105.
+// Records in these tests take 39 bytes appended together (one frame group),
+// so a 4 KiB segment holds about 100; appended one by one (a group each)
+// about 53.
 const evictMaxSize = 16 << 10
+
+// groupBytes is what records from..to-1 of severity sev, numbered from
+// firstSeq on, take on disk appended together (one frame group).
+func groupBytes(sev uint8, from, to int, firstSeq uint64) int64 {
+	var w segfmt.GroupWriter
+	var buf []byte
+	var total int64
+	for i := from; i < to; i++ {
+		r := rec(sev, i)
+		var n int
+		buf, n = w.Add(buf, firstSeq+uint64(i-from), r.Severity, r.Time, nil, r.Payload, nil)
+		total += int64(n)
+	}
+	return total
+}
+
+// oneByOne is groupBytes for records appended one by one (a group each),
+// numbered firstSeq, firstSeq+step, ...
+func oneByOne(sev uint8, from, to int, firstSeq uint64, step uint64) int64 {
+	var total int64
+	for i := from; i < to; i++ {
+		total += groupBytes(sev, i, i+1, firstSeq+step*uint64(i-from))
+	}
+	return total
+}
+
+// nextSeq is the sequence number s gives the next record.
+func nextSeq(s *Spool) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nextSeq
+}
 
 type evictions struct {
 	mu   sync.Mutex
@@ -46,14 +82,15 @@ func TestEvictLowestSeverityFirst(t *testing.T) {
 
 	// More errors: the debug band goes first, all of it, oldest first.
 	require.NoError(t, s.Append(ctx, recs(sevError, 400, 500)))
-	require.Equal(t, []Eviction{{Records: 100, Bytes: 3900, Severity: sevDebug, First: sec(0), Last: sec(99)}}, evs.get())
+	debugBytes, infoBytes := groupBytes(sevDebug, 0, 100, 1), groupBytes(sevInfo, 100, 200, 101)
+	require.Equal(t, []Eviction{{Records: 100, Bytes: debugBytes, Severity: sevDebug, First: sec(0), Last: sec(99)}}, evs.get())
 	// Then the info band.
 	require.NoError(t, s.Append(ctx, recs(sevError, 500, 600)))
-	require.Equal(t, Eviction{Records: 100, Bytes: 3900, Severity: sevInfo, First: sec(100), Last: sec(199)}, evs.get()[1])
+	require.Equal(t, Eviction{Records: 100, Bytes: infoBytes, Severity: sevInfo, First: sec(100), Last: sec(199)}, evs.get()[1])
 
 	st := s.Stats()
 	assert.EqualValues(t, 200, st.Evicted)
-	assert.EqualValues(t, 7800, st.EvictedBytes)
+	assert.Equal(t, debugBytes+infoBytes, st.EvictedBytes)
 	assert.EqualValues(t, 400, st.Records)
 	assert.LessOrEqual(t, st.Bytes, int64(evictMaxSize))
 	assert.Equal(t, seq(200, 600), readN(t, s, 400, true), "warn and error records survive, in order")
@@ -71,9 +108,16 @@ func TestEvictDropOldest(t *testing.T) {
 		}
 		require.NoError(t, s.Append(ctx, []Record{rec(sev, i)}))
 	}
-	require.Len(t, evs.get(), 1)
-	assert.Equal(t, Eviction{Records: 105, Bytes: 105 * 39, Severity: sevError, First: sec(0), Last: sec(104)}, evs.get()[0])
-	assert.Equal(t, seq(105, 500), readN(t, s, 500-105, true))
+	// Whole segments go, oldest first.
+	require.NotEmpty(t, evs.get())
+	evicted := 0
+	for _, ev := range evs.get() {
+		n := int(ev.Records)
+		assert.Equal(t, Eviction{Records: ev.Records, Bytes: oneByOne(sevError, evicted, evicted+n, uint64(evicted+1), 1), Severity: sevError, First: sec(evicted), Last: sec(evicted + n - 1)}, ev)
+		evicted += n
+	}
+	assert.Less(t, evicted, 250)
+	assert.Equal(t, seq(evicted, 500), readN(t, s, 500-evicted, true))
 }
 
 func TestEvictPendingBatch(t *testing.T) {
@@ -92,7 +136,7 @@ func TestEvictPendingBatch(t *testing.T) {
 			// durable copy, so they are reported with the 70 unread ones.
 			require.NoError(t, s.Append(ctx, recs(sevError, 100, 500)))
 			require.Len(t, evs.get(), 1)
-			assert.Equal(t, Eviction{Records: 100, Bytes: 3900, Severity: sevDebug, First: sec(0), Last: sec(99)}, evs.get()[0])
+			assert.Equal(t, Eviction{Records: 100, Bytes: groupBytes(sevDebug, 0, 100, 1), Severity: sevDebug, First: sec(0), Last: sec(99)}, evs.get()[0])
 
 			if crash {
 				require.NoError(t, s.Close())
@@ -121,7 +165,7 @@ func TestEvictSparesPendingBatch(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Append(ctx, recs(sevError, 200, 500))) // room for one segment more
 	require.Len(t, evs.get(), 1)
-	assert.Equal(t, Eviction{Records: 95, Bytes: 95 * 39, Severity: sevDebug, First: sec(105), Last: sec(199)}, evs.get()[0],
+	assert.Equal(t, Eviction{Records: 95, Bytes: groupBytes(sevDebug, 105, 200, 106), Severity: sevDebug, First: sec(105), Last: sec(199)}, evs.get()[0],
 		"the second debug segment goes, not the first with the batch out")
 	require.NoError(t, s.Ack(b))
 	got := readN(t, s, int(s.Stats().Records), true)
@@ -174,7 +218,7 @@ func TestBlockBatchTooLarge(t *testing.T) {
 // number.
 func fillUp(t *testing.T, s *Spool, sev uint8, from int) int {
 	t.Helper()
-	for s.Stats().Bytes+39 <= evictMaxSize {
+	for s.Stats().Bytes+groupBytes(sev, from, from+1, nextSeq(s)) <= evictMaxSize {
 		require.NoError(t, s.Append(context.Background(), []Record{rec(sev, from)}))
 		from++
 	}
@@ -187,13 +231,14 @@ func TestEvictIncomingReportedTogether(t *testing.T) {
 	ctx := context.Background()
 	n := fillUp(t, s, sevError, 0)
 	require.Empty(t, evs.get())
+	at := nextSeq(s) // dropped records take no number: each costs as the next would
 	for i := n; i < n+100; i++ {
 		require.NoError(t, s.Append(ctx, []Record{rec(sevDebug, i)}))
 	}
 	assert.EqualValues(t, 100, s.Stats().Evicted, "every debug record dropped, no error")
 	reports := evs.get()
 	require.Len(t, reports, 1, "one report for the first drop, the rest wait a second")
-	assert.Equal(t, Eviction{Records: 1, Bytes: 39, Severity: sevDebug, First: sec(n), Last: sec(n)}, reports[0])
+	assert.Equal(t, Eviction{Records: 1, Bytes: oneByOne(sevDebug, n, n+1, at, 0), Severity: sevDebug, First: sec(n), Last: sec(n)}, reports[0])
 
 	s.mu.Lock()
 	s.lastReport = s.lastReport.Add(-time.Hour)
@@ -201,7 +246,7 @@ func TestEvictIncomingReportedTogether(t *testing.T) {
 	require.NoError(t, s.Append(ctx, []Record{rec(sevDebug, n+100)}))
 	reports = evs.get()
 	require.Len(t, reports, 2, "the next Append a second later reports the rest")
-	assert.Equal(t, Eviction{Records: 100, Bytes: 3900, Severity: sevDebug, First: sec(n + 1), Last: sec(n + 100)}, reports[1])
+	assert.Equal(t, Eviction{Records: 100, Bytes: oneByOne(sevDebug, n+1, n+101, at, 0), Severity: sevDebug, First: sec(n + 1), Last: sec(n + 100)}, reports[1])
 	assert.Equal(t, seq(0, n), readN(t, s, n, true))
 
 	// Without a later Append, a timer reports them.
@@ -218,16 +263,18 @@ func TestEvictIncomingReportedTogether(t *testing.T) {
 	s.mu.Lock()
 	s.reportEvery = time.Hour
 	s.mu.Unlock()
+	at = nextSeq(s)
 	require.NoError(t, s.Append(ctx, recs(sevDebug, n+350, n+352)))
 	s.ReportDrops()
 	reports = evs.get()
 	require.Len(t, reports, 4)
-	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 350), Last: sec(n + 351)}, reports[3])
+	assert.Equal(t, Eviction{Records: 2, Bytes: oneByOne(sevDebug, n+350, n+352, at, 0), Severity: sevDebug, First: sec(n + 350), Last: sec(n + 351)}, reports[3])
 
 	// Close reports what is left.
+	at = nextSeq(s)
 	require.NoError(t, s.Append(ctx, recs(sevDebug, n+400, n+402)))
 	require.NoError(t, s.Close())
 	reports = evs.get()
 	require.Len(t, reports, 5)
-	assert.Equal(t, Eviction{Records: 2, Bytes: 78, Severity: sevDebug, First: sec(n + 400), Last: sec(n + 401)}, reports[4])
+	assert.Equal(t, Eviction{Records: 2, Bytes: oneByOne(sevDebug, n+400, n+402, at, 0), Severity: sevDebug, First: sec(n + 400), Last: sec(n + 401)}, reports[4])
 }

@@ -3,6 +3,8 @@ package spool
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"testing"
@@ -17,7 +19,7 @@ import (
 // intactFrames counts the intact frames the segment format finds in data.
 func intactFrames(t *testing.T, data []byte) int {
 	n := 0
-	_, err := segfmt.Scan(bytes.NewReader(data), int64(len(data)), segfmt.ValidHeader(data), func(*segfmt.Frame) { n++ })
+	_, err := segfmt.Scan(bytes.NewReader(data), int64(len(data)), segfmt.HeaderVersion(data), func(*segfmt.Frame) { n++ })
 	require.NoError(t, err)
 	return n
 }
@@ -27,13 +29,26 @@ func intactFrames(t *testing.T, data []byte) int {
 // Open must find nothing left to repair.
 func FuzzRecoverSegment(f *testing.F) {
 	seg := segfmt.AppendHeader(nil, chainInfo)
+	var w segfmt.GroupWriter
 	for i := range 5 {
 		r := rec(sevInfo, i)
-		seg = appendFrame(seg, uint64(i+1), &r)
+		seg, _ = w.Add(seg, uint64(i+1), r.Severity, r.Time, []byte("shared"), r.Payload, nil)
+		if i%2 == 1 {
+			w.Close(seg)
+		}
 	}
+	w.Close(seg)
 	f.Add(seg)
 	f.Add(seg[:len(seg)-3])
 	f.Add(append(bytes.Clone(seg[:40]), seg[60:]...))
+	v1 := segfmt.AppendHeader(nil, chainInfo)
+	v1[7] = segfmt.Version1
+	binary.LittleEndian.PutUint32(v1[12:], crc32.Checksum(v1[:12], crc32.MakeTable(crc32.Castagnoli)))
+	for i := range 5 {
+		r := rec(sevInfo, i)
+		v1 = segfmt.AppendFrame(v1, uint64(i+1), r.Severity, r.Time, r.Payload)
+	}
+	f.Add(v1)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := filepath.Join(t.TempDir(), "spool")
 		require.NoError(t, os.MkdirAll(dir, dirPerm))

@@ -10,8 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/fleetlog/fleetlog/receivers/spoolreceiver/internal/spool/segfmt"
 )
 
 // segBytes is the size of the segment files on disk.
@@ -108,14 +106,14 @@ func TestAppendPlaced(t *testing.T) {
 		{
 			name:    "larger than a quarter segment",
 			policy:  EvictLowestSeverity,
-			recs:    recs(sevInfo, 0, 9000),
+			recs:    recs(sevInfo, 0, 12000),
 			noPlace: true,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "spool")
-			s := openSpool(t, Options{Dir: dir, Full: tt.policy, SegmentSize: 1 << 20, Fsync: FsyncNever})
+			s := openSpool(t, Options{Dir: dir, Full: tt.policy, SegmentSize: 4 << 20, Fsync: FsyncNever})
 			var got Placement
 			calls := 0
 			require.NoError(t, s.AppendPlaced(context.Background(), tt.recs, func(p Placement) {
@@ -135,42 +133,48 @@ func TestAppendPlaced(t *testing.T) {
 }
 
 // Held tells records that were in the files from records that were only
-// buffered when the process died, and counts the first records of a batch
-// whose write was cut short.
+// buffered when the process died, and counts the records of a batch whose
+// write was cut short that reached the file whole.
 func TestHeldAfterCrash(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "spool")
 	s := openSpool(t, Options{Dir: dir, Fsync: FsyncNever})
 	ctx := context.Background()
+	// The cut batch spans several frame groups (each at most maxGroup), so
+	// a write cut short inside its last group leaves the groups before it.
+	cutN := 3 * maxGroup / len(rec(sevWarn, 12).Payload)
 	var written, other, cut, buffered Placement
 	require.NoError(t, s.AppendPlaced(ctx, recs(sevInfo, 0, 10), func(p Placement) { written = p }))
 	require.NoError(t, s.AppendPlaced(ctx, recs(sevError, 10, 12), func(p Placement) { other = p }))
-	require.NoError(t, s.AppendPlaced(ctx, recs(sevWarn, 12, 22), func(p Placement) { cut = p }))
+	require.NoError(t, s.AppendPlaced(ctx, recs(sevWarn, 12, 12+cutN), func(p Placement) { cut = p }))
 	require.NoError(t, s.Sync()) // writes the buffers out
-	require.NoError(t, s.AppendPlaced(ctx, append(recs(sevInfo, 22, 24), recs(sevWarn, 24, 25)...), func(p Placement) { buffered = p }))
+	next := 12 + cutN
+	require.NoError(t, s.AppendPlaced(ctx, append(recs(sevInfo, next, next+2), recs(sevWarn, next+2, next+3)...), func(p Placement) { buffered = p }))
 
 	crashed := filepath.Join(t.TempDir(), "crashed")
 	copyDir(t, dir, crashed)
-	// The write of the warn chain cut short two and a half frames before
-	// its end: a torn tail, which Open cuts off.
-	frame := int64(segfmt.FrameHeaderSize + len(rec(sevWarn, 12).Payload))
+	// The write of the warn chain cut short inside its last group: a torn
+	// tail, which Open cuts off with the whole group.
 	warn, err := filepath.Glob(filepath.Join(crashed, "warn-*.seg"))
 	require.NoError(t, err)
 	require.Len(t, warn, 1)
 	st, err := os.Stat(warn[0])
 	require.NoError(t, err)
-	require.NoError(t, os.Truncate(warn[0], st.Size()-2*frame-frame/2))
+	require.NoError(t, os.Truncate(warn[0], st.Size()-100))
 
 	c := openSpool(t, Options{Dir: crashed, Fsync: FsyncNever})
 	assert.Equal(t, 10, c.Held(written, 10))
 	assert.Equal(t, 2, c.Held(other, 2))
-	assert.Equal(t, 7, c.Held(cut, 10), "the first 7 of 10")
+	held := c.Held(cut, cutN)
+	assert.Positive(t, held, "the whole groups before the cut")
+	assert.Less(t, held, cutN, "not the group the cut tore")
+	assert.Equal(t, cut.First+uint64(held)-1, c.openLast[chainWarn], "exactly the records the file kept")
 	assert.Equal(t, 0, c.Held(buffered, 3))
 	assert.Equal(t, 4, c.Held(Placement{}, 4), "no records")
 	assert.Equal(t, 0, c.Held(Placement{First: 1, Last: [numChains]uint64{chainDebug: 1}}, 1), "a chain without files")
 	// Over two chains, a part is not counted.
-	assert.Equal(t, 0, c.Held(Placement{First: 12, Last: [numChains]uint64{chainInfo: 10, chainWarn: 21}}, 10))
+	assert.Equal(t, 0, c.Held(Placement{First: 12, Last: [numChains]uint64{chainInfo: 10, chainWarn: uint64(12 + cutN - 1)}}, cutN))
 	// Without First, nor is a part of one chain.
-	assert.Equal(t, 0, c.Held(Placement{Last: cut.Last}, 10))
+	assert.Equal(t, 0, c.Held(Placement{Last: cut.Last}, cutN))
 
 	// Acknowledged records count as held, whether their segment is left.
 	require.NoError(t, s.Close())

@@ -41,10 +41,13 @@ func (q *quarantine) write(recs []Record, sync bool) error {
 	if created {
 		q.buf = segfmt.AppendHeader(q.buf, chainAll)
 	}
+	var w segfmt.GroupWriter
 	for i := range recs {
 		q.seq++
-		q.buf = appendFrame(q.buf, q.seq, &recs[i])
+		r := &recs[i]
+		q.buf, _ = w.Add(q.buf, q.seq, r.Severity, r.Time, r.Shared, r.Payload, r.Tail)
 	}
+	w.Close(q.buf)
 	if _, err := q.f.Write(q.buf); err != nil {
 		return fmt.Errorf("write quarantine: %w", err)
 	}

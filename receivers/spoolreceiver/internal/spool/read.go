@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -19,6 +20,7 @@ type batchState struct {
 	lastSeq uint64
 	recs    []Record
 	arena   []byte
+	shareds [][]byte // the newest shared parts in arena
 	parts   []batchPart
 }
 
@@ -40,6 +42,9 @@ const (
 	// minArena and maxArena bound the chunks batch payloads are copied to.
 	minArena = 4 << 10
 	maxArena = 4 << 20
+	// maxBatchShared is how many distinct shared parts a batch compares a
+	// record's with before copying it again.
+	maxBatchShared = 4
 	// readRetry is how long Read waits before trying again to read records
 	// that could not be written out yet.
 	readRetry = 100 * time.Millisecond
@@ -119,6 +124,7 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 		// Payloads share an arena that the batch state keeps for reuse. A
 		// full arena is replaced by one twice its size, not grown in place,
 		// so the payloads already in it stay where they are.
+		shared := st.shared(f.Shared)
 		if cap(st.arena)-len(st.arena) < len(f.Payload) {
 			st.arena = make([]byte, 0, max(len(f.Payload), min(2*cap(st.arena), maxArena), minArena))
 		}
@@ -127,6 +133,7 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 		st.recs = append(st.recs, Record{
 			Severity: f.Sev,
 			Time:     f.Time,
+			Shared:   shared,
 			Payload:  st.arena[start:len(st.arena):len(st.arena)],
 			Seq:      f.Seq,
 		})
@@ -147,6 +154,31 @@ func (s *Spool) readLocked(maxRecords int, maxBytes int64) Batch {
 		return Batch{}
 	}
 	return Batch{Records: st.recs, Bytes: bytes, token: batchToken{st: st, gen: st.gen}}
+}
+
+// shared returns a copy of b that the batch keeps, one for all its records
+// sharing b.
+func (st *batchState) shared(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	for _, s := range st.shareds {
+		if bytes.Equal(s, b) {
+			return s
+		}
+	}
+	if cap(st.arena)-len(st.arena) < len(b) {
+		st.arena = make([]byte, 0, max(len(b), min(2*cap(st.arena), maxArena), minArena))
+	}
+	start := len(st.arena)
+	st.arena = append(st.arena, b...)
+	s := st.arena[start:len(st.arena):len(st.arena)]
+	if len(st.shareds) == maxBatchShared {
+		copy(st.shareds, st.shareds[1:])
+		st.shareds = st.shareds[:maxBatchShared-1]
+	}
+	st.shareds = append(st.shareds, s)
+	return s
 }
 
 func (st *batchState) addPart(g *segment, fsz, t int64) {
@@ -175,6 +207,8 @@ func (s *Spool) recycleLocked(st *batchState) {
 	clear(st.recs)
 	st.recs = st.recs[:0]
 	st.arena = st.arena[:0]
+	clear(st.shareds)
+	st.shareds = st.shareds[:0]
 	clear(st.parts)
 	st.parts = st.parts[:0]
 	st.lastSeq = 0
@@ -202,7 +236,7 @@ func (s *Spool) peekLocked(c *chain) bool {
 				continue
 			}
 			c.rdFile = f
-			c.rd.Reset(f, segfmt.HeaderSize, g.flushed)
+			c.rd.Reset(f, segfmt.HeaderSize, g.flushed, g.version)
 		}
 		if g == c.active && c.rd.Off() >= g.flushed && g.size > g.flushed {
 			if err := s.flushLocked(c); err != nil {

@@ -144,11 +144,15 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 		s.stats.Corrupt++
 		return recovered{}
 	}
-	hdrOK := segfmt.ValidHeader(hdr[:])
+	version := segfmt.HeaderVersion(hdr[:])
+	hdrOK := version != 0
 
-	g := &segment{path: path, firstSeq: firstSeq, chain: chain}
+	g := &segment{path: path, firstSeq: firstSeq, chain: chain, version: version}
+	if !hdrOK {
+		g.version = segfmt.SalvageVersion(f, size)
+	}
 	var r recovered
-	scan, err := segfmt.Scan(f, size, hdrOK, func(fr *segfmt.Frame) {
+	scan, err := segfmt.Scan(f, size, version, func(fr *segfmt.Frame) {
 		fsz := fr.Size()
 		if g.count == 0 {
 			g.firstTime = fr.Time
@@ -190,11 +194,13 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 			s.removeFile(path)
 			return r
 		}
-		n, err := s.rewriteSegment(path, f, size, hdrOK, chain)
+		n, err := s.rewriteSegment(path, f, size, version, chain)
 		if err != nil {
 			// The damaged file stays; the reader skips the damage again.
 			log.Error("Cannot rewrite damaged spool segment", zap.Error(err))
 			n = size
+		} else {
+			g.version = segfmt.Version
 		}
 		g.size = n
 	case !live:
@@ -216,9 +222,10 @@ func (s *Spool) recoverSegment(path string, chain int, firstSeq, ackSeq uint64) 
 	return r
 }
 
-// rewriteSegment replaces the segment at path by a copy holding only its
-// intact frames, and returns the new size.
-func (s *Spool) rewriteSegment(path string, f io.ReaderAt, size int64, hdrOK bool, chain int) (int64, error) {
+// rewriteSegment replaces the segment at path, of format version (0: its
+// header is damaged), by a copy holding only its intact records, in the
+// current format, and returns the new size.
+func (s *Spool) rewriteSegment(path string, f io.ReaderAt, size int64, version int, chain int) (int64, error) {
 	var n int64
 	err := durable.Replace(path, filePerm, func(out io.Writer) error {
 		buf := segfmt.AppendHeader(make([]byte, 0, writeBufSize), chain)
@@ -231,13 +238,16 @@ func (s *Spool) rewriteSegment(path string, f io.ReaderAt, size int64, hdrOK boo
 			}
 			buf = buf[:0]
 		}
-		_, err := segfmt.Scan(f, size, hdrOK, func(fr *segfmt.Frame) {
-			r := Record{Severity: fr.Sev, Time: fr.Time, Payload: fr.Payload}
-			buf = appendFrame(buf, fr.Seq, &r)
+		var w segfmt.GroupWriter
+		_, err := segfmt.Scan(f, size, version, func(fr *segfmt.Frame) {
+			buf, _ = w.Add(buf, fr.Seq, fr.Sev, fr.Time, fr.Shared, fr.Payload, nil)
 			if len(buf) >= writeBufSize {
+				w.Close(buf)
 				flush()
+				w.Reset()
 			}
 		})
+		w.Close(buf)
 		flush()
 		return errors.Join(err, werr)
 	})

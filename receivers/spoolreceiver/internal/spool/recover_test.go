@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"os"
@@ -23,19 +24,44 @@ func segFiles(t *testing.T, dir string) []string {
 	return files
 }
 
-// frameOffsets returns the offset of each frame in a segment file.
-func frameOffsets(t *testing.T, path string) []int {
+// group is a frame group of a segment file: where it is, how long, and
+// the numbers of its records.
+type group struct {
+	off, size int
+	recs      []int
+}
+
+// groupsOf returns the frame groups of a segment file.
+func groupsOf(t *testing.T, path string) []group {
 	t.Helper()
 	data, err := os.ReadFile(path)
 	require.NoError(t, err)
-	var offs []int
+	var out []group
 	for off := segfmt.HeaderSize; off < len(data); {
-		_, n, res := segfmt.DecodeFrame(data[off:])
-		require.Equal(t, segfmt.DecodeOK, res, "frame at %d", off)
-		offs = append(offs, off)
+		n, res := segfmt.DecodeGroup(data[off:])
+		require.Equal(t, segfmt.DecodeOK, res, "group at %d", off)
+		one := append(segfmt.AppendHeader(nil, 0), data[off:off+n]...)
+		g := group{off: off, size: n}
+		_, err := segfmt.Scan(bytes.NewReader(one), int64(len(one)), segfmt.Version, func(f *segfmt.Frame) {
+			g.recs = append(g.recs, recNum(t, Record{Payload: f.Payload}))
+		})
+		require.NoError(t, err)
+		out = append(out, g)
 		off += n
 	}
-	return offs
+	return out
+}
+
+// groupOf returns the group of the segment file holding record n.
+func groupOf(t *testing.T, path string, n int) group {
+	t.Helper()
+	for _, g := range groupsOf(t, path) {
+		if slices.Contains(g.recs, n) {
+			return g
+		}
+	}
+	t.Fatalf("no record %d in %s", n, path)
+	return group{}
 }
 
 func mutateFile(t *testing.T, path string, fn func([]byte) []byte) {
@@ -57,121 +83,136 @@ func TestRecovery(t *testing.T) {
 		cursorResets, cursorAhead int64
 		corruptCopies             int
 	}
+	// damage returns the records it costs (a damaged frame group loses
+	// its records) and the torn tail it makes, when they are not the
+	// table's.
+	type lost struct {
+		recs     []int
+		tornTail int64
+	}
+	none := func(f func(t *testing.T, dir string)) func(t *testing.T, dir string) lost {
+		return func(t *testing.T, dir string) lost { f(t, dir); return lost{} }
+	}
 	tests := []struct {
 		name   string
 		acked  int // records acknowledged before the damage
-		damage func(t *testing.T, dir string)
+		damage func(t *testing.T, dir string) lost
 		want   want
 	}{
 		{
 			name:   "clean",
-			damage: func(*testing.T, string) {},
+			damage: none(func(*testing.T, string) {}),
 			want:   want{records: all},
 		},
 		{
-			name: "torn tail: half a frame appended",
-			damage: func(t *testing.T, dir string) {
+			name: "torn tail: half a group appended",
+			damage: none(func(t *testing.T, dir string) {
 				files := segFiles(t, dir)
 				mutateFile(t, files[len(files)-1], func(b []byte) []byte {
-					magic := segfmt.AppendFrame(nil, 1, 0, 0, nil)[:2] // a frame starts with its magic
-					return append(b, magic[0], magic[1], 9, 0, 100, 0, 0, 0, 1, 2)
+					var w segfmt.GroupWriter
+					g, _ := w.Add(nil, 1, 0, 0, nil, nil, nil) // a group starts with its magic
+					return append(b, g[0], g[1], 100, 0, 0, 0, 1, 2, 3, 4)
 				})
-			},
+			}),
 			want: want{records: all, tornTail: 10},
 		},
 		{
-			name: "torn tail: last frame cut short",
-			damage: func(t *testing.T, dir string) {
+			name: "torn tail: last group cut short",
+			damage: func(t *testing.T, dir string) lost {
 				files := segFiles(t, dir)
+				last := groupOf(t, files[len(files)-1], total-1)
 				mutateFile(t, files[len(files)-1], func(b []byte) []byte { return b[:len(b)-5] })
-			},
-			want: want{records: without(total - 1), tornTail: int64(segfmt.FrameHeaderSize + len(rec(0, 299).Payload) - 5)},
-		},
-		{
-			name: "bad CRC in the middle",
-			damage: func(t *testing.T, dir string) {
-				first := segFiles(t, dir)[0]
-				offs := frameOffsets(t, first)
-				mutateFile(t, first, func(b []byte) []byte { b[offs[10]+segfmt.FrameHeaderSize]++; return b })
-			},
-			want: want{records: without(10), corrupt: 1, corruptCopies: 1},
-		},
-		{
-			name: "damaged length in the middle",
-			damage: func(t *testing.T, dir string) {
-				first := segFiles(t, dir)[0]
-				offs := frameOffsets(t, first)
-				mutateFile(t, first, func(b []byte) []byte {
-					binary.LittleEndian.PutUint32(b[offs[20]+4:], 1<<20)
-					return b
-				})
-			},
-			want: want{records: without(20), corrupt: 1, corruptCopies: 1},
-		},
-		{
-			name: "damaged segment header",
-			damage: func(t *testing.T, dir string) {
-				mutateFile(t, segFiles(t, dir)[0], func(b []byte) []byte { b[3] = 'X'; return b })
-			},
-			want: want{records: all, corrupt: 1, corruptCopies: 1},
-		},
-		{
-			name: "truncated header",
-			damage: func(t *testing.T, dir string) {
-				require.NoError(t, os.WriteFile(filepath.Join(dir, segName(chainWarn, 5000)), segfmt.AppendHeader(nil, chainWarn)[:7], filePerm))
-			},
-			want: want{records: all, tornTail: 7},
-		},
-		{
-			name: "zero-length segment",
-			damage: func(t *testing.T, dir string) {
-				require.NoError(t, os.WriteFile(filepath.Join(dir, segName(chainError, 5000)), nil, filePerm))
+				return lost{last.recs, int64(last.size - 5)}
 			},
 			want: want{records: all},
 		},
 		{
+			name: "bad CRC in the middle",
+			damage: func(t *testing.T, dir string) lost {
+				first := segFiles(t, dir)[0]
+				g := groupOf(t, first, 10)
+				mutateFile(t, first, func(b []byte) []byte { b[g.off+segfmt.GroupHeaderSize+3]++; return b })
+				return lost{recs: g.recs}
+			},
+			want: want{records: all, corrupt: 1, corruptCopies: 1},
+		},
+		{
+			name: "damaged length in the middle",
+			damage: func(t *testing.T, dir string) lost {
+				first := segFiles(t, dir)[0]
+				g := groupOf(t, first, 20)
+				mutateFile(t, first, func(b []byte) []byte {
+					binary.LittleEndian.PutUint32(b[g.off+2:], 1<<20)
+					return b
+				})
+				return lost{recs: g.recs}
+			},
+			want: want{records: all, corrupt: 1, corruptCopies: 1},
+		},
+		{
+			name: "damaged segment header",
+			damage: none(func(t *testing.T, dir string) {
+				mutateFile(t, segFiles(t, dir)[0], func(b []byte) []byte { b[3] = 'X'; return b })
+			}),
+			want: want{records: all, corrupt: 1, corruptCopies: 1},
+		},
+		{
+			name: "truncated header",
+			damage: none(func(t *testing.T, dir string) {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, segName(chainWarn, 5000)), segfmt.AppendHeader(nil, chainWarn)[:7], filePerm))
+			}),
+			want: want{records: all, tornTail: 7},
+		},
+		{
+			name: "zero-length segment",
+			damage: none(func(t *testing.T, dir string) {
+				require.NoError(t, os.WriteFile(filepath.Join(dir, segName(chainError, 5000)), nil, filePerm))
+			}),
+			want: want{records: all},
+		},
+		{
 			name: "garbage segment and unknown files",
-			damage: func(t *testing.T, dir string) {
+			damage: none(func(t *testing.T, dir string) {
 				garbage := make([]byte, 3000)
 				for i := range garbage {
 					garbage[i] = byte(i*7 + i/13)
 				}
 				require.NoError(t, os.WriteFile(filepath.Join(dir, segName(chainDebug, 7000)), garbage, filePerm))
 				require.NoError(t, os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("keep me"), filePerm))
-			},
+			}),
 			want: want{records: all, corrupt: 1, corruptCopies: 1},
 		},
 		{
 			name:  "missing cursor",
 			acked: 100,
-			damage: func(t *testing.T, dir string) {
+			damage: none(func(t *testing.T, dir string) {
 				require.NoError(t, os.Remove(filepath.Join(dir, cursorName)))
-			},
+			}),
 			want: want{records: all, cursorResets: 1},
 		},
 		{
 			name:  "unreadable cursor",
 			acked: 100,
-			damage: func(t *testing.T, dir string) {
+			damage: none(func(t *testing.T, dir string) {
 				require.NoError(t, os.WriteFile(filepath.Join(dir, cursorName), []byte("garbage"), filePerm))
-			},
+			}),
 			want: want{records: all, cursorResets: 1},
 		},
 		{
 			name:   "acknowledged half",
 			acked:  150,
-			damage: func(*testing.T, string) {},
+			damage: none(func(*testing.T, string) {}),
 			want:   want{records: seq(150, total)},
 		},
 		{
 			name:  "cursor ahead of data",
 			acked: 100,
-			damage: func(t *testing.T, dir string) {
+			damage: none(func(t *testing.T, dir string) {
 				c, _, _, err := openCursor(dir)
 				require.NoError(t, err)
 				require.NoError(t, c.write(1_000_000))
 				require.NoError(t, c.close())
-			},
+			}),
 			want: want{records: nil, cursorAhead: 1},
 		},
 	}
@@ -182,14 +223,22 @@ func TestRecovery(t *testing.T) {
 			opts := Options{Dir: dir, MaxSize: 1 << 20, SegmentSize: 4 << 10, Fsync: FsyncNever}
 			s, err := Open(opts)
 			require.NoError(t, err)
-			require.NoError(t, s.Append(context.Background(), recs(sevInfo, 0, total)))
+			// In appends of 10: frame groups of 10 records, or fewer where
+			// a segment ends.
+			for i := 0; i < total; i += 10 {
+				require.NoError(t, s.Append(context.Background(), recs(sevInfo, i, i+10)))
+			}
 			if tt.acked > 0 {
 				readN(t, s, tt.acked, true)
 			}
 			require.NoError(t, s.Close())
 			require.GreaterOrEqual(t, len(segFiles(t, dir)), 2)
 
-			tt.damage(t, dir)
+			if l := tt.damage(t, dir); l.recs != nil {
+				tt.want.records = without(l.recs...)
+				tt.want.tornTail = l.tornTail
+				require.Less(t, len(l.recs), 20, "damage costs one group")
+			}
 
 			s, err = Open(opts)
 			require.NoError(t, err)

@@ -85,6 +85,7 @@ func parseSegName(name string) (chain int, firstSeq uint64, ok bool) {
 type segment struct {
 	path     string
 	chain    int
+	version  int // segment format version (segfmt.HeaderVersion)
 	firstSeq uint64
 	lastSeq  uint64
 
@@ -124,9 +125,10 @@ type chain struct {
 	active       *segment
 	wf           segFile
 	wbuf         []byte
-	writeFailing bool   // the last write failed (logged once)
-	bufFrames    int    // frames in wbuf
-	bufSeq       uint64 // sequence number of the first of them
+	gw           segfmt.GroupWriter // the frame group open at wbuf's end
+	writeFailing bool               // the last write failed (logged once)
+	bufFrames    int                // frames in wbuf
+	bufSeq       uint64             // sequence number of the first of them
 
 	unread int64 // appended records not yet handed out by Read
 
@@ -181,7 +183,8 @@ func (s *Spool) createSegmentLocked(c *chain, seq uint64) error {
 	if err != nil {
 		return fmt.Errorf("create segment: %w", err)
 	}
-	g := &segment{path: path, chain: c.id, firstSeq: seq, size: segfmt.HeaderSize}
+	g := &segment{path: path, chain: c.id, firstSeq: seq, size: segfmt.HeaderSize, version: segfmt.Version}
+	c.gw.Reset()
 	c.wbuf = segfmt.AppendHeader(c.wbuf[:0], c.id)
 	c.segs = append(c.segs, g)
 	c.active, c.wf = g, f
@@ -198,6 +201,7 @@ func (s *Spool) flushLocked(c *chain) error {
 	if g == nil || len(c.wbuf) == 0 {
 		return nil
 	}
+	c.gw.Close(c.wbuf)
 	if _, err := c.wf.Write(c.wbuf); err != nil {
 		_ = c.wf.Truncate(g.flushed)
 		err = fmt.Errorf("write segment %s: %w", filepath.Base(g.path), err)
@@ -231,6 +235,7 @@ func (s *Spool) sealLocked(c *chain) {
 	}
 	c.active, c.wf = nil, nil
 	c.wbuf, c.bufFrames = c.wbuf[:0], 0
+	c.gw.Reset()
 }
 
 // removeSegLocked deletes segment g of chain c (the head, in practice) and
@@ -255,6 +260,7 @@ func (s *Spool) removeSegLocked(c *chain, g *segment) {
 		_ = c.wf.Close()
 		c.active, c.wf = nil, nil
 		c.wbuf, c.bufFrames = c.wbuf[:0], 0
+		c.gw.Reset()
 	}
 	g.gone = true
 	s.used -= g.size

@@ -1,5 +1,6 @@
 // Package spool is the agent's crash-safe disk buffer: a segmented,
-// append-only log of records, each framed with its length and a CRC32C, with a
+// append-only log of records, framed in groups under a CRC32C (the records
+// of one append to one band, sharing what they have in common), with a
 // persisted read cursor that advances only when the consumer acknowledges.
 //
 // # Layout
@@ -47,10 +48,10 @@
 //
 // # Recovery
 //
-// Open reads every segment and checks every frame. Damage that runs to the
+// Open reads every segment and checks every frame group. Damage that runs to the
 // end of a segment is a torn tail and is cut off. Damage followed by an
 // intact frame is corruption: the segment is copied to corrupt/ and
-// rewritten with only its intact frames, and the damaged regions are
+// rewritten with only its intact records, and the damaged regions are
 // counted. Empty and header-only segments are removed. Open fails only on
 // an invalid option, ErrLocked, or I/O it cannot work around. Open reads
 // the whole spool once (at disk speed; CRC32C runs at several GB/s).
@@ -88,7 +89,7 @@ var ErrTooLarge = errors.New("record too large for the spool")
 // default SegmentSize accepts: a record must fit in one segment.
 func MaxPayload(maxSize int64) int64 {
 	seg := min(int64(defaultSegmentSize), maxSize/4)
-	return min(seg-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload)
+	return min(seg-segfmt.HeaderSize-segfmt.MaxOverhead, segfmt.MaxPayload)
 }
 
 // ErrLocked is returned by Open when another process holds the directory.
@@ -182,16 +183,26 @@ type Options struct {
 	createFile func(path string) (segFile, error)
 }
 
-// Record is one spooled entry. Payload is opaque to the spool (the receiver's
-// encoding of a log record with its resource and scope).
+// Record is one spooled entry. Shared and Payload are opaque to the spool
+// (the receiver's encoding of a log record with its resource and scope):
+// Shared is what consecutive records have in common, stored once per frame
+// group of a segment, and Payload the record's own part.
 type Record struct {
 	// Severity is the plog.SeverityNumber (0..24); it drives eviction.
 	Severity uint8
 	// Time is the record's observed time in Unix nanoseconds; it drives the
 	// oldest-record age and eviction reports.
 	Time int64
-	// Payload is the encoded record. The spool copies it on Append.
+	// Shared is the part of the encoded record that records of the same
+	// input share (nil: none). The spool copies it on Append when it is
+	// not the same as an earlier record's of the frame group.
+	Shared []byte
+	// Payload is the record's own encoded part; on Append, Tail follows
+	// it (so that a caller can hand over a line without copying it into
+	// its payload first). The spool copies both on Append; Read returns
+	// them joined in Payload and Tail nil.
 	Payload []byte
+	Tail    []byte
 	// Seq is the record's sequence number, set by Read (Append ignores
 	// it). Sequence numbers increase in append order and are never reused
 	// under one identity (ID).
@@ -277,6 +288,9 @@ const (
 	minMaxSize = 4 << 10
 	// writeBufSize is how much a chain buffers before writing to its file.
 	writeBufSize = 64 << 10
+	// maxGroup is the size at which a frame group is closed: what damage
+	// to one byte may cost at most, with smaller records.
+	maxGroup = 64 << 10
 	// maxPending is how much a chain keeps buffered while its writes fail.
 	maxPending = 1 << 20
 )
@@ -386,7 +400,7 @@ func Open(opts Options) (*Spool, error) {
 		s.chains[i].id = i
 	}
 	s.initDisk()
-	s.maxRecord = int(min(s.opts.SegmentSize-segfmt.HeaderSize-segfmt.FrameHeaderSize, segfmt.MaxPayload))
+	s.maxRecord = int(min(s.opts.SegmentSize-segfmt.HeaderSize-segfmt.MaxOverhead, segfmt.MaxPayload))
 	if err := s.recover(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -453,10 +467,10 @@ func (s *Spool) TryAppend(recs []Record) error {
 func (s *Spool) append(ctx context.Context, recs []Record, wait bool, placed func(Placement)) error {
 	var need int64
 	for i := range recs {
-		if n := len(recs[i].Payload); n > s.maxRecord {
+		if n := recs[i].size(); n > s.maxRecord {
 			return fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, n, s.maxRecord)
 		}
-		need += segfmt.FrameHeaderSize + int64(len(recs[i].Payload))
+		need += segfmt.MaxOverhead + int64(recs[i].size())
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -508,6 +522,7 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool, placed fun
 			break
 		}
 	}
+	s.closeGroupsLocked()
 	if held {
 		// (appendLocked gives up holding writes if they fail.)
 		whole := s.placing != nil && err == nil
@@ -555,9 +570,10 @@ func (s *Spool) append(ctx context.Context, recs []Record, wait bool, placed fun
 // the evicting policies.
 func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 	c := &s.chains[chainFor(r.Severity, s.opts.Full)]
-	fsz := int64(segfmt.FrameHeaderSize + len(r.Payload))
+	var fsz int64
 	if s.opts.Full != Block {
 		for {
+			fsz = s.costLocked(c, r)
 			need := fsz
 			if c.active == nil {
 				need += segfmt.HeaderSize
@@ -596,7 +612,7 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 		// While writes fail (disk full, I/O error) records stay buffered,
 		// up to maxPending; beyond that Append refuses them.
 		if s.placing == nil {
-			if err := s.flushLocked(c); err != nil && len(c.wbuf)+int(fsz) > maxPending {
+			if err := s.flushLocked(c); err != nil && len(c.wbuf)+segfmt.MaxOverhead+r.size() > maxPending {
 				return err
 			}
 		}
@@ -614,7 +630,12 @@ func (s *Spool) appendLocked(r *Record, ev *Eviction) error {
 		c.bufSeq = seq
 	}
 	c.bufFrames++
-	c.wbuf = appendFrame(c.wbuf, seq, r)
+	var n int
+	c.wbuf, n = c.gw.Add(c.wbuf, seq, r.Severity, r.Time, r.Shared, r.Payload, r.Tail)
+	fsz = int64(n)
+	if c.gw.Len(c.wbuf) >= maxGroup {
+		c.gw.Close(c.wbuf)
+	}
 	g.add(seq, r, fsz)
 	s.used += fsz
 	s.records++
@@ -778,7 +799,21 @@ func (s *Spool) closeFiles() {
 	}
 }
 
-// appendFrame appends the frame of r, numbered seq, to dst.
-func appendFrame(dst []byte, seq uint64, r *Record) []byte {
-	return segfmt.AppendFrame(dst, seq, r.Severity, r.Time, r.Payload)
+// costLocked is what r takes on disk appended to chain c now (the segment
+// header of a new segment aside).
+func (s *Spool) costLocked(c *chain, r *Record) int64 {
+	fresh := c.active == nil || len(c.wbuf) >= writeBufSize
+	return int64(c.gw.Cost(c.wbuf, fresh, s.nextSeq, r.Time, r.Shared, len(r.Payload)+len(r.Tail)))
+}
+
+// size is the length of r's encoding.
+func (r *Record) size() int { return len(r.Shared) + len(r.Payload) + len(r.Tail) }
+
+// closeGroupsLocked ends the frame groups the chains have open: an append
+// leaves none open, so that whatever is buffered can be written out.
+func (s *Spool) closeGroupsLocked() {
+	for i := range s.chains {
+		c := &s.chains[i]
+		c.gw.Close(c.wbuf)
+	}
 }

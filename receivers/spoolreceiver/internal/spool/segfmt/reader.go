@@ -15,38 +15,55 @@ const (
 	StatusTorn                // damage that runs to the limit, starting at tornAt
 )
 
-// Reader reads frames sequentially from a segment through one reused
+// Reader reads records sequentially from a segment through one reused
 // buffer, verifying every CRC. Damage is skipped by resyncing on the next
-// intact frame. It never allocates except to grow its buffer for a frame
-// larger than any seen before.
+// intact frame (version 1) or group (version 2). It never allocates except
+// to grow its buffer for a frame larger than any seen before.
 type Reader struct {
 	r io.ReaderAt
 	// Limit is how many bytes of the file may be read; the spool raises it
 	// as data is written.
-	Limit  int64
-	buf    []byte
-	base   int64 // file offset of buf[0]
-	lo, hi int   // unread data is buf[lo:hi]
-	cur    int   // length of the frame last returned, consumed by Advance
+	Limit   int64
+	version int
+	buf     []byte
+	base    int64 // file offset of buf[0]
+	lo, hi  int   // unread data is buf[lo:hi]
+	cur     int   // length of the frame last returned, consumed by Advance
+	// In version 2, the group at buf[lo:] whose records are being read
+	// (inGroup), of length grpLen.
+	inGroup bool
+	grpLen  int
+	it      groupIter
 }
 
 // ReadBufSize is the reader's initial buffer.
 const ReadBufSize = 256 << 10
 
-// Reset makes sr read r from offset off up to limit.
-func (sr *Reader) Reset(r io.ReaderAt, off, limit int64) {
+// Reset makes sr read r, a segment of the given format version, from
+// offset off up to limit.
+func (sr *Reader) Reset(r io.ReaderAt, off, limit int64, version int) {
 	if sr.buf == nil {
 		sr.buf = make([]byte, ReadBufSize)
 	}
-	sr.r, sr.base, sr.Limit = r, off, limit
+	sr.r, sr.base, sr.Limit, sr.version = r, off, limit, version
 	sr.lo, sr.hi, sr.cur = 0, 0, 0
+	sr.inGroup = false
 }
 
-// Off is the file offset of the next unread byte.
+// Off is the file offset of the next unread byte: in version 2, of the
+// group whose records are being read.
 func (sr *Reader) Off() int64 { return sr.base + int64(sr.lo) }
 
-// Advance consumes the frame last returned by Next.
+// Advance consumes the record last returned by Next.
 func (sr *Reader) Advance() {
+	if sr.inGroup {
+		sr.it.advance()
+		if sr.it.done() {
+			sr.lo += sr.grpLen
+			sr.inGroup = false
+		}
+		return
+	}
 	sr.lo += sr.cur
 	sr.cur = 0
 }
@@ -99,6 +116,10 @@ func (sr *Reader) more(want int) (bool, error) {
 // corruption). StatusTorn means the damage runs to the limit: a torn tail
 // starting at tornAt. The frame stays valid until Advance or the next call.
 func (sr *Reader) Next() (f Frame, skipped int64, st Status, tornAt int64, err error) {
+	if sr.inGroup {
+		sr.it.peek(&f) // checked whole by DecodeGroup
+		return f, 0, StatusFrame, 0, nil
+	}
 	start := sr.Off()
 	for {
 		if sr.hi-sr.lo < FrameHeaderSize && sr.Off()+int64(sr.hi-sr.lo) < sr.Limit {
@@ -112,11 +133,28 @@ func (sr *Reader) Next() (f Frame, skipped int64, st Status, tornAt int64, err e
 			}
 			return Frame{}, 0, StatusTorn, start, nil
 		}
-		fr, n, res := DecodeFrame(sr.buf[sr.lo:sr.hi])
+		n, res := decodeFrameV(sr.version, sr.buf[sr.lo:sr.hi])
 		switch res {
 		case DecodeOK:
-			sr.cur = n
-			return fr, sr.Off() - start, StatusFrame, 0, nil
+			if sr.version == Version1 {
+				fr, _, _ := DecodeFrame(sr.buf[sr.lo:sr.hi])
+				sr.cur = n
+				return fr, sr.Off() - start, StatusFrame, 0, nil
+			}
+			skipped := sr.Off() - start
+			sr.it.reset(sr.buf[sr.lo+GroupHeaderSize : sr.lo+n])
+			if sr.it.done() {
+				// An empty group (never written, but intact): nothing to
+				// return, and no damage.
+				sr.lo += n
+				if skipped == 0 {
+					start = sr.Off()
+				}
+				continue
+			}
+			sr.inGroup, sr.grpLen = true, n
+			sr.it.peek(&f)
+			return f, skipped, StatusFrame, 0, nil
 		case DecodeShort:
 			// A frame that cannot end within the limit is a torn tail or
 			// has a damaged length: resync rather than read on.
@@ -141,7 +179,11 @@ func (sr *Reader) Next() (f Frame, skipped int64, st Status, tornAt int64, err e
 // limit if there is none.
 func (sr *Reader) seekMagic() error {
 	for {
-		if i := bytes.Index(sr.buf[sr.lo:sr.hi], frameMagic[:]); i >= 0 {
+		magic := groupMagic[:]
+		if sr.version == Version1 {
+			magic = frameMagic[:]
+		}
+		if i := bytes.Index(sr.buf[sr.lo:sr.hi], magic); i >= 0 {
 			sr.lo += i
 			return nil
 		}
