@@ -9,7 +9,8 @@
 #   make bench-e2e        fleetlog's agent pipeline against the stock contrib one
 #   make bench-footprint  agent RSS idle and under load, binary sizes
 #   make bench-alerts     gateway CPU per line with the alert rule pack on and off
-#   make bench-fleet      the gateway's control plane under 1,000 simulated OpAMP agents
+#   make bench-fleet      one gateway under 2,000 simulated OTLP devices (FLEETFLAGS=-full: 10,000)
+#   make bench-fleet-control  the gateway's control plane under 1,000 simulated OpAMP agents
 #   make chaos   the fault suite at full size (kills, outages, NAT, full disks, torn spool)
 #   make generate  component metadata (mdatagen)
 
@@ -25,7 +26,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet chaos agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet bench-fleet-control chaos agent generate clean
 
 all: build
 
@@ -100,10 +101,15 @@ ALERTFLAGS ?=
 bench-alerts: bin/fleetlog
 	$(GO) run ./bench/alertcost -bin bin/fleetlog $(ALERTFLAGS)
 
-# Flags for the fleet simulator, e.g. FLEETFLAGS='-agents 200 -window 1m'.
+# Flags for the fleet simulator, e.g. FLEETFLAGS='-full' (10,000 devices) or
+# FLEETFLAGS='-devices 500 -duration 30s'; for the control plane run, e.g.
+# FLEETFLAGS='-agents 200 -window 1m'.
 FLEETFLAGS ?=
 bench-fleet: bin/fleetlog
 	$(GO) run ./bench/fleetsim -bin bin/fleetlog $(FLEETFLAGS)
+
+bench-fleet-control: bin/fleetlog
+	$(GO) run ./bench/fleetsim -mode control -bin bin/fleetlog $(FLEETFLAGS)
 
 # The fault suite at full size (test/chaos/README.md): about 15 minutes; the
 # disk-full scenarios need root. Flags, e.g. CHAOSFLAGS='-scenarios agent-kill'.
