@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"regexp"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,8 @@ type Fleet struct {
 	Stats          *Stats
 }
 
+var addrRE = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+|\[[0-9a-f:]+\]:\d+`)
+
 // Stats counts what the fleet did. It is safe for concurrent use.
 type Stats struct {
 	Acked, Requests   atomic.Int64
@@ -100,6 +103,8 @@ func (s *Stats) StopWindow() { s.measuring.Store(false) }
 func (s *Stats) fail(err error) {
 	s.Failed.Add(1)
 	msg := status.Code(err).String() + ": " + status.Convert(err).Message()
+	// One line per kind of error, not per connection.
+	msg = addrRE.ReplaceAllString(msg, "ADDR")
 	if len(msg) > 160 {
 		msg = msg[:160]
 	}
