@@ -1,0 +1,51 @@
+package fleetmetadataprocessor
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor"
+	"google.golang.org/grpc/codes"
+)
+
+// batchesPerCPU is the default bound of concurrent batches per CPU. Most
+// of a batch's time in the pipeline can be the wait for the archive's fsync,
+// which one fsync ends for every batch written before it: the bound must
+// leave enough batches in that wait for the fsyncs to cover many at once.
+const batchesPerCPU = 64
+
+// limiter lets a bounded number of batches through the gateway's pipeline
+// at once (this processor, pii, the alert connector, the archive). A
+// gateway takes a request per device connection concurrently; thousands of
+// devices would otherwise put thousands of batches on a few CPUs at once,
+// where every stage that serialises (the alert engine's state, the
+// archive's chain and its fsync) waits behind a holder that has to share
+// the CPU with all the others, and memory grows with the queue. Batches
+// beyond the bound wait, decoded, in arrival order (a channel's waiters are
+// served first come, first served), and go on as soon as one ahead of them
+// is done: nothing is refused. A device that gives up waiting (its deadline)
+// gets Unavailable and sends the batch again, as after any failed export.
+type limiter struct {
+	processor.Logs
+	slots chan struct{}
+}
+
+func newLimiter(next processor.Logs, n int) *limiter {
+	if n <= 0 {
+		n = batchesPerCPU * runtime.GOMAXPROCS(0)
+	}
+	return &limiter{Logs: next, slots: make(chan struct{}, n)}
+}
+
+func (l *limiter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	select {
+	case l.slots <- struct{}{}:
+	case <-ctx.Done():
+		// Not permanent: the device sends the batch again.
+		return statusError{code: codes.Unavailable, err: fmt.Errorf("gave up waiting for a turn in the pipeline: %w", ctx.Err())}
+	}
+	defer func() { <-l.slots }()
+	return l.Logs.ConsumeLogs(ctx, ld)
+}

@@ -1,0 +1,85 @@
+package fleetmetadataprocessor
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// blockingLogs counts the batches inside it and holds each until released.
+type blockingLogs struct {
+	inside, most atomic.Int32
+	release      chan struct{}
+}
+
+func (b *blockingLogs) Start(context.Context, component.Host) error { return nil }
+func (b *blockingLogs) Shutdown(context.Context) error              { return nil }
+func (b *blockingLogs) Capabilities() consumer.Capabilities         { return consumer.Capabilities{} }
+
+func (b *blockingLogs) ConsumeLogs(context.Context, plog.Logs) error {
+	n := b.inside.Add(1)
+	for {
+		m := b.most.Load()
+		if n <= m || b.most.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	<-b.release
+	b.inside.Add(-1)
+	return nil
+}
+
+func TestLimiterBoundsConcurrentBatches(t *testing.T) {
+	t.Parallel()
+	next := &blockingLogs{release: make(chan struct{})}
+	l := newLimiter(next, 3)
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, l.ConsumeLogs(context.Background(), plog.NewLogs()))
+		}()
+	}
+	require.Eventually(t, func() bool { return next.inside.Load() == 3 }, 5*time.Second, time.Millisecond)
+	for range 10 {
+		next.release <- struct{}{}
+	}
+	wg.Wait()
+	assert.Equal(t, int32(3), next.most.Load())
+	assert.Zero(t, next.inside.Load())
+}
+
+func TestLimiterGivesUpWithTheCaller(t *testing.T) {
+	t.Parallel()
+	next := &blockingLogs{release: make(chan struct{})}
+	l := newLimiter(next, 1)
+	done := make(chan error, 1)
+	go func() { done <- l.ConsumeLogs(context.Background(), plog.NewLogs()) }()
+	require.Eventually(t, func() bool { return next.inside.Load() == 1 }, 5*time.Second, time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	err := l.ConsumeLogs(ctx, plog.NewLogs())
+	require.Error(t, err)
+	assert.Equal(t, codes.Unavailable, status.Code(err), "the device retries")
+	next.release <- struct{}{}
+	require.NoError(t, <-done)
+}
+
+func TestLimiterDefaultIsPerCPU(t *testing.T) {
+	t.Parallel()
+	l := newLimiter(&blockingLogs{}, 0)
+	assert.Equal(t, batchesPerCPU*runtime.GOMAXPROCS(0), cap(l.slots))
+}
