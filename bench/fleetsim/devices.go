@@ -77,18 +77,18 @@ type deviceRun struct {
 	devices []*fleetload.Device
 	stats   *fleetload.Stats
 
-	issued                time.Duration
-	gatewayCPU, simCPU    time.Duration
-	archived              float64 // records into the archive in the window
-	peakRSS, endRSS       int64
-	connMin, connMax      int
-	failedInWindow        int64
-	requestsInWindow      int64
-	p50, p99, pMax        time.Duration
-	ackedTotal            int64
-	samples               []sample
-	loadAvg               string
-	profileCPU            string
+	issued             time.Duration
+	gatewayCPU, simCPU time.Duration
+	archived           float64 // records into the archive in the window
+	peakRSS, endRSS    int64
+	connMin, connMax   int
+	failedInWindow     int64
+	requestsInWindow   int64
+	p50, p99, pMax     time.Duration
+	ackedTotal         int64
+	samples            []sample
+	loadAvg            string
+	profileCPU         string
 }
 
 type sample struct {
