@@ -366,7 +366,17 @@ func (w *Writer) openSegment() error {
 // skipped and counted in AppendResult.Skipped (dedup.go); a batch of only
 // such records writes nothing and returns once the originals are durable.
 func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
+	return w.AppendThen(ld, nil)
+}
+
+// AppendThen is Append that calls written, when not nil, once the records
+// are written (or found already stored) and only the wait for their fsync
+// is left, before that wait; it is not called when the append fails first.
+func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) {
 	var res AppendResult
+	if written == nil {
+		written = func() {}
+	}
 	if ld.LogRecordCount() == 0 {
 		return res, nil
 	}
@@ -384,6 +394,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 			res.Skipped = plan.skipped
 		}
 		if kept.LogRecordCount() == 0 {
+			written()
 			return res, w.syncSkipped()
 		}
 		if attempt > maxPlanAttempts {
@@ -397,6 +408,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 			}
 			if kept.LogRecordCount() == 0 {
 				w.mu.Unlock()
+				written()
 				return res, w.syncSkipped()
 			}
 			var err error
@@ -455,7 +467,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		plan.applyLocked(w)
 	}
 	res.Records, res.Bytes = ld.LogRecordCount(), int64(len(buf))
-	written := seg.size
+	size := seg.size
 	if seg.size >= w.opts.MaxSegmentSize {
 		// seal syncs the segment before it signs it.
 		res.Sealed = true
@@ -464,9 +476,10 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		}
 	}
 	w.mu.Unlock()
+	written()
 
 	if w.opts.Fsync == FsyncAlways {
-		if err := w.syncTo(seg, written); err != nil {
+		if err := w.syncTo(seg, size); err != nil {
 			return AppendResult{}, err
 		}
 	}
