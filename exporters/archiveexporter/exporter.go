@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadata"
 	"github.com/fleetlog/fleetlog/internal/archive"
+	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
@@ -131,7 +132,9 @@ func (e *archiveExporter) applyRetention() {
 }
 
 func (e *archiveExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
-	res, err := e.writer.Append(ld)
+	// Once the records are written only the fsync is left: the batch gives
+	// its turn in the gateway's pipeline to the next one (pipelineturn).
+	res, err := e.writer.AppendThen(ld, func() { pipelineturn.Release(ctx) })
 	if err != nil {
 		e.telemetry.ArchiveWriteErrors.Add(ctx, 1)
 		if errors.Is(err, archive.ErrUnencodable) {

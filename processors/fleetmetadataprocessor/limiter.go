@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
 	"google.golang.org/grpc/codes"
+
+	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 )
 
 // batchesPerCPU is the default bound of concurrent batches per CPU. Most
@@ -46,6 +48,9 @@ func (l *limiter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 		// Not permanent: the device sends the batch again.
 		return statusError{code: codes.Unavailable, err: fmt.Errorf("gave up waiting for a turn in the pipeline: %w", ctx.Err())}
 	}
-	defer func() { <-l.slots }()
+	// The archive gives the turn back early, once only its fsync is left
+	// (internal/pipelineturn).
+	ctx, done := pipelineturn.With(ctx, func() { <-l.slots })
+	defer done()
 	return l.Logs.ConsumeLogs(ctx, ld)
 }

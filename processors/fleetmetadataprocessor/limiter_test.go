@@ -15,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 )
 
 // blockingLogs counts the batches inside it and holds each until released.
@@ -82,4 +84,37 @@ func TestLimiterDefaultIsPerCPU(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(&blockingLogs{}, 0)
 	assert.Equal(t, batchesPerCPU*runtime.GOMAXPROCS(0), cap(l.slots))
+}
+
+// releasingLogs gives its turn back (as the archive does once only the
+// fsync is left), then blocks.
+type releasingLogs struct {
+	blockingLogs
+}
+
+func (r *releasingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	pipelineturn.Release(ctx)
+	return r.blockingLogs.ConsumeLogs(ctx, ld)
+}
+
+func TestLimiterTurnGivenBackEarly(t *testing.T) {
+	t.Parallel()
+	next := &releasingLogs{blockingLogs{release: make(chan struct{})}}
+	l := newLimiter(next, 1)
+	var wg sync.WaitGroup
+	for range 3 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			assert.NoError(t, l.ConsumeLogs(context.Background(), plog.NewLogs()))
+		}()
+	}
+	// With one turn, all three get in: each gave its turn back.
+	require.Eventually(t, func() bool { return next.inside.Load() == 3 }, 5*time.Second, time.Millisecond)
+	assert.Empty(t, l.slots)
+	for range 3 {
+		next.release <- struct{}{}
+	}
+	wg.Wait()
+	assert.Empty(t, l.slots, "a turn given back early is not given back twice")
 }
