@@ -2,8 +2,10 @@ package fleetmetadataprocessor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/processor"
@@ -11,6 +13,9 @@ import (
 
 	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 )
+
+// ErrBusy refuses a batch while the gateway's pipeline is overloaded.
+var ErrBusy = errors.New("gateway busy, retry later")
 
 // batchesPerCPU is the default bound of concurrent batches per CPU. Most
 // of a batch's time in the pipeline can be the wait for the archive's fsync,
@@ -27,30 +32,62 @@ const batchesPerCPU = 64
 // the CPU with all the others, and memory grows with the queue. Batches
 // beyond the bound wait, decoded, in arrival order (a channel's waiters are
 // served first come, first served), and go on as soon as one ahead of them
-// is done: nothing is refused. A device that gives up waiting (its deadline)
-// gets Unavailable and sends the batch again, as after any failed export.
+// is done. A device that gives up waiting (its deadline) gets Unavailable
+// and sends the batch again, as after any failed export.
+//
+// While maxWaiting batches already wait, the gateway is overloaded: another
+// batch is refused at once with Unavailable rather than held in memory. Its
+// records stay in the device's spool, which sends them again after a
+// backoff; a gateway that kept every device's batch would grow by a batch
+// per device connection until it ran out of memory.
 type limiter struct {
 	processor.Logs
-	slots chan struct{}
+	slots      chan struct{}
+	waiting    atomic.Int64
+	maxWaiting int64
 }
 
-func newLimiter(next processor.Logs, n int) *limiter {
+// waitingPerTurn is the default bound of waiting batches per turn.
+const waitingPerTurn = 4
+
+func newLimiter(next processor.Logs, n, maxWaiting int) *limiter {
 	if n <= 0 {
 		n = batchesPerCPU * runtime.GOMAXPROCS(0)
 	}
-	return &limiter{Logs: next, slots: make(chan struct{}, n)}
+	if maxWaiting <= 0 {
+		maxWaiting = waitingPerTurn * n
+	}
+	return &limiter{Logs: next, slots: make(chan struct{}, n), maxWaiting: int64(maxWaiting)}
 }
 
 func (l *limiter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	select {
 	case l.slots <- struct{}{}:
-	case <-ctx.Done():
-		// Not permanent: the device sends the batch again.
-		return statusError{code: codes.Unavailable, err: fmt.Errorf("gave up waiting for a turn in the pipeline: %w", ctx.Err())}
+	default:
+		if err := l.wait(ctx); err != nil {
+			return err
+		}
 	}
 	// The archive gives the turn back early, once only its fsync is left
 	// (internal/pipelineturn).
 	ctx, done := pipelineturn.With(ctx, func() { <-l.slots })
 	defer done()
 	return l.Logs.ConsumeLogs(ctx, ld)
+}
+
+// wait queues for a turn, unless too many batches wait already.
+func (l *limiter) wait(ctx context.Context) error {
+	if l.waiting.Add(1) > l.maxWaiting {
+		l.waiting.Add(-1)
+		// Not permanent: the device sends the batch again.
+		return statusError{code: codes.Unavailable, err: fmt.Errorf("%w: %d batches wait for a turn already", ErrBusy, l.maxWaiting)}
+	}
+	defer l.waiting.Add(-1)
+	select {
+	case l.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		// Not permanent: the device sends the batch again.
+		return statusError{code: codes.Unavailable, err: fmt.Errorf("gave up waiting for a turn in the pipeline: %w", ctx.Err())}
+	}
 }

@@ -45,7 +45,7 @@ func (b *blockingLogs) ConsumeLogs(context.Context, plog.Logs) error {
 func TestLimiterBoundsConcurrentBatches(t *testing.T) {
 	t.Parallel()
 	next := &blockingLogs{release: make(chan struct{})}
-	l := newLimiter(next, 3)
+	l := newLimiter(next, 3, 0)
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Add(1)
@@ -66,7 +66,7 @@ func TestLimiterBoundsConcurrentBatches(t *testing.T) {
 func TestLimiterGivesUpWithTheCaller(t *testing.T) {
 	t.Parallel()
 	next := &blockingLogs{release: make(chan struct{})}
-	l := newLimiter(next, 1)
+	l := newLimiter(next, 1, 0)
 	done := make(chan error, 1)
 	go func() { done <- l.ConsumeLogs(context.Background(), plog.NewLogs()) }()
 	require.Eventually(t, func() bool { return next.inside.Load() == 1 }, 5*time.Second, time.Millisecond)
@@ -82,8 +82,31 @@ func TestLimiterGivesUpWithTheCaller(t *testing.T) {
 
 func TestLimiterDefaultIsPerCPU(t *testing.T) {
 	t.Parallel()
-	l := newLimiter(&blockingLogs{}, 0)
+	l := newLimiter(&blockingLogs{}, 0, 0)
 	assert.Equal(t, batchesPerCPU*runtime.GOMAXPROCS(0), cap(l.slots))
+	assert.Equal(t, int64(waitingPerTurn*cap(l.slots)), l.maxWaiting)
+}
+
+func TestLimiterRefusesWhenTooManyWait(t *testing.T) {
+	t.Parallel()
+	next := &blockingLogs{release: make(chan struct{})}
+	l := newLimiter(next, 1, 2)
+	errs := make(chan error, 3)
+	for range 3 {
+		go func() { errs <- l.ConsumeLogs(context.Background(), plog.NewLogs()) }()
+	}
+	// One inside, two waiting: the next is refused at once.
+	require.Eventually(t, func() bool { return next.inside.Load() == 1 && l.waiting.Load() == 2 }, 5*time.Second, time.Millisecond)
+	err := l.ConsumeLogs(context.Background(), plog.NewLogs())
+	require.ErrorIs(t, err, ErrBusy)
+	assert.Equal(t, codes.Unavailable, status.Code(err), "the device retries")
+	for range 3 {
+		next.release <- struct{}{}
+	}
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+	assert.Zero(t, l.waiting.Load())
 }
 
 // releasingLogs gives its turn back (as the archive does once only the
@@ -100,7 +123,7 @@ func (r *releasingLogs) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 func TestLimiterTurnGivenBackEarly(t *testing.T) {
 	t.Parallel()
 	next := &releasingLogs{blockingLogs{release: make(chan struct{})}}
-	l := newLimiter(next, 1)
+	l := newLimiter(next, 1, 0)
 	var wg sync.WaitGroup
 	for range 3 {
 		wg.Add(1)
