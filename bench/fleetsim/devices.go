@@ -202,7 +202,7 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 	fleet := &fleetload.Fleet{
 		Addr: otlp, ServerName: "localhost", RootCAs: roots,
 		Pool:       fleetload.NewPool(o.seed, poolRecords),
-		MaxRecords: o.maxRecords, Flush: o.flush, Timeout: o.exportLimit, Retry: time.Second,
+		MaxRecords: o.maxRecords, Flush: o.flush, Timeout: o.exportLimit, Retry: time.Second, RetryMax: 30 * time.Second,
 		BurstEvery: o.burstEvery, BurstFor: o.burstFor, BurstFactor: o.burstFactor,
 		ReconnectEvery: o.reconnectEvery, Stats: run.stats,
 	}

@@ -61,9 +61,11 @@ type Fleet struct {
 	Flush      time.Duration
 	// Timeout bounds one export, as the agent exporter's timeout.
 	Timeout time.Duration
-	// Retry is the wait after a failed export before the same batch is sent
-	// again (the spool retries it until acknowledged).
-	Retry time.Duration
+	// Retry is the first wait after a failed export before the same batch
+	// is sent again, RetryMax the longest: the spool retries until the
+	// batch is acknowledged, each wait 1.5 times the one before, ±50%
+	// (the agent config's retry_on_failure).
+	Retry, RetryMax time.Duration
 	// Compression is the gRPC compressor ("zstd" as the agent, or "").
 	Compression string
 	// A device bursts, on average every BurstEvery, to BurstFactor times
@@ -234,6 +236,7 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 			return
 		}
 		// Send until acknowledged, as the spool does.
+		backoff := f.Retry
 		for {
 			if ctx.Err() != nil {
 				return
@@ -246,7 +249,8 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 				return
 			}
 			f.Stats.fail(err)
-			t := time.NewTimer(f.Retry/2 + time.Duration(rng.Int64N(int64(f.Retry))))
+			t := time.NewTimer(backoff/2 + time.Duration(rng.Int64N(int64(backoff))))
+			backoff = min(backoff*3/2, max(f.RetryMax, f.Retry))
 			select {
 			case <-ctx.Done():
 				t.Stop()
