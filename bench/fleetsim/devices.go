@@ -303,12 +303,15 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 		}
 		conns := establishedOn(otlpPort)
 		arch := archivedNow()
-		s := sample{at: now.Sub(start), rssMB: float64(u.RSS) / 1e6, conns: conns}
-		if dt := now.Sub(lastAt).Seconds(); dt > 0 {
-			s.recordsPerS = (arch - lastArch) / dt
+		// A rate over less than a second (the window's start, just after
+		// a sample) says little: such a sample is left out of the chart.
+		if dt := now.Sub(lastAt).Seconds(); dt >= 1 {
+			run.samples = append(run.samples, sample{
+				at: now.Sub(start), rssMB: float64(u.RSS) / 1e6, conns: conns,
+				recordsPerS: (arch - lastArch) / dt,
+			})
+			lastArch, lastAt = arch, now
 		}
-		lastArch, lastAt = arch, now
-		run.samples = append(run.samples, s)
 		if !windowStart.IsZero() {
 			run.peakRSS = max(run.peakRSS, u.PeakRSS)
 			if run.connMin < 0 || conns < run.connMin {
