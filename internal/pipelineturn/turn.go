@@ -37,3 +37,13 @@ func Release(ctx context.Context) {
 		t.once.Do(t.release)
 	}
 }
+
+// Gatekeeper is a front door of the pipeline that can refuse a request
+// before it is read, such as the fleet_identity extension's gRPC tap. The
+// gateway's bound on waiting batches tells it, when the pipeline starts,
+// how to ask whether the pipeline is overloaded (busy), and nil when it
+// stops. A refusal there costs neither the request's decoding nor its
+// memory.
+type Gatekeeper interface {
+	SetBusy(busy func() bool)
+}

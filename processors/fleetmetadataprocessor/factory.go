@@ -35,7 +35,8 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 		if err != nil {
 			return nil, err
 		}
-		return newLimiter(proc, c.Gateway.MaxConcurrentBatches, c.Gateway.MaxWaitingBatches), nil
+		p.limiter = newLimiter(proc, c.Gateway.MaxConcurrentBatches, c.Gateway.MaxWaitingBatches)
+		return p.limiter, nil
 	}
 	p := newAgentProcessor(c, set, os.LookupEnv, os.Hostname)
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,

@@ -75,6 +75,10 @@ func (l *limiter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	return l.Logs.ConsumeLogs(ctx, ld)
 }
 
+// busy reports whether as many batches wait as may: what a
+// pipelineturn.Gatekeeper asks before it reads a request.
+func (l *limiter) busy() bool { return l.waiting.Load() >= l.maxWaiting }
+
 // wait queues for a turn, unless too many batches wait already.
 func (l *limiter) wait(ctx context.Context) error {
 	if l.waiting.Add(1) > l.maxWaiting {

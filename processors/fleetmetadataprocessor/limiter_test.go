@@ -13,10 +13,13 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/processor/processortest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/fleetlog/fleetlog/internal/fleetattr"
 	"github.com/fleetlog/fleetlog/internal/pipelineturn"
+	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadata"
 )
 
 // blockingLogs counts the batches inside it and holds each until released.
@@ -140,4 +143,58 @@ func TestLimiterTurnGivenBackEarly(t *testing.T) {
 	}
 	wg.Wait()
 	assert.Empty(t, l.slots, "a turn given back early is not given back twice")
+}
+
+// gate stands in for fleet_identity's gRPC tap.
+type gate struct {
+	component.StartFunc
+	component.ShutdownFunc
+	mu   sync.Mutex
+	busy func() bool
+}
+
+func (g *gate) SetBusy(busy func() bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.busy = busy
+}
+
+func (g *gate) get() func() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.busy
+}
+
+// The pipeline's front door learns at start how to ask whether too many
+// batches wait, and forgets at shutdown.
+func TestGatewayTellsTheGateWhenBusy(t *testing.T) {
+	t.Parallel()
+	cfg := createDefaultConfig()
+	cfg.Mode = ModeGateway
+	cfg.Gateway = GatewayConfig{ID: "gw-1", MaxConcurrentBatches: 1, MaxWaitingBatches: 1}
+	next := &blockingLogs{release: make(chan struct{})}
+	p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, next)
+	require.NoError(t, err)
+	g := &gate{}
+	require.NoError(t, p.Start(context.Background(), hostWith{component.MustNewID("fleet_identity"): g}))
+	busy := g.get()
+	require.NotNil(t, busy)
+	assert.False(t, busy())
+
+	ctx := authenticated(authData{fleetattr.DeviceID: "atm-1"})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() { errs <- p.ConsumeLogs(ctx, plog.NewLogs()) }()
+	}
+	// One batch inside, one waiting: as many as may wait.
+	require.Eventually(t, busy, 5*time.Second, time.Millisecond)
+	for range 2 {
+		next.release <- struct{}{}
+	}
+	for range 2 {
+		require.NoError(t, <-errs)
+	}
+	assert.False(t, busy())
+	require.NoError(t, p.Shutdown(context.Background()))
+	assert.Nil(t, g.get())
 }
