@@ -9,7 +9,8 @@
 #   make bench-e2e        fleetlog's agent pipeline against the stock contrib one, rsyslog and syslog-ng
 #   make bench-footprint  agent RSS idle and under load, binary sizes
 #   make bench-alerts     gateway CPU per line with the alert rule pack on and off
-#   make bench-fleet      the gateway's control plane under 1,000 simulated OpAMP agents
+#   make bench-fleet      one gateway under 2,000 simulated OTLP devices (FLEETFLAGS=-full: 10,000)
+#   make bench-fleet-control  the gateway's control plane under 1,000 simulated OpAMP agents
 #   make bench-archive    archive query on a generated archive (10M records; ARCHIVEFLAGS='-records 100000000' for the full size)
 #   make chaos   the fault suite at full size (kills, outages, NAT, full disks, torn spool)
 #   make generate  component metadata (mdatagen)
@@ -26,7 +27,7 @@ VERSION      ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo
 LDFLAGS      := -s -w
 GOTESTFLAGS  ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet bench-archive chaos agent generate clean
+.PHONY: all build run test unit lint bench bench-e2e bench-footprint bench-alerts bench-fleet bench-fleet-control bench-archive chaos agent generate clean
 
 all: build
 
@@ -101,10 +102,15 @@ ALERTFLAGS ?=
 bench-alerts: bin/fleetlog
 	$(GO) run ./bench/alertcost -bin bin/fleetlog $(ALERTFLAGS)
 
-# Flags for the fleet simulator, e.g. FLEETFLAGS='-agents 200 -window 1m'.
+# Flags for the fleet simulator, e.g. FLEETFLAGS='-full' (10,000 devices) or
+# FLEETFLAGS='-devices 500 -duration 30s'; for the control plane run, e.g.
+# FLEETFLAGS='-agents 200 -window 1m'.
 FLEETFLAGS ?=
 bench-fleet: bin/fleetlog
 	$(GO) run ./bench/fleetsim -bin bin/fleetlog $(FLEETFLAGS)
+
+bench-fleet-control: bin/fleetlog
+	$(GO) run ./bench/fleetsim -mode control -bin bin/fleetlog $(FLEETFLAGS)
 
 # Flags for the archive query benchmark, e.g. ARCHIVEFLAGS='-records 100000000 -out bench/results/archive.md'
 # (the full size: about 5 GB in the temporary directory, 10 to 15 minutes).

@@ -21,6 +21,7 @@ import (
 	"github.com/fleetlog/fleetlog/internal/archive"
 	"github.com/fleetlog/fleetlog/internal/durable"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
+	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
@@ -253,7 +254,9 @@ func (e *archiveExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 		e.telemetry.ArchiveWriteErrors.Add(ctx, 1)
 		return errNotOpen
 	}
-	res, err := w.Append(ld)
+	// Once the records are written only the fsync is left: the batch gives
+	// its turn in the gateway's pipeline to the next one (pipelineturn).
+	res, err := w.AppendThen(ld, func() { pipelineturn.Release(ctx) })
 	if err != nil {
 		e.telemetry.ArchiveWriteErrors.Add(ctx, 1)
 		if errors.Is(err, archive.ErrUnencodable) {

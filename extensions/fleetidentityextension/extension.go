@@ -16,15 +16,18 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/tap"
 
 	"github.com/fleetlog/fleetlog/extensions/fleetidentityextension/internal/metadata"
 	"github.com/fleetlog/fleetlog/internal/denylist"
 	"github.com/fleetlog/fleetlog/internal/filewatch"
 	"github.com/fleetlog/fleetlog/internal/fleetattr"
+	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
@@ -42,6 +45,9 @@ var (
 	ErrNoDeviceID = errors.New("client certificate names no device (no urn:fleetlog:device URI and no subject CN)")
 	// ErrDenied is returned for a device on the deny list.
 	ErrDenied = errors.New("device is on the deny list")
+	// ErrBusy is returned, as Unavailable, while the gateway's pipeline is
+	// overloaded: the device sends the batch again later.
+	ErrBusy = errors.New("gateway busy, retry later")
 )
 
 // Reasons recorded on the refused-requests metric.
@@ -50,6 +56,7 @@ const (
 	reasonNoCertificate = "no_verified_certificate"
 	reasonNoDeviceID    = "no_device_id"
 	reasonDenied        = "denied"
+	reasonBusy          = "busy"
 )
 
 // authenticator is the fleet_identity extension.
@@ -60,12 +67,17 @@ type authenticator struct {
 
 	denied  atomic.Pointer[denylist.Set]
 	watcher *filewatch.Watcher
+	// busy, when set, says whether the pipeline behind the receiver is
+	// overloaded (pipelineturn.Gatekeeper).
+	busy atomic.Pointer[func() bool]
 }
 
 var (
 	_ extension.Extension            = (*authenticator)(nil)
 	_ extensionauth.Server           = (*authenticator)(nil)
 	_ extensionmiddleware.HTTPServer = (*authenticator)(nil)
+	_ extensionmiddleware.GRPCServer = (*authenticator)(nil)
+	_ pipelineturn.Gatekeeper        = (*authenticator)(nil)
 )
 
 func newAuthenticator(cfg *Config, set component.TelemetrySettings) (*authenticator, error) {
@@ -179,6 +191,31 @@ func (a *authenticator) GetHTTPHandler(context.Context) (extensionmiddleware.Wra
 			next.ServeHTTP(w, r.WithContext(withIdentity(r.Context(), id)))
 		}), nil
 	}, nil
+}
+
+// SetBusy implements pipelineturn.Gatekeeper.
+func (a *authenticator) SetBusy(busy func() bool) {
+	if busy == nil {
+		a.busy.Store(nil)
+		return
+	}
+	a.busy.Store(&busy)
+}
+
+// GetGRPCServerOptions installs, as the OTLP/gRPC receiver's middleware, a
+// tap that refuses a request with Unavailable before its message is read
+// while the pipeline is overloaded (SetBusy), so that a refusal costs the
+// gateway neither decoding nor memory. Identity is still checked by
+// Authenticate, once the request is read.
+func (a *authenticator) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, error) {
+	return []grpc.ServerOption{grpc.InTapHandle(a.tap)}, nil
+}
+
+func (a *authenticator) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {
+	if busy := a.busy.Load(); busy != nil && (*busy)() {
+		return ctx, a.refuse(ctx, reasonBusy, status.Error(codes.Unavailable, ErrBusy.Error()))
+	}
+	return ctx, nil
 }
 
 // identify returns the identity in the leaf of the first verified chain.

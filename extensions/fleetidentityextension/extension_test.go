@@ -273,3 +273,29 @@ func TestAuthenticateDeviceMetadata(t *testing.T) {
 	assert.Equal(t, []string{"atm-1"}, md.Get(fleetattr.DeviceID))
 	assert.Equal(t, []string{"t1"}, md.Get("x-tenant"))
 }
+
+// The gRPC tap refuses a request before it is read while the pipeline says
+// it is busy, and lets everything through otherwise.
+func TestTapRefusesWhileBusy(t *testing.T) {
+	a := newTestAuthenticator(t, createDefaultConfig())
+	opts, err := a.GetGRPCServerOptions(context.Background())
+	require.NoError(t, err)
+	require.Len(t, opts, 1)
+
+	_, err = a.tap(context.Background(), nil)
+	require.NoError(t, err, "no pipeline has said anything yet")
+
+	busy := false
+	a.SetBusy(func() bool { return busy })
+	_, err = a.tap(context.Background(), nil)
+	require.NoError(t, err)
+	busy = true
+	_, err = a.tap(context.Background(), nil)
+	require.Error(t, err)
+	assert.Equal(t, codes.Unavailable, status.Code(err), "the device retries")
+	assert.Contains(t, err.Error(), ErrBusy.Error())
+
+	a.SetBusy(nil)
+	_, err = a.tap(context.Background(), nil)
+	require.NoError(t, err)
+}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -151,6 +152,10 @@ type Engine struct {
 	ownsSeen   bool
 	lits       *literals
 	hit        []bool
+	// match is what selects records, replaced whole by Reload: Observe
+	// reads it without the lock.
+	match   atomic.Pointer[matcher]
+	scratch sync.Pool // *observeScratch
 
 	lastSeen   Identity
 	lastSeenAt time.Time
@@ -278,7 +283,31 @@ func (e *Engine) indexLiterals() {
 		}
 	}
 	e.hit = make([]bool, len(e.lits.pats))
+	m := &matcher{lits: e.lits, rules: make([]*compiled, len(e.rules))}
+	for i, rs := range e.rules {
+		m.rules[i] = rs.c
+	}
+	e.match.Store(m)
 }
+
+// matcher is the part of a rule set that selects records: the compiled
+// rules, in the order of e.rules, and their literals. It is never changed
+// once stored; Reload stores another.
+type matcher struct {
+	rules []*compiled
+	lits  *literals
+}
+
+// observeScratch is one Observe's selection of its records.
+type observeScratch struct {
+	hit     []bool
+	evals   []int64
+	matched []matchAt
+}
+
+// matchAt is a rule (its index) that selected a record (its index in the
+// batch).
+type matchAt struct{ rec, rule int }
 
 // Rules names the engine's rules in order.
 func (e *Engine) Rules() []string {
@@ -438,16 +467,103 @@ func Fingerprint(rule string, labels map[string]string) string {
 }
 
 // Observe evaluates records arriving at now and returns the alerts that
-// changed state. The records are read only during the call.
+// changed state. The records are read only during the call. recs is called
+// twice and must yield the same records both times: first without the
+// engine's lock, to select the records each rule matches (the body scan and
+// the match conditions, most of the work), then under it, to update the
+// rules' state, so that concurrent batches select in parallel.
 func (e *Engine) Observe(now time.Time, recs func(yield func(*Record) bool)) []Alert {
+	m := e.match.Load()
+	sc, _ := e.scratch.Get().(*observeScratch)
+	if sc == nil {
+		sc = &observeScratch{}
+	}
+	defer e.scratch.Put(sc)
+	sc.hit = slices.Grow(sc.hit[:0], len(m.lits.pats))[:len(m.lits.pats)]
+	sc.evals = slices.Grow(sc.evals[:0], len(m.rules))[:len(m.rules)]
+	clear(sc.evals)
+	sc.matched = sc.matched[:0]
+	n := 0
+	recs(func(r *Record) bool {
+		id := r.Identity
+		if !r.IdentityKnown {
+			id = IdentityOf(r.Attrs)
+		}
+		m.lits.scan(r.Body, sc.hit)
+		for j, c := range m.rules {
+			if c.Type == KindAbsence {
+				continue
+			}
+			sc.evals[j]++
+			if c.matches(r, id, sc.hit) {
+				sc.matched = append(sc.matched, matchAt{rec: n, rule: j})
+			}
+		}
+		n++
+		return true
+	})
+
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.out = e.out[:0]
+	if e.match.Load() != m {
+		// The rules were reloaded meanwhile: evaluate against the new ones.
+		recs(func(r *Record) bool {
+			e.observe(now, r)
+			return true
+		})
+		return slices.Clone(e.out)
+	}
+	for j, rs := range e.rules {
+		rs.evals += sc.evals[j]
+	}
+	i, k := 0, 0
 	recs(func(r *Record) bool {
-		e.observe(now, r)
+		if i == n {
+			return false // recs yielded more records than the first time
+		}
+		k = e.apply(now, r, i, sc.matched, k)
+		i++
 		return true
 	})
 	return slices.Clone(e.out)
+}
+
+// apply updates the rules' state for record rec of a batch, which
+// matched[k:] (in record, then rule order) says which rules selected; it
+// returns the index of the next record's first match. It does what observe
+// does after the selection, in the same order.
+func (e *Engine) apply(now time.Time, r *Record, rec int, matched []matchAt, k int) int {
+	e.stats.Records++
+	id := r.Identity
+	if !r.IdentityKnown {
+		id = IdentityOf(r.Attrs)
+	}
+	if r.Time.IsZero() {
+		r.Time = now
+	}
+	if e.ownsSeen && !r.Derived && (id != e.lastSeen || !now.Equal(e.lastSeenAt)) {
+		e.presence.Seen(id, now)
+		e.lastSeen, e.lastSeenAt = id, now
+	}
+	for j, rs := range e.rules {
+		c := rs.c
+		if c.Type == KindAbsence {
+			// A record ends a device's silence (heartbeats: in Tick).
+			if len(rs.byKey) > 0 && c.Source != SourceHeartbeats && !r.Derived {
+				if fp, ok := rs.byKey[id.Device]; ok && rs.groups[fp] != nil && rs.groups[fp].firing {
+					e.resolve(rs, fp, rs.groups[fp], now)
+				}
+			}
+			continue
+		}
+		if k >= len(matched) || matched[k].rec != rec || matched[k].rule != j {
+			continue
+		}
+		k++
+		e.matched(rs, r, id, now)
+	}
+	return k
 }
 
 func (e *Engine) observe(now time.Time, r *Record) {
@@ -480,21 +596,26 @@ func (e *Engine) observe(now time.Time, r *Record) {
 		if !c.matches(r, id, e.hit) {
 			continue
 		}
-		switch c.Type {
-		case KindMatch, KindThreshold:
-			rs.hits++
-			e.threshold(rs, r, id, now)
-		case KindChange:
-			v, ok := r.Attrs.Get(c.Attribute)
-			if !ok || id.Device == "" {
-				continue
-			}
-			rs.hits++
-			e.change(rs, r, id, v, now)
-		case KindNewPattern:
-			rs.hits++
-			e.newPattern(rs, r, id, now)
+		e.matched(rs, r, id, now)
+	}
+}
+
+// matched updates rule rs's state for a record it selected.
+func (e *Engine) matched(rs *ruleState, r *Record, id Identity, now time.Time) {
+	switch rs.c.Type {
+	case KindMatch, KindThreshold:
+		rs.hits++
+		e.threshold(rs, r, id, now)
+	case KindChange:
+		v, ok := r.Attrs.Get(rs.c.Attribute)
+		if !ok || id.Device == "" {
+			return
 		}
+		rs.hits++
+		e.change(rs, r, id, v, now)
+	case KindNewPattern:
+		rs.hits++
+		e.newPattern(rs, r, id, now)
 	}
 }
 
@@ -855,6 +976,10 @@ func (e *Engine) Reload(rules []*Rule, now time.Time) ([]Alert, error) {
 	for i, n := range next {
 		for _, old := range e.rules {
 			if old.c.Name == n.c.Name && reflect.DeepEqual(*old.c.Rule, *n.c.Rule) {
+				// The state stays; the compiled rule is the new, equal
+				// one, since indexLiterals rewrites its literal indices
+				// and a concurrent Observe may still read the old one.
+				old.c = n.c
 				next[i] = old
 				kept[old] = true
 				break

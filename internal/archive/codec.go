@@ -23,8 +23,15 @@ type codec struct {
 	raw []byte
 }
 
+// encoderLevel compresses frames. On device-shaped batches (BenchmarkIngest's
+// records) SpeedFastest took 40 to 65% of SpeedDefault's time for 1000
+// records and 85% for 20, and its frames were no larger (32.6 against 33.3
+// bytes a record): the archive's compression was a quarter of the gateway's
+// CPU under the fleet simulator.
+const encoderLevel = zstd.SpeedFastest
+
 func newEncoder() (*zstd.Encoder, error) {
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault))
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(encoderLevel))
 	if err != nil {
 		return nil, fmt.Errorf("create zstd encoder: %w", err)
 	}

@@ -411,7 +411,17 @@ func (w *Writer) openSegment() error {
 // skipped and counted in AppendResult.Skipped (dedup.go); a batch of only
 // such records writes nothing and returns once the originals are durable.
 func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
+	return w.AppendThen(ld, nil)
+}
+
+// AppendThen is Append that calls written, when not nil, once the records
+// are written (or found already stored) and only the wait for their fsync
+// is left, before that wait; it is not called when the append fails first.
+func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) {
 	var res AppendResult
+	if written == nil {
+		written = func() {}
+	}
 	if ld.LogRecordCount() == 0 {
 		return res, nil
 	}
@@ -429,6 +439,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 			res.Skipped = plan.skipped
 		}
 		if kept.LogRecordCount() == 0 {
+			written()
 			return res, w.syncSkipped()
 		}
 		if attempt > maxPlanAttempts {
@@ -442,6 +453,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 			}
 			if kept.LogRecordCount() == 0 {
 				w.mu.Unlock()
+				written()
 				return res, w.syncSkipped()
 			}
 			var err error
@@ -502,7 +514,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		plan.applyLocked(w)
 	}
 	res.Records, res.Bytes = ld.LogRecordCount(), int64(len(buf))
-	written := seg.size
+	size := seg.size
 	if seg.size >= w.opts.MaxSegmentSize {
 		// seal syncs the segment before it signs it.
 		res.Sealed = true
@@ -511,6 +523,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		}
 	}
 	w.mu.Unlock()
+	written()
 
 	if w.opts.Fsync != FsyncAlways {
 		w.log.fold()
@@ -522,7 +535,7 @@ func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
 		defer close(folded)
 		w.log.fold()
 	}()
-	err := w.syncTo(seg, written)
+	err := w.syncTo(seg, size)
 	<-folded
 	if err != nil {
 		return AppendResult{}, err

@@ -250,30 +250,11 @@ type DeviceResult struct {
 
 // IssueDevice signs a client certificate for one device with the fleet CA in dir.
 func IssueDevice(dir string, opts DeviceOptions) (*DeviceResult, error) {
-	if err := ValidateName("device", opts.DeviceID); err != nil {
+	subject, uris, err := deviceSubject(opts)
+	if err != nil {
 		return nil, err
 	}
-	if opts.Fleet != "" {
-		if err := ValidateName("fleet", opts.Fleet); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Site != "" {
-		if err := ValidateName("site", opts.Site); err != nil {
-			return nil, err
-		}
-	}
 	devDir := filepath.Join(dir, DevicesDirName, opts.DeviceID)
-	uris := []*url.URL{urn(DeviceURIPrefix, opts.DeviceID)}
-	subject := pkix.Name{CommonName: opts.DeviceID}
-	if opts.Fleet != "" {
-		uris = append(uris, urn(FleetURIPrefix, opts.Fleet))
-		subject.Organization = []string{opts.Fleet}
-	}
-	if opts.Site != "" {
-		uris = append(uris, urn(SiteURIPrefix, opts.Site))
-		subject.OrganizationalUnit = []string{opts.Site}
-	}
 	res, err := issueClient(dir, devDir, "device", subject, uris, opts.Validity, opts.Force)
 	if err != nil {
 		return nil, err
@@ -289,6 +270,35 @@ func IssueDevice(dir string, opts DeviceOptions) (*DeviceResult, error) {
 		return nil, fmt.Errorf("copy config public key: %w", err)
 	}
 	return res, nil
+}
+
+// deviceSubject checks a device's names and returns the subject and URI
+// SANs of its certificate.
+func deviceSubject(opts DeviceOptions) (pkix.Name, []*url.URL, error) {
+	if err := ValidateName("device", opts.DeviceID); err != nil {
+		return pkix.Name{}, nil, err
+	}
+	if opts.Fleet != "" {
+		if err := ValidateName("fleet", opts.Fleet); err != nil {
+			return pkix.Name{}, nil, err
+		}
+	}
+	if opts.Site != "" {
+		if err := ValidateName("site", opts.Site); err != nil {
+			return pkix.Name{}, nil, err
+		}
+	}
+	uris := []*url.URL{urn(DeviceURIPrefix, opts.DeviceID)}
+	subject := pkix.Name{CommonName: opts.DeviceID}
+	if opts.Fleet != "" {
+		uris = append(uris, urn(FleetURIPrefix, opts.Fleet))
+		subject.Organization = []string{opts.Fleet}
+	}
+	if opts.Site != "" {
+		uris = append(uris, urn(SiteURIPrefix, opts.Site))
+		subject.OrganizationalUnit = []string{opts.Site}
+	}
+	return subject, uris, nil
 }
 
 // DeviceIdentity is what a device certificate says about its holder.
@@ -410,35 +420,11 @@ func issueClient(dir, into, what string, subject pkix.Name, uris []*url.URL, val
 			return nil, fmt.Errorf("%s certificate %s %w", what, res.Cert, ErrExists)
 		}
 	}
-	caCert, err := LoadCertificate(filepath.Join(dir, CADirName, CACertFile))
+	is, err := NewIssuer(dir)
 	if err != nil {
-		return nil, fmt.Errorf("load fleet CA (run 'fleetlogctl certs init' first): %w", err)
+		return nil, err
 	}
-	caKey, err := loadECKey(filepath.Join(dir, CADirName, CAKeyFile))
-	if err != nil {
-		return nil, fmt.Errorf("load fleet CA key: %w", err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, fmt.Errorf("generate %s key: %w", what, err)
-	}
-	now := time.Now()
-	tmpl := &x509.Certificate{
-		Subject:     subject,
-		NotBefore:   now.Add(-backdate),
-		NotAfter:    now.Add(orDefault(validity, DefaultLeafValidity)),
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		URIs:        uris,
-	}
-	if tmpl.NotAfter.After(caCert.NotAfter) {
-		tmpl.NotAfter = caCert.NotAfter
-	}
-	cert, err := sign(tmpl, key.Public(), caCert, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("sign %s certificate: %w", what, err)
-	}
-	keyPEM, err := privateKeyPEM(key)
+	c, err := is.sign(what, subject, uris, validity)
 	if err != nil {
 		return nil, err
 	}
@@ -448,13 +434,13 @@ func issueClient(dir, into, what string, subject pkix.Name, uris []*url.URL, val
 	if err := ensurePrivateDir(into); err != nil {
 		return nil, err
 	}
-	if err := writeFile(res.Key, keyPEM, privateFilePerm); err != nil {
+	if err := writeFile(res.Key, c.KeyPEM, privateFilePerm); err != nil {
 		return nil, err
 	}
-	if err := writeFile(res.CA, certPEM(caCert), publicFilePerm); err != nil {
+	if err := writeFile(res.CA, certPEM(is.caCert), publicFilePerm); err != nil {
 		return nil, err
 	}
-	if err := writeFile(res.Cert, certPEM(cert), publicFilePerm); err != nil {
+	if err := writeFile(res.Cert, c.CertPEM, publicFilePerm); err != nil {
 		return nil, err
 	}
 	return res, nil

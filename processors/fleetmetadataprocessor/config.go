@@ -30,6 +30,8 @@ var (
 	ErrEmptyLabelKey     = errors.New("'labels' keys must not be empty")
 	ErrAgentOnlyOption   = errors.New("is only used in agent mode")
 	ErrGatewayOnlyOption = errors.New("is only used in gateway mode")
+	ErrMaxConcurrent     = errors.New("'gateway.max_concurrent_batches' must not be negative")
+	ErrMaxWaiting        = errors.New("'gateway.max_waiting_batches' must not be negative")
 )
 
 // UnmarshalText accepts "agent" or "gateway".
@@ -124,6 +126,15 @@ type GatewayConfig struct {
 	// false: the record is kept, attributed to the certificate's device and
 	// marked fleet.identity.mismatch=true.
 	RejectMismatch bool `mapstructure:"reject_mismatch"`
+	// MaxConcurrentBatches bounds the batches that go through this
+	// processor and everything after it in the pipeline at once; the
+	// others wait for a turn, in arrival order. Default 0: 64 per CPU the
+	// gateway may use (GOMAXPROCS).
+	MaxConcurrentBatches int `mapstructure:"max_concurrent_batches"`
+	// MaxWaitingBatches bounds the batches that wait for a turn; while that
+	// many wait, another is refused at once with Unavailable (the device
+	// retries from its spool). Default 0: four per turn.
+	MaxWaitingBatches int `mapstructure:"max_waiting_batches"`
 }
 
 func createDefaultConfig() *Config {
@@ -161,6 +172,12 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.DeviceFile.CheckInterval <= 0 {
 		return ErrCheckInterval
+	}
+	if cfg.Gateway.MaxConcurrentBatches < 0 {
+		return ErrMaxConcurrent
+	}
+	if cfg.Gateway.MaxWaitingBatches < 0 {
+		return ErrMaxWaiting
 	}
 	for k := range cfg.Labels {
 		if k == "" {

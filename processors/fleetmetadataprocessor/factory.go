@@ -30,8 +30,13 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 		if err != nil {
 			return nil, err
 		}
-		return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
+		proc, err := processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,
 			capabilities, processorhelper.WithStart(p.start), processorhelper.WithShutdown(p.shutdown))
+		if err != nil {
+			return nil, err
+		}
+		p.limiter = newLimiter(proc, c.Gateway.MaxConcurrentBatches, c.Gateway.MaxWaitingBatches)
+		return p.limiter, nil
 	}
 	p := newAgentProcessor(c, set, os.LookupEnv, os.Hostname)
 	return processorhelper.NewLogs(ctx, set, cfg, next, p.processLogs,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/fleetlog/fleetlog/internal/fleetattr"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
+	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 	"github.com/fleetlog/fleetlog/processors/fleetmetadataprocessor/internal/metadata"
 )
 
@@ -51,6 +52,10 @@ type gatewayProcessor struct {
 	// mismatches is the fleet registry (fleet_control), when the gateway
 	// runs one; nil otherwise.
 	mismatches fleetproto.IdentityMismatchRecorder
+	// limiter bounds the batches in the pipeline; gates are the front doors
+	// told how to ask it whether it is overloaded.
+	limiter *limiter
+	gates   []pipelineturn.Gatekeeper
 }
 
 func newGatewayProcessor(cfg *Config, set processor.Settings, hostname func() (string, error)) (*gatewayProcessor, error) {
@@ -63,9 +68,12 @@ func newGatewayProcessor(cfg *Config, set processor.Settings, hostname func() (s
 
 func (p *gatewayProcessor) start(_ context.Context, host component.Host) error {
 	for _, ext := range host.GetExtensions() {
-		if r, ok := ext.(fleetproto.IdentityMismatchRecorder); ok {
+		if r, ok := ext.(fleetproto.IdentityMismatchRecorder); ok && p.mismatches == nil {
 			p.mismatches = r
-			break
+		}
+		if g, ok := ext.(pipelineturn.Gatekeeper); ok && p.limiter != nil {
+			g.SetBusy(p.limiter.busy)
+			p.gates = append(p.gates, g)
 		}
 	}
 	p.gatewayID = p.cfg.Gateway.ID
@@ -80,6 +88,10 @@ func (p *gatewayProcessor) start(_ context.Context, host component.Host) error {
 }
 
 func (p *gatewayProcessor) shutdown(context.Context) error {
+	for _, g := range p.gates {
+		g.SetBusy(nil)
+	}
+	p.gates = nil
 	p.telemetry.Shutdown()
 	return nil
 }

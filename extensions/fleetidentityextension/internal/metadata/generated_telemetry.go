@@ -94,7 +94,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.FleetIdentityRefusedRequests, err = builder.meter.Int64Counter(
 		"otelcol_fleet_identity_refused_requests",
-		metric.WithDescription("Requests refused because the client certificate is missing, unusable or on the deny list, by reason. [Development]"),
+		metric.WithDescription("Requests refused because the client certificate is missing, unusable or on the deny list, or because the gateway is busy, by reason. [Development]"),
 		metric.WithUnit("{request}"),
 	)
 	errs = errors.Join(errs, err)

@@ -38,7 +38,7 @@ func AssertEqualFleetIdentityDeniedDevices(t *testing.T, tt *componenttest.Telem
 func AssertEqualFleetIdentityRefusedRequests(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_fleet_identity_refused_requests",
-		Description: "Requests refused because the client certificate is missing, unusable or on the deny list, by reason. [Development]",
+		Description: "Requests refused because the client certificate is missing, unusable or on the deny list, or because the gateway is busy, by reason. [Development]",
 		Unit:        "{request}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
