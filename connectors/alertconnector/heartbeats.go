@@ -2,7 +2,6 @@ package alertconnector // import "github.com/fleetlog/fleetlog/connectors/alertc
 
 import (
 	"errors"
-	"sort"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -33,41 +32,15 @@ func (h heartbeats) Range(fn func(alert.Identity, time.Time) bool) {
 // heartbeatSource returns the first extension (by ID) that knows devices'
 // heartbeats, or nil.
 func heartbeatSource(host component.Host) fleetproto.HeartbeatSource {
-	if host == nil {
-		return nil
-	}
-	exts := host.GetExtensions()
-	ids := make([]component.ID, 0, len(exts))
-	for id := range exts {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	for _, id := range ids {
-		if src, ok := exts[id].(fleetproto.HeartbeatSource); ok {
-			return src
-		}
-	}
-	return nil
+	src, _ := fleetproto.Extension[fleetproto.HeartbeatSource](host)
+	return src
 }
 
 // witnessFindingSource returns the first extension (by ID) that keeps the
 // archive's witness findings, or nil.
 func witnessFindingSource(host component.Host) fleetproto.WitnessFindingSource {
-	if host == nil {
-		return nil
-	}
-	exts := host.GetExtensions()
-	ids := make([]component.ID, 0, len(exts))
-	for id := range exts {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	for _, id := range ids {
-		if src, ok := exts[id].(fleetproto.WitnessFindingSource); ok {
-			return src
-		}
-	}
-	return nil
+	src, _ := fleetproto.Extension[fleetproto.WitnessFindingSource](host)
+	return src
 }
 
 // witnessRecords turns witness findings into records for the engine: the

@@ -40,21 +40,8 @@ type witnessReport struct {
 // witnessesOf returns the first extension (by ID) that keeps devices'
 // checkpoints, or nil.
 func witnessesOf(host component.Host) fleetproto.CheckpointWitnesses {
-	if host == nil {
-		return nil
-	}
-	exts := host.GetExtensions()
-	ids := make([]component.ID, 0, len(exts))
-	for id := range exts {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	for _, id := range ids {
-		if w, ok := exts[id].(fleetproto.CheckpointWitnesses); ok {
-			return w
-		}
-	}
-	return nil
+	w, _ := fleetproto.Extension[fleetproto.CheckpointWitnesses](host)
+	return w
 }
 
 // checkWitnesses checks the archive against every device's checkpoints in

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -28,20 +27,8 @@ const (
 // runs one. It is called once Start succeeded; Shutdown unregisters before
 // it closes the spool, so FleetStatus never sees a closed spool.
 func (r *spoolReceiver) registerFleetStatus(host component.Host) {
-	if host == nil {
-		return
-	}
-	exts := host.GetExtensions()
-	ids := make([]component.ID, 0, len(exts))
-	for id := range exts {
-		ids = append(ids, id)
-	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i].String() < ids[j].String() })
-	for _, id := range ids {
-		if reg, ok := exts[id].(fleetproto.StatusRegistry); ok {
-			r.unregisterFleet = reg.RegisterStatusSource(r.set.ID.String(), r)
-			return
-		}
+	if reg, ok := fleetproto.Extension[fleetproto.StatusRegistry](host); ok {
+		r.unregisterFleet = reg.RegisterStatusSource(r.set.ID.String(), r)
 	}
 }
 
