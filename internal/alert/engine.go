@@ -566,38 +566,25 @@ func (e *Engine) apply(now time.Time, r *Record, rec int, matched []matchAt, k i
 	return k
 }
 
+// observe is Observe's selection and apply for one record, under the lock
+// (a batch that saw the rules reloaded while it selected).
 func (e *Engine) observe(now time.Time, r *Record) {
-	e.stats.Records++
 	id := r.Identity
 	if !r.IdentityKnown {
 		id = IdentityOf(r.Attrs)
 	}
-	if r.Time.IsZero() {
-		r.Time = now
-	}
-	// Records of a batch share a device and a clock: tell presence once.
-	if e.ownsSeen && !r.Derived && (id != e.lastSeen || !now.Equal(e.lastSeenAt)) {
-		e.presence.Seen(id, now)
-		e.lastSeen, e.lastSeenAt = id, now
-	}
 	e.lits.scan(r.Body, e.hit)
-	for _, rs := range e.rules {
-		c := rs.c
-		if c.Type == KindAbsence {
-			// A record ends a device's silence (heartbeats: in Tick).
-			if len(rs.byKey) > 0 && c.Source != SourceHeartbeats && !r.Derived {
-				if fp, ok := rs.byKey[id.Device]; ok && rs.groups[fp] != nil && rs.groups[fp].firing {
-					e.resolve(rs, fp, rs.groups[fp], now)
-				}
-			}
+	var matched []matchAt
+	for j, rs := range e.rules {
+		if rs.c.Type == KindAbsence {
 			continue
 		}
 		rs.evals++
-		if !c.matches(r, id, e.hit) {
-			continue
+		if rs.c.matches(r, id, e.hit) {
+			matched = append(matched, matchAt{rule: j})
 		}
-		e.matched(rs, r, id, now)
 	}
+	e.apply(now, r, 0, matched, 0)
 }
 
 // matched updates rule rs's state for a record it selected.
