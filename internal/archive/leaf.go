@@ -194,6 +194,11 @@ func leafData(raw []byte) ([][]byte, error) {
 // to leaves, hashing the protobuf encoding while it is compressed (on
 // another core when there is one), so the tree adds little to an append's
 // latency.
+// parallelHashBytes is the batch size from which encodeHashed hashes the
+// leaves beside the compression rather than before it, and the writer folds
+// them into the tree while the fsync runs rather than before it.
+const parallelHashBytes = 64 << 10
+
 func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte) ([]byte, []byte, error) {
 	var m plog.ProtoMarshaler
 	raw, err := m.MarshalLogs(ld)
@@ -201,16 +206,24 @@ func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte
 		return nil, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
 	}
 	var (
-		n    int
-		herr error
-		done = make(chan struct{})
+		n       int
+		herr    error
+		payload []byte
 	)
-	go func() {
-		defer close(done)
+	if len(raw) < parallelHashBytes {
+		// A small batch hashes in less time than a goroutine takes to
+		// start and hand back.
 		leaves, n, herr = lh.appendLeaves(leaves, raw)
-	}()
-	payload := enc.EncodeAll(raw, nil)
-	<-done
+		payload = enc.EncodeAll(raw, nil)
+	} else {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			leaves, n, herr = lh.appendLeaves(leaves, raw)
+		}()
+		payload = enc.EncodeAll(raw, nil)
+		<-done
+	}
 	if herr != nil {
 		return nil, leaves, fmt.Errorf("%w: %w", ErrUnencodable, herr)
 	}

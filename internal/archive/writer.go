@@ -525,8 +525,15 @@ func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) 
 	w.mu.Unlock()
 	written()
 
-	if w.opts.Fsync != FsyncAlways {
+	if w.opts.Fsync != FsyncAlways || len(batch.leaves) < parallelHashBytes/HashSize/8 {
+		// (Folding a small batch takes less than starting a goroutine.)
 		w.log.fold()
+		if w.opts.Fsync != FsyncAlways {
+			return res, nil
+		}
+		if err := w.syncTo(seg, size); err != nil {
+			return AppendResult{}, err
+		}
 		return res, nil
 	}
 	// The Merkle tree takes this batch's leaves while the fsync runs.
