@@ -46,17 +46,6 @@ func newCodec() (*codec, error) {
 	return &codec{dec: dec}, nil
 }
 
-// encodeLogs appends the zstd-compressed OTLP encoding of ld to dst. The
-// encoder is reused across calls (see Writer.encode).
-func encodeLogs(enc *zstd.Encoder, dst []byte, ld plog.Logs) ([]byte, error) {
-	var m plog.ProtoMarshaler
-	raw, err := m.MarshalLogs(ld)
-	if err != nil {
-		return dst, fmt.Errorf("%w: %w", ErrUnencodable, err)
-	}
-	return enc.EncodeAll(raw, dst), nil
-}
-
 // decode returns the log records of a frame payload.
 func (c *codec) decode(payload []byte) (plog.Logs, error) {
 	raw, err := c.decompress(payload)

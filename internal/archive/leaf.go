@@ -190,10 +190,10 @@ func leafData(raw []byte) ([][]byte, error) {
 	return out, err
 }
 
-// encodeHashed is encodeLogs that also appends the leaf hash of every record
-// to leaves, hashing the protobuf encoding while it is compressed (on
-// another core when there is one), so the tree adds little to an append's
-// latency.
+// encodeHashed returns the zstd-compressed OTLP encoding of ld and appends
+// the leaf hash of every record to leaves. A large batch is hashed while it
+// is compressed (on another core when there is one), so the tree adds little
+// to an append's latency.
 // parallelHashBytes is the batch size from which encodeHashed hashes the
 // leaves beside the compression rather than before it, and the writer folds
 // them into the tree while the fsync runs rather than before it.

@@ -146,10 +146,9 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 	dial := func() (*grpc.ClientConn, error) {
 		conn, err := grpc.NewClient(f.Addr,
 			grpc.WithTransportCredentials(creds),
-			// 10,000 connections in one process: small read buffers, and a
-			// write buffer only while a write is in progress.
+			// 10,000 connections in one process: small read buffers (gRPC
+			// holds a write buffer only while a write is in progress).
 			grpc.WithReadBufferSize(16<<10),
-			grpc.WithSharedWriteBuffer(true),
 			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
 		)
 		if err != nil {
