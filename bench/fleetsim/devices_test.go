@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetlog/fleetlog/internal/archive"
+	"github.com/fleetlog/fleetlog/internal/e2e"
 	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
@@ -23,10 +24,7 @@ func TestDevicesEveryAckedRecordIsArchived(t *testing.T) {
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	bin := os.Getenv("FLEETLOG_BIN_DIR")
-	if bin == "" {
-		bin = filepath.Join(root, "bin")
-	}
+	bin := e2e.BinDir(root)
 	gateway := filepath.Join(bin, "fleetlog")
 	if _, err := os.Stat(gateway); err != nil {
 		t.Fatalf("%s is missing: run 'make build' (or 'make test', which builds first)", gateway)

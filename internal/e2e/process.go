@@ -236,3 +236,12 @@ func Tail(s string, n int) string {
 	}
 	return string(bytes.Join(lines, []byte("\n")))
 }
+
+// BinDir is where the built binaries are: FLEETLOG_BIN_DIR, as `make test`
+// sets it, or else root's bin/ (root is the repository).
+func BinDir(root string) string {
+	if dir := os.Getenv("FLEETLOG_BIN_DIR"); dir != "" {
+		return dir
+	}
+	return filepath.Join(root, "bin")
+}

@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/fleetlog/fleetlog/internal/e2e"
 )
 
 // TestChaosShort runs the short variant of every scenario against the
@@ -23,10 +25,7 @@ func TestChaosShort(t *testing.T) {
 	}
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	require.NoError(t, err)
-	bin := os.Getenv("FLEETLOG_BIN_DIR")
-	if bin == "" {
-		bin = filepath.Join(root, "bin")
-	}
+	bin := e2e.BinDir(root)
 	if _, err := os.Stat(filepath.Join(bin, "fleetlog-agent")); err != nil {
 		t.Fatalf("%s is missing: run 'make build' (or 'make test', which builds first)", filepath.Join(bin, "fleetlog-agent"))
 	}

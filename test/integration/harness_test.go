@@ -34,11 +34,7 @@ func binary(t *testing.T, name string) string {
 	if testing.Short() {
 		t.Skip("integration test: needs the built binaries (make test)")
 	}
-	dir := os.Getenv("FLEETLOG_BIN_DIR")
-	if dir == "" {
-		dir = filepath.Join(repoRoot(t), "bin")
-	}
-	path := filepath.Join(dir, name)
+	path := filepath.Join(e2e.BinDir(repoRoot(t)), name)
 	_, err := os.Stat(path)
 	require.NoErrorf(t, err, "%s is missing: run 'make build' (or 'make test', which builds first)", path)
 	return path
