@@ -89,7 +89,7 @@ back or inconsistent with a checkpoint.`,
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "archive directory (required)")
 	cmd.Flags().StringArrayVar(&pubkeys, "pubkey", nil, "trusted Ed25519 public key, PEM (required, repeatable)")
-	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "file of checkpoints saved outside the archive (repeatable)")
+	cmd.Flags().StringArrayVar(&checkpoints, "checkpoint", nil, "file of checkpoints saved outside the archive: signed notes, or the syslog output's checkpoint events as a SIEM exports them (repeatable)")
 	_ = cmd.MarkFlagRequired("dir")
 	_ = cmd.MarkFlagRequired("pubkey")
 	return cmd

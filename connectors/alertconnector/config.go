@@ -134,6 +134,9 @@ type SyslogOutputConfig struct {
 	RateLimitPerMinute int `mapstructure:"rate_limit_per_minute"`
 	// Retry is the retry policy, as for HTTP outputs.
 	Retry configretry.BackOffConfig `mapstructure:"retry_on_failure"`
+	// Checkpoints sends every new archive checkpoint too, as a CEF event
+	// (default = false).
+	Checkpoints bool `mapstructure:"checkpoints"`
 }
 
 // Errors of Validate.

@@ -48,6 +48,7 @@ func TestLoadConfig(t *testing.T) {
 	require.True(t, full.Notify.Syslog.HasValue())
 	assert.Equal(t, "1.3", full.Notify.Syslog.Get().TLS.MinVersion)
 	assert.Equal(t, defaultSyslogFacility, full.Notify.Syslog.Get().Facility)
+	assert.True(t, full.Notify.Syslog.Get().Checkpoints)
 	require.Len(t, full.Notify.Silences, 1)
 
 	// The example's rules file lives under /etc: point it at a real one.

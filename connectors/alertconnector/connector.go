@@ -28,6 +28,12 @@ import (
 // ScopeName is the instrumentation scope of alert records.
 const ScopeName = alert.RecordScope
 
+// emitTimeout bounds how long alert records wait for the archive: one that
+// refuses or stalls for longer loses them from the archive (counted in
+// records_emit_errors), never the notifications, and never holds up the
+// next tick.
+const emitTimeout = 10 * time.Second
+
 // Attributes of an alert record.
 const (
 	attrStatus      = "alert.status"
@@ -58,11 +64,21 @@ type alertConnector struct {
 	dispatcher *notify.Dispatcher
 	watcher    *filewatch.Watcher
 	stop       chan struct{}
-	wg         sync.WaitGroup
-	started    bool
+	// done ends with Shutdown: the context of what the ticker and the
+	// rules watcher emit, so that a downstream that retries (an archive
+	// that refuses) lets them stop.
+	done    context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
 	// heartbeats is set once the engine reads the fleet registry's
 	// heartbeats (Start).
 	heartbeats bool
+	// checkpoints publishes the archive's checkpoints (fleet_control) when
+	// the syslog output takes them, and lastCheckpoint is the one sent
+	// last; the ticker's.
+	checkpoints    fleetproto.CheckpointSource
+	lastCheckpoint []byte
 	// findings are the archive's witness findings (fleet_control), read
 	// at every tick; nil without fleet_control.
 	findings fleetproto.WitnessFindingSource
@@ -85,7 +101,8 @@ func newAlertConnector(set connector.Settings, cfg *Config, next consumer.Logs) 
 	if err != nil {
 		return nil, err
 	}
-	return &alertConnector{cfg: cfg, set: set, next: next, engine: eng, tb: tb, stop: make(chan struct{})}, nil
+	done, cancel := context.WithCancel(context.Background())
+	return &alertConnector{cfg: cfg, set: set, next: next, engine: eng, tb: tb, stop: make(chan struct{}), done: done, cancel: cancel}, nil
 }
 
 // Capabilities: records are read, never changed.
@@ -102,6 +119,11 @@ func (c *alertConnector) Start(ctx context.Context, host component.Host) error {
 	}
 	c.warnNoHeartbeats()
 	c.findings = witnessFindingSource(host)
+	if c.cfg.Notify.Syslog.HasValue() && c.cfg.Notify.Syslog.Get().Checkpoints {
+		if c.checkpoints = checkpointSource(host); c.checkpoints == nil {
+			c.set.Logger.Warn("'notify::syslog::checkpoints' is on, but no extension publishes the archive's checkpoints (fleet_control does, with the archive exporter): none are sent")
+		}
+	}
 	outputs, err := c.outputs(ctx, host)
 	if err != nil {
 		return err
@@ -190,7 +212,7 @@ func (c *alertConnector) outputs(ctx context.Context, host component.Host) ([]*n
 			Sender: &notify.SyslogSender{Addr: s.Endpoint, TLS: tlsCfg, Timeout: s.Timeout,
 				Params: notify.SyslogParams{Facility: s.Facility, Hostname: host, AppName: "fleetlog", Version: c.set.BuildInfo.Version}},
 			Outbox: ob, Retry: retryOf(s.Retry.InitialInterval, s.Retry.MaxInterval, s.Retry.Multiplier, s.Retry.RandomizationFactor, s.Retry.MaxElapsedTime),
-			PerMinute: s.RateLimitPerMinute, Timeout: s.Timeout})
+			PerMinute: s.RateLimitPerMinute, Timeout: s.Timeout, Checkpoints: s.Checkpoints})
 	}
 	return outs, nil
 }
@@ -201,6 +223,7 @@ func retryOf(initial, maxInterval time.Duration, mult, rnd float64, maxElapsed t
 
 // Shutdown stops every goroutine; safe without Start.
 func (c *alertConnector) Shutdown(context.Context) error {
+	c.cancel()
 	if c.started {
 		close(c.stop)
 		c.wg.Wait()
@@ -276,6 +299,8 @@ func (c *alertConnector) handle(ctx context.Context, alerts []alert.Alert) {
 		}
 	}
 	c.dispatcher.Enqueue(alerts)
+	ctx, cancel := context.WithTimeout(ctx, emitTimeout)
+	defer cancel()
 	if err := c.next.ConsumeLogs(ctx, c.records(alerts)); err != nil {
 		c.tb.ConnectorAlertRecordsEmitErrors.Add(ctx, int64(len(alerts)))
 		c.set.Logger.Warn("Alert records not stored", zap.Int("alerts", len(alerts)), zap.Error(err))
@@ -349,7 +374,10 @@ func (c *alertConnector) tick() {
 		case <-c.stop:
 			return
 		case now := <-t.C:
-			ctx := context.Background()
+			ctx := c.done
+			if c.checkpoints != nil {
+				c.forwardCheckpoint()
+			}
 			if c.findings != nil {
 				if f := c.findings.TakeWitnessFindings(); len(f) > 0 {
 					c.handle(ctx, c.engine.Observe(now, witnessRecords(f)))
@@ -371,7 +399,7 @@ func (c *alertConnector) tick() {
 
 // reload re-reads the rules; a file that fails keeps the rules in force.
 func (c *alertConnector) reload() {
-	ctx := context.Background()
+	ctx := c.done
 	rules, err := c.cfg.loadRules()
 	if err == nil {
 		var resolved []alert.Alert

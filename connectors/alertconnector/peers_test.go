@@ -210,9 +210,14 @@ func TestAlertmanagerPeer(t *testing.T) {
 	assert.Zero(t, h.sum(t, "otelcol_connector_alert_notifications_failed", "output", "alertmanager"))
 }
 
-// TestRsyslogTLSPeer: the syslog output reaches rsyslog's imtcp over TLS
-// (gtls driver) as RFC 5424 with a CEF message.
-func TestRsyslogTLSPeer(t *testing.T) {
+// rsyslogTLS is a real rsyslogd listening with imtcp over TLS (gtls) on
+// loopback and writing what it receives to a file.
+type rsyslogTLS struct {
+	addr, caFile, outFile string
+}
+
+func startRsyslogTLS(t *testing.T) *rsyslogTLS {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("starts rsyslogd")
 	}
@@ -240,17 +245,29 @@ input(type="imtcp" address="127.0.0.1" port="%d" gnutlsPriorityString="NORMAL:-V
 	// rsyslog 8.2302's anon mode offers no TLS 1.3 suite unless given a
 	// priority string; the output insists on TLS 1.3.
 	startPeer(t, bin, "-n", "-f", conf, "-i", filepath.Join(dir, "rsyslogd.pid"))
+	return &rsyslogTLS{addr: fmt.Sprintf("127.0.0.1:%d", port), caFile: res.CACert, outFile: outFile}
+}
 
-	cfg := createDefaultConfig().(*Config)
-	cfg.Pack = []string{"identity_spoof_attempt"}
-	cfg.Notify.Outbox.Directory = filepath.Join(dir, "outbox")
+// output is a syslog output to the peer.
+func (r *rsyslogTLS) output() SyslogOutputConfig {
 	s := defaultSyslogOutput()
-	s.Endpoint = fmt.Sprintf("127.0.0.1:%d", port)
-	s.TLS.CAFile = res.CACert
+	s.Endpoint = r.addr
+	s.TLS.CAFile = r.caFile
 	s.Hostname = "gw-test"
 	s.Retry.InitialInterval = 100 * time.Millisecond
 	s.Retry.MaxInterval = 300 * time.Millisecond
-	cfg.Notify.Syslog = configoptional.Some(s)
+	return s
+}
+
+// TestRsyslogTLSPeer: the syslog output reaches rsyslog's imtcp over TLS
+// (gtls driver) as RFC 5424 with a CEF message.
+func TestRsyslogTLSPeer(t *testing.T) {
+	peer := startRsyslogTLS(t)
+	outFile := peer.outFile
+	cfg := createDefaultConfig().(*Config)
+	cfg.Pack = []string{"identity_spoof_attempt"}
+	cfg.Notify.Outbox.Directory = filepath.Join(t.TempDir(), "outbox")
+	cfg.Notify.Syslog = configoptional.Some(peer.output())
 	h := newHarness(t, cfg)
 
 	ld := batch("edge-5", "hello from someone else")

@@ -36,6 +36,11 @@ const openRetry = 5 * time.Second
 // from opening: the devices keep them in their spools.
 var errNotOpen = errors.New("the archive is not open yet: its disk is full")
 
+// witnessRetry is how often an archive refused for its witnesses is opened
+// and checked again: it opens once the newest copy is back or the devices
+// are denied.
+const witnessRetry = time.Minute
+
 type archiveExporter struct {
 	cfg       *Config
 	logger    *zap.Logger
@@ -43,15 +48,19 @@ type archiveExporter struct {
 
 	// writer is set once the archive is open, before live and before the
 	// goroutines that use it start; pushLogs reads live, which stays nil
-	// while a full disk keeps the archive from opening (see start).
-	writer *archive.Writer
-	live   atomic.Pointer[archive.Writer]
-	// openArchive and openRetry are archive.Open and its retry period on
-	// a full disk; tests replace them.
-	openArchive func(archive.Options) (*archive.Writer, *archive.Recovery, error)
-	openRetry   time.Duration
-	stop        chan struct{}
-	wg          sync.WaitGroup
+	// while a full disk or the witnesses keep the archive from opening (see
+	// start), and notOpen, which says why.
+	writer  *archive.Writer
+	live    atomic.Pointer[archive.Writer]
+	notOpen atomic.Pointer[error]
+	// openArchive, openRetry and witnessRetry are archive.Open and its
+	// retry periods on a full disk and on a witness refusal; tests replace
+	// them.
+	openArchive  func(archive.Options) (*archive.Writer, *archive.Recovery, error)
+	openRetry    time.Duration
+	witnessRetry time.Duration
+	stop         chan struct{}
+	wg           sync.WaitGroup
 
 	// witnesses is fleet_control when the gateway runs it (witness.go);
 	// witnessCh, witnessOK and published belong to the maintenance
@@ -67,7 +76,7 @@ func newArchiveExporter(cfg *Config, set exporter.Settings) (*archiveExporter, e
 	if err != nil {
 		return nil, err
 	}
-	return &archiveExporter{cfg: cfg, logger: set.Logger, telemetry: tb, openArchive: archive.Open, openRetry: openRetry}, nil
+	return &archiveExporter{cfg: cfg, logger: set.Logger, telemetry: tb, openArchive: archive.Open, openRetry: openRetry, witnessRetry: witnessRetry}, nil
 }
 
 func (e *archiveExporter) start(_ context.Context, host component.Host) error {
@@ -107,39 +116,66 @@ func (e *archiveExporter) start(_ context.Context, host component.Host) error {
 	}
 	e.stop = make(chan struct{})
 	err = e.open(opts, host)
-	if err == nil || !durable.IsDiskFull(err) {
+	var refusal *witnessRefusal
+	switch {
+	case err == nil:
+		return nil
+	case durable.IsDiskFull(err):
+		// A full disk passes when space is freed: the gateway starts,
+		// refuses records (retryably: the devices spool them) and opens
+		// the archive once there is room, as the fleet registry does.
+		e.logger.Error("The archive cannot be written: its disk is full; records are refused until it opens, tried again every few seconds", zap.Error(err), zap.Duration("retry", e.openRetry))
+		e.notOpen.Store(&errNotOpen)
+	case errors.As(err, &refusal):
+		e.refuse(host, refusal)
+	default:
 		return err
 	}
-	// A full disk passes when space is freed: the gateway starts, refuses
-	// records (retryably: the devices spool them) and opens the archive once
-	// there is room, as the fleet registry does.
-	e.logger.Error("The archive cannot be written: its disk is full; records are refused until it opens, tried again every few seconds", zap.Error(err), zap.Duration("retry", e.openRetry))
 	e.wg.Add(1)
-	go func() {
-		defer e.wg.Done()
-		t := time.NewTicker(e.openRetry)
-		defer t.Stop()
-		for {
-			select {
-			case <-e.stop:
-				return
-			case <-t.C:
-			}
-			err := e.open(opts, host)
-			if err == nil {
-				e.logger.Info("The archive's disk has room again; the archive is open")
-				return
-			}
-			if !durable.IsDiskFull(err) {
-				// What start would have refused (an archive inconsistent
-				// with devices' checkpoints, a damaged key chain) stops
-				// the gateway here too.
-				componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
-				return
-			}
-		}
-	}()
+	go e.reopen(opts, host)
 	return nil
+}
+
+// reopen tries to open the archive until it opens or shutdown: every few
+// seconds while its disk is full, every witnessRetry while it is refused.
+func (e *archiveExporter) reopen(opts archive.Options, host component.Host) {
+	defer e.wg.Done()
+	period := func() time.Duration {
+		if *e.notOpen.Load() == errNotOpen {
+			return e.openRetry
+		}
+		return e.witnessRetry
+	}
+	t := time.NewTimer(period())
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-t.C:
+		}
+		err := e.open(opts, host)
+		var refusal *witnessRefusal
+		switch {
+		case err == nil:
+			if *e.notOpen.Load() == errNotOpen {
+				e.logger.Info("The archive's disk has room again; the archive is open")
+			} else {
+				e.logger.Info("The archive is consistent with the checkpoints devices hold again; it is open and takes records")
+				componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+			}
+			return
+		case durable.IsDiskFull(err):
+		case errors.As(err, &refusal):
+			e.refuse(host, refusal)
+		default:
+			// What start would have refused (a damaged key chain) stops
+			// the gateway here too.
+			componentstatus.ReportStatus(host, componentstatus.NewFatalErrorEvent(err))
+			return
+		}
+		t.Reset(period())
+	}
 }
 
 // open opens the archive, reports what recovery found, checks it against the
@@ -252,6 +288,9 @@ func (e *archiveExporter) pushLogs(ctx context.Context, ld plog.Logs) error {
 	w := e.live.Load()
 	if w == nil {
 		e.telemetry.ArchiveWriteErrors.Add(ctx, 1)
+		if why := e.notOpen.Load(); why != nil {
+			return *why
+		}
 		return errNotOpen
 	}
 	// Once the records are written only the fsync is left: the batch gives

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.uber.org/zap"
 
 	"github.com/fleetlog/fleetlog/internal/archive"
@@ -26,11 +27,29 @@ const (
 	witnessCacheSize = 4096
 	// maxNamedDevices bounds how many devices a refusal names.
 	maxNamedDevices = 5
+	// maxRefusalFindings bounds the findings a refusal raises alerts for
+	// (fleet_control keeps no more).
+	maxRefusalFindings = 64
 )
 
-// ErrWitnessed is the start refusal: devices hold checkpoints the archive
-// is inconsistent with.
+// ErrWitnessed is the refusal: devices hold checkpoints the archive is
+// inconsistent with.
 var ErrWitnessed = errors.New("the archive is inconsistent with checkpoints devices hold")
+
+// errWitnessRefused is what a refused archive answers a batch with,
+// retryably: the devices keep their records. It names no device (the
+// answer goes to devices); the log and the alert do.
+var errWitnessRefused = fmt.Errorf("%w: it takes no records until the operator puts it right", ErrWitnessed)
+
+// witnessRefusal is the archive's refusal to take records: the devices that
+// hold checkpoints it is inconsistent with, each a finding for the alert.
+type witnessRefusal struct {
+	findings []fleetproto.WitnessFinding // sorted by device, at most maxRefusalFindings
+	msg      string
+}
+
+func (r *witnessRefusal) Error() string { return r.msg }
+func (r *witnessRefusal) Unwrap() error { return ErrWitnessed }
 
 type witnessReport struct {
 	device string
@@ -46,8 +65,8 @@ func witnessesOf(host component.Host) fleetproto.CheckpointWitnesses {
 
 // checkWitnesses checks the archive against every device's checkpoints in
 // the fleet registry. A checkpoint the archive is inconsistent with refuses
-// the start; one that proves nothing (not signed by the archive's keys) is
-// logged.
+// the archive (a *witnessRefusal); one that proves nothing (not signed by
+// the archive's keys) is logged.
 func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) error {
 	var reports []witnessReport
 	open := wit.RangeWitnessed(func(device string, notes []string) bool {
@@ -61,6 +80,7 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 	sort.Slice(reports, func(i, j int) bool { return reports[i].device < reports[j].device })
 	seen := map[string]error{}
 	var found []string
+	var findings []fleetproto.WitnessFinding
 	devices, checked := 0, 0
 	origin := e.writer.Origin()
 	otherOrigin := map[string]string{} // device → the other archive it witnessed
@@ -99,6 +119,10 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 			if len(found) < maxNamedDevices {
 				found = append(found, fmt.Sprintf("device %s: %s", r.device, bad.Diagnosis()))
 			}
+			if len(findings) < maxRefusalFindings {
+				findings = append(findings, fleetproto.WitnessFinding{
+					Device: r.device, Problem: string(bad.Problem), Detail: bad.Error(), At: time.Now()})
+			}
 		}
 	}
 	if devices > 0 {
@@ -106,8 +130,8 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 		if devices > len(found) {
 			more = fmt.Sprintf(" (and %d more devices)", devices-len(found))
 		}
-		return fmt.Errorf("'directory': %w: %s%s. The archive was rolled back, truncated or rewritten since those checkpoints were signed: put the newest copy of the archive directory back, or copy the device's checkpoints (the agent's %s) and run 'fleetlogctl archive verify --checkpoint FILE' to see what changed; a device that cannot be trusted is no witness once it is on the deny list",
-			ErrWitnessed, strings.Join(found, "; "), more, fleetproto.WitnessFile)
+		return &witnessRefusal{findings: findings, msg: fmt.Sprintf("'directory': %v: %s%s. The archive was rolled back, truncated or rewritten since those checkpoints were signed: put the newest copy of the archive directory back, or copy the device's checkpoints (the agent's %s) and run 'fleetlogctl archive verify --checkpoint FILE' to see what changed; a device that cannot be trusted is no witness once it is on the deny list",
+			ErrWitnessed, strings.Join(found, "; "), more, fleetproto.WitnessFile)}
 	}
 	if len(otherOrigin) > 0 {
 		var example string
@@ -129,6 +153,28 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 		}
 	}
 	return nil
+}
+
+// refuse keeps the archive closed: batches are refused retryably (the
+// devices spool them), each inconsistent device raises the alert
+// archive_witness_inconsistent (fleet_control hands the findings to the
+// alert connector, and every recheck again, so the alert fires while the
+// refusal lasts), and the exporter's status is a permanent error. Writing on
+// would extend a history that devices' checkpoints contradict; exiting would
+// leave no process to send the alert.
+func (e *archiveExporter) refuse(host component.Host, r *witnessRefusal) {
+	first := e.notOpen.Load() == nil || *e.notOpen.Load() != errWitnessRefused
+	e.notOpen.Store(&errWitnessRefused)
+	for _, f := range r.findings {
+		e.witnesses.RecordWitnessFinding(f)
+	}
+	if !first {
+		e.logger.Warn("The archive is still inconsistent with checkpoints devices hold; it takes no records", zap.Error(r), zap.Duration("next_check", e.witnessRetry))
+		return
+	}
+	e.logger.Error("The archive refuses records: it is inconsistent with checkpoints devices hold. Devices keep their records in their spools; it is checked again every next_check and opens once it is put right",
+		zap.Error(r), zap.Duration("next_check", e.witnessRetry))
+	componentstatus.ReportStatus(host, componentstatus.NewPermanentErrorEvent(r))
 }
 
 // onWitnessReport queues a device's new checkpoints for the check; it

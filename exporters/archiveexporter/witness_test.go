@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadata"
+	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadatatest"
 	"github.com/fleetlog/fleetlog/internal/archive"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
 )
@@ -131,19 +133,57 @@ func TestExporterChecksWitnesses(t *testing.T) {
 	assert.Equal(t, "kiosk-1 holds "+archiveOrigin(t, otherNote), logs.FilterMessageSnippet("only of another archive").All()[0].ContextMap()["for_example"])
 	delete(h.held, "kiosk-1")
 
-	// The operator puts the earlier copy back: the start is refused and
-	// names the device and the diagnosis.
-	require.NoError(t, os.RemoveAll(cfg.Directory))
+	// The operator puts the earlier copy back: the archive refuses records
+	// (retryably), names the device and the diagnosis, and raises the
+	// alert for it; the gateway keeps running to send it.
+	rolledBack := filepath.Join(t.TempDir(), "newest")
+	require.NoError(t, os.Rename(cfg.Directory, rolledBack))
 	require.NoError(t, os.Rename(backup, cfg.Directory))
-	exp, err = startWith(t, cfg, h)
+	core, logs = observer.New(zapcore.InfoLevel)
+	set = metadatatest.NewSettings(componenttest.NewTelemetry())
+	set.Logger = zap.New(core)
+	e, err := newArchiveExporter(cfg, set)
+	require.NoError(t, err)
+	e.witnessRetry = 20 * time.Millisecond
+	require.NoError(t, e.start(context.Background(), h), "a refused archive does not stop the gateway")
+	err = e.pushLogs(context.Background(), testLogs(2))
 	require.ErrorIs(t, err, ErrWitnessed)
-	assert.ErrorContains(t, err, "device atm-1: ")
-	assert.ErrorContains(t, err, string(archive.RolledBack))
-	assert.NotContains(t, err.Error(), "atm-2")
-	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.False(t, consumererror.IsPermanent(err), "devices must keep the records and retry")
+	assert.NotContains(t, err.Error(), "atm-1", "the answer to a device names no other device")
+	refusals := logs.FilterMessageSnippet("The archive refuses records")
+	require.Equal(t, 1, refusals.Len())
+	msg := refusals.All()[0].ContextMap()["error"].(string)
+	assert.Contains(t, msg, "device atm-1: ")
+	assert.Contains(t, msg, string(archive.RolledBack))
+	assert.NotContains(t, msg, "atm-2")
+	require.Eventually(t, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.findings) >= 2
+	}, 10*time.Second, 5*time.Millisecond, "every recheck raises the finding again, so the alert keeps firing")
+	h.mu.Lock()
+	assert.Equal(t, "atm-1", h.findings[0].Device)
+	assert.Equal(t, string(archive.RolledBack), h.findings[0].Problem)
+	h.findings = nil
+	h.mu.Unlock()
+
+	// The newest copy back: the next check opens the archive, without a
+	// restart, and it takes records again.
+	stale := filepath.Join(t.TempDir(), "stale")
+	require.NoError(t, os.Rename(cfg.Directory, stale))
+	require.NoError(t, os.Rename(rolledBack, cfg.Directory))
+	require.Eventually(t, func() bool { return e.pushLogs(context.Background(), testLogs(1)) == nil },
+		10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1, logs.FilterMessageSnippet("consistent with the checkpoints devices hold again").Len())
+	require.NoError(t, e.shutdown(context.Background()))
+	h.mu.Lock()
+	h.findings = nil
+	h.mu.Unlock()
 
 	// A device that reports it later, once the archive runs, raises an
 	// alert.
+	require.NoError(t, os.RemoveAll(cfg.Directory))
+	require.NoError(t, os.Rename(stale, cfg.Directory))
 	delete(h.held, "atm-1")
 	exp, err = startWith(t, cfg, h)
 	require.NoError(t, err)

@@ -17,6 +17,7 @@ const maxWitnessFindings = 64
 var (
 	_ fleetproto.CheckpointWitnesses  = (*fleetControl)(nil)
 	_ fleetproto.WitnessFindingSource = (*fleetControl)(nil)
+	_ fleetproto.CheckpointSource     = (*fleetControl)(nil)
 )
 
 // witnesses hands the archive's newest checkpoint to agents and passes the
@@ -56,6 +57,14 @@ func (fc *fleetControl) PublishCheckpoint(note []byte) {
 	}
 	n := append([]byte(nil), note...)
 	fc.witness.newest.Store(&n)
+}
+
+// NewestCheckpoint implements fleetproto.CheckpointSource.
+func (fc *fleetControl) NewestCheckpoint() []byte {
+	if n := fc.witness.newest.Load(); n != nil {
+		return *n
+	}
+	return nil
 }
 
 // SetWitnessCheck implements fleetproto.CheckpointWitnesses.

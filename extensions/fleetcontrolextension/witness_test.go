@@ -34,8 +34,11 @@ func TestWitnesses(t *testing.T) {
 		defer mu.Unlock()
 		checked = append(checked, append([]string{device}, notes...))
 	})
+	cps := ext.(fleetproto.CheckpointSource)
+	assert.Nil(t, cps.NewestCheckpoint(), "nothing published yet")
 	w.PublishCheckpoint([]byte("cp-1\n"))
 	w.PublishCheckpoint([]byte(strings.Repeat("x", fleetproto.MaxCheckpointBytes+1))) // not published
+	assert.Equal(t, "cp-1\n", string(cps.NewestCheckpoint()), "the syslog output's source")
 
 	a := startAgent(t, "https://"+addr+OpAMPPath, p.device(t, "atm-1", "atms"), "atm-1", "atm-1")
 	denied := startAgent(t, "https://"+addr+OpAMPPath, p.device(t, "atm-9", "atms"), "atm-9", "atm-9")

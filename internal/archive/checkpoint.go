@@ -153,11 +153,28 @@ func ReadCheckpointFile(file string) (*Checkpoint, error) {
 
 // ReadCheckpointsFile reads a file of one or more checkpoints one after the
 // other, as the writer appends them to its checkpoint copy; each is named
-// file#n (n from 1), or file when it is the only one.
+// file#n (n from 1), or file when it is the only one. A file of the syslog
+// output's checkpoint events (siem.go) reads too, each named file:line.
 func ReadCheckpointsFile(file string) ([]*Checkpoint, error) {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, err
+	}
+	notes, lines, err := cefNotes(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(notes) > 0 {
+		out := make([]*Checkpoint, 0, len(notes))
+		for i, note := range notes {
+			cp, err := ParseCheckpoint(note)
+			if err != nil {
+				return nil, fmt.Errorf("%s:%d: %w", file, lines[i], err)
+			}
+			cp.Name = fmt.Sprintf("%s:%d", file, lines[i])
+			out = append(out, cp)
+		}
+		return out, nil
 	}
 	var out []*Checkpoint
 	for n := 1; len(bytes.TrimSpace(data)) > 0; n++ {

@@ -68,5 +68,13 @@ type WitnessFindingSource interface {
 	TakeWitnessFindings() []WitnessFinding
 }
 
+// CheckpointSource is implemented by the gateway's fleet_control extension:
+// the newest checkpoint the archive published (PublishCheckpoint), or nil.
+// The alert connector's syslog output sends each new one to the SIEM
+// (`notify::syslog::checkpoints`).
+type CheckpointSource interface {
+	NewestCheckpoint() []byte
+}
+
 // WitnessProblemAttribute is the attribute of a witness finding's record.
 const WitnessProblemAttribute = "fleet.archive.witness.problem"

@@ -3,6 +3,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,15 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/fleetlog/fleetlog/internal/archive"
-	"github.com/fleetlog/fleetlog/internal/e2e"
 	"github.com/fleetlog/fleetlog/internal/fleetapi"
 	"github.com/fleetlog/fleetlog/internal/fleetproto"
 )
 
 // TestWitnessCatchesRollback: an agent keeps the archive checkpoints the
 // gateway hands out; the operator puts an earlier copy of the archive
-// directory back and restarts the gateway, which refuses to start naming the
-// device and the diagnosis; with the newest copy back it starts.
+// directory back and restarts the gateway, whose archive refuses records,
+// naming the device and the diagnosis, and raises the alert at the webhook;
+// the device keeps its records meanwhile, and with the newest copy back they
+// all arrive.
 func TestWitnessCatchesRollback(t *testing.T) {
 	const device = "atm-01"
 	root := repoRoot(t)
@@ -37,15 +40,28 @@ func TestWitnessCatchesRollback(t *testing.T) {
 	gwAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	adminAddr := fmt.Sprintf("localhost:%d", freePort(t))
 	gwHealth := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	hk := &hook{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: hk, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
 	gwOverlay := filepath.Join(dir, "gateway.yaml")
-	require.NoError(t, os.WriteFile(gwOverlay, []byte(`
+	require.NoError(t, os.WriteFile(gwOverlay, fmt.Appendf(nil, `
 extensions:
   fleet_control:
     storage: {flush_interval: 200ms}
+connectors:
+  alert:
+    tick_interval: 200ms
+    notify:
+      webhook:
+        http: {endpoint: "http://%s/hook"}
+        retry_on_failure: {initial_interval: 200ms, max_interval: 500ms}
 exporters:
   archive:
     checkpoint_interval: 300ms
-`), 0o600))
+`, ln.Addr()), 0o600))
 	gwEnv := map[string]string{
 		"FLEETLOG_LISTEN":       gwAddr,
 		"FLEETLOG_ADMIN_LISTEN": adminAddr,
@@ -135,19 +151,27 @@ exporters:
 	newest := filepath.Join(dir, "archive-newest")
 	require.NoError(t, os.Rename(archiveDir, newest))
 	copyTree(t, filepath.Join(backup, "archive"), archiveDir)
-	refused := start(t, "gateway (rolled back)", binary(t, "fleetlog"), gwEnv, gwArgs...)
-	select {
-	case <-refused.Done:
-	case <-time.After(waitTimeout):
-		t.Fatal("the gateway started on a rolled-back archive")
-	}
-	assert.Error(t, refused.Err, "a refused start exits non-zero")
+	refused := startGateway()
+	writeLines(10, 3) // the device keeps these while the archive refuses
+	eventually(t, "the alert archive_witness_inconsistent for the device at the webhook", func() bool {
+		for _, m := range hk.find("archive_witness_inconsistent", "firing") {
+			if m.n["device"] == device {
+				return true
+			}
+		}
+		return false
+	}, refused, agent)
 	msg := refused.Out.String()
-	t.Logf("the refusal: %s", tail(msg, 3))
+	for _, line := range strings.Split(msg, "\n") {
+		if strings.Contains(line, "The archive refuses records") {
+			t.Logf("the refusal: %s", line)
+		}
+	}
+	assert.Contains(t, msg, "The archive refuses records")
 	assert.Contains(t, msg, "inconsistent with checkpoints devices hold")
 	assert.Contains(t, msg, "device "+device+": ")
 	assert.Contains(t, msg, string(archive.RolledBack))
-	assert.False(t, e2e.Healthy(gwHealth))
+	refused.stop(t)
 
 	// What the refusal tells the operator to run, with the device's file.
 	ctl := binary(t, "fleetlogctl")
@@ -158,12 +182,15 @@ exporters:
 	out, err = run(t, ctl, "archive", "verify", "--dir", newest, "--pubkey", pub, "--checkpoint", witnessFile)
 	assert.NoError(t, err, out)
 
-	// The newest copy back: a clean restart starts.
+	// The newest copy back: the archive takes records again and the lines
+	// the device kept arrive.
 	require.NoError(t, os.RemoveAll(archiveDir))
 	require.NoError(t, os.Rename(newest, archiveDir))
 	gateway = startGateway()
-	writeLines(10, 1)
-	eventually(t, "the agent holds a checkpoint of 11 records", func() bool { return held() >= 11 }, gateway, agent)
+	eventually(t, "the agent holds a checkpoint of 13 records", func() bool { return held() >= 13 }, gateway, agent)
+	out, err = run(t, ctl, "archive", "query", "--dir", archiveDir, "--contains", "witness line", "--count")
+	require.NoError(t, err, out)
+	assert.Equal(t, "13", strings.TrimSpace(out), "every line once")
 	gateway.stop(t)
 
 	// The whole data directory put back, registry included: the registry

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/fleetlog/fleetlog/connectors/alertconnector/internal/outbox"
 	"github.com/fleetlog/fleetlog/internal/alert"
+	"github.com/fleetlog/fleetlog/internal/archive"
 )
 
 // Telemetry receives the dispatcher's counts, per output name.
@@ -67,6 +69,9 @@ type Output struct {
 	PerMinute int
 	// Timeout bounds one Send (default 10s).
 	Timeout time.Duration
+	// Checkpoints makes the output take the archive's checkpoints too
+	// (EnqueueCheckpoint).
+	Checkpoints bool
 }
 
 // Config configures a Dispatcher.
@@ -139,6 +144,25 @@ func (d *Dispatcher) Enqueue(alerts []alert.Alert) {
 	}
 }
 
+// EnqueueCheckpoint hands an archive checkpoint over to the outputs that
+// take them; it never blocks. A checkpoint is no alert: it is neither
+// deduplicated, repeated nor silenced.
+func (d *Dispatcher) EnqueueCheckpoint(cp *Checkpoint) {
+	n := &Notification{Rule: archive.CEFEventClass, Checkpoint: cp, CreatedAt: d.now(),
+		Summary: fmt.Sprintf("archive checkpoint of %d records", cp.Size)}
+	d.mu.Lock()
+	if len(d.queue) >= d.cfg.QueueSize {
+		d.queue = d.queue[1:]
+		d.tel.Dropped("queue", "queue_full", 1)
+	}
+	d.queue = append(d.queue, n)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Start runs the dispatch loop and one delivery loop per output.
 func (d *Dispatcher) Start() {
 	d.wg.Add(1 + len(d.outputs))
@@ -199,6 +223,10 @@ func (d *Dispatcher) drain() {
 }
 
 func (d *Dispatcher) route(n *Notification) {
+	if n.Checkpoint != nil {
+		d.put(n, true)
+		return
+	}
 	now := d.now()
 	switch n.Status {
 	case alert.StatusFiring:
@@ -221,11 +249,20 @@ func (d *Dispatcher) route(n *Notification) {
 			return
 		}
 	}
+	d.put(n, false)
+}
+
+// put writes n to the outbox of every output, or, for a checkpoint, of
+// every output that takes checkpoints.
+func (d *Dispatcher) put(n *Notification, checkpoint bool) {
 	b, err := json.Marshal(n)
 	if err != nil {
 		return
 	}
 	for _, o := range d.outputs {
+		if checkpoint && !o.Checkpoints {
+			continue
+		}
 		before := o.Outbox.Dropped()
 		if err := o.Outbox.Put(b); err != nil {
 			d.tel.Dropped(o.Name, "outbox_error", 1)

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fleetlog/fleetlog/internal/alert"
+	"github.com/fleetlog/fleetlog/internal/archive"
 )
 
 // Webhook is the generic JSON webhook body: the notification itself, with
@@ -167,6 +169,8 @@ type SyslogParams struct {
 func Syslog(n *Notification, p SyslogParams) []byte {
 	sev := 4 // warning
 	switch {
+	case n.Checkpoint != nil:
+		sev = 6 // informational
 	case n.Status == alert.StatusResolved:
 		sev = 5 // notice
 	case n.Severity == alert.SeverityCritical:
@@ -210,6 +214,9 @@ func CEF(n *Notification, version string) string {
 	if version == "" {
 		version = "0"
 	}
+	if n.Checkpoint != nil {
+		return checkpointCEF(n, version)
+	}
 	sev := 5
 	switch {
 	case n.Status == alert.StatusResolved:
@@ -238,6 +245,32 @@ func CEF(n *Notification, version string) string {
 		{"end", msTime(n.LastRecord)},
 		{"msg", n.Summary},
 	}
+	writeExtension(&b, ext)
+	return b.String()
+}
+
+// checkpointCEF renders an archive checkpoint as a CEF event whose last
+// field is the signed note, base64 (archive.CEFNoteField), which
+// `fleetlogctl archive verify --checkpoint` reads from a file of such
+// events.
+func checkpointCEF(n *Notification, version string) string {
+	cp := n.Checkpoint
+	var b strings.Builder
+	fmt.Fprintf(&b, "CEF:0|fleetlog|fleetlog-gateway|%s|%s|Archive checkpoint|1|", cefHeader(version), archive.CEFEventClass)
+	writeExtension(&b, [][2]string{
+		{"rt", msTime(n.CreatedAt)},
+		{"cs1Label", "origin"}, {"cs1", cp.Origin},
+		{"cn1Label", "treeSize"}, {"cn1", strconv.FormatUint(cp.Size, 10)},
+		{"cs2Label", "rootHash"}, {"cs2", cp.Root},
+		{"cn2Label", "keyEpoch"}, {"cn2", strconv.FormatUint(cp.Epoch, 10)},
+		{"msg", n.Summary},
+		{archive.CEFNoteField + "Label", archive.CEFNoteLabel}, {archive.CEFNoteField, base64.StdEncoding.EncodeToString(cp.Note)},
+	})
+	return b.String()
+}
+
+// writeExtension writes CEF extension fields, leaving out empty ones.
+func writeExtension(b *strings.Builder, ext [][2]string) {
 	first := true
 	for _, kv := range ext {
 		if kv[1] == "" {
@@ -251,7 +284,6 @@ func CEF(n *Notification, version string) string {
 		b.WriteByte('=')
 		b.WriteString(cefValue(kv[1]))
 	}
-	return b.String()
 }
 
 func msTime(t time.Time) string {

@@ -12,12 +12,13 @@ import (
 )
 
 // Notification is one alert state change as outputs send it and as the
-// outbox stores it (JSON).
+// outbox stores it (JSON); or an archive checkpoint (Checkpoint), which has
+// no type and no severity.
 type Notification struct {
 	Status      alert.Status      `json:"status"`
 	Rule        string            `json:"rule"`
-	Type        alert.Kind        `json:"type"`
-	Severity    alert.Severity    `json:"severity"`
+	Type        alert.Kind        `json:"type,omitempty"`
+	Severity    alert.Severity    `json:"severity,omitempty"`
 	Description string            `json:"description,omitempty"`
 	Fingerprint string            `json:"fingerprint"`
 	Labels      map[string]string `json:"labels"`
@@ -41,6 +42,21 @@ type Notification struct {
 	CreatedAt time.Time `json:"created_at"`
 	// Repeat marks a re-send of a firing alert.
 	Repeat bool `json:"repeat,omitempty"`
+	// Checkpoint makes this no alert but an archive checkpoint, for the
+	// outputs that take them (Output.Checkpoints).
+	Checkpoint *Checkpoint `json:"checkpoint,omitempty"`
+}
+
+// Checkpoint is a checkpoint the archive signed: its tree and the signed
+// note (a C2SP signed note), which a SIEM that keeps it can later check the
+// archive against (`fleetlogctl archive verify --checkpoint`).
+type Checkpoint struct {
+	Origin string `json:"origin"`
+	Size   uint64 `json:"size"`
+	// Root is the tree's root hash, base64 as in the note.
+	Root  string `json:"root"`
+	Epoch uint64 `json:"epoch"`
+	Note  []byte `json:"note"`
 }
 
 // FromAlert builds a notification.
