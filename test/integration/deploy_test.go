@@ -55,7 +55,7 @@ func TestKubernetesManifests(t *testing.T) {
 		env      []string
 	}{
 		{"DaemonSet/fleetlog-agent", []string{"fleetlog-agent-tls"}, append([]string{"FLEETLOG_DATA_DIR"}, common...)},
-		{"Deployment/fleetlog-gateway", []string{"fleetlog-gateway-tls"}, append([]string{"FLEETLOG_DATA_DIR"}, common...)},
+		{"Deployment/fleetlog-gateway", []string{"fleetlog-gateway-tls", "fleetlog-archive-key"}, append([]string{"FLEETLOG_DATA_DIR"}, common...)},
 		{"Deployment/fleetlog-intake", []string{"fleetlog-intake-tls", "fleetlog-kafka-tls"}, append(append([]string{"FLEETLOG_LISTEN", "FLEETLOG_GATEWAY_ID"}, kafka...), common...)},
 		{"Deployment/fleetlog-archiver", []string{"fleetlog-archiver-tls", "fleetlog-kafka-tls"}, append(append([]string{"FLEETLOG_DATA_DIR", "FLEETLOG_KAFKA_GROUP"}, kafka...), common...)},
 	}
@@ -66,7 +66,11 @@ func TestKubernetesManifests(t *testing.T) {
 			var secrets []string
 			for _, v := range pod["volumes"].([]any) {
 				if s, ok := v.(map[string]any)["secret"]; ok {
-					secrets = append(secrets, s.(map[string]any)["secretName"].(string))
+					name := s.(map[string]any)["secretName"].(string)
+					secrets = append(secrets, name)
+					if name == "fleetlog-archive-key" || name == "fleetlog-archiver-tls" {
+						assert.Equal(t, true, s.(map[string]any)["optional"], "%s is deleted after the first start", name)
+					}
 				}
 			}
 			for _, secret := range w.secrets {
@@ -141,4 +145,58 @@ func TestSystemdUnits(t *testing.T) {
 			assert.Empty(t, ours)
 		})
 	}
+}
+
+// TestSystemdGatewayMovesArchiveKey runs the gateway unit's ExecStartPre,
+// with its paths moved under a temporary root: before the archive has keys
+// the first key moves into the state directory, 0600, and its source is
+// gone; once the archive has keys nothing is moved. The gateway's
+// signing_key_file is where the key went.
+func TestSystemdGatewayMovesArchiveKey(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "systemd", "fleetlog-gateway.service"))
+	require.NoError(t, err)
+	unit := string(data)
+	pre := regexp.MustCompile(`(?m)^ExecStartPre=\+/bin/sh -c '(.*)'$`).FindStringSubmatch(unit)
+	require.NotNil(t, pre, "the unit moves the key as root")
+	assert.NotContains(t, unit, "LoadCredential=archive-key.pem", "a credential would keep a copy the archive cannot erase")
+	assert.Regexp(t, `(?m)^ExecStart=.* --set=exporters::archive::signing_key_file=/var/lib/fleetlog-gateway/archive-key.pem$`, unit)
+
+	root := t.TempDir()
+	etc, state := filepath.Join(root, "etc"), filepath.Join(root, "state")
+	require.NoError(t, os.MkdirAll(etc, 0o700))
+	require.NoError(t, os.MkdirAll(state, 0o700))
+	who, err := exec.Command("id", "-un").Output()
+	require.NoError(t, err)
+	group, err := exec.Command("id", "-gn").Output()
+	require.NoError(t, err)
+	script := strings.NewReplacer("/etc/fleetlog/tls", etc, "/var/lib/fleetlog-gateway", state,
+		"-o fleetlog -g fleetlog", "-o "+strings.TrimSpace(string(who))+" -g "+strings.TrimSpace(string(group))).Replace(pre[1])
+	runPre := func() {
+		out, err := exec.Command("/bin/sh", "-c", script).CombinedOutput()
+		require.NoError(t, err, string(out))
+	}
+	src, dst := filepath.Join(etc, "archive-key.pem"), filepath.Join(state, "archive-key.pem")
+
+	runPre() // no key at all: nothing to do
+	assert.NoFileExists(t, dst)
+
+	require.NoError(t, os.WriteFile(src, []byte("first key"), 0o600))
+	runPre()
+	assert.NoFileExists(t, src, "the source is shredded")
+	fi, err := os.Stat(dst)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	got, err := os.ReadFile(dst)
+	require.NoError(t, err)
+	assert.Equal(t, "first key", string(got))
+
+	// The archive took the key and erased it at the end of its first epoch;
+	// a key put back in /etc is not moved over anything.
+	require.NoError(t, os.Remove(dst))
+	require.NoError(t, os.MkdirAll(filepath.Join(state, "archive", "keys"), 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(state, "archive", "keys", "state.json"), []byte("{}"), 0o600))
+	require.NoError(t, os.WriteFile(src, []byte("another key"), 0o600))
+	runPre()
+	assert.FileExists(t, src)
+	assert.NoFileExists(t, dst)
 }
