@@ -43,6 +43,19 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 }
 
+// startHook serves a hook on loopback until the test ends and returns it
+// with its address.
+func startHook(t *testing.T) (*hook, string) {
+	t.Helper()
+	hk := &hook{}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: hk, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return hk, ln.Addr().String()
+}
+
 // find returns the notifications of rule in state status.
 func (h *hook) find(rule, status string) []hookMsg {
 	h.mu.Lock()
@@ -85,12 +98,7 @@ func TestAlertsEndToEnd(t *testing.T) {
 	const dev = "it-alert-01"
 	issueFleet(t, certs, []string{dev}, "--fleet", "it", "--site", "lab")
 
-	hk := &hook{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: hk, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	hk, hookAddr := startHook(t)
 
 	amPort := freePort(t)
 	amBase := fmt.Sprintf("http://127.0.0.1:%d", amPort)
@@ -121,7 +129,7 @@ connectors:
       alertmanager:
         http: {endpoint: "%s"}
         retry_on_failure: {initial_interval: 200ms, max_interval: 500ms}
-`, rules, ln.Addr(), amBase), 0o600))
+`, rules, hookAddr, amBase), 0o600))
 
 	gwAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	gwHealth := fmt.Sprintf("127.0.0.1:%d", freePort(t))

@@ -3,14 +3,11 @@ package integration
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -40,12 +37,7 @@ func TestWitnessCatchesRollback(t *testing.T) {
 	gwAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	adminAddr := fmt.Sprintf("localhost:%d", freePort(t))
 	gwHealth := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	hk := &hook{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	srv := &http.Server{Handler: hk, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	hk, hookAddr := startHook(t)
 	gwOverlay := filepath.Join(dir, "gateway.yaml")
 	require.NoError(t, os.WriteFile(gwOverlay, fmt.Appendf(nil, `
 extensions:
@@ -61,7 +53,7 @@ connectors:
 exporters:
   archive:
     checkpoint_interval: 300ms
-`, ln.Addr()), 0o600))
+`, hookAddr), 0o600))
 	gwEnv := map[string]string{
 		"FLEETLOG_LISTEN":       gwAddr,
 		"FLEETLOG_ADMIN_LISTEN": adminAddr,
