@@ -296,6 +296,9 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && isWord(s[i-2])) {
 		return Finding{}, false
 	}
+	if e.shortNumber(s, i) {
+		return Finding{}, false
+	}
 	var groups [8]int // group lengths
 	var ends [8]int   // end offset of each group
 	var digits [24]byte
@@ -383,6 +386,30 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 		}
 	}
 	return Finding{}, false
+}
+
+// shortNumber reports whether the digits at s[i] are too few to be
+// anything number looks for, which is what most numbers in a log line (a
+// pid, a port, the fields of a timestamp) are: a single run of fewer than
+// 8 digits, not followed by a separator and more digits, can be neither a
+// card (13+) nor a national number (8+, or grouped), nor the digits that
+// start a HETU or an MBI, unless IPv4 or phone (any length) are on. It
+// saves the group bookkeeping below for them.
+func (e *Engine) shortNumber(s string, i int) bool {
+	if e.on[dIPv4] || e.on[dPhone] {
+		return false
+	}
+	k := run(s, i, isDigit)
+	if k-i >= 8 {
+		return false
+	}
+	if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
+		return false // a group of a longer number
+	}
+	if e.nationalWords && k < len(s) && (k-i == 6 || k-i == 1) && (isUpper(s[k]) || s[k] == '-' || s[k] == '+') {
+		return false // HETU's 6 digits, MBI's first one
+	}
+	return true
 }
 
 // cardGroups accepts one plain run or the groupings cards are printed in:
