@@ -78,7 +78,9 @@ type Engine struct {
 	masks         []string // by id: "[REDACTED:<name>]"
 	rules         []rule
 	vendor        *vendorSet // nil when vendor_token is off
-	hashKey       []byte
+	// kw is the vendor rules' keywords, or none when vendor_token is off.
+	kw      *keywords
+	hashKey []byte
 }
 
 type rule struct {
@@ -169,8 +171,10 @@ func New(opts Options) (*Engine, error) {
 	if len(e.hashKey) == 0 && slices.Contains(e.actions, ActionHash) {
 		return nil, ErrNoHashKey
 	}
+	e.kw = &keywords{}
 	if e.on[dVendorToken] {
 		e.vendor = newVendorSet()
+		e.kw = &e.vendor.kw
 	}
 	e.buildTriggers()
 	return e, nil
@@ -266,9 +270,10 @@ func (e *Engine) Names() []string { return slices.Clone(e.names) }
 // returns it. With no finding it returns dst unchanged and allocates nothing.
 func (e *Engine) Scan(s string, dst []Finding) []Finding {
 	base := len(dst)
-	dst = e.scanBuiltin(s, dst)
+	var ks keywordStarts
+	dst = e.scanBuiltin(s, dst, &ks)
 	before := len(dst)
-	dst = e.scanVendor(s, dst, dst[base:])
+	dst = e.scanVendor(s, dst, dst[base:], &ks)
 	for i := range e.rules {
 		dst = e.scanRule(s, i, dst)
 	}
