@@ -199,8 +199,7 @@ func (e *Engine) keyValue(s string, i, lo int) (Finding, bool) {
 			return Finding{}, false
 		}
 	} else {
-		for k > lo && kend-k <= 64 && isKeyChar(s[k-1]) {
-			k--
+		for lim := max(lo, kend-65); k > lim && keyByte[s[k-1]]; k-- {
 		}
 	}
 	if kend > k && s[kend-1] == '\\' {

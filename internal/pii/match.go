@@ -82,6 +82,12 @@ func (e *Engine) scanBuiltin(s string, dst []Finding, ks *keywordStarts) []Findi
 			kw.note(s, i, ks)
 		}
 		if wordByte[c] {
+			// Most words start with a byte that has a trigger: the
+			// cheap checks below tell, without the call, the words at
+			// which atWord would find nothing.
+			if t == tDigit && e.notNumber(s, i) || t == tLower && !e.lowerStart(s, i) {
+				t = 0
+			}
 			if t != 0 {
 				f, ok := e.atWord(s, i, t)
 				if ok && !touchesPlaceholder(s, f) {
@@ -122,6 +128,7 @@ func (e *Engine) scanBuiltin(s string, dst []Finding, ks *keywordStarts) []Findi
 				i, lo = end, end
 				continue
 			}
+		case t == tDash && idleDash(s, i):
 		default:
 			if f, ok := e.at(s, i, lo, t); ok && !touchesPlaceholder(s, f) {
 				dst = append(dst, f)
@@ -133,6 +140,28 @@ func (e *Engine) scanBuiltin(s string, dst []Finding, ks *keywordStarts) []Findi
 		i++
 	}
 	return dst
+}
+
+// idleDash reports whether the '-' at s[i] can start neither a PEM block
+// ("-----BEGIN ") nor a flag (after white space or a quote), the only
+// checks at runs at a dash: most dashes are inside dates, host names and
+// ids.
+func idleDash(s string, i int) bool {
+	return i > 0 && s[i-1] != ' ' && s[i-1] != '\t' && s[i-1] != '"' && s[i-1] != '\'' &&
+		(i+1 == len(s) || s[i+1] != '-')
+}
+
+// lowerStart reports whether a check of atWord may match at the word
+// starting with the lower-case letter s[i] (with no trigger class but
+// tLower): whether the first two bytes are those of a token prefix, a JWT
+// ("ey"), "bearer" or "basic", a password phrase or "set" (p or s, then a,
+// w or e) or "discord". On a lower-case word, atWord looks no further.
+func (e *Engine) lowerStart(s string, i int) bool {
+	if i+1 == len(s) {
+		return false
+	}
+	n := s[i+1]
+	return e.lowerPairs[s[i]-'a'][n>>6]&(1<<(n&63)) != 0
 }
 
 // skipSpan marks a Finding that is not one: text the scan passes over whole
@@ -320,12 +349,7 @@ func urlCredentials(s string, i, lo int) (int, int, bool) {
 
 // number checks a digit run at a word start: SSN, card, IPv4, phone.
 func (e *Engine) number(s string, i int) (Finding, bool) {
-	// Part of a dotted number (version, decimal) or a dashed id
-	// (1-800-..., blk_-3509323198988774369): not ours.
-	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && isWord(s[i-2])) {
-		return Finding{}, false
-	}
-	if e.shortNumber(s, i) {
+	if e.notNumber(s, i) {
 		return Finding{}, false
 	}
 	var groups [8]int // group lengths
@@ -417,28 +441,30 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	return Finding{}, false
 }
 
-// shortNumber reports whether the digits at s[i] are too few to be
+// notNumber reports whether the digits at the word start s[i] cannot start
 // anything number looks for, which is what most numbers in a log line (a
-// pid, a port, the fields of a timestamp) are: a single run of fewer than
-// 8 digits, not followed by a separator and more digits, can be neither a
-// card (13+) nor a national number (8+, or grouped), nor the digits that
-// start a HETU or an MBI, unless IPv4 or phone (any length) are on. It
-// saves the group bookkeeping below for them.
-func (e *Engine) shortNumber(s string, i int) bool {
-	if e.on[dIPv4] || e.on[dPhone] {
+// pid, a port, the fields of a timestamp) are:
+//   - part of a dotted number (version, decimal) or a dashed id
+//     (1-800-..., blk_-3509323198988774369);
+//   - a single run of fewer than 8 digits, not followed by a separator and
+//     more digits: neither a card (13+) nor a national number (8+, or
+//     grouped), nor the digits that start a HETU (6) or an MBI (1), unless
+//     IPv4 or phone (any length) are on.
+//
+// It is small enough to be inlined: scanBuiltin asks it before it calls
+// atWord for such a word.
+func (e *Engine) notNumber(s string, i int) bool {
+	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && wordByte[s[i-2]]) {
+		return true
+	}
+	k := i + 1
+	for k < len(s) && isDigit(s[k]) {
+		k++
+	}
+	if k-i >= 8 || e.anyLengthNumbers || k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
 		return false
 	}
-	k := run(s, i, isDigit)
-	if k-i >= 8 {
-		return false
-	}
-	if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
-		return false // a group of a longer number
-	}
-	if e.nationalWords && k < len(s) && (k-i == 6 || k-i == 1) && (isUpper(s[k]) || s[k] == '-' || s[k] == '+') {
-		return false // HETU's 6 digits, MBI's first one
-	}
-	return true
+	return !e.nationalWords || k-i != 6 && k-i != 1 || k == len(s) || !isUpper(s[k]) && s[k] != '-' && s[k] != '+'
 }
 
 // cardGroups accepts one plain run or the groupings cards are printed in:
