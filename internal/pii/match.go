@@ -352,6 +352,16 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 	if e.notNumber(s, i) {
 		return Finding{}, false
 	}
+	return e.numberAt(s, i)
+}
+
+// numberAt is number without the notNumber shortcut: the checks.
+func (e *Engine) numberAt(s string, i int) (Finding, bool) {
+	// Part of a dotted number (version, decimal) or a dashed id
+	// (1-800-..., blk_-3509323198988774369): not ours.
+	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && isWord(s[i-2])) {
+		return Finding{}, false
+	}
 	var groups [8]int // group lengths
 	var ends [8]int   // end offset of each group
 	var digits [24]byte
@@ -443,28 +453,47 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 
 // notNumber reports whether the digits at the word start s[i] cannot start
 // anything number looks for, which is what most numbers in a log line (a
-// pid, a port, the fields of a timestamp) are:
-//   - part of a dotted number (version, decimal) or a dashed id
-//     (1-800-..., blk_-3509323198988774369);
-//   - a single run of fewer than 8 digits, not followed by a separator and
-//     more digits: neither a card (13+) nor a national number (8+, or
-//     grouped), nor the digits that start a HETU (6) or an MBI (1), unless
-//     IPv4 or phone (any length) are on.
-//
-// It is small enough to be inlined: scanBuiltin asks it before it calls
-// atWord for such a word.
+// pid, a port, the fields of a timestamp) are: part of a dotted number
+// (version, decimal) or a dashed id (numberAt's first rule), or a short
+// number. scanBuiltin asks it before it calls atWord for such a word.
 func (e *Engine) notNumber(s string, i int) bool {
-	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && wordByte[s[i-2]]) {
-		return true
-	}
+	return i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && wordByte[s[i-2]]) || e.shortNumber(s, i)
+}
+
+// shortNumber reports whether the digits at s[i] are too few, or grouped
+// in a way no format uses, for any number detector, unless IPv4 or phone
+// (any length) are on: a run of fewer than 8 digits is neither a card
+// (13+) nor a national number (8+), and it starts a group of one only
+// as these do:
+//   - a national number printed 3-2-4 or 3-3-x;
+//   - a card printed 4-4-..., 4-6-5 or 4-6-4 (a shorter group is last:
+//     with it, 8 digits at most);
+//   - a HETU (6 digits, a sign) or an MBI (1 digit, a letter or '-').
+//
+// A date (2026-01-01) is none of these.
+func (e *Engine) shortNumber(s string, i int) bool {
 	k := i + 1
 	for k < len(s) && isDigit(s[k]) {
 		k++
 	}
-	if k-i >= 8 || e.anyLengthNumbers || k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
+	n := k - i
+	if n >= 8 || e.anyLengthNumbers {
 		return false
 	}
-	return !e.nationalWords || k-i != 6 && k-i != 1 || k == len(s) || !isUpper(s[k]) && s[k] != '-' && s[k] != '+'
+	if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
+		if n == 1 || n == 3 || n == 6 {
+			return false
+		}
+		if n == 4 {
+			next := k + 2
+			for next < len(s) && isDigit(s[next]) {
+				next++
+			}
+			return next-k-1 != 4 && next-k-1 != 6
+		}
+		return true
+	}
+	return !e.nationalWords || n != 6 && n != 1 || k == len(s) || !isUpper(s[k]) && s[k] != '-' && s[k] != '+'
 }
 
 // cardGroups accepts one plain run or the groupings cards are printed in:
