@@ -85,7 +85,7 @@ func (e *Engine) scanBuiltin(s string, dst []Finding, ks *keywordStarts) []Findi
 			// Most words start with a byte that has a trigger: the
 			// cheap checks below tell, without the call, the words at
 			// which atWord would find nothing.
-			if t == tDigit && e.notNumber(s, i) || t == tLower && !e.lowerStart(s, i) {
+			if t == tDigit && (joinedNumber(s, i) || e.shortNumber(s, i)) || t == tLower && !e.lowerStart(s, i) {
 				t = 0
 			}
 			if t != 0 {
@@ -455,9 +455,20 @@ func (e *Engine) numberAt(s string, i int) (Finding, bool) {
 // anything number looks for, which is what most numbers in a log line (a
 // pid, a port, the fields of a timestamp) are: part of a dotted number
 // (version, decimal) or a dashed id (numberAt's first rule), or a short
-// number. scanBuiltin asks it before it calls atWord for such a word.
+// number. scanBuiltin asks it (its two halves, the first inlined) before
+// it calls atWord for such a word.
 func (e *Engine) notNumber(s string, i int) bool {
-	return i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && wordByte[s[i-2]]) || e.shortNumber(s, i)
+	return joinedNumber(s, i) || e.shortNumber(s, i)
+}
+
+// joinedNumber reports whether the digits at s[i] continue a dotted
+// number or a dashed id.
+func joinedNumber(s string, i int) bool {
+	if i < 2 {
+		return false
+	}
+	p := s[i-1]
+	return p == '.' && isDigit(s[i-2]) || p == '-' && wordByte[s[i-2]]
 }
 
 // shortNumber reports whether the digits at s[i] are too few, or grouped
@@ -770,16 +781,24 @@ func placeholderEnd(s string, i int) int {
 	if i >= len(s) || s[i] != '[' {
 		return 0
 	}
-	end := strings.IndexByte(s[i:], ']')
-	if end < 0 || end > 64 {
+	// One pass to the ']' (at most 64 bytes on), noting the first ':':
+	// most brackets in a log line are a pid's ("sshd[4242]:"), which
+	// hold none.
+	colon := -1
+	end := i + 1
+	for ; end < len(s) && s[end] != ']'; end++ {
+		if end-i >= 64 {
+			return 0
+		}
+		if s[end] == ':' && colon < 0 {
+			colon = end
+		}
+	}
+	if end == len(s) || colon <= i+1 {
 		return 0
 	}
-	name, tail, ok := strings.Cut(s[i+1:i+end], ":")
-	if !ok || name == "" {
-		return 0
-	}
-	if name == "REDACTED" || len(tail) == 12 && isHexN(tail) {
-		return i + end + 1
+	if name, tail := s[i+1:colon], s[colon+1:end]; name == "REDACTED" || len(tail) == 12 && isHexN(tail) {
+		return end + 1
 	}
 	return 0
 }
