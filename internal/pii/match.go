@@ -103,7 +103,11 @@ func (e *Engine) scanBuiltin(s string, dst []Finding, ks *keywordStarts) []Findi
 				}
 			}
 			// The rest of the word: its runs of letters and digits, and
-			// the keywords that start at a '_' or after it.
+			// the keywords that start at a '_' or after it (a leading
+			// '_' was noted above, with the other bytes the loop visits).
+			if c == '_' && i+1 < len(s) && alnumByte[s[i+1]] && kw.mayStart(s, i+1) {
+				kw.note(s, i+1, ks)
+			}
 			for i++; i < len(s); i++ {
 				if alnumByte[s[i]] {
 					continue

@@ -38,23 +38,30 @@ func TestShortcutsAgree(t *testing.T) {
 	for _, opts := range []Options{{}, national, {Enabled: all}} {
 		e := mustNew(t, opts)
 		for _, s := range lines {
-			for i := 0; i < len(s); i++ {
-				c, tr := s[i], e.trigger[s[i]]
-				switch {
-				case tr&tDigit != 0 && wordStart(s, i) && e.notNumber(s, i):
-					if f, ok := e.numberAt(s, i); ok {
-						t.Errorf("%q at %d: numberAt finds %v where notNumber spares it", s, i, f)
-					}
-				case wordByte[c] && wordStart(s, i):
-					spared := tr == tLower && !e.lowerStart(s, i)
-					if f, ok := e.atWord(s, i, tr); spared && (ok || f.id == skipSpan) {
-						t.Errorf("%q at %d: atWord finds %v where lowerStart spares it", s, i, f)
-					}
-				case tr == tDash && idleDash(s, i):
-					if f, ok := e.at(s, i, 0, tr); ok {
-						t.Errorf("%q at %d: at finds %v where idleDash spares it", s, i, f)
-					}
-				}
+			checkShortcuts(t, e, s)
+		}
+	}
+}
+
+// checkShortcuts fails t where a shortcut of scanBuiltin spares a call
+// that finds something in s.
+func checkShortcuts(t testing.TB, e *Engine, s string) {
+	t.Helper()
+	for i := 0; i < len(s); i++ {
+		c, tr := s[i], e.trigger[s[i]]
+		switch {
+		case tr&tDigit != 0 && wordStart(s, i) && e.notNumber(s, i):
+			if f, ok := e.numberAt(s, i); ok {
+				t.Errorf("%q at %d: numberAt finds %v where notNumber spares it", s, i, f)
+			}
+		case wordByte[c] && wordStart(s, i):
+			spared := tr == tLower && !e.lowerStart(s, i)
+			if f, ok := e.atWord(s, i, tr); spared && (ok || f.id == skipSpan) {
+				t.Errorf("%q at %d: atWord finds %v where lowerStart spares it", s, i, f)
+			}
+		case tr == tDash && idleDash(s, i):
+			if f, ok := e.at(s, i, 0, tr); ok {
+				t.Errorf("%q at %d: at finds %v where idleDash spares it", s, i, f)
 			}
 		}
 	}
