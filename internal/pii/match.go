@@ -148,8 +148,8 @@ func (e *Engine) scanBuiltin(s string, dst []Finding, ks *keywordStarts) []Findi
 
 // idleDash reports whether the '-' at s[i] can start neither a PEM block
 // ("-----BEGIN ") nor a flag (after white space or a quote), the only
-// checks at runs at a dash: most dashes are inside dates, host names and
-// ids.
+// checks that at runs at a dash: most dashes are inside dates, host names
+// and ids.
 func idleDash(s string, i int) bool {
 	return i > 0 && s[i-1] != ' ' && s[i-1] != '\t' && s[i-1] != '"' && s[i-1] != '\'' &&
 		(i+1 == len(s) || s[i+1] != '-')
@@ -477,15 +477,15 @@ func joinedNumber(s string, i int) bool {
 
 // shortNumber reports whether the digits at s[i] are too few, or grouped
 // in a way no format uses, for any number detector, unless IPv4 or phone
-// (any length) are on: a run of fewer than 8 digits is neither a card
-// (13+) nor a national number (8+), and it starts a group of one only
-// as these do:
+// (any length) are on. A run of fewer than 8 digits is neither a card
+// (13+) nor a national number (8+); followed by a separator and more
+// digits, it can only begin
 //   - a national number printed 3-2-4 or 3-3-x;
 //   - a card printed 4-4-..., 4-6-5 or 4-6-4 (a shorter group is last:
 //     with it, 8 digits at most);
 //   - a HETU (6 digits, a sign) or an MBI (1 digit, a letter or '-').
 //
-// A date (2026-01-01) is none of these.
+// A date (2026-01-01) begins none of these.
 func (e *Engine) shortNumber(s string, i int) bool {
 	k := i + 1
 	for k < len(s) && isDigit(s[k]) {
@@ -496,15 +496,16 @@ func (e *Engine) shortNumber(s string, i int) bool {
 		return false
 	}
 	if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
-		if n == 1 || n == 3 || n == 6 {
+		switch n {
+		case 1, 3, 6:
 			return false
-		}
-		if n == 4 {
-			next := k + 2
-			for next < len(s) && isDigit(s[next]) {
-				next++
+		case 4:
+			end := k + 2
+			for end < len(s) && isDigit(s[end]) {
+				end++
 			}
-			return next-k-1 != 4 && next-k-1 != 6
+			second := end - (k + 1)
+			return second != 4 && second != 6
 		}
 		return true
 	}
