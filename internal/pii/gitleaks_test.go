@@ -293,7 +293,13 @@ func TestKeywordStartsAsScan(t *testing.T) {
 	}
 	// An IBAN-shaped text with a wrong check digit is passed over whole
 	// by the built-in detectors, not covered: the keywords in it count.
-	lines := []string{"iban GB00 AKIA 1234 5698 7654 32 end", "to GB00 JIRA 1234 5698 7654 32"}
+	// More keyword starts than keywordStarts holds: the full scan decides.
+	many := strings.Repeat("jira curl ", 12)
+	var ks keywordStarts
+	if e.scanBuiltin(many, nil, &ks); !ks.overflow {
+		t.Fatalf("%q: %d keyword starts noted, no overflow", many, ks.n)
+	}
+	lines := []string{"iban GB00 AKIA 1234 5698 7654 32 end", "to GB00 JIRA 1234 5698 7654 32", many}
 	for _, c := range cases {
 		for _, l := range slices.Concat(c.Lines, c.Secrets, c.FP) {
 			lines = append(lines, l, "x"+l, "a_"+l, "user=me@example.com "+l, "[REDACTED:email]"+l, "DE89 3704 0044 0532 0130 01 "+l)
