@@ -67,18 +67,26 @@ type Finding struct {
 // concurrent use.
 type Engine struct {
 	trigger [256]uint16
+	// lowerPairs holds, by lower-case first byte, the second bytes of the
+	// words at which atWord has a check for it (lowerStart).
+	lowerPairs [26][4]uint64
 	// prefixes indexes tokenPrefixes of enabled detectors by first byte.
 	prefixes [256][]int
 	on       [numBuiltin]bool
 	// nationalWords: a detector of identifiers mixing letters and digits
 	// (HETU, NIF, MBI, NINO, codice fiscale, passport) is on.
 	nationalWords bool
-	names         []string // by id: built-ins, then custom rules
-	actions       []Action // by id
-	masks         []string // by id: "[REDACTED:<name>]"
-	rules         []rule
-	vendor        *vendorSet // nil when vendor_token is off
-	hashKey       []byte
+	// anyLengthNumbers: a detector of digit runs of any length (IPv4,
+	// phone) is on.
+	anyLengthNumbers bool
+	names            []string // by id: built-ins, then custom rules
+	actions          []Action // by id
+	masks            []string // by id: "[REDACTED:<name>]"
+	rules            []rule
+	vendor           *vendorSet // nil when vendor_token is off
+	// kw is the vendor rules' keywords, or none when vendor_token is off.
+	kw      *keywords
+	hashKey []byte
 }
 
 type rule struct {
@@ -169,8 +177,10 @@ func New(opts Options) (*Engine, error) {
 	if len(e.hashKey) == 0 && slices.Contains(e.actions, ActionHash) {
 		return nil, ErrNoHashKey
 	}
+	e.kw = &keywords{}
 	if e.on[dVendorToken] {
 		e.vendor = newVendorSet()
+		e.kw = &e.vendor.kw
 	}
 	e.buildTriggers()
 	return e, nil
@@ -199,6 +209,7 @@ func (e *Engine) buildTriggers() {
 	if e.on[dEmail] || e.on[dURLCredentials] {
 		set(tAt, "@")
 	}
+	e.anyLengthNumbers = e.on[dIPv4] || e.on[dPhone]
 	e.nationalWords = e.on[dFIHETU] || e.on[dESNIF] || e.on[dUSMBI] || e.on[dUKNINO] || e.on[dITFiscalCode] || e.on[dUSPassport]
 	if e.on[dCreditCard] || e.on[dUSSSN] || e.on[dIPv4] || e.on[dPhone] || e.on[dUSITIN] || e.on[dUKNHS] ||
 		e.on[dCASIN] || e.on[dAUTFN] || e.on[dPLPESEL] || e.nationalWords {
@@ -251,6 +262,36 @@ func (e *Engine) buildTriggers() {
 	if e.on[dIPv6] {
 		set(tHex, digits+"abcdefABCDEF:")
 	}
+	e.buildLowerPairs()
+}
+
+// buildLowerPairs lists the starts of the words atWord checks when their
+// first byte is a lower-case letter: mirror any check added there.
+func (e *Engine) buildLowerPairs() {
+	pair := func(first byte, seconds string) {
+		for k := 0; k < len(seconds); k++ {
+			n := seconds[k]
+			e.lowerPairs[first-'a'][n>>6] |= 1 << (n & 63)
+		}
+	}
+	for _, k := range e.prefixes {
+		for _, p := range k {
+			if first := tokenPrefixes[p].prefix[0]; isLower(first) {
+				pair(first, tokenPrefixes[p].prefix[1:2])
+			}
+		}
+	}
+	if e.on[dJWT] {
+		pair('e', "y")
+	}
+	if e.on[dAuthHeader] {
+		pair('b', "eEaA") // bearer, basic
+	}
+	pair('p', "aAwWeE") // phrase: password, pw, pwd, ...
+	pair('s', "aAwWeE") // set, setenv
+	if e.on[dWebhookURL] {
+		pair('d', "i") // discord
+	}
 }
 
 // Name returns the detector name of f.
@@ -266,9 +307,10 @@ func (e *Engine) Names() []string { return slices.Clone(e.names) }
 // returns it. With no finding it returns dst unchanged and allocates nothing.
 func (e *Engine) Scan(s string, dst []Finding) []Finding {
 	base := len(dst)
-	dst = e.scanBuiltin(s, dst)
+	var ks keywordStarts
+	dst = e.scanBuiltin(s, dst, &ks)
 	before := len(dst)
-	dst = e.scanVendor(s, dst, dst[base:])
+	dst = e.scanVendor(s, dst, dst[base:], &ks)
 	for i := range e.rules {
 		dst = e.scanRule(s, i, dst)
 	}

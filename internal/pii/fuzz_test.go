@@ -96,3 +96,38 @@ func FuzzLineRedactor(f *testing.F) {
 		}
 	})
 }
+
+// FuzzScanShortcuts checks, for any input, that the single pass gives what
+// the checks it stands for give: the keyword starts scanBuiltin notes
+// select the rules a keyword scan of the line selects, and no shortcut of
+// its loop spares a call that finds something. Seeds: the labelled corpus
+// and gitleaks' declared cases.
+func FuzzScanShortcuts(f *testing.F) {
+	for _, e := range piitest.LoadCorpus(f) {
+		f.Add(e.Line)
+	}
+	cases, err := evalcorpus.GitleaksCases()
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, c := range cases {
+		for _, l := range c.Lines {
+			f.Add(l)
+		}
+	}
+	all := map[string]bool{}
+	for _, n := range Builtin() {
+		all[n] = true
+	}
+	engines := []*Engine{
+		mustNew(f, Options{}),
+		mustNew(f, Options{Profiles: []string{"us", "eu", "uk", "ca", "au", "pci"}}),
+		mustNew(f, Options{Enabled: all}),
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		for _, e := range engines {
+			checkKeywordStarts(t, e, in)
+			checkShortcuts(t, e, in)
+		}
+	})
+}

@@ -276,14 +276,15 @@ func compileAllow(in []gitleaksAllow) []vendorAllow {
 // scanVendor appends the vendor token findings in s to dst. covered are
 // the findings of the built-in detectors, in order: a keyword inside one
 // does not gate its rule, since that token is already found (an AKIA key
-// id is aws_access_key's before it is gitleaks').
-func (e *Engine) scanVendor(s string, dst, covered []Finding) []Finding {
+// id is aws_access_key's before it is gitleaks'). ks are the keyword
+// starts scanBuiltin noted on its pass over s.
+func (e *Engine) scanVendor(s string, dst, covered []Finding, ks *keywordStarts) []Finding {
 	v := e.vendor
 	if v == nil {
 		return dst
 	}
 	var hit ruleBits
-	if !v.kw.scan(s, covered, &hit) {
+	if !v.kw.hits(s, covered, ks, &hit) {
 		return dst
 	}
 	for id := range hit.each(len(v.rules)) {
@@ -718,6 +719,13 @@ func (k *keywords) scan(s string, covered []Finding, hit *ruleBits) bool {
 			}
 		}
 	}
+	return k.scanInside(s, covered, hit) || found
+}
+
+// scanInside sets in hit the rules of the keywords looked for anywhere
+// that s holds outside covered and placeholders.
+func (k *keywords) scanInside(s string, covered []Finding, hit *ruleBits) bool {
+	found := false
 	for i := range k.inside {
 		lit := &k.inside[i]
 		if at := lit.index(s); at >= 0 && !isCovered(covered, at) && !insidePlaceholder(s, at) {
@@ -730,13 +738,75 @@ func (k *keywords) scan(s string, covered []Finding, hit *ruleBits) bool {
 	return found
 }
 
-// alnumByte is isAlnum as a table, for the scan loop.
-var alnumByte = func() (t [256]bool) {
-	for c := range t {
-		t[c] = isAlnum(byte(c))
+// keywordStarts are the places where a keyword starts in a line, as
+// scanBuiltin notes them on its own pass (keywords.note), so that the
+// keywords cost no second pass over every byte. A line with more than it
+// holds is scanned again by keywords.scan.
+type keywordStarts struct {
+	at       [16]int
+	n        int
+	overflow bool
+}
+
+// mayStart reports, with one table load and one bitmap load, whether a
+// keyword may start at s[i]: the hot loop's filter before note.
+func (k *keywords) mayStart(s string, i int) bool {
+	if !k.start[s[i]] || i+1 >= len(s) {
+		return false
 	}
-	return t
-}()
+	p := uint16(s[i])<<8 | uint16(s[i+1])
+	return k.any[p>>6]&(1<<(p&63)) != 0
+}
+
+// note adds i to ks when a keyword starts there where scan looks for one:
+// at a byte that is not a letter or digit, or after one (or at 0).
+//
+//go:noinline
+func (k *keywords) note(s string, i int, ks *keywordStarts) {
+	if i > 0 && alnumByte[s[i-1]] && alnumByte[s[i]] || !k.starts(s, i) {
+		return
+	}
+	var at ruleBits
+	if !k.walk(s, i, &at) {
+		return
+	}
+	if ks.n == len(ks.at) {
+		ks.overflow = true
+		return
+	}
+	ks.at[ks.n] = i
+	ks.n++
+}
+
+// noteRange notes the keywords that start in s[from:to]: the bytes a
+// built-in finding's check passed over without covering them.
+func (k *keywords) noteRange(s string, from, to int, ks *keywordStarts) {
+	for i := from; i < to; i++ {
+		if k.mayStart(s, i) {
+			k.note(s, i, ks)
+		}
+	}
+}
+
+// hits is scan for a line whose keyword starts ks noted: it sets in hit
+// the rules whose keyword s holds outside covered and placeholders, and
+// reports whether there was any.
+func (k *keywords) hits(s string, covered []Finding, ks *keywordStarts, hit *ruleBits) bool {
+	if ks.overflow {
+		return k.scan(s, covered, hit)
+	}
+	found := false
+	for _, i := range ks.at[:ks.n] {
+		if isCovered(covered, i) || insidePlaceholder(s, i) {
+			continue
+		}
+		var at ruleBits
+		k.walk(s, i, &at)
+		hit.or(&at)
+		found = true
+	}
+	return k.scanInside(s, covered, hit) || found
+}
 
 func isCovered(covered []Finding, at int) bool {
 	for _, f := range covered {

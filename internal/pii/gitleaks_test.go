@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/fleetlog/fleetlog/internal/loghub"
 	"github.com/fleetlog/fleetlog/internal/pii/evalcorpus"
 )
 
@@ -276,5 +277,63 @@ func TestLiteralIndex(t *testing.T) {
 		if want := strings.Index(tt.in, k.inside[tt.lit].text); want != tt.want {
 			t.Errorf("test case wrong: strings.Index gives %d", want)
 		}
+	}
+}
+
+// TestKeywordStartsAsScan checks that the keyword starts scanBuiltin notes
+// on its pass select the same rules as a keyword scan of the whole line,
+// on gitleaks' own cases (alone, glued to words, after '_', inside
+// findings of other detectors) and on real lines.
+func TestKeywordStartsAsScan(t *testing.T) {
+	t.Parallel()
+	e := evalEngine(t)
+	cases, err := evalcorpus.GitleaksCases()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// An IBAN-shaped text with a wrong check digit is passed over whole
+	// by the built-in detectors, not covered: the keywords in it count.
+	// More keyword starts than keywordStarts holds: the full scan decides.
+	many := strings.Repeat("jira curl ", 12)
+	var ks keywordStarts
+	if e.scanBuiltin(many, nil, &ks); !ks.overflow {
+		t.Fatalf("%q: %d keyword starts noted, no overflow", many, ks.n)
+	}
+	lines := []string{"iban GB00 AKIA 1234 5698 7654 32 end", "to GB00 JIRA 1234 5698 7654 32", many}
+	for _, c := range cases {
+		for _, l := range slices.Concat(c.Lines, c.Secrets, c.FP) {
+			lines = append(lines, l, "x"+l, "a_"+l, "user=me@example.com "+l, "[REDACTED:email]"+l, "DE89 3704 0044 0532 0130 01 "+l)
+		}
+	}
+	if dir, err := loghub.Dir(); err == nil {
+		systems, err := loghub.Systems(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, sys := range systems {
+			real, err := loghub.Lines(dir, sys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines = append(lines, real...)
+		}
+	}
+	for _, l := range lines {
+		checkKeywordStarts(t, e, l)
+	}
+}
+
+// checkKeywordStarts fails t when the keyword starts scanBuiltin notes in
+// s select other rules than a keyword scan of s.
+func checkKeywordStarts(t testing.TB, e *Engine, s string) {
+	t.Helper()
+	var ks keywordStarts
+	covered := e.scanBuiltin(s, nil, &ks)
+	var want, got ruleBits
+	wantFound := e.vendor.kw.scan(s, covered, &want)
+	gotFound := e.vendor.kw.hits(s, covered, &ks, &got)
+	if want != got || wantFound != gotFound {
+		t.Errorf("%q: keyword starts select %v, the scan %v", s,
+			slices.Collect(got.each(len(e.vendor.rules))), slices.Collect(want.each(len(e.vendor.rules))))
 	}
 }

@@ -30,13 +30,22 @@ var secretKeyWords = []string{"pass", "pw", "pswd", "pword"}
 // benignValues are values that say a secret is absent, not what it is.
 var benignValues = []string{"null", "nil", "none", "true", "false", "undefined", "empty", "<redacted>", "redacted"}
 
-func isKeyChar(c byte) bool { return isWord(c) || c == '-' || c == '.' }
+func isKeyChar(c byte) bool { return keyByte[c] }
 
 // isValueChar is what an unquoted value may hold: it ends at white space and
 // the punctuation that separates fields in JSON, logfmt and query strings.
-func isValueChar(c byte) bool {
-	return c > ' ' && strings.IndexByte(",;&\"'}])<>", c) < 0
-}
+func isValueChar(c byte) bool { return valueByte[c] }
+
+// keyByte and valueByte are isKeyChar and isValueChar as tables: both run
+// over every key before a ':' or '=' and every value after one.
+var keyByte, valueByte = func() (key, value [256]bool) {
+	for c := range 256 {
+		b := byte(c)
+		key[c] = isWord(b) || b == '-' || b == '.'
+		value[c] = b > ' ' && strings.IndexByte(",;&\"'}])<>", b) < 0
+	}
+	return key, value
+}()
 
 // Key kinds beyond the detector ids: kindPWD is the key "pwd", a password
 // unless its value is a path; kindPassword a key naming a password, whose
@@ -190,8 +199,7 @@ func (e *Engine) keyValue(s string, i, lo int) (Finding, bool) {
 			return Finding{}, false
 		}
 	} else {
-		for k > lo && kend-k <= 64 && isKeyChar(s[k-1]) {
-			k--
+		for lim := max(lo, kend-65); k > lim && keyByte[s[k-1]]; k-- {
 		}
 	}
 	if kend > k && s[kend-1] == '\\' {

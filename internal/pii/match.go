@@ -51,12 +51,14 @@ func run(s string, i int, class func(byte) bool) int {
 	return i
 }
 
-// wordByte is isWord as a table, for the hot loop.
-var wordByte = func() (t [256]bool) {
-	for c := range t {
-		t[c] = isWord(byte(c))
+// wordByte and alnumByte are isWord and isAlnum as tables, for the hot
+// loops.
+var wordByte, alnumByte = func() (word, alnum [256]bool) {
+	for c := range word {
+		word[c] = isWord(byte(c))
+		alnum[c] = isAlnum(byte(c))
 	}
-	return t
+	return word, alnum
 }()
 
 // scanBuiltin is the single pass. Words are visited once, at their first
@@ -64,25 +66,61 @@ var wordByte = func() (t [256]bool) {
 // is skipped. Between words, a table lookup per byte finds the punctuation
 // triggers ('@', '=', ':', '-', '['). lo is where the previous finding
 // ended; look-behind checks never cross it.
-func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
+//
+// The same pass notes in ks where vendor keywords start (keywords.note),
+// at the bytes it visits and at the word parts after a '_', so that
+// scanVendor need not walk the line again: the two walks were a third of
+// the engine's time on clean lines, most of it the mispredicted branch at
+// the end of every word.
+func (e *Engine) scanBuiltin(s string, dst []Finding, ks *keywordStarts) []Finding {
+	kw := e.kw
 	lo := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		t := e.trigger[c]
+		if kw.mayStart(s, i) {
+			kw.note(s, i, ks)
+		}
 		if wordByte[c] {
+			// Most words start with a byte that has a trigger: the
+			// cheap checks below tell, without the call, the words at
+			// which atWord would find nothing.
+			if t == tDigit && (joinedNumber(s, i) || e.shortNumber(s, i)) || t == tLower && !e.lowerStart(s, i) {
+				t = 0
+			}
 			if t != 0 {
 				f, ok := e.atWord(s, i, t)
 				if ok && !touchesPlaceholder(s, f) {
 					dst = append(dst, f)
+					kw.noteRange(s, i+1, f.Start, ks)
 					i, lo = f.End, f.End
 					continue
 				}
 				if f.id == skipSpan {
+					kw.noteRange(s, i+1, f.End, ks)
 					i = f.End
 					continue
 				}
 			}
-			for i++; i < len(s) && wordByte[s[i]]; i++ {
+			// The rest of the word: its runs of letters and digits, and
+			// the keywords that start at a '_' or after it (a leading
+			// '_' was noted above, with the other bytes the loop visits).
+			if c == '_' && i+1 < len(s) && alnumByte[s[i+1]] && kw.mayStart(s, i+1) {
+				kw.note(s, i+1, ks)
+			}
+			for i++; i < len(s); i++ {
+				if alnumByte[s[i]] {
+					continue
+				}
+				if s[i] != '_' {
+					break
+				}
+				if kw.mayStart(s, i) {
+					kw.note(s, i, ks)
+				}
+				if i+1 < len(s) && alnumByte[s[i+1]] && kw.mayStart(s, i+1) {
+					kw.note(s, i+1, ks)
+				}
 			}
 			continue
 		}
@@ -94,9 +132,11 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 				i, lo = end, end
 				continue
 			}
+		case t == tDash && idleDash(s, i):
 		default:
 			if f, ok := e.at(s, i, lo, t); ok && !touchesPlaceholder(s, f) {
 				dst = append(dst, f)
+				kw.noteRange(s, i+1, f.Start, ks)
 				i, lo = f.End, f.End
 				continue
 			}
@@ -104,6 +144,28 @@ func (e *Engine) scanBuiltin(s string, dst []Finding) []Finding {
 		i++
 	}
 	return dst
+}
+
+// idleDash reports whether the '-' at s[i] can start neither a PEM block
+// ("-----BEGIN ") nor a flag (after white space or a quote), the only
+// checks that at runs at a dash: most dashes are inside dates, host names
+// and ids.
+func idleDash(s string, i int) bool {
+	return i > 0 && s[i-1] != ' ' && s[i-1] != '\t' && s[i-1] != '"' && s[i-1] != '\'' &&
+		(i+1 == len(s) || s[i+1] != '-')
+}
+
+// lowerStart reports whether a check of atWord may match at the word
+// starting with the lower-case letter s[i] (with no trigger class but
+// tLower): whether the first two bytes are those of a token prefix, a JWT
+// ("ey"), "bearer" or "basic", a password phrase or "set" (p or s, then a,
+// w or e) or "discord". On a lower-case word, atWord looks no further.
+func (e *Engine) lowerStart(s string, i int) bool {
+	if i+1 == len(s) {
+		return false
+	}
+	n := s[i+1]
+	return e.lowerPairs[s[i]-'a'][n>>6]&(1<<(n&63)) != 0
 }
 
 // skipSpan marks a Finding that is not one: text the scan passes over whole
@@ -291,6 +353,14 @@ func urlCredentials(s string, i, lo int) (int, int, bool) {
 
 // number checks a digit run at a word start: SSN, card, IPv4, phone.
 func (e *Engine) number(s string, i int) (Finding, bool) {
+	if e.notNumber(s, i) {
+		return Finding{}, false
+	}
+	return e.numberAt(s, i)
+}
+
+// numberAt is number without the notNumber shortcut: the checks.
+func (e *Engine) numberAt(s string, i int) (Finding, bool) {
 	// Part of a dotted number (version, decimal) or a dashed id
 	// (1-800-..., blk_-3509323198988774369): not ours.
 	if i > 1 && (s[i-1] == '.' && isDigit(s[i-2]) || s[i-1] == '-' && isWord(s[i-2])) {
@@ -383,6 +453,63 @@ func (e *Engine) number(s string, i int) (Finding, bool) {
 		}
 	}
 	return Finding{}, false
+}
+
+// notNumber reports whether the digits at the word start s[i] cannot start
+// anything number looks for, which is what most numbers in a log line (a
+// pid, a port, the fields of a timestamp) are: part of a dotted number
+// (version, decimal) or a dashed id (numberAt's first rule), or a short
+// number. scanBuiltin asks it (its two halves, the first inlined) before
+// it calls atWord for such a word.
+func (e *Engine) notNumber(s string, i int) bool {
+	return joinedNumber(s, i) || e.shortNumber(s, i)
+}
+
+// joinedNumber reports whether the digits at s[i] continue a dotted
+// number or a dashed id.
+func joinedNumber(s string, i int) bool {
+	if i < 2 {
+		return false
+	}
+	p := s[i-1]
+	return p == '.' && isDigit(s[i-2]) || p == '-' && wordByte[s[i-2]]
+}
+
+// shortNumber reports whether the digits at s[i] are too few, or grouped
+// in a way no format uses, for any number detector, unless IPv4 or phone
+// (any length) are on. A run of fewer than 8 digits is neither a card
+// (13+) nor a national number (8+); followed by a separator and more
+// digits, it can only begin
+//   - a national number printed 3-2-4 or 3-3-x;
+//   - a card printed 4-4-..., 4-6-5 or 4-6-4 (a shorter group is last:
+//     with it, 8 digits at most);
+//   - a HETU (6 digits, a sign) or an MBI (1 digit, a letter or '-').
+//
+// A date (2026-01-01) begins none of these.
+func (e *Engine) shortNumber(s string, i int) bool {
+	k := i + 1
+	for k < len(s) && isDigit(s[k]) {
+		k++
+	}
+	n := k - i
+	if n >= 8 || e.anyLengthNumbers {
+		return false
+	}
+	if k+1 < len(s) && (s[k] == ' ' || s[k] == '-') && isDigit(s[k+1]) {
+		switch n {
+		case 1, 3, 6:
+			return false
+		case 4:
+			end := k + 2
+			for end < len(s) && isDigit(s[end]) {
+				end++
+			}
+			second := end - (k + 1)
+			return second != 4 && second != 6
+		}
+		return true
+	}
+	return !e.nationalWords || n != 6 && n != 1 || k == len(s) || !isUpper(s[k]) && s[k] != '-' && s[k] != '+'
 }
 
 // cardGroups accepts one plain run or the groupings cards are printed in:
@@ -659,16 +786,24 @@ func placeholderEnd(s string, i int) int {
 	if i >= len(s) || s[i] != '[' {
 		return 0
 	}
-	end := strings.IndexByte(s[i:], ']')
-	if end < 0 || end > 64 {
+	// One pass to the ']' (at most 64 bytes on), noting the first ':':
+	// most brackets in a log line are a pid's ("sshd[4242]:"), which
+	// hold none.
+	colon := -1
+	end := i + 1
+	for ; end < len(s) && s[end] != ']'; end++ {
+		if end-i >= 64 {
+			return 0
+		}
+		if s[end] == ':' && colon < 0 {
+			colon = end
+		}
+	}
+	if end == len(s) || colon <= i+1 {
 		return 0
 	}
-	name, tail, ok := strings.Cut(s[i+1:i+end], ":")
-	if !ok || name == "" {
-		return 0
-	}
-	if name == "REDACTED" || len(tail) == 12 && isHexN(tail) {
-		return i + end + 1
+	if name, tail := s[i+1:colon], s[colon+1:end]; name == "REDACTED" || len(tail) == 12 && isHexN(tail) {
+		return end + 1
 	}
 	return 0
 }

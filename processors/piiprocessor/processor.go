@@ -45,7 +45,7 @@ type piiProcessor struct {
 // the batch's.
 type tallies struct {
 	record, batch *pii.Tally
-	clean         cleanValues
+	clean         *cleanValues
 }
 
 // cleanValues remembers, within one processLogs call, the string attributes
@@ -53,7 +53,45 @@ type tallies struct {
 // every record of a batch, and whether a value holds a finding depends only
 // on its key and its text, so each distinct pair is scanned once. Only clean
 // verdicts are kept: a finding is redacted and counted every time.
-type cleanValues map[attrValue]struct{}
+type cleanValues struct {
+	seen map[attrValue]struct{}
+	// at is the clean pair last seen at each attribute position. The
+	// records of a batch from one file carry the same attributes in the
+	// same order, most often the same strings, which compare in less time
+	// than seen takes to hash them.
+	at [maxCleanAt]attrValue
+}
+
+// isClean reports whether the pair kv, at position i of its map, was found
+// clean.
+func (c *cleanValues) isClean(i int, kv attrValue) bool {
+	if i < maxCleanAt && c.at[i] == kv {
+		return true
+	}
+	if _, ok := c.seen[kv]; ok {
+		if i < maxCleanAt {
+			c.at[i] = kv
+		}
+		return true
+	}
+	return false
+}
+
+// add remembers that the pair kv at position i is clean.
+func (c *cleanValues) add(i int, kv attrValue) {
+	if len(c.seen) < maxCleanValues {
+		c.seen[kv] = struct{}{}
+	}
+	if i < maxCleanAt {
+		c.at[i] = kv
+	}
+}
+
+// reset forgets every pair: they belong to one batch.
+func (c *cleanValues) reset() {
+	clear(c.seen)
+	c.at = [maxCleanAt]attrValue{}
+}
 
 type attrValue struct{ key, value string }
 
@@ -62,6 +100,7 @@ type attrValue struct{ key, value string }
 const (
 	maxCleanValues   = 64
 	maxCleanValueLen = 512
+	maxCleanAt       = 8 // attribute positions remembered in cleanValues.at
 )
 
 func newPIIProcessor(set processor.Settings, cfg *Config) (*piiProcessor, error) {
@@ -88,7 +127,7 @@ func newPIIProcessor(set processor.Settings, cfg *Config) (*piiProcessor, error)
 		p.detectorOpt = append(p.detectorOpt, metric.WithAttributeSet(attribute.NewSet(attribute.String("detector", name))))
 	}
 	p.tallies.New = func() any {
-		return &tallies{record: engine.NewTally(), batch: engine.NewTally(), clean: make(cleanValues, maxCleanValues)}
+		return &tallies{record: engine.NewTally(), batch: engine.NewTally(), clean: &cleanValues{seen: make(map[attrValue]struct{}, maxCleanValues)}}
 	}
 	return p, nil
 }
@@ -105,7 +144,7 @@ func (p *piiProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs
 	t := p.tallies.Get().(*tallies)
 	defer func() {
 		// The remembered strings belong to this batch: do not keep them.
-		clear(t.clean)
+		t.clean.reset()
 		p.tallies.Put(t)
 	}()
 	t.batch.Reset()
@@ -251,11 +290,23 @@ func (p *piiProcessor) value(key string, v pcommon.Value, t *pii.Tally) (pii.Act
 // mapValues scans an attribute map or map body: allowed keys are skipped,
 // blocked keys masked, values whose action is drop_attribute removed. With
 // clean set, string values already found clean in this batch are skipped.
-func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean cleanValues) (pii.Action, int, int64) {
+func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean *cleanValues) (pii.Action, int, int64) {
 	strongest, total := pii.ActionMask, 0
 	var blocked int64
+	at := -1 // the position of (k, v) in m
 	m.RemoveIf(func(k string, v pcommon.Value) bool {
-		if hasKeyFold(p.allowed, k) || spoolStamp(k, v) {
+		at++
+		// A pair found clean before was neither allowed nor blocked nor a
+		// stamp (those are never remembered): it is skipped first.
+		memo := clean != nil && v.Type() == pcommon.ValueTypeStr && len(v.Str()) <= maxCleanValueLen
+		var seen attrValue
+		if memo {
+			seen = attrValue{k, v.Str()}
+			if clean.isClean(at, seen) {
+				return false
+			}
+		}
+		if spoolStamp(k, v) || hasKeyFold(p.allowed, k) {
 			return false
 		}
 		if hasKeyFold(p.blocked, k) {
@@ -267,17 +318,9 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean cleanValues)
 			}
 			return false
 		}
-		var seen attrValue
-		memo := clean != nil && v.Type() == pcommon.ValueTypeStr && len(v.Str()) <= maxCleanValueLen
-		if memo {
-			seen = attrValue{k, v.Str()}
-			if _, ok := clean[seen]; ok {
-				return false
-			}
-		}
 		act, n := p.value(k, v, t)
-		if memo && n == 0 && len(clean) < maxCleanValues {
-			clean[seen] = struct{}{}
+		if memo && n == 0 {
+			clean.add(at, seen)
 		}
 		total += n
 		if n > 0 && act == pii.ActionDropAttribute && !p.detect {
