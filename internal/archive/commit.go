@@ -174,9 +174,16 @@ func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) 
 // concurrent append moved a mark it depends on.
 const maxPlanAttempts = 3
 
+// maxLeadGroups bounds the groups one append writes before it hands the
+// writing over to the first append left in the queue: it is running already,
+// where the next writer would first have to be scheduled, but its own
+// records wait for its return.
+const maxLeadGroups = 4
+
 // commit queues p and returns once p's group is written. If no group is
-// being written, or when the writer of the group before hands over, p writes
-// the group at the front of the queue, itself first.
+// being written, or when the writer before hands over, p writes the group at
+// the front of the queue, itself first, and then, while appends wait, up to
+// maxLeadGroups groups in all.
 func (w *Writer) commit(p *pendingAppend) {
 	q := &w.commits
 	q.mu.Lock()
@@ -190,41 +197,52 @@ func (w *Writer) commit(p *pendingAppend) {
 		q.mu.Lock()
 	}
 	q.writing = true
-	// p is the queue's first: only a group writer takes from the queue,
-	// one at a time, and it hands over to the first it leaves.
-	n, records, bytes := 0, 0, 0
-	for _, o := range q.waiting {
-		r, b := o.weight()
-		if n > 0 && (records+r > maxGroupRecords || bytes+b > maxGroupBytes) {
+	for round := 1; ; round++ {
+		// Only a group writer takes from the queue, one at a time, and it
+		// hands over to the first it leaves: p is first in its first
+		// round.
+		n, records, bytes := 0, 0, 0
+		for _, o := range q.waiting {
+			r, b := o.weight()
+			if n > 0 && (records+r > maxGroupRecords || bytes+b > maxGroupBytes) {
+				break
+			}
+			n, records, bytes = n+1, records+r, bytes+b
+		}
+		group := make([]*pendingAppend, n)
+		copy(group, q.waiting)
+		rest := copy(q.waiting, q.waiting[n:])
+		clear(q.waiting[rest:])
+		q.waiting = q.waiting[:rest]
+		q.mu.Unlock()
+
+		w.writeGroup(group)
+
+		for _, o := range group {
+			if o != p {
+				o.wake <- struct{}{}
+			}
+		}
+		q.mu.Lock()
+		if len(q.waiting) == 0 {
+			q.writing = false
+			q.mu.Unlock()
 			break
 		}
-		n, records, bytes = n+1, records+r, bytes+b
+		if round == maxLeadGroups {
+			// Woken last, the next writer is the one this core runs next.
+			next := q.waiting[0]
+			next.lead = true
+			next.wake <- struct{}{}
+			q.mu.Unlock()
+			break
+		}
 	}
-	group := make([]*pendingAppend, n)
-	copy(group, q.waiting)
-	rest := copy(q.waiting, q.waiting[n:])
-	clear(q.waiting[rest:])
-	q.waiting = q.waiting[:rest]
-	q.mu.Unlock()
-
-	w.writeGroup(group)
-
-	q.mu.Lock()
-	if len(q.waiting) > 0 {
-		next := q.waiting[0]
-		next.lead = true
-		next.wake <- struct{}{}
-	} else {
-		q.writing = false
-	}
-	q.mu.Unlock()
-	for _, o := range group[1:] {
-		o.wake <- struct{}{}
-	}
+	// The tree takes the groups' leaves now, unless another append is
+	// folding (and then takes them too); durable folds what p's group
+	// leaves beside the fsync.
 	if p.seg == nil {
-		// p goes back without waiting for durability (an error, a plan to
-		// make again): fold the group's leaves now.
-		w.log.fold()
+		w.log.foldSoon()
 	}
 }
 
@@ -344,7 +362,8 @@ func (w *Writer) writeGroup(group []*pendingAppend) {
 	for _, p := range accepted {
 		p.size = seg.size
 	}
-	group[0].leaves, group[0].fold = leaves, true
+	group[0].leaves += leaves
+	group[0].fold = true
 	if seg.size >= w.opts.MaxSegmentSize {
 		// seal syncs the segment before it signs it.
 		last := accepted[len(accepted)-1]
@@ -361,7 +380,7 @@ func (w *Writer) durable(p *pendingAppend) error {
 	fold := p.fold
 	if fold && (w.opts.Fsync != FsyncAlways || p.leaves < parallelHashBytes/HashSize/8) {
 		// (Folding a small group takes less than starting a goroutine.)
-		w.log.fold()
+		w.log.foldSoon()
 		fold = false
 	}
 	if w.opts.Fsync != FsyncAlways {
@@ -374,7 +393,7 @@ func (w *Writer) durable(p *pendingAppend) error {
 	folded := make(chan struct{})
 	go func() {
 		defer close(folded)
-		w.log.fold()
+		w.log.foldSoon()
 	}()
 	err := w.syncTo(p.seg, p.size)
 	<-folded

@@ -60,6 +60,24 @@ func (t *treeState) fold() {
 	t.treeMu.Unlock()
 }
 
+// foldSoon folds the queue unless another fold is running, which then
+// folds what was queued before this call as well: an append never waits for
+// another's fold. (Whoever reads the tree folds under treeMu first.)
+func (t *treeState) foldSoon() {
+	for t.treeMu.TryLock() {
+		t.foldLocked()
+		t.treeMu.Unlock()
+		// Leaves queued while this fold ran, by appends whose TryLock
+		// failed, are folded here.
+		t.queueMu.Lock()
+		empty := len(t.queue) == 0
+		t.queueMu.Unlock()
+		if empty {
+			return
+		}
+	}
+}
+
 // foldLocked folds the queue; the caller holds treeMu, so one fold runs at
 // a time and takes the queue in order.
 func (t *treeState) foldLocked() {
