@@ -254,3 +254,28 @@ func BenchmarkIngestVsPlainFile(b *testing.B) {
 	b.ReportMetric(records/plainTime.Seconds(), "plain-records/s")
 	b.ReportMetric(float64(archiveTime)/float64(plainTime), "archive/plain-time")
 }
+
+// BenchmarkIngestParallelCPU is BenchmarkIngestParallel without fsync
+// (FsyncOnSeal): the CPU and the serialisation of concurrent small appends,
+// without the disk's latency.
+func BenchmarkIngestParallelCPU(b *testing.B) {
+	_, key := newKey(b)
+	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncOnSeal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	small := makeLogs("atm-0001", "atms", "sshd[812]: Accepted publickey for ops from 10.1.2.3 port 52144 ssh2", testEpoch, 20)
+	b.SetBytes(int64(otlpSize(small)))
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := w.Append(small); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*20)/b.Elapsed().Seconds(), "records/s")
+}
