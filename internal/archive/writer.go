@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -113,8 +114,10 @@ type Writer struct {
 	lock  *durable.LockFile
 	codec *codec
 	frame []byte
-	// encoders holds idle zstd encoders, one per core at most.
-	encoders chan *zstd.Encoder
+	// encoders holds the idle encoders (zstd and leaf hasher), of which
+	// encodersMade exist, at most cap(encoders).
+	encoders     chan *batchEncoder
+	encodersMade atomic.Int32
 
 	// The chain: the hash and sequence number the next frame continues from,
 	// and the next segment's sequence number and previous manifest hash.
@@ -196,7 +199,7 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 		return nil, nil, err
 	}
 	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
-		encoders: make(chan *zstd.Encoder, runtime.GOMAXPROCS(0)), marks: map[markKey]uint64{}}
+		encoders: make(chan *batchEncoder, encodersPerCore*runtime.GOMAXPROCS(0)), marks: map[markKey]uint64{}}
 	if err := w.openLog(); err != nil {
 		w.closeFiles()
 		return nil, nil, err
@@ -419,24 +422,13 @@ type encodedBatch struct {
 // records' leaves and summarises them for the index; for a large batch that
 // runs on another core while zstd compresses (encodeHashed).
 func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
-	var enc *zstd.Encoder
-	select {
-	case enc = <-w.encoders:
-	default:
-		var err error
-		if enc, err = newEncoder(); err != nil {
-			return nil, err
-		}
+	be, err := w.encoder()
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
-		select {
-		case w.encoders <- enc:
-		default:
-			enc.Close()
-		}
-	}()
+	defer func() { w.encoders <- be }()
+	enc, lh := be.enc, be.lh
 	b := &encodedBatch{leaves: make([]byte, 0, HashSize*ld.LogRecordCount())}
-	lh := newLeafHasher()
 	ix := newIndexer(ld.LogRecordCount())
 	for _, part := range splitLogs(ld, maxFrameRecords) {
 		summarise := func() {
@@ -467,6 +459,39 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 	}
 	b.index = ix.done()
 	return b, nil
+}
+
+// encodersPerCore bounds the encoders per core: a few more than one, so a
+// batch whose goroutine the scheduler parks mid-compression does not hold up
+// the others, but not one per concurrent batch (thousands on a gateway),
+// which would create and drop an encoder for most batches.
+const encodersPerCore = 2
+
+// batchEncoder is what encode needs for a batch and reuses.
+type batchEncoder struct {
+	enc *zstd.Encoder
+	lh  *leafHasher
+}
+
+// encoder returns an idle encoder, creates one while fewer than
+// cap(w.encoders) exist, or else waits for one: only so many batches can be
+// compressed at once anyway.
+func (w *Writer) encoder() (*batchEncoder, error) {
+	select {
+	case be := <-w.encoders:
+		return be, nil
+	default:
+	}
+	if w.encodersMade.Add(1) > int32(cap(w.encoders)) {
+		w.encodersMade.Add(-1)
+		return <-w.encoders, nil
+	}
+	enc, err := newEncoder()
+	if err != nil {
+		w.encodersMade.Add(-1)
+		return nil, err
+	}
+	return &batchEncoder{enc: enc, lh: newLeafHasher()}, nil
 }
 
 // rollback cuts a failed write from the open segment so the next append
@@ -653,7 +678,7 @@ func (w *Writer) closeFiles() {
 	}
 	w.codec.close()
 	for len(w.encoders) > 0 {
-		(<-w.encoders).Close()
+		(<-w.encoders).enc.Close()
 	}
 	_ = w.lock.Unlock()
 	w.failed = errors.New("archive writer is closed")
