@@ -53,13 +53,6 @@ func (t *treeState) enqueue(leaves []byte) {
 	t.queueMu.Unlock()
 }
 
-// fold appends the queued leaf hashes to the tree.
-func (t *treeState) fold() {
-	t.treeMu.Lock()
-	t.foldLocked()
-	t.treeMu.Unlock()
-}
-
 // foldSoon folds the queue unless another fold is running, which then
 // folds what was queued before this call as well: an append never waits for
 // another's fold. (Whoever reads the tree folds under treeMu first.)
