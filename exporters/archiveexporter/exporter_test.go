@@ -6,8 +6,10 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/fleetlog/fleetlog/exporters/archiveexporter/internal/metadatatest"
 	"github.com/fleetlog/fleetlog/internal/archive"
+	"github.com/fleetlog/fleetlog/internal/pipelineturn"
 	"github.com/fleetlog/fleetlog/internal/spoolstamp"
 )
 
@@ -281,4 +284,48 @@ func TestFullDiskShutdownWhileRetrying(t *testing.T) {
 	}
 	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, e.shutdown(context.Background()))
+}
+
+// Batches from many devices at once are each acknowledged after their
+// records are in the archive, give their pipeline turn back before that, and
+// the archive holds every record once.
+func TestExporterConcurrentBatches(t *testing.T) {
+	cfg, pub := testConfig(t)
+	exp, err := NewFactory().CreateLogs(context.Background(), metadatatest.NewSettings(componenttest.NewTelemetry()), cfg)
+	require.NoError(t, err)
+	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
+	const devices, batches, records = 12, 15, 25
+	var wg sync.WaitGroup
+	var released atomic.Int64
+	for d := range devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			spool := fmt.Sprintf("%032x", d+1)
+			for b := range batches {
+				ld := testLogs(records)
+				rl := ld.ResourceLogs().At(0)
+				rl.Resource().Attributes().PutStr("device.id", fmt.Sprintf("dev-%d", d))
+				sl := rl.ScopeLogs().At(0)
+				spoolstamp.StampScope(sl.Scope().Attributes(), spool)
+				for i, lr := range sl.LogRecords().All() {
+					spoolstamp.StampSeq(lr.Attributes(), uint64(b*records+i+1))
+				}
+				var turn atomic.Bool
+				ctx, done := pipelineturn.With(context.Background(), func() {
+					turn.Store(true)
+					released.Add(1)
+				})
+				assert.NoError(t, exp.ConsumeLogs(ctx, ld))
+				assert.True(t, turn.Load(), "the turn is given back before the batch is acknowledged")
+				done()
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, exp.Shutdown(context.Background()))
+	assert.Equal(t, int64(devices*batches), released.Load())
+	sum, err := archive.Verify(cfg.Directory, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint64(devices*batches*records), sum.Records)
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -253,4 +255,71 @@ func BenchmarkIngestVsPlainFile(b *testing.B) {
 	b.ReportMetric(records/archiveTime.Seconds(), "archive-records/s")
 	b.ReportMetric(records/plainTime.Seconds(), "plain-records/s")
 	b.ReportMetric(float64(archiveTime)/float64(plainTime), "archive/plain-time")
+}
+
+// BenchmarkIngestParallelCPU is BenchmarkIngestParallel without fsync
+// (FsyncOnSeal): the CPU and the serialisation of concurrent small appends,
+// without the disk's latency.
+func BenchmarkIngestParallelCPU(b *testing.B) {
+	_, key := newKey(b)
+	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncOnSeal})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	small := makeLogs("atm-0001", "atms", "sshd[812]: Accepted publickey for ops from 10.1.2.3 port 52144 ssh2", testEpoch, 20)
+	b.SetBytes(int64(otlpSize(small)))
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := w.Append(small); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*20)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkIngestFleet is the gateway's write path under many devices: 128
+// concurrent callers (the gateway's default bound of batches in its pipeline
+// on 2 cores), each a device of its own sending 50-record batches stamped by
+// its spool, fsync on every append. It reports records/s and frames per
+// append (how many appends share a frame).
+func BenchmarkIngestFleet(b *testing.B) {
+	_, key := newKey(b)
+	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	const callers, records = 128, 50
+	var next atomic.Int64
+	b.SetParallelism((callers + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		device := fmt.Sprintf("atm-%04d", next.Add(1))
+		ld := makeLogs(device, "atms", "sshd[812]: Accepted publickey for ops from 10.1.2.3 port 52144 ssh2", testEpoch, records)
+		sl := ld.ResourceLogs().At(0).ScopeLogs().At(0)
+		spoolstamp.StampScope(sl.Scope().Attributes(), fmt.Sprintf("%032x", next.Load()))
+		seq := uint64(0)
+		for pb.Next() {
+			for _, lr := range sl.LogRecords().All() {
+				seq++
+				spoolstamp.StampSeq(lr.Attributes(), seq)
+			}
+			if _, err := w.Append(ld); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*records)/b.Elapsed().Seconds(), "records/s")
+	w.mu.Lock()
+	if w.open != nil {
+		b.ReportMetric(float64(w.open.frames)/float64(b.N), "frames/append")
+	}
+	w.mu.Unlock()
 }

@@ -77,9 +77,10 @@ type dedupPlan struct {
 	// the writer's lock.
 	stamps []stampRef
 	// base is each stamped key's mark when the plan was made, high the mark
-	// after the batch is stored.
-	base, high map[markKey]uint64
-	skipped    int
+	// after the batch is stored, first the sequence number of the first
+	// record kept of the key (none when every one is skipped).
+	base, high, first map[markKey]uint64
+	skipped           int
 }
 
 type stampRef struct {
@@ -114,19 +115,34 @@ func newPlan(ld plog.Logs) *dedupPlan {
 	return &dedupPlan{stamps: stamps}
 }
 
-// planLocked decides which records are re-deliveries, against the marks
-// as they are now. Records are taken in order: a record is kept when its
-// sequence number is above the mark and above every kept record of its key
-// before it.
-func (p *dedupPlan) planLocked(w *Writer) {
+// markView is the marks a plan is made or checked against: the writer's,
+// raised by over, the marks of the appends a group writes before the one
+// checked (commit.go), which reach the writer's only once they are written.
+// Whoever reads w.marks holds w.mu or w.marksMu; whoever changes them holds
+// both.
+type markView struct {
+	marks, over map[markKey]uint64
+}
+
+func (v markView) get(k markKey) uint64 {
+	if m, ok := v.over[k]; ok {
+		return m
+	}
+	return v.marks[k]
+}
+
+// plan decides which records are re-deliveries, against the marks of v.
+// Records are taken in order: a record is kept when its sequence number is
+// above the mark and above every kept record of its key before it.
+func (p *dedupPlan) plan(v markView) {
 	if p == nil {
 		return
 	}
-	p.base, p.high, p.skipped = map[markKey]uint64{}, map[markKey]uint64{}, 0
+	p.base, p.high, p.first, p.skipped = map[markKey]uint64{}, map[markKey]uint64{}, map[markKey]uint64{}, 0
 	for _, s := range p.stamps {
 		hi, seen := p.high[s.key]
 		if !seen {
-			hi = w.marks[s.key]
+			hi = v.get(s.key)
 			p.base[s.key] = hi
 		}
 		if s.seq <= hi {
@@ -134,25 +150,49 @@ func (p *dedupPlan) planLocked(w *Writer) {
 			p.high[s.key] = hi
 			continue
 		}
+		if _, ok := p.first[s.key]; !ok {
+			p.first[s.key] = s.seq
+		}
 		p.high[s.key] = s.seq
 	}
 }
 
-// currentLocked reports whether the marks the plan was made from are
-// unchanged.
-func (p *dedupPlan) currentLocked(w *Writer) bool {
-	for k, v := range p.base {
-		if w.marks[k] != v {
+// current reports whether planning again against v would keep the same
+// records: each mark is where the plan found it or has moved up, but stayed
+// below the first record the plan keeps of its key (another batch of the
+// same spool, stored meanwhile, ended before this one starts). Records kept
+// are above the mark and increasing, so they all stay above it, and records
+// skipped stay at or below it.
+func (p *dedupPlan) current(v markView) bool {
+	for k, base := range p.base {
+		m := v.get(k)
+		if m == base {
+			continue
+		}
+		if m < base {
+			return false
+		}
+		if first, ok := p.first[k]; ok && first <= m {
 			return false
 		}
 	}
 	return true
 }
 
-func (p *dedupPlan) applyLocked(w *Writer) {
-	for k, v := range p.high {
-		w.marks[k] = max(w.marks[k], v)
+// raise raises the marks in over to the batch's, as they will be once it is
+// written.
+func (p *dedupPlan) raise(v markView) {
+	for k, hi := range p.high {
+		v.over[k] = max(v.get(k), hi)
 	}
+}
+
+// skippedCount is how many records the plan skips; a nil plan skips none.
+func (p *dedupPlan) skippedCount() int {
+	if p == nil {
+		return 0
+	}
+	return p.skipped
 }
 
 // keep returns ld without the records the plan skips, or ld itself when it

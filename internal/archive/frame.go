@@ -15,7 +15,13 @@ import (
 //	seq     8  archive-wide frame sequence number, from 1, no gaps
 //	records 4  log records in the payload
 //	length  4  payload length
-//	payload    one zstd frame holding an OTLP ExportLogsServiceRequest
+//	payload    zstd holding an OTLP ExportLogsServiceRequest: one zstd
+//	           frame, or several one after the other (RFC 8878 §3: the
+//	           decompressed bytes are the frames' contents in order; a
+//	           protobuf message's encodings one after the other are that
+//	           message with their repeated fields joined), so the writer
+//	           puts appends that arrive together in one frame without
+//	           compressing them again (commit.go)
 //	crc     4  CRC-32C of magic..payload
 //	hash   32  SHA-256(previous frame's hash || magic..crc)
 const (
@@ -70,12 +76,27 @@ func ChainHash(prev Hash, body []byte) Hash {
 // appendFrame appends an encoded frame to dst and returns it with the frame's
 // chain hash.
 func appendFrame(dst []byte, prev Hash, seq uint64, records uint32, payload []byte) ([]byte, Hash) {
+	return appendFrameParts(dst, prev, seq, records, [][]byte{payload})
+}
+
+// frameOverhead is what a frame adds to its payload.
+const frameOverhead = frameHeaderSize + frameCRCSize + HashSize
+
+// appendFrameParts is appendFrame of a payload given in parts, which are
+// joined.
+func appendFrameParts(dst []byte, prev Hash, seq uint64, records uint32, parts [][]byte) ([]byte, Hash) {
 	start := len(dst)
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
 	dst = append(dst, frameMagic...)
 	dst = binary.BigEndian.AppendUint64(dst, seq)
 	dst = binary.BigEndian.AppendUint32(dst, records)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(len(payload)))
-	dst = append(dst, payload...)
+	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+	for _, p := range parts {
+		dst = append(dst, p...)
+	}
 	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
 	h := ChainHash(prev, dst[start:])
 	return append(dst, h[:]...), h

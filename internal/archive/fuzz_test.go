@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 // FuzzSegmentReader feeds garbage to everything that reads segment bytes:
@@ -59,7 +60,20 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	copy(bigLength[16:20], []byte{0x7f, 0xff, 0xff, 0xff})
 	// A frame with a valid CRC around a payload that is not zstd.
 	notZstd, _ := appendFrame(nil, Hash{}, 1, 1, []byte("not zstd at all"))
+	// A frame joined from two appends' zstd frames (commit.go).
+	enc, err := newEncoder()
+	require.NoError(t, err)
+	defer enc.Close()
+	var m plog.ProtoMarshaler
+	var parts [][]byte
+	for i := range 2 {
+		raw, err := m.MarshalLogs(makeLogs(fmt.Sprintf("d%d", i), "f", "joined", testEpoch, 2+i))
+		require.NoError(t, err)
+		parts = append(parts, enc.EncodeAll(raw, nil))
+	}
+	joined, _ := appendFrameParts(nil, Hash{}, 1, 5, parts)
 	seeds := map[string][]byte{
+		"joined":       joined,
 		"valid":        valid,
 		"truncated":    valid[:len(valid)-7],
 		"second-frame": valid[frames[1].Offset:],

@@ -228,8 +228,9 @@ type indexer struct {
 	b    batchIndex
 	hash keyHasher
 	// recent drops most repeats within a batch (a file name on every
-	// record) before they reach the filter.
-	recent [1024]uint64
+	// record) before they reach the filter; its length is a power of two,
+	// at most maxRecent, sized to the batch.
+	recent []uint64
 	// last holds each attribute's previous value and digest, so a value
 	// repeated from record to record is not hashed again.
 	last []lastValue
@@ -246,8 +247,18 @@ type lastValue struct {
 func newIndexer(records int) *indexer {
 	x := &indexer{}
 	x.b.keys = make([]uint64, 0, records+16)
+	n := 64
+	for n < maxRecent && n < 8*records {
+		n *= 2
+	}
+	x.recent = make([]uint64, n)
 	return x
 }
+
+// maxRecent bounds the indexer's table of recent keys (8 KiB); a small
+// batch gets a small one, since zeroing it was most of a small batch's
+// index cost.
+const maxRecent = 1024
 
 func (x *indexer) resource(res pcommon.Map) {
 	if v, ok := res.Get(DeviceAttribute); ok {
@@ -271,7 +282,7 @@ func (x *indexer) record(lr plog.LogRecord) {
 func (x *indexer) done() *batchIndex { return &x.b }
 
 func (x *indexer) add(k uint64) {
-	if slot := &x.recent[k%uint64(len(x.recent))]; *slot != k || k == 0 {
+	if slot := &x.recent[k&uint64(len(x.recent)-1)]; *slot != k || k == 0 {
 		*slot = k
 		x.b.keys = append(x.b.keys, k)
 	}

@@ -190,20 +190,21 @@ func leafData(raw []byte) ([][]byte, error) {
 	return out, err
 }
 
-// encodeHashed returns the zstd-compressed OTLP encoding of ld and appends
-// the leaf hash of every record to leaves. A large batch is hashed while it
-// is compressed (on another core when there is one), so the tree adds little
-// to an append's latency.
 // parallelHashBytes is the batch size from which encodeHashed hashes the
 // leaves beside the compression rather than before it, and the writer folds
 // them into the tree while the fsync runs rather than before it.
 const parallelHashBytes = 64 << 10
 
-func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte) ([]byte, []byte, error) {
+// encodeHashed returns the zstd-compressed OTLP encoding of ld and its size
+// before compression, appends the leaf hash of every record to leaves, and
+// calls side, which reads ld (the index's summary). A large batch is hashed
+// and summarised while it is compressed (on another core when there is one),
+// so the tree and the index add little to an append's latency.
+func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte, side func()) ([]byte, int, []byte, error) {
 	var m plog.ProtoMarshaler
 	raw, err := m.MarshalLogs(ld)
 	if err != nil {
-		return nil, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
+		return nil, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
 	}
 	var (
 		n       int
@@ -214,21 +215,23 @@ func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte
 		// A small batch hashes in less time than a goroutine takes to
 		// start and hand back.
 		leaves, n, herr = lh.appendLeaves(leaves, raw)
+		side()
 		payload = enc.EncodeAll(raw, nil)
 	} else {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
 			leaves, n, herr = lh.appendLeaves(leaves, raw)
+			side()
 		}()
 		payload = enc.EncodeAll(raw, nil)
 		<-done
 	}
 	if herr != nil {
-		return nil, leaves, fmt.Errorf("%w: %w", ErrUnencodable, herr)
+		return nil, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, herr)
 	}
 	if n != ld.LogRecordCount() {
-		return nil, leaves, fmt.Errorf("%w: %d records encoded, %d found", ErrUnencodable, ld.LogRecordCount(), n)
+		return nil, 0, leaves, fmt.Errorf("%w: %d records encoded, %d found", ErrUnencodable, ld.LogRecordCount(), n)
 	}
-	return payload, leaves, nil
+	return payload, len(raw), leaves, nil
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -113,8 +114,10 @@ type Writer struct {
 	lock  *durable.LockFile
 	codec *codec
 	frame []byte
-	// encoders holds idle zstd encoders, one per core at most.
-	encoders chan *zstd.Encoder
+	// encoders holds the idle encoders (zstd and leaf hasher), of which
+	// encodersMade exist, at most cap(encoders).
+	encoders     chan *batchEncoder
+	encodersMade atomic.Int32
 
 	// The chain: the hash and sequence number the next frame continues from,
 	// and the next segment's sequence number and previous manifest hash.
@@ -127,8 +130,13 @@ type Writer struct {
 	failed error
 
 	// marks is the highest spool sequence number stored per device and
-	// spool identity (dedup.go).
-	marks map[markKey]uint64
+	// spool identity (dedup.go), under marksMu: appends plan against them
+	// without the writer's lock. marksMu is taken alone or after mu.
+	marksMu sync.Mutex
+	marks   map[markKey]uint64
+
+	// commits is the queue of appends waiting to be written (commit.go).
+	commits commitQueue
 
 	// log is the Merkle tree, the checkpoints and the epoch keys (writer_log.go).
 	log treeState
@@ -153,9 +161,8 @@ type openSegment struct {
 	minT, maxT pcommon.Timestamp
 	index      *segmentIndex
 
-	// syncMu serialises fsyncs; synced is the size the last one covered.
-	syncMu sync.Mutex
-	synced int64
+	// sync is the segment's group fsync (commit.go).
+	sync segmentSync
 }
 
 func (s *openSegment) addTime(ts pcommon.Timestamp) {
@@ -192,7 +199,7 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 		return nil, nil, err
 	}
 	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
-		encoders: make(chan *zstd.Encoder, runtime.GOMAXPROCS(0)), marks: map[markKey]uint64{}}
+		encoders: make(chan *batchEncoder, encodersPerCore*runtime.GOMAXPROCS(0)), marks: map[markKey]uint64{}}
 	if err := w.openLog(); err != nil {
 		w.closeFiles()
 		return nil, nil, err
@@ -398,189 +405,12 @@ func (w *Writer) openSegment() error {
 	return nil
 }
 
-// Append writes ld as one or more frames at the end of the open segment and,
-// with FsyncAlways, syncs them before returning. A failed write leaves the
-// segment as it was before the call. Errors wrapping ErrUnencodable are
-// permanent.
-//
-// Concurrent appends compress in parallel, write one after the other and
-// share fsyncs: an append whose frames an earlier caller's fsync already
-// covered does not sync again.
-//
-// Records stamped by an agent's spool that the archive already holds are
-// skipped and counted in AppendResult.Skipped (dedup.go); a batch of only
-// such records writes nothing and returns once the originals are durable.
-func (w *Writer) Append(ld plog.Logs) (AppendResult, error) {
-	return w.AppendThen(ld, nil)
-}
-
-// AppendThen is Append that calls written, when not nil, once the records
-// are written (or found already stored) and only the wait for their fsync
-// is left, before that wait; it is not called when the append fails first.
-func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) {
-	var res AppendResult
-	if written == nil {
-		written = func() {}
-	}
-	if ld.LogRecordCount() == 0 {
-		return res, nil
-	}
-	var plan *dedupPlan
-	if !w.opts.StoreRedeliveries {
-		plan = newPlan(ld)
-	}
-	w.mu.Lock()
-	plan.planLocked(w)
-	w.mu.Unlock()
-	var batch *encodedBatch
-	for attempt := 1; ; attempt++ {
-		kept := plan.keep(ld)
-		if plan != nil {
-			res.Skipped = plan.skipped
-		}
-		if kept.LogRecordCount() == 0 {
-			written()
-			return res, w.syncSkipped()
-		}
-		if attempt > maxPlanAttempts {
-			// Concurrent appends of the same spool keep moving its mark:
-			// plan and encode under the lock, which cannot be outrun.
-			w.mu.Lock()
-			plan.planLocked(w)
-			kept = plan.keep(ld)
-			if plan != nil {
-				res.Skipped = plan.skipped
-			}
-			if kept.LogRecordCount() == 0 {
-				w.mu.Unlock()
-				written()
-				return res, w.syncSkipped()
-			}
-			var err error
-			if batch, err = w.encode(kept); err != nil {
-				w.mu.Unlock()
-				return res, err
-			}
-			ld = kept
-			break
-		}
-		var err error
-		if batch, err = w.encode(kept); err != nil {
-			return res, err
-		}
-		w.mu.Lock()
-		if plan == nil || plan.currentLocked(w) {
-			ld = kept
-			break
-		}
-		// Another append stored records of the same spool meanwhile.
-		plan.planLocked(w)
-		w.mu.Unlock()
-	}
-
-	// w.mu is held from here.
-	if w.failed != nil {
-		w.mu.Unlock()
-		return res, w.failed
-	}
-	if w.open == nil {
-		if err := w.openSegment(); err != nil {
-			w.mu.Unlock()
-			return res, err
-		}
-	}
-	seg := w.open
-	buf := w.frame[:0]
-	prev, next := w.prevChain, w.nextFrame
-	for i, payload := range batch.payloads {
-		buf, prev = appendFrame(buf, prev, next, batch.records[i], payload)
-		next++
-	}
-	w.frame = buf
-	if _, err := seg.f.Write(buf); err != nil {
-		err = w.rollback(fmt.Errorf("write segment %s: %w", seg.rel, err))
-		w.mu.Unlock()
-		return res, err
-	}
-	w.log.enqueue(batch.leaves)
-	seg.addTime(batch.minT)
-	seg.addTime(batch.maxT)
-	seg.index.add(batch.index)
-	seg.frames += next - w.nextFrame
-	seg.records += uint64(ld.LogRecordCount())
-	seg.size += int64(len(buf))
-	w.prevChain, w.nextFrame = prev, next
-	if plan != nil {
-		plan.applyLocked(w)
-	}
-	res.Records, res.Bytes = ld.LogRecordCount(), int64(len(buf))
-	size := seg.size
-	if seg.size >= w.opts.MaxSegmentSize {
-		// seal syncs the segment before it signs it.
-		res.Sealed = true
-		if err := w.seal(); err != nil {
-			res.Sealed, res.SealErr = false, err
-		}
-	}
-	w.mu.Unlock()
-	written()
-
-	if w.opts.Fsync != FsyncAlways || len(batch.leaves) < parallelHashBytes/HashSize/8 {
-		// (Folding a small batch takes less than starting a goroutine.)
-		w.log.fold()
-		if w.opts.Fsync != FsyncAlways {
-			return res, nil
-		}
-		if err := w.syncTo(seg, size); err != nil {
-			return AppendResult{}, err
-		}
-		return res, nil
-	}
-	// The Merkle tree takes this batch's leaves while the fsync runs.
-	folded := make(chan struct{})
-	go func() {
-		defer close(folded)
-		w.log.fold()
-	}()
-	err := w.syncTo(seg, size)
-	<-folded
-	if err != nil {
-		return AppendResult{}, err
-	}
-	return res, nil
-}
-
-// maxPlanAttempts bounds how often Append plans a batch again because a
-// concurrent append moved a mark it depends on.
-const maxPlanAttempts = 3
-
-// syncSkipped returns, for a batch whose records were all stored already,
-// once what is written is durable (with FsyncAlways): the append that wrote
-// them may still be syncing, and the batch must not be acknowledged before.
-func (w *Writer) syncSkipped() error {
-	if w.opts.Fsync != FsyncAlways {
-		return nil
-	}
-	w.mu.Lock()
-	seg, failed := w.open, w.failed
-	var target int64
-	if seg != nil {
-		target = seg.size
-	}
-	w.mu.Unlock()
-	if failed != nil {
-		return failed
-	}
-	if seg == nil {
-		return nil // sealed, and sealing synced it
-	}
-	return w.syncTo(seg, target)
-}
-
 // encodedBatch is a batch compressed into frame payloads.
 type encodedBatch struct {
-	payloads   [][]byte
-	records    []uint32
+	payloads [][]byte
+	records  []uint32
+	// raws are the payloads' sizes before compression.
+	raws       []int
 	minT, maxT pcommon.Timestamp
 	// leaves are the records' Merkle leaf hashes, 32 bytes each (leaf.go).
 	leaves []byte
@@ -588,86 +418,80 @@ type encodedBatch struct {
 }
 
 // encode compresses ld into payloads of at most maxFrameRecords records each,
-// with a pooled encoder, outside the writer's lock.
+// with a pooled encoder, outside the writer's lock. It also hashes the
+// records' leaves and summarises them for the index; for a large batch that
+// runs on another core while zstd compresses (encodeHashed).
 func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
-	var enc *zstd.Encoder
-	select {
-	case enc = <-w.encoders:
-	default:
-		var err error
-		if enc, err = newEncoder(); err != nil {
-			return nil, err
-		}
+	be, err := w.encoder()
+	if err != nil {
+		return nil, err
 	}
-	defer func() {
-		select {
-		case w.encoders <- enc:
-		default:
-			enc.Close()
-		}
-	}()
+	defer func() { w.encoders <- be }()
+	enc, lh := be.enc, be.lh
 	b := &encodedBatch{leaves: make([]byte, 0, HashSize*ld.LogRecordCount())}
-	lh := newLeafHasher()
 	ix := newIndexer(ld.LogRecordCount())
 	for _, part := range splitLogs(ld, maxFrameRecords) {
+		summarise := func() {
+			for _, rl := range part.ResourceLogs().All() {
+				ix.resource(rl.Resource().Attributes())
+				for _, sl := range rl.ScopeLogs().All() {
+					for _, lr := range sl.LogRecords().All() {
+						ix.record(lr)
+						ts := recordTime(lr)
+						if ts != 0 && (b.minT == 0 || ts < b.minT) {
+							b.minT = ts
+						}
+						b.maxT = max(b.maxT, ts)
+					}
+				}
+			}
+		}
 		var payload []byte
+		var raw int
 		var err error
-		payload, b.leaves, err = encodeHashed(enc, lh, part, b.leaves)
+		payload, raw, b.leaves, err = encodeHashed(enc, lh, part, b.leaves, summarise)
 		if err != nil {
 			return nil, err
 		}
 		b.payloads = append(b.payloads, payload)
 		b.records = append(b.records, uint32(part.LogRecordCount()))
-		for _, rl := range part.ResourceLogs().All() {
-			ix.resource(rl.Resource().Attributes())
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					ix.record(lr)
-					ts := recordTime(lr)
-					if ts != 0 && (b.minT == 0 || ts < b.minT) {
-						b.minT = ts
-					}
-					b.maxT = max(b.maxT, ts)
-				}
-			}
-		}
+		b.raws = append(b.raws, raw)
 	}
 	b.index = ix.done()
 	return b, nil
 }
 
-// syncTo makes sure seg is on stable storage up to byte target. One fsync
-// covers every append written before it started, so concurrent appenders
-// queue on syncMu and most find their bytes already synced.
-func (w *Writer) syncTo(seg *openSegment, target int64) error {
-	seg.syncMu.Lock()
-	defer seg.syncMu.Unlock()
-	if seg.synced >= target {
-		return nil
+// encodersPerCore bounds the encoders per core: a few more than one, so a
+// batch whose goroutine the scheduler parks mid-compression does not hold up
+// the others, but not one per concurrent batch (thousands on a gateway),
+// which would create and drop an encoder for most batches.
+const encodersPerCore = 2
+
+// batchEncoder is what encode needs for a batch and reuses.
+type batchEncoder struct {
+	enc *zstd.Encoder
+	lh  *leafHasher
+}
+
+// encoder returns an idle encoder, creates one while fewer than
+// cap(w.encoders) exist, or else waits for one: only so many batches can be
+// compressed at once anyway.
+func (w *Writer) encoder() (*batchEncoder, error) {
+	select {
+	case be := <-w.encoders:
+		return be, nil
+	default:
 	}
-	w.mu.Lock()
-	covered, failed := seg.size, w.failed
-	w.mu.Unlock()
-	if failed != nil {
-		return failed // a sync or seal failed since these bytes were written
+	if w.encodersMade.Add(1) > int32(cap(w.encoders)) {
+		w.encodersMade.Add(-1)
+		return <-w.encoders, nil
 	}
-	if err := seg.f.Sync(); err != nil {
-		if errors.Is(err, os.ErrClosed) {
-			// Sealed meanwhile, and sealing synced it.
-			return nil
-		}
-		// After a failed fsync the kernel may have dropped the dirty pages:
-		// nothing written since the last good sync can be trusted. Stop, so
-		// a restart recovers the segment from what is really on disk.
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		if w.failed == nil {
-			w.failed = fmt.Errorf("archive writer stopped: sync segment %s: %w", seg.rel, err)
-		}
-		return w.failed
+	enc, err := newEncoder()
+	if err != nil {
+		w.encodersMade.Add(-1)
+		return nil, err
 	}
-	seg.synced = covered
-	return nil
+	return &batchEncoder{enc: enc, lh: newLeafHasher()}, nil
 }
 
 // rollback cuts a failed write from the open segment so the next append
@@ -707,13 +531,14 @@ func (w *Writer) Seal() error {
 func (w *Writer) seal() error {
 	seg := w.open
 	if err := seg.f.Sync(); err != nil {
-		// As in syncTo: the failed fsync may have consumed the error for
+		// As in fsync: the failed fsync may have consumed the error for
 		// pages the kernel dropped, so a later one could falsely succeed.
 		if w.failed == nil {
 			w.failed = fmt.Errorf("archive writer stopped: seal %s: %w", seg.rel, err)
 		}
 		return w.failed
 	}
+	seg.sync.covered(seg.size)
 	sum, size, err := fileSHA256(w.abs(seg.rel))
 	if err != nil {
 		return fmt.Errorf("seal %s: %w", seg.rel, err)
@@ -853,7 +678,7 @@ func (w *Writer) closeFiles() {
 	}
 	w.codec.close()
 	for len(w.encoders) > 0 {
-		(<-w.encoders).Close()
+		(<-w.encoders).enc.Close()
 	}
 	_ = w.lock.Unlock()
 	w.failed = errors.New("archive writer is closed")

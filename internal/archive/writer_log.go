@@ -14,18 +14,22 @@ import (
 
 // treeState is the writer's Merkle tree and checkpoint bookkeeping.
 //
-// An append queues its leaf hashes under the writer's lock, in frame order,
-// and folds the queue into the tree after letting go of it, while its fsync
-// runs: the tree's node hashes (one per record) stay off the append's
-// critical path. Whoever reads the tree (seal, checkpoint) folds first.
+// The writer queues a group's leaf hashes under its lock, in frame order,
+// and folds the queue into the tree after letting go of it, while the
+// group's fsync runs: the tree's node hashes (one per record) stay off the
+// write's critical path. Whoever reads the tree (seal, checkpoint) folds
+// first.
 type treeState struct {
 	keys *epochKeys
 
-	// treeMu guards tree and queue; it is taken after the writer's lock,
-	// never before it.
-	treeMu sync.Mutex
-	tree   *compact.Range
-	queue  [][]byte
+	// treeMu guards tree and is held through a fold; queueMu guards queue
+	// only, so that the next group's leaves are queued while a fold runs.
+	// Both are taken after the writer's lock, never before it, and treeMu
+	// before queueMu.
+	treeMu  sync.Mutex
+	tree    *compact.Range
+	queueMu sync.Mutex
+	queue   [][]byte
 	// lastSize and lastEpoch are the newest checkpoint's.
 	lastSize, lastEpoch uint64
 	haveLast            bool
@@ -44,24 +48,39 @@ var ErrCheckpointAhead = errors.New("the archive does not extend its newest chec
 // enqueue adds a batch's leaf hashes to the tree's queue; the caller holds
 // the writer's lock, which orders batches as their frames.
 func (t *treeState) enqueue(leaves []byte) {
-	t.treeMu.Lock()
+	t.queueMu.Lock()
 	t.queue = append(t.queue, leaves)
-	t.treeMu.Unlock()
+	t.queueMu.Unlock()
 }
 
-// fold appends the queued leaf hashes to the tree.
-func (t *treeState) fold() {
-	t.treeMu.Lock()
-	t.foldLocked()
-	t.treeMu.Unlock()
-}
-
-func (t *treeState) foldLocked() {
-	for i, leaves := range t.queue {
-		appendLeafHashes(t.tree, leaves, nil)
-		t.queue[i] = nil
+// foldSoon folds the queue unless another fold is running, which then
+// folds what was queued before this call as well: an append never waits for
+// another's fold. (Whoever reads the tree folds under treeMu first.)
+func (t *treeState) foldSoon() {
+	for t.treeMu.TryLock() {
+		t.foldLocked()
+		t.treeMu.Unlock()
+		// Leaves queued while this fold ran, by appends whose TryLock
+		// failed, are folded here.
+		t.queueMu.Lock()
+		empty := len(t.queue) == 0
+		t.queueMu.Unlock()
+		if empty {
+			return
+		}
 	}
-	t.queue = t.queue[:0]
+}
+
+// foldLocked folds the queue; the caller holds treeMu, so one fold runs at
+// a time and takes the queue in order.
+func (t *treeState) foldLocked() {
+	t.queueMu.Lock()
+	queue := t.queue
+	t.queue = nil
+	t.queueMu.Unlock()
+	for _, leaves := range queue {
+		appendLeafHashes(t.tree, leaves, nil)
+	}
 }
 
 // current folds the queue and returns the tree's size and root; with head,
@@ -80,7 +99,9 @@ func (t *treeState) current(withHead bool) (uint64, []byte, *TreeHead) {
 // setTree replaces the tree (recovery, before any append).
 func (t *treeState) setTree(r *compact.Range) {
 	t.treeMu.Lock()
-	t.tree, t.queue = r, t.queue[:0]
+	t.queueMu.Lock()
+	t.tree, t.queue = r, nil
+	t.queueMu.Unlock()
 	t.treeMu.Unlock()
 }
 
@@ -212,6 +233,7 @@ func (w *Writer) signCheckpointLocked(now time.Time) error {
 			}
 			return w.failed
 		}
+		w.open.sync.covered(w.open.size)
 	}
 	cp := &Checkpoint{
 		Origin:  w.log.keys.state.Origin,
