@@ -85,7 +85,7 @@ func (l *limiter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if held := l.pending.Add(n); held > n && held > l.hardPending {
 		l.pending.Add(-n)
 		// Not permanent: the device sends the batch again.
-		return statusError{code: codes.Unavailable, err: fmt.Errorf("%w: %d records held already", ErrBusy, l.hardPending)}
+		return statusError{code: codes.Unavailable, err: fmt.Errorf("%w: the pipeline holds %d records already", ErrBusy, l.hardPending)}
 	}
 	defer l.pending.Add(-n)
 	select {
