@@ -135,7 +135,7 @@ type GatewayConfig struct {
 	// from this processor until they are acknowledged (waiting for a turn,
 	// in one, or waiting for the archive's fsync); while that many are
 	// held, another batch is refused with Unavailable (the device retries
-	// from its spool). Default 0: 65,536.
+	// from its spool). Default 0: 131,072.
 	MaxPendingRecords int `mapstructure:"max_pending_records"`
 }
 

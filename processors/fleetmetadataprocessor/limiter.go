@@ -26,12 +26,12 @@ const batchesPerCPU = 64
 // defaultMaxPendingRecords is the default bound of the records the
 // pipeline holds at once. Decoded, with the attributes an agent sends, a
 // record takes about 1.3 KB of the gateway's heap with its request's
-// buffers, so the bound is about 85 MB, beside the 10,000 device
-// connections' 450 MB. At 200,000 records/s it is a third of a second of
-// work: enough for the bursts of a fleet the gateway keeps up with, while
-// a gateway that is behind refuses rather than queue seconds of records
-// that would miss the devices' deadlines anyway.
-const defaultMaxPendingRecords = 1 << 16
+// buffers, so the bound is about 170 MB, beside the 10,000 device
+// connections' 450 MB. At 220,000 records/s it is 0.6 s of work: more than
+// the half second a device may wait for its acknowledgement, so a gateway
+// that keeps up takes its fleet's bursts, while one that is behind refuses
+// rather than queue seconds of records.
+const defaultMaxPendingRecords = 1 << 17
 
 // limiter lets a bounded number of batches through the gateway's pipeline
 // at once (this processor, pii, the alert connector, the archive). A
