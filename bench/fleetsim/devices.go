@@ -339,6 +339,12 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 				log.Printf("%s profile: %v", name, err)
 			}
 		}
+		// The runtime's memory statistics (runtime.MemStats, at the end of
+		// the text form): goroutine stacks and runtime metadata are in
+		// the RSS but not in the heap profile.
+		if err := fetch(pprofAddr, "heap?debug=1", filepath.Join(o.profile, "gateway.memstats.txt"), time.Minute); err != nil {
+			log.Printf("memory statistics: %v", err)
+		}
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		run.loadAvg = strings.Join(strings.Fields(string(b))[:3], " ")

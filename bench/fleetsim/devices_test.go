@@ -19,6 +19,42 @@ import (
 // gateway with a few devices for a few seconds, with bursts and reconnects,
 // and finds every record the gateway acknowledged in its archive, once.
 func TestDevicesEveryAckedRecordIsArchived(t *testing.T) {
+	run := runSmallFleet(t, "", 3000)
+	md, err := os.ReadFile(run.opts.out)
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "records/s into the archive")
+	svg, err := os.ReadFile(run.opts.chart)
+	require.NoError(t, err)
+	assert.Contains(t, string(svg), "<polyline")
+}
+
+// TestDevicesRefusedBatchesAreSentAgain runs the same fleet against a
+// gateway that may hold only one record at a time, so that batches are
+// refused as busy, and finds every record the gateway acknowledged in its
+// archive, once: a refused batch is sent again, and only once it is
+// acknowledged does the device go on.
+func TestDevicesRefusedBatchesAreSentAgain(t *testing.T) {
+	overlay := filepath.Join(t.TempDir(), "busy.yaml")
+	require.NoError(t, os.WriteFile(overlay, []byte(`processors:
+  fleet_metadata:
+    gateway:
+      max_pending_records: 1
+`), 0o600))
+	run := runSmallFleet(t, overlay, 12000)
+	// About 24 exports a second for 3 seconds, each held for milliseconds:
+	// some arrive while another is held.
+	assert.Positive(t, run.stats.Failed.Load(), "batches were refused as busy")
+	for _, e := range run.stats.Errors() {
+		assert.Contains(t, e.Message, "gateway busy", "the only errors are busy refusals")
+	}
+}
+
+// runSmallFleet runs 6 devices sending rate records/s in all for a few
+// seconds against the real gateway (with overlay, if not empty), with
+// bursts and reconnects, and checks that every record the gateway
+// acknowledged is in its archive, once.
+func runSmallFleet(t *testing.T, overlay string, rate float64) *deviceRun {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("runs the gateway binary (make test builds it)")
 	}
@@ -31,8 +67,8 @@ func TestDevicesEveryAckedRecordIsArchived(t *testing.T) {
 	}
 	work := t.TempDir()
 	o := defaultDeviceOptions()
-	o.bin, o.root, o.workDir = gateway, root, work
-	o.devices, o.rate, o.maxRate = 6, 3000, 2000
+	o.bin, o.root, o.workDir, o.overlay = gateway, root, work, overlay
+	o.devices, o.rate, o.maxRate = 6, rate, rate*2/3
 	o.ramp, o.warmup, o.window = time.Second, time.Second, 3*time.Second
 	o.maxRecords = 512
 	o.reconnectEvery, o.burstEvery, o.burstFor = 2*time.Second, 2*time.Second, time.Second
@@ -74,10 +110,5 @@ func TestDevicesEveryAckedRecordIsArchived(t *testing.T) {
 			require.Equal(t, 1, n, "device %s: record %d stored %d times", d.ID, seq, n)
 		}
 	}
-	md, err := os.ReadFile(o.out)
-	require.NoError(t, err)
-	assert.Contains(t, string(md), "records/s into the archive")
-	svg, err := os.ReadFile(o.chart)
-	require.NoError(t, err)
-	assert.Contains(t, string(svg), "<polyline")
+	return run
 }

@@ -31,7 +31,7 @@ var (
 	ErrAgentOnlyOption   = errors.New("is only used in agent mode")
 	ErrGatewayOnlyOption = errors.New("is only used in gateway mode")
 	ErrMaxConcurrent     = errors.New("'gateway.max_concurrent_batches' must not be negative")
-	ErrMaxWaiting        = errors.New("'gateway.max_waiting_batches' must not be negative")
+	ErrMaxPending        = errors.New("'gateway.max_pending_records' must not be negative")
 )
 
 // UnmarshalText accepts "agent" or "gateway".
@@ -131,10 +131,12 @@ type GatewayConfig struct {
 	// others wait for a turn, in arrival order. Default 0: 64 per CPU the
 	// gateway may use (GOMAXPROCS).
 	MaxConcurrentBatches int `mapstructure:"max_concurrent_batches"`
-	// MaxWaitingBatches bounds the batches that wait for a turn; while that
-	// many wait, another is refused at once with Unavailable (the device
-	// retries from its spool). Default 0: four per turn.
-	MaxWaitingBatches int `mapstructure:"max_waiting_batches"`
+	// MaxPendingRecords bounds the records the pipeline holds, decoded,
+	// from this processor until they are acknowledged (waiting for a turn,
+	// in one, or waiting for the archive's fsync); while that many are
+	// held, another batch is refused with Unavailable (the device retries
+	// from its spool). Default 0: 131,072.
+	MaxPendingRecords int `mapstructure:"max_pending_records"`
 }
 
 func createDefaultConfig() *Config {
@@ -176,8 +178,8 @@ func (cfg *Config) Validate() error {
 	if cfg.Gateway.MaxConcurrentBatches < 0 {
 		return ErrMaxConcurrent
 	}
-	if cfg.Gateway.MaxWaitingBatches < 0 {
-		return ErrMaxWaiting
+	if cfg.Gateway.MaxPendingRecords < 0 {
+		return ErrMaxPending
 	}
 	for k := range cfg.Labels {
 		if k == "" {

@@ -25,7 +25,7 @@ func TestLoadConfig(t *testing.T) {
 	agent.DeviceFile = DeviceFileConfig{Path: "/etc/fleetlog/device.yaml", CheckInterval: 30 * time.Second}
 	gateway := createDefaultConfig()
 	gateway.Mode = ModeGateway
-	gateway.Gateway = GatewayConfig{ID: "gw-eu-1", RejectMismatch: true, MaxConcurrentBatches: 16, MaxWaitingBatches: 200}
+	gateway.Gateway = GatewayConfig{ID: "gw-eu-1", RejectMismatch: true, MaxConcurrentBatches: 16, MaxPendingRecords: 50000}
 
 	tests := []struct {
 		name    string
@@ -41,7 +41,7 @@ func TestLoadConfig(t *testing.T) {
 		{name: "agent_with_gateway", wantErr: ErrGatewayOnlyOption, key: "'gateway'"},
 		{name: "empty_label", wantErr: ErrEmptyLabelKey, key: "'labels'"},
 		{name: "negative_concurrency", wantErr: ErrMaxConcurrent, key: "'gateway.max_concurrent_batches'"},
-		{name: "negative_waiting", wantErr: ErrMaxWaiting, key: "'gateway.max_waiting_batches'"},
+		{name: "negative_pending", wantErr: ErrMaxPending, key: "'gateway.max_pending_records'"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -35,7 +35,7 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 		if err != nil {
 			return nil, err
 		}
-		p.limiter = newLimiter(proc, c.Gateway.MaxConcurrentBatches, c.Gateway.MaxWaitingBatches)
+		p.limiter = newLimiter(proc, c.Gateway.MaxConcurrentBatches, c.Gateway.MaxPendingRecords)
 		return p.limiter, nil
 	}
 	p := newAgentProcessor(c, set, os.LookupEnv, os.Hostname)

@@ -87,29 +87,57 @@ func TestLimiterDefaultIsPerCPU(t *testing.T) {
 	t.Parallel()
 	l := newLimiter(&blockingLogs{}, 0, 0)
 	assert.Equal(t, batchesPerCPU*runtime.GOMAXPROCS(0), cap(l.slots))
-	assert.Equal(t, int64(waitingPerTurn*cap(l.slots)), l.maxWaiting)
+	assert.Equal(t, int64(defaultMaxPendingRecords), l.maxPending)
 }
 
-func TestLimiterRefusesWhenTooManyWait(t *testing.T) {
+// logsWith returns a batch of n records.
+func logsWith(n int) plog.Logs {
+	ld := plog.NewLogs()
+	lrs := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty().LogRecords()
+	for range n {
+		lrs.AppendEmpty().Body().SetStr("x")
+	}
+	return ld
+}
+
+func TestLimiterBoundsPendingRecords(t *testing.T) {
 	t.Parallel()
 	next := &blockingLogs{release: make(chan struct{})}
-	l := newLimiter(next, 1, 2)
+	// Busy at 8 records held; a batch read meanwhile is taken up to 10.
+	l := newLimiter(next, 1, 8)
 	errs := make(chan error, 3)
-	for range 3 {
-		go func() { errs <- l.ConsumeLogs(context.Background(), plog.NewLogs()) }()
+	for _, n := range []int{4, 4} {
+		go func() { errs <- l.ConsumeLogs(context.Background(), logsWith(n)) }()
 	}
-	// One inside, two waiting: the next is refused at once.
-	require.Eventually(t, func() bool { return next.inside.Load() == 1 && l.waiting.Load() == 2 }, 5*time.Second, time.Millisecond)
-	err := l.ConsumeLogs(context.Background(), plog.NewLogs())
+	require.Eventually(t, func() bool { return next.inside.Load() == 1 && l.pending.Load() == 8 }, 5*time.Second, time.Millisecond)
+	assert.True(t, l.busy(), "the gatekeeper refuses before reading")
+	go func() { errs <- l.ConsumeLogs(context.Background(), logsWith(2)) }()
+	require.Eventually(t, func() bool { return l.pending.Load() == 10 }, 5*time.Second, time.Millisecond)
+
+	err := l.ConsumeLogs(context.Background(), logsWith(1))
 	require.ErrorIs(t, err, ErrBusy)
 	assert.Equal(t, codes.Unavailable, status.Code(err), "the device retries")
+	assert.Equal(t, int64(10), l.pending.Load(), "a refused batch holds nothing")
 	for range 3 {
 		next.release <- struct{}{}
 	}
 	for range 3 {
 		require.NoError(t, <-errs)
 	}
-	assert.Zero(t, l.waiting.Load())
+	assert.Zero(t, l.pending.Load())
+	assert.False(t, l.busy())
+}
+
+func TestLimiterTakesALargeBatchWhenIdle(t *testing.T) {
+	t.Parallel()
+	next := &blockingLogs{release: make(chan struct{})}
+	l := newLimiter(next, 1, 2)
+	done := make(chan error, 1)
+	go func() { done <- l.ConsumeLogs(context.Background(), logsWith(5)) }()
+	require.Eventually(t, func() bool { return next.inside.Load() == 1 }, 5*time.Second, time.Millisecond)
+	require.ErrorIs(t, l.ConsumeLogs(context.Background(), logsWith(1)), ErrBusy)
+	next.release <- struct{}{}
+	require.NoError(t, <-done)
 }
 
 // releasingLogs gives its turn back (as the archive does once only the
@@ -166,12 +194,12 @@ func (g *gate) get() func() bool {
 }
 
 // The pipeline's front door learns at start how to ask whether too many
-// batches wait, and forgets at shutdown.
+// records are held, and forgets at shutdown.
 func TestGatewayTellsTheGateWhenBusy(t *testing.T) {
 	t.Parallel()
 	cfg := createDefaultConfig()
 	cfg.Mode = ModeGateway
-	cfg.Gateway = GatewayConfig{ID: "gw-1", MaxConcurrentBatches: 1, MaxWaitingBatches: 1}
+	cfg.Gateway = GatewayConfig{ID: "gw-1", MaxConcurrentBatches: 1, MaxPendingRecords: 2}
 	next := &blockingLogs{release: make(chan struct{})}
 	p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, next)
 	require.NoError(t, err)
@@ -184,9 +212,9 @@ func TestGatewayTellsTheGateWhenBusy(t *testing.T) {
 	ctx := authenticated(authData{fleetattr.DeviceID: "atm-1"})
 	errs := make(chan error, 2)
 	for range 2 {
-		go func() { errs <- p.ConsumeLogs(ctx, plog.NewLogs()) }()
+		go func() { errs <- p.ConsumeLogs(ctx, logsWith(1)) }()
 	}
-	// One batch inside, one waiting: as many as may wait.
+	// One batch inside, one waiting: as many records held as may be.
 	require.Eventually(t, busy, 5*time.Second, time.Millisecond)
 	for range 2 {
 		next.release <- struct{}{}
