@@ -32,7 +32,7 @@ const Level = zstd.SpeedFastest
 // memory. Every request is a frame of its own, and what repeats in a batch
 // (attribute keys and values, the observed time, the scope) repeats from
 // one record to the next, a few hundred bytes back: on 2048-record batches
-// of the benchmark workload a 64 KiB window takes about 9% less encoder CPU
+// of the benchmark workload a 64 KiB window takes about 8% less encoder CPU
 // than 512 KiB and gives about 1% fewer bytes (zstd's block is the window
 // when that is smaller, and the smaller blocks' tables fit the records
 // better); at 32 KiB the output grows again (BenchmarkWindows).
