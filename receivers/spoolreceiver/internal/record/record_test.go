@@ -193,6 +193,18 @@ func TestSharedAttributesAreCopied(t *testing.T) {
 	require.NoError(t, dec.Decode(Spooled{Shared: sharedA, Payload: recA}))
 	again := dec.Logs().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
 	assert.Equal(t, wantA, again)
+
+	// Nothing decoded points into the buffer the shared part was read
+	// from, which the spool reuses.
+	c := &Entry{Observed: 1, Attributes: map[string]any{"b": []byte("raw"), "s": "str"}, BodyBytes: []byte("3")}
+	buf := AppendShared(nil, c)
+	require.NoError(t, dec.Decode(Spooled{Shared: buf, Payload: AppendRecord(nil, c)}))
+	first3 := dec.Logs()
+	clear(buf)
+	require.NoError(t, dec.Decode(Spooled{Shared: AppendShared(nil, c), Payload: AppendRecord(nil, c)}))
+	wantC := map[string]any{"b": []byte("raw"), "s": "str"}
+	assert.Equal(t, wantC, first3.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw())
+	assert.Equal(t, wantC, dec.Logs().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw())
 	second := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1).Attributes().AsRaw()
 	assert.Equal(t, wantA, second)
 }
