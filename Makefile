@@ -49,18 +49,23 @@ generate: $(MDATAGEN)
 
 # The builder regenerates build/fleetlog (sources, go.mod) and compiles it; the
 # Go build cache makes an unchanged rebuild take seconds.
+# It links edge_runtime's memory_limit default of 32MiB (the agent build's
+# is 18MiB: see extensions/edgeruntimeextension/README.md).
+FLEETLOG_LDFLAGS := -s -w -X github.com/fleetlog/fleetlog/extensions/edgeruntimeextension.buildMemoryLimitMiB=32
+
 bin/fleetlog: $(BUILDER) builder-config.yaml go.mod $(shell find receivers processors exporters extensions connectors confmap internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin
-	$(BUILDER) --config builder-config.yaml
+	$(BUILDER) --config builder-config.yaml --ldflags '$(FLEETLOG_LDFLAGS)'
 	cp build/fleetlog/fleetlog $@
 
 # The agent-only build: the components the agent role config uses, nothing
 # else. As the build for small devices it links edge_runtime's gc_percent
-# default of 50 (see extensions/edgeruntimeextension/README.md); -s -w are the
+# default of 50 and memory_limit default of 18MiB (see
+# extensions/edgeruntimeextension/README.md); -s -w are the
 # builder's own defaults, which --ldflags replaces.
 agent: bin/fleetlog-agent
 
-AGENT_LDFLAGS := -s -w -X github.com/fleetlog/fleetlog/extensions/edgeruntimeextension.buildGCPercent=50
+AGENT_LDFLAGS := -s -w -X github.com/fleetlog/fleetlog/extensions/edgeruntimeextension.buildGCPercent=50 -X github.com/fleetlog/fleetlog/extensions/edgeruntimeextension.buildMemoryLimitMiB=18
 
 bin/fleetlog-agent: $(BUILDER) distributions/agent/builder-config.yaml go.mod $(shell find receivers processors exporters extensions confmap internal -name '*.go' 2>/dev/null)
 	@mkdir -p build bin

@@ -31,6 +31,25 @@ func parseGCPercent(linked string) int {
 	return n
 }
 
+// buildMemoryLimitMiB is memory_limit's default for this binary in MiB,
+// set at link time like buildGCPercent: the agent-only build links 18,
+// bin/fleetlog 32. A limit suits a binary's own live heap, not the config:
+// the agent build keeps about 6 MiB live while it catches up, bin/fleetlog
+// about 10 MiB and more runtime metadata, so a limit that costs the agent
+// build no measurable CPU makes bin/fleetlog collect without pause. It is
+// never written after link time.
+var buildMemoryLimitMiB string
+
+// parseMemoryLimitMiB reads a linked memory_limit in MiB as bytes; 0 when
+// unset or invalid.
+func parseMemoryLimitMiB(linked string) helper.ByteSize {
+	n, err := strconv.Atoi(linked)
+	if err != nil || n < minMemoryLimit>>20 || n > 1<<20 {
+		return 0
+	}
+	return helper.ByteSize(int64(n) << 20)
+}
+
 // minGCPercent is the smallest gc_percent accepted: below it the collector
 // spends most of its time collecting.
 const minGCPercent = 10
@@ -63,8 +82,8 @@ type Config struct {
 	GCPercent int `mapstructure:"gc_percent"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT): as
 	// the heap, stacks and runtime metadata near it, the garbage collector
-	// runs more often. It does not cover the mapped binary. Default 0: no
-	// limit.
+	// runs more often. It does not cover the mapped binary. Default: 18MiB
+	// in the agent-only build, 32MiB in bin/fleetlog, else 0 (no limit).
 	MemoryLimit helper.ByteSize `mapstructure:"memory_limit"`
 	// ReleaseStartupMemory returns the heap start-up freed to the operating
 	// system and drops the process's mappings of the binary's read-only
@@ -84,6 +103,7 @@ type Config struct {
 func createDefaultConfig() *Config {
 	return &Config{
 		GCPercent:                 parseGCPercent(buildGCPercent),
+		MemoryLimit:               parseMemoryLimitMiB(buildMemoryLimitMiB),
 		ReleaseStartupMemory:      true,
 		ReleaseStartupMemoryAfter: defaultSettle,
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/stanza/operator/helper"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -67,5 +68,16 @@ func TestDefaultGCPercentComesFromTheBuild(t *testing.T) {
 		want   int
 	}{{"", 0}, {"50", 50}, {"abc", 0}, {"5", 0}, {"-1", 0}} {
 		assert.Equal(t, tt.want, parseGCPercent(tt.linked), "linked %q", tt.linked)
+	}
+}
+
+func TestDefaultMemoryLimitComesFromTheBuild(t *testing.T) {
+	t.Parallel()
+	assert.Zero(t, createDefaultConfig().MemoryLimit, "a build that links no value sets no limit")
+	for _, tt := range []struct {
+		linked string
+		want   helper.ByteSize
+	}{{"", 0}, {"18", 18 << 20}, {"32", 32 << 20}, {"abc", 0}, {"7", 0}, {"-1", 0}, {"18MiB", 0}} {
+		assert.Equal(t, tt.want, parseMemoryLimitMiB(tt.linked), "linked %q", tt.linked)
 	}
 }

@@ -69,7 +69,7 @@ func TestShutdownWithoutStart(t *testing.T) {
 	assert.Equal(t, procs, runtime.GOMAXPROCS(0))
 }
 
-func TestReadyReleasesAtOnceAndAfterSettling(t *testing.T) {
+func TestReleasesAtStartAtReadyAndAfterSettling(t *testing.T) {
 	core, logs := observer.New(zap.InfoLevel)
 	cfg := &Config{ReleaseStartupMemory: true, ReleaseStartupMemoryAfter: 20 * time.Millisecond}
 	e := newEdgeRuntime(cfg, zap.New(core), env(nil))
@@ -84,11 +84,11 @@ func TestReadyReleasesAtOnceAndAfterSettling(t *testing.T) {
 		}
 		return when
 	}
-	assert.Equal(t, []string{"pipelines started"}, released())
-	require.Eventually(t, func() bool { return len(released()) == 2 }, 5*time.Second, 5*time.Millisecond)
-	assert.Equal(t, []string{"pipelines started", "pipelines settled"}, released())
+	assert.Equal(t, []string{"extensions starting", "pipelines started"}, released())
+	require.Eventually(t, func() bool { return len(released()) == 3 }, 5*time.Second, 5*time.Millisecond)
+	assert.Equal(t, []string{"extensions starting", "pipelines started", "pipelines settled"}, released())
 	require.NoError(t, e.Shutdown(context.Background()))
-	assert.Len(t, released(), 2)
+	assert.Len(t, released(), 3)
 }
 
 func TestShutdownCancelsThePendingRelease(t *testing.T) {
@@ -97,7 +97,7 @@ func TestShutdownCancelsThePendingRelease(t *testing.T) {
 	require.NoError(t, e.Start(context.Background(), componenttest.NewNopHost()))
 	require.NoError(t, e.Ready())
 	require.NoError(t, e.Shutdown(context.Background()), "returns without waiting for the hour")
-	assert.Equal(t, 1, logs.FilterMessage("released start-up memory").Len())
+	assert.Equal(t, 2, logs.FilterMessage("released start-up memory").Len(), "at Start and at Ready")
 }
 
 func TestReleaseOff(t *testing.T) {

@@ -326,8 +326,10 @@ type Decoder struct {
 	spoolID  string // the identity on sl's scope, if stamped
 	started  bool
 	// shared is the last shared part found well-formed: records of one
-	// input repeat it, so it is checked once.
+	// input repeat it, so it is checked once, and its attributes are
+	// decoded once, into attrs, which each of its records gets a copy of.
 	shared []byte
+	attrs  pcommon.Map
 	// expect is how many records the caller said it decodes into this
 	// plog.Logs, count how many it did: the first ScopeLogs makes room for
 	// them at once.
@@ -342,7 +344,7 @@ func NewDecoder() *Decoder {
 // Logs returns what was decoded so far and starts a new plog.Logs.
 func (d *Decoder) Logs() plog.Logs {
 	l := d.logs
-	*d = Decoder{logs: plog.NewLogs(), strs: d.strs, shared: d.shared[:0]}
+	*d = Decoder{logs: plog.NewLogs(), strs: d.strs, shared: d.shared, attrs: d.attrs}
 	return l
 }
 
@@ -386,17 +388,21 @@ func (d *Decoder) decode(in Spooled, spoolID string, seq uint64) error {
 	if sh.err != nil {
 		return sh.err
 	}
-	attrs := sh.b
-	if !bytes.Equal(in.Shared, d.shared) {
-		ar := reader{b: attrs}
-		ar.skipMap(0)
+	if len(d.shared) == 0 || !bytes.Equal(in.Shared, d.shared) {
+		// Decoded into a map of its own first: a malformed part appends
+		// nothing to the output.
+		attrs := pcommon.NewMap()
+		ar := reader{b: sh.b, strs: d.strs}
+		ar.mapInto(attrs, 0)
 		if ar.err == nil && len(ar.b) != 0 {
 			ar.err = fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(ar.b))
 		}
 		if ar.err != nil {
+			d.shared = d.shared[:0]
 			return ar.err
 		}
 		d.shared = append(d.shared[:0], in.Shared...)
+		d.attrs = attrs
 	}
 
 	r := reader{b: in.Payload}
@@ -439,11 +445,15 @@ func (d *Decoder) decode(in Spooled, spoolID string, seq uint64) error {
 		return err
 	}
 	out := d.next(resAttrs, newResource, res, scope, spoolID)
-	ar := reader{b: attrs, strs: d.strs}
-	if spoolID != "" {
-		ar.extra = 1
+	if n := d.attrs.Len(); n > 0 || spoolID != "" {
+		// Room for the stamp too, so that adding it does not grow the map
+		// again (CopyTo keeps the capacity it finds).
+		if spoolID != "" {
+			n++
+		}
+		out.Attributes().EnsureCapacity(n)
+		d.attrs.CopyTo(out.Attributes())
 	}
-	ar.mapInto(out.Attributes(), 0)
 	if spoolID != "" {
 		spoolstamp.StampSeq(out.Attributes(), seq)
 	}

@@ -143,6 +143,72 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestSharedAttributesAreCopied decodes records whose shared parts repeat,
+// change and come back, with a malformed one between them: each record gets
+// its shared part's attributes as a map of its own.
+func TestSharedAttributesAreCopied(t *testing.T) {
+	t.Parallel()
+	a := &Entry{Observed: 1, Attributes: map[string]any{"log.file.name": "a.log", "n": map[string]any{"k": "v"}}, BodyBytes: []byte("1")}
+	b := &Entry{Observed: 1, Attributes: map[string]any{"log.file.name": "b.log"}, BodyBytes: []byte("2")}
+	sharedA, sharedB := AppendShared(nil, a), AppendShared(nil, b)
+	recA, recB := AppendRecord(nil, a), AppendRecord(nil, b)
+	dec := NewDecoder()
+	for _, in := range []struct {
+		Spooled
+		bad bool
+	}{
+		{Spooled: Spooled{Shared: sharedA, Payload: recA}},
+		{Spooled: Spooled{Shared: sharedA, Payload: recA}},
+		{Spooled: Spooled{Shared: sharedB, Payload: recB}},
+		{Spooled: Spooled{Shared: sharedA[:len(sharedA)-1], Payload: recA}, bad: true},
+		{Spooled: Spooled{Shared: sharedA, Payload: recA}},
+	} {
+		err := dec.Decode(in.Spooled)
+		if in.bad {
+			require.ErrorIs(t, err, ErrTruncated)
+			continue
+		}
+		require.NoError(t, err)
+	}
+	logs := dec.Logs()
+	require.Equal(t, 4, logs.LogRecordCount())
+	var got []map[string]any
+	for i := range logs.ResourceLogs().Len() {
+		sls := logs.ResourceLogs().At(i).ScopeLogs()
+		for j := range sls.Len() {
+			recs := sls.At(j).LogRecords()
+			for k := range recs.Len() {
+				got = append(got, recs.At(k).Attributes().AsRaw())
+			}
+		}
+	}
+	wantA, wantB := map[string]any{"log.file.name": "a.log", "n": map[string]any{"k": "v"}}, map[string]any{"log.file.name": "b.log"}
+	assert.Equal(t, []map[string]any{wantA, wantA, wantB, wantA}, got)
+
+	// Changing one record's attributes leaves the others alone.
+	first := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes()
+	first.PutStr("log.file.name", "changed")
+	n, _ := first.Get("n")
+	n.Map().PutStr("k", "changed")
+	require.NoError(t, dec.Decode(Spooled{Shared: sharedA, Payload: recA}))
+	again := dec.Logs().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, wantA, again)
+
+	// Nothing decoded points into the buffer the shared part was read
+	// from, which the spool reuses.
+	c := &Entry{Observed: 1, Attributes: map[string]any{"b": []byte("raw"), "s": "str"}, BodyBytes: []byte("3")}
+	buf := AppendShared(nil, c)
+	require.NoError(t, dec.Decode(Spooled{Shared: buf, Payload: AppendRecord(nil, c)}))
+	first3 := dec.Logs()
+	clear(buf)
+	require.NoError(t, dec.Decode(Spooled{Shared: AppendShared(nil, c), Payload: AppendRecord(nil, c)}))
+	wantC := map[string]any{"b": []byte("raw"), "s": "str"}
+	assert.Equal(t, wantC, first3.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw())
+	assert.Equal(t, wantC, dec.Logs().ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw())
+	second := logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(1).Attributes().AsRaw()
+	assert.Equal(t, wantA, second)
+}
+
 func TestDeepNestingIsBounded(t *testing.T) {
 	t.Parallel()
 	var v any = "leaf"
