@@ -90,17 +90,19 @@ func (f *fleet) waitAtGateway(t *testing.T, marker string) {
 }
 
 // TestAgentToGateway runs the agent role from both binaries: bin/fleetlog
-// and the agent-only bin/fleetlog-agent, which links its own GC default.
+// and the agent-only bin/fleetlog-agent, which link their own GC and memory
+// limit defaults.
 func TestAgentToGateway(t *testing.T) {
 	for _, tc := range []struct {
-		agentBin string
-		gogc     int
-	}{{"fleetlog", 100}, {"fleetlog-agent", 50}} {
-		t.Run(tc.agentBin, func(t *testing.T) { testAgentToGateway(t, tc.agentBin, tc.gogc) })
+		agentBin   string
+		gogc       int
+		memLimitMi int
+	}{{"fleetlog", 100, 32}, {"fleetlog-agent", 50, 18}} {
+		t.Run(tc.agentBin, func(t *testing.T) { testAgentToGateway(t, tc.agentBin, tc.gogc, tc.memLimitMi) })
 	}
 }
 
-func testAgentToGateway(t *testing.T, agentBin string, gogc int) {
+func testAgentToGateway(t *testing.T, agentBin string, gogc, memLimitMi int) {
 	f := startFleetWithAgent(t, agentBin)
 	sent := 0
 
@@ -138,7 +140,7 @@ func testAgentToGateway(t *testing.T, agentBin string, gogc int) {
 		// the binary's pages mapped again.
 		out := f.agent.Out.String()
 		if os.Getenv("GOMAXPROCS") == "" && os.Getenv("GOGC") == "" && os.Getenv("GOMEMLIMIT") == "" {
-			assert.Contains(t, out, fmt.Sprintf(`"gomaxprocs": 1, "gogc": %d, "gomemlimit": 33554432`, gogc))
+			assert.Contains(t, out, fmt.Sprintf(`"gomaxprocs": 1, "gogc": %d, "gomemlimit": %d`, gogc, memLimitMi<<20))
 		}
 		assert.Contains(t, out, "released start-up memory")
 		assert.Contains(t, out, `"when": "pipelines started"`)
