@@ -174,9 +174,13 @@ func BenchmarkQueryScan(b *testing.B) {
 // BenchmarkIngestParallel appends small batches (20 records, as many
 // devices' exports would arrive) from concurrent callers with fsync on every
 // append; fsyncs are shared between callers.
-func BenchmarkIngestParallel(b *testing.B) {
+func BenchmarkIngestParallel(b *testing.B) { benchIngestParallel(b, FsyncAlways) }
+
+// benchIngestParallel appends 20-record batches from 8 callers per core
+// with the given fsync policy.
+func benchIngestParallel(b *testing.B, fsync FsyncPolicy) {
 	_, key := newKey(b)
-	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: fsync})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -260,27 +264,7 @@ func BenchmarkIngestVsPlainFile(b *testing.B) {
 // BenchmarkIngestParallelCPU is BenchmarkIngestParallel without fsync
 // (FsyncOnSeal): the CPU and the serialisation of concurrent small appends,
 // without the disk's latency.
-func BenchmarkIngestParallelCPU(b *testing.B) {
-	_, key := newKey(b)
-	w, _, err := Open(Options{Dir: b.TempDir(), Key: key, MaxSegmentSize: 64 << 20, MaxSegmentAge: time.Hour, Fsync: FsyncOnSeal})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer w.Close()
-	small := makeLogs("atm-0001", "atms", "sshd[812]: Accepted publickey for ops from 10.1.2.3 port 52144 ssh2", testEpoch, 20)
-	b.SetBytes(int64(otlpSize(small)))
-	b.SetParallelism(8)
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		for pb.Next() {
-			if _, err := w.Append(small); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N*20)/b.Elapsed().Seconds(), "records/s")
-}
+func BenchmarkIngestParallelCPU(b *testing.B) { benchIngestParallel(b, FsyncOnSeal) }
 
 // BenchmarkIngestFleet is the gateway's write path under many devices: 128
 // concurrent callers (the gateway's default bound of batches in its pipeline
