@@ -41,6 +41,17 @@ var errBadOTLP = errors.New("not an OTLP logs request")
 // leafSink receives the parts of one record's leaf data, in order.
 type leafSink func(rlOther, slOther [][]byte, record []byte) error
 
+// otherFields appends to dst every field of msg but those numbered skip.
+func otherFields(msg []byte, skip protowire.Number, dst [][]byte) ([][]byte, error) {
+	err := eachField(msg, func(num protowire.Number, field, _ []byte) error {
+		if num != skip {
+			dst = append(dst, field)
+		}
+		return nil
+	})
+	return dst, err
+}
+
 // walkLeaves calls sink with the parts of every record of the encoded
 // ExportLogsServiceRequest raw, in order. The slices alias raw.
 func walkLeaves(raw []byte, sink leafSink) error {
@@ -49,26 +60,16 @@ func walkLeaves(raw []byte, sink leafSink) error {
 		if num != fieldResourceLogs {
 			return nil
 		}
-		rlOther = rlOther[:0]
-		if err := eachField(rl, func(num protowire.Number, field, _ []byte) error {
-			if num != fieldScopeLogs {
-				rlOther = append(rlOther, field)
-			}
-			return nil
-		}); err != nil {
+		var err error
+		if rlOther, err = otherFields(rl, fieldScopeLogs, rlOther[:0]); err != nil {
 			return err
 		}
 		return eachField(rl, func(num protowire.Number, _, sl []byte) error {
 			if num != fieldScopeLogs {
 				return nil
 			}
-			slOther = slOther[:0]
-			if err := eachField(sl, func(num protowire.Number, field, _ []byte) error {
-				if num != fieldLogRecords {
-					slOther = append(slOther, field)
-				}
-				return nil
-			}); err != nil {
+			var err error
+			if slOther, err = otherFields(sl, fieldLogRecords, slOther[:0]); err != nil {
 				return err
 			}
 			return eachField(sl, func(num protowire.Number, _, lr []byte) error {
