@@ -92,6 +92,33 @@ func TestPeerConfigsAccepted(t *testing.T) {
 	logFile := filepath.Join(work, "workload.log")
 	require.NoError(t, os.WriteFile(logFile, nil, 0o600))
 
+	eachPeer(t, "check the config of", func(t *testing.T, name string, p *peer.Peer) {
+		dir := filepath.Join(work, name)
+		params := peer.Params{
+			LogFile: logFile, Port: 6514, DeviceID: fixture.DeviceID,
+			CAFile:   filepath.Join(certs.DeviceDir, "ca.pem"),
+			CertFile: filepath.Join(certs.DeviceDir, "cert.pem"),
+			KeyFile:  filepath.Join(certs.DeviceDir, "key.pem"),
+			WorkDir:  dir, QueueDir: filepath.Join(dir, "queue"),
+		}
+		require.NoError(t, fixture.PrivateDir(params.QueueDir))
+		conf := filepath.Join(dir, name+".conf")
+		require.NoError(t, p.Render("configs", conf, params))
+		require.NoError(t, p.Check(conf))
+		assert.Contains(t, p.Version(), name, "the daemon names itself and its version")
+
+		// And the check is real: a misspelt setting is rejected.
+		b, err := os.ReadFile(conf)
+		require.NoError(t, err)
+		bad := filepath.Join(dir, "bad.conf")
+		require.NoError(t, os.WriteFile(bad, append(b, []byte("\nnot_a_directive(\n")...), 0o600))
+		assert.Error(t, p.Check(bad))
+	})
+}
+
+// eachPeer runs fn, in parallel, for each syslog peer installed here, and
+// skips, saying what it cannot do, for one that is absent.
+func eachPeer(t *testing.T, what string, fn func(t *testing.T, name string, p *peer.Peer)) {
 	for _, tt := range []struct {
 		name string
 		find func(string) (*peer.Peer, error)
@@ -100,29 +127,10 @@ func TestPeerConfigsAccepted(t *testing.T) {
 			t.Parallel()
 			p, err := tt.find("")
 			if errors.Is(err, peer.ErrAbsent) {
-				t.Skipf("cannot check the %s config: %v", tt.name, err)
+				t.Skipf("cannot %s %s: %v", what, tt.name, err)
 			}
 			require.NoError(t, err)
-			dir := filepath.Join(work, tt.name)
-			params := peer.Params{
-				LogFile: logFile, Port: 6514, DeviceID: fixture.DeviceID,
-				CAFile:   filepath.Join(certs.DeviceDir, "ca.pem"),
-				CertFile: filepath.Join(certs.DeviceDir, "cert.pem"),
-				KeyFile:  filepath.Join(certs.DeviceDir, "key.pem"),
-				WorkDir:  dir, QueueDir: filepath.Join(dir, "queue"),
-			}
-			require.NoError(t, fixture.PrivateDir(params.QueueDir))
-			conf := filepath.Join(dir, tt.name+".conf")
-			require.NoError(t, p.Render("configs", conf, params))
-			require.NoError(t, p.Check(conf))
-			assert.Contains(t, p.Version(), tt.name, "the daemon names itself and its version")
-
-			// And the check is real: a misspelt setting is rejected.
-			b, err := os.ReadFile(conf)
-			require.NoError(t, err)
-			bad := filepath.Join(dir, "bad.conf")
-			require.NoError(t, os.WriteFile(bad, append(b, []byte("\nnot_a_directive(\n")...), 0o600))
-			assert.Error(t, p.Check(bad))
+			fn(t, tt.name, p)
 		})
 	}
 }
@@ -142,28 +150,17 @@ func TestPeersForwardTheWorkload(t *testing.T) {
 	require.NoError(t, err)
 	o := options{configDir: "configs", lines: lines, timeout: time.Minute, stall: 5 * time.Second}
 
-	for _, tt := range []struct {
-		name string
-		find func(string) (*peer.Peer, error)
-	}{{"rsyslog", peer.Rsyslog}, {"syslog-ng", peer.SyslogNG}} {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			p, err := tt.find("")
-			if errors.Is(err, peer.ErrAbsent) {
-				t.Skipf("cannot run %s: %v", tt.name, err)
-			}
-			require.NoError(t, err)
-			pipe := pipeline{key: tt.name, name: tt.name, bin: p.Bin, peer: p}
-			r, err := runOnce(context.Background(), o, pipe, certs, logFile, 1, work)
-			require.NoError(t, err)
-			t.Logf("%s: %d records, %d lost, %d duplicated, %.2f s CPU, %s MiB peak RSS, %s MiB written",
-				tt.name, r.Records, r.Lost, r.Duplicated, r.CPU.Seconds(), report.MiB(r.PeakRSS), report.MiB(r.DiskWrite))
-			// How many arrive is the peer's to answer, and the benchmark's
-			// to report; here the way there is tested.
-			assert.Positive(t, r.Records)
-			assert.GreaterOrEqual(t, r.Records-r.Duplicated+r.Lost, int64(lines), "every line is received or counted lost")
-			assert.Positive(t, r.PeakRSS)
-			assert.Positive(t, r.Leaked, "the peers redact nothing")
-		})
-	}
+	eachPeer(t, "run", func(t *testing.T, name string, p *peer.Peer) {
+		pipe := pipeline{key: name, name: name, bin: p.Bin, peer: p}
+		r, err := runOnce(context.Background(), o, pipe, certs, logFile, 1, work)
+		require.NoError(t, err)
+		t.Logf("%s: %d records, %d lost, %d duplicated, %.2f s CPU, %s MiB peak RSS, %s MiB written",
+			name, r.Records, r.Lost, r.Duplicated, r.CPU.Seconds(), report.MiB(r.PeakRSS), report.MiB(r.DiskWrite))
+		// How many arrive is the peer's to answer, and the benchmark's
+		// to report; here the way there is tested.
+		assert.Positive(t, r.Records)
+		assert.GreaterOrEqual(t, r.Records-r.Duplicated+r.Lost, int64(lines), "every line is received or counted lost")
+		assert.Positive(t, r.PeakRSS)
+		assert.Positive(t, r.Leaked, "the peers redact nothing")
+	})
 }
