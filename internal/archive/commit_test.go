@@ -351,28 +351,11 @@ func TestGroupCommitAcrossSeals(t *testing.T) {
 	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 8 << 10, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
 	require.NoError(t, err)
 	const workers, appends, perAppend = 12, 20, 15
-	var wg sync.WaitGroup
-	var sealed sync.Map
-	for g := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range appends {
-				res, err := w.Append(makeLogs(fmt.Sprintf("dev-%d", g), "f", fmt.Sprintf("g%d-%d", g, i), testEpoch, perAppend))
-				assert.NoError(t, err)
-				if res.Sealed {
-					sealed.Store(fmt.Sprintf("g%d-%d", g, i), true)
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	n := appendConcurrently(t, w, workers, appends, perAppend, "g")
 	require.NoError(t, w.Close())
 	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(workers*appends*perAppend), sum.Records)
-	n := 0
-	sealed.Range(func(any, any) bool { n++; return true })
 	assert.Equal(t, sum.Sealed, n, "one append reports each seal")
 	got := bodies(t, dir)
 	assert.Len(t, got, workers*appends*perAppend)

@@ -4,9 +4,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -64,4 +67,28 @@ func appendLogs(t testing.TB, w *Writer, ld plog.Logs) {
 	t.Helper()
 	_, err := w.Append(ld)
 	require.NoError(t, err)
+}
+
+// appendConcurrently appends, from each of workers goroutines, appends
+// batches of perAppend records of its own device, with bodies named
+// prefix<worker>-<append>, and returns how many appends reported a seal.
+func appendConcurrently(t *testing.T, w *Writer, workers, appends, perAppend int, prefix string) int {
+	t.Helper()
+	var wg sync.WaitGroup
+	var sealed atomic.Int64
+	for g := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range appends {
+				res, err := w.Append(makeLogs(fmt.Sprintf("dev-%d", g), "f", fmt.Sprintf("%s%d-%d", prefix, g, i), testEpoch, perAppend))
+				assert.NoError(t, err)
+				if res.Sealed {
+					sealed.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(sealed.Load())
 }

@@ -2,10 +2,8 @@ package archive
 
 import (
 	"crypto/ed25519"
-	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -287,18 +285,7 @@ func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 16 << 10, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
 	require.NoError(t, err)
 	const workers, appends, perAppend = 6, 25, 20
-	var wg sync.WaitGroup
-	for g := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range appends {
-				_, err := w.Append(makeLogs(fmt.Sprintf("dev-%d", g), "f", fmt.Sprintf("w%d-%d", g, i), testEpoch, perAppend))
-				assert.NoError(t, err)
-			}
-		}()
-	}
-	wg.Wait()
+	appendConcurrently(t, w, workers, appends, perAppend, "w")
 	require.NoError(t, w.Close())
 	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
 	require.NoError(t, err)
