@@ -125,17 +125,27 @@ func (d *Dispatcher) Enqueue(alerts []alert.Alert) {
 		return
 	}
 	now := d.now()
-	d.mu.Lock()
+	ns := make([]*Notification, 0, len(alerts))
 	for _, a := range alerts {
 		ev := ""
 		if d.cfg.Evidence != nil {
 			ev = d.cfg.Evidence(a)
 		}
+		ns = append(ns, FromAlert(a, ev, now))
+	}
+	d.push(ns...)
+}
+
+// push queues notifications, dropping and counting the oldest queued one
+// for each that finds the queue full, and wakes the dispatch loop.
+func (d *Dispatcher) push(ns ...*Notification) {
+	d.mu.Lock()
+	for _, n := range ns {
 		if len(d.queue) >= d.cfg.QueueSize {
 			d.queue = d.queue[1:]
 			d.tel.Dropped("queue", "queue_full", 1)
 		}
-		d.queue = append(d.queue, FromAlert(a, ev, now))
+		d.queue = append(d.queue, n)
 	}
 	d.mu.Unlock()
 	select {
@@ -148,19 +158,8 @@ func (d *Dispatcher) Enqueue(alerts []alert.Alert) {
 // take them; it never blocks. A checkpoint is no alert: it is neither
 // deduplicated, repeated nor silenced.
 func (d *Dispatcher) EnqueueCheckpoint(cp *Checkpoint) {
-	n := &Notification{Rule: archive.CEFEventClass, Checkpoint: cp, CreatedAt: d.now(),
-		Summary: fmt.Sprintf("archive checkpoint of %d records", cp.Size)}
-	d.mu.Lock()
-	if len(d.queue) >= d.cfg.QueueSize {
-		d.queue = d.queue[1:]
-		d.tel.Dropped("queue", "queue_full", 1)
-	}
-	d.queue = append(d.queue, n)
-	d.mu.Unlock()
-	select {
-	case d.wake <- struct{}{}:
-	default:
-	}
+	d.push(&Notification{Rule: archive.CEFEventClass, Checkpoint: cp, CreatedAt: d.now(),
+		Summary: fmt.Sprintf("archive checkpoint of %d records", cp.Size)})
 }
 
 // Start runs the dispatch loop and one delivery loop per output.
