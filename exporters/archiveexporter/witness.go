@@ -163,8 +163,8 @@ func (e *archiveExporter) checkWitnesses(wit fleetproto.CheckpointWitnesses) err
 // would extend a history that devices' checkpoints contradict; exiting would
 // leave no process to send the alert.
 func (e *archiveExporter) refuse(host component.Host, r *witnessRefusal) {
-	first := e.notOpen.Load() == nil || *e.notOpen.Load() != errWitnessRefused
-	e.notOpen.Store(&errWitnessRefused)
+	prev := e.notOpen.Swap(&errWitnessRefused)
+	first := prev == nil || *prev != errWitnessRefused
 	for _, f := range r.findings {
 		e.witnesses.RecordWitnessFinding(f)
 	}
