@@ -55,13 +55,9 @@ what is wrong: modified, missing, reordered, truncated, bad signature, rolled
 back or inconsistent with a checkpoint.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			keys := make([]ed25519.PublicKey, 0, len(pubkeys))
-			for _, p := range pubkeys {
-				k, err := pki.LoadEd25519PublicKey(p)
-				if err != nil {
-					return fmt.Errorf("--pubkey: %w", err)
-				}
-				keys = append(keys, k)
+			keys, err := loadPubkeys(pubkeys)
+			if err != nil {
+				return err
 			}
 			var saved []*archive.Checkpoint
 			for _, f := range checkpoints {
@@ -252,4 +248,18 @@ func parseQueryTime(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not RFC 3339, a date (2026-11-24) or a duration (36h, 7d)", s)
+}
+
+// loadPubkeys reads the --pubkey files: the archive's first public key and
+// any earlier ones.
+func loadPubkeys(files []string) ([]ed25519.PublicKey, error) {
+	keys := make([]ed25519.PublicKey, 0, len(files))
+	for _, f := range files {
+		k, err := pki.LoadEd25519PublicKey(f)
+		if err != nil {
+			return nil, fmt.Errorf("--pubkey: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
 }

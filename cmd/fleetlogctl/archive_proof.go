@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetlog/fleetlog/internal/archive"
-	"github.com/fleetlog/fleetlog/internal/pki"
 )
 
 func newArchiveCheckpointCmd() *cobra.Command {
@@ -113,13 +111,9 @@ of the checkpoint's tree. Exits 0 and prints the record as a JSON line, or 1
 saying what does not hold.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			keys := make([]ed25519.PublicKey, 0, len(pubkeys))
-			for _, p := range pubkeys {
-				k, err := pki.LoadEd25519PublicKey(p)
-				if err != nil {
-					return fmt.Errorf("--pubkey: %w", err)
-				}
-				keys = append(keys, k)
+			keys, err := loadPubkeys(pubkeys)
+			if err != nil {
+				return err
 			}
 			data, err := os.ReadFile(proofFile)
 			if err != nil {
