@@ -6,7 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
+	"sync"
 	"sync/atomic"
+	"weak"
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
@@ -76,6 +79,17 @@ type authenticator struct {
 	// busyRefused is the refused-requests attribute of a busy refusal,
 	// built once: an overloaded gateway refuses thousands a second.
 	busyRefused metric.AddOption
+
+	// certs holds what each client certificate in use names (certIdentity).
+	certs sync.Map // weak.Pointer[x509.Certificate] → *certBinding
+}
+
+// certBinding is what a request's context gets from its certificate: the
+// identity, and the client metadata of a request that brought none (as
+// configgrpc leaves it without include_metadata), device.id alone.
+type certBinding struct {
+	id *identity
+	md client.Metadata
 }
 
 var (
@@ -230,18 +244,42 @@ func (a *authenticator) tap(ctx context.Context, _ *tap.Info) (context.Context, 
 // crypto/tls fills VerifiedChains only after the chain verified against the
 // server's client CA, so a certificate from any other CA never gets here
 // with a chain.
-func (a *authenticator) identify(chains [][]*x509.Certificate) (pki.DeviceIdentity, string, error) {
+func (a *authenticator) identify(chains [][]*x509.Certificate) (*certBinding, string, error) {
 	if len(chains) == 0 || len(chains[0]) == 0 {
-		return pki.DeviceIdentity{}, reasonNoCertificate, ErrNoVerifiedCertificate
+		return nil, reasonNoCertificate, ErrNoVerifiedCertificate
 	}
-	id := pki.IdentityFromCertificate(chains[0][0])
+	b := a.certIdentity(chains[0][0])
+	id := b.id
 	if id.DeviceID == "" {
-		return id, reasonNoDeviceID, ErrNoDeviceID
+		return b, reasonNoDeviceID, ErrNoDeviceID
 	}
+	// The deny list changes while connections stay: asked every time.
 	if a.denied.Load().Contains(id.DeviceID) {
-		return id, reasonDenied, fmt.Errorf("%q: %w", id.DeviceID, ErrDenied)
+		return b, reasonDenied, fmt.Errorf("%q: %w", id.DeviceID, ErrDenied)
 	}
-	return id, "", nil
+	return b, "", nil
+}
+
+// certIdentity returns what cert names, read from it once: every request
+// of a connection presents the same parsed certificate. The cache holds
+// the certificate weakly, and its entry goes when the certificate is
+// collected (the connection closed), so it holds no more entries than
+// certificates are alive anyway.
+func (a *authenticator) certIdentity(cert *x509.Certificate) *certBinding {
+	key := weak.Make(cert)
+	if b, ok := a.certs.Load(key); ok {
+		return b.(*certBinding)
+	}
+	id := newIdentity(pki.IdentityFromCertificate(cert))
+	b := &certBinding{id: id}
+	if id.DeviceID != "" {
+		b.md = client.NewMetadata(map[string][]string{fleetattr.DeviceID: {id.DeviceID}})
+	}
+	if v, loaded := a.certs.LoadOrStore(key, b); loaded {
+		return v.(*certBinding)
+	}
+	runtime.AddCleanup(cert, func(k weak.Pointer[x509.Certificate]) { a.certs.Delete(k) }, key)
+	return b
 }
 
 func (a *authenticator) refuse(ctx context.Context, reason string, err error) error {
@@ -255,9 +293,22 @@ func (a *authenticator) refuse(ctx context.Context, reason string, err error) er
 // header of that name), so that components which read client metadata, such
 // as the kafka exporter's logs::message_key_from_metadata_key, can key by the
 // proven device.
-func withIdentity(ctx context.Context, id pki.DeviceIdentity) context.Context {
+func withIdentity(ctx context.Context, b *certBinding) context.Context {
 	info := client.FromContext(ctx)
-	info.Auth = identity(id)
+	info.Auth = b.id
+	empty := true
+	for range info.Metadata.Keys() {
+		empty = false
+		break
+	}
+	if empty {
+		// What the receiver passes without include_metadata: the
+		// certificate's metadata, made once, will do (Metadata is
+		// immutable).
+		info.Metadata = b.md
+		return client.NewContext(ctx, info)
+	}
+	id := b.id
 	md := map[string][]string{fleetattr.DeviceID: {id.DeviceID}}
 	for k := range info.Metadata.Keys() {
 		if k != fleetattr.DeviceID {

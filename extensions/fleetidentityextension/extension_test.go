@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -247,12 +248,21 @@ func BenchmarkAuthenticate(b *testing.B) {
 	require.NoError(b, ext.Start(context.Background(), componenttest.NewNopHost()))
 	b.Cleanup(func() { require.NoError(b, ext.Shutdown(context.Background())) })
 	a := ext.(*authenticator)
-	ctx := grpcContext(leaf)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := a.Authenticate(ctx, nil); err != nil {
-			b.Fatal(err)
-		}
+	withMD := grpcContext(leaf)
+	// The gateway's receiver passes no client metadata (no include_metadata).
+	noMD := client.NewContext(withMD, client.Info{Addr: client.FromContext(withMD).Addr})
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+	}{{"metadata=none", noMD}, {"metadata=x-tenant", withMD}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.Authenticate(tt.ctx, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
@@ -298,4 +308,35 @@ func TestTapRefusesWhileBusy(t *testing.T) {
 	a.SetBusy(nil)
 	_, err = a.tap(context.Background(), nil)
 	require.NoError(t, err)
+}
+
+// Every request of a connection presents the same parsed certificate: what
+// it names is read once, and forgotten once the certificate is collected
+// (its connection closed).
+func TestCertIdentityCachedWhileInUse(t *testing.T) {
+	certs := testCerts(t)
+	a := newTestAuthenticator(t, createDefaultConfig())
+	entries := func() int {
+		n := 0
+		a.certs.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	func() {
+		leaf, err := x509.ParseCertificate(certs["atm-1"].Raw)
+		require.NoError(t, err)
+		ctx := grpcContext(leaf)
+		for range 3 {
+			got, err := a.Authenticate(ctx, nil)
+			require.NoError(t, err)
+			info := client.FromContext(got)
+			assert.Equal(t, "atm-1", info.Auth.GetAttribute(fleetattr.DeviceID))
+			assert.Equal(t, "atms", info.Auth.GetAttribute(fleetattr.FleetName))
+		}
+		assert.Equal(t, 1, entries(), "one entry per certificate")
+		runtime.KeepAlive(leaf)
+	}()
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		return entries() == 0
+	}, 10*time.Second, 20*time.Millisecond)
 }
