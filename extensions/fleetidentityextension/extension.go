@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 	"weak"
 
 	"go.opentelemetry.io/collector/client"
@@ -80,8 +81,10 @@ type authenticator struct {
 	// built once: an overloaded gateway refuses thousands a second.
 	busyRefused metric.AddOption
 
-	// certs holds what each client certificate in use names (certIdentity).
-	certs sync.Map // weak.Pointer[x509.Certificate] → *certBinding
+	// certs holds what each client certificate in use names
+	// (certIdentity), by the certificate's address.
+	certsMu sync.RWMutex
+	certs   map[uintptr]*certBinding
 }
 
 // certBinding is what a request's context gets from its certificate: the
@@ -90,6 +93,9 @@ type authenticator struct {
 type certBinding struct {
 	id *identity
 	md client.Metadata
+	// cert is the certificate it was read from, and key its address.
+	cert weak.Pointer[x509.Certificate]
+	key  uintptr
 }
 
 var (
@@ -105,7 +111,7 @@ func newAuthenticator(cfg *Config, set component.TelemetrySettings) (*authentica
 	if err != nil {
 		return nil, err
 	}
-	a := &authenticator{cfg: cfg, logger: set.Logger, telemetry: tb,
+	a := &authenticator{cfg: cfg, logger: set.Logger, telemetry: tb, certs: map[uintptr]*certBinding{},
 		busyRefused: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonBusy)))}
 	a.denied.Store(&denylist.Set{})
 	err = tb.RegisterFleetIdentityDeniedDevicesCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -261,25 +267,41 @@ func (a *authenticator) identify(chains [][]*x509.Certificate) (*certBinding, st
 }
 
 // certIdentity returns what cert names, read from it once: every request
-// of a connection presents the same parsed certificate. The cache holds
-// the certificate weakly, and its entry goes when the certificate is
-// collected (the connection closed), so it holds no more entries than
-// certificates are alive anyway.
+// of a connection presents the same parsed certificate. Entries are found
+// by the certificate's address, which keeps nothing alive, and an entry
+// counts only when its weak pointer still leads to cert: an address can be
+// reused once its certificate was collected, before the cleanup that
+// removes the entry ran. So the cache holds no more entries than
+// certificates are alive anyway (connections open), and the weak pointer
+// is made once per certificate, not per request.
 func (a *authenticator) certIdentity(cert *x509.Certificate) *certBinding {
-	key := weak.Make(cert)
-	if b, ok := a.certs.Load(key); ok {
-		return b.(*certBinding)
+	key := uintptr(unsafe.Pointer(cert))
+	a.certsMu.RLock()
+	b := a.certs[key]
+	a.certsMu.RUnlock()
+	if b != nil && b.cert.Value() == cert {
+		return b
 	}
 	id := newIdentity(pki.IdentityFromCertificate(cert))
-	b := &certBinding{id: id}
+	b = &certBinding{id: id, cert: weak.Make(cert), key: key}
 	if id.DeviceID != "" {
 		b.md = client.NewMetadata(map[string][]string{fleetattr.DeviceID: {id.DeviceID}})
 	}
-	if v, loaded := a.certs.LoadOrStore(key, b); loaded {
-		return v.(*certBinding)
-	}
-	runtime.AddCleanup(cert, func(k weak.Pointer[x509.Certificate]) { a.certs.Delete(k) }, key)
+	a.certsMu.Lock()
+	a.certs[key] = b
+	a.certsMu.Unlock()
+	runtime.AddCleanup(cert, a.forget, b)
 	return b
+}
+
+// forget removes b once its certificate was collected, unless another
+// certificate at the same address replaced it already.
+func (a *authenticator) forget(b *certBinding) {
+	a.certsMu.Lock()
+	if a.certs[b.key] == b {
+		delete(a.certs, b.key)
+	}
+	a.certsMu.Unlock()
 }
 
 func (a *authenticator) refuse(ctx context.Context, reason string, err error) error {

@@ -317,9 +317,9 @@ func TestCertIdentityCachedWhileInUse(t *testing.T) {
 	certs := testCerts(t)
 	a := newTestAuthenticator(t, createDefaultConfig())
 	entries := func() int {
-		n := 0
-		a.certs.Range(func(any, any) bool { n++; return true })
-		return n
+		a.certsMu.RLock()
+		defer a.certsMu.RUnlock()
+		return len(a.certs)
 	}
 	func() {
 		leaf, err := x509.ParseCertificate(certs["atm-1"].Raw)
