@@ -264,6 +264,28 @@ func BenchmarkAuthenticate(b *testing.B) {
 			}
 		})
 	}
+	// Requests of many connections in turn, each with its own certificate,
+	// as at a gateway.
+	const devices = 512
+	ctxs := make([]context.Context, devices)
+	for i := range ctxs {
+		res, err := pki.IssueDevice(dir, pki.DeviceOptions{DeviceID: fmt.Sprintf("edge-%04d", i), Fleet: "edge"})
+		require.NoError(b, err)
+		leaf, err := pki.LoadCertificate(res.Cert)
+		require.NoError(b, err)
+		ctx := grpcContext(leaf)
+		ctxs[i] = client.NewContext(ctx, client.Info{Addr: client.FromContext(ctx).Addr})
+	}
+	b.Run(fmt.Sprintf("metadata=none/certs=%d", devices), func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := a.Authenticate(ctxs[i%devices], nil); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 }
 
 // TestAuthenticateDeviceMetadata: the certificate's device ID replaces a
