@@ -301,8 +301,13 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean *cleanValues
 	at := -1 // the position of (k, v) in m
 	m.RemoveIf(func(k string, v pcommon.Value) bool {
 		at++
-		// A pair found clean before was neither allowed nor blocked nor a
-		// stamp (those are never remembered): it is skipped first.
+		// The spool's stamp is on every record, its id the same for a
+		// batch but never remembered: told by its key before a look-up.
+		if spoolStamp(k, v) {
+			return false
+		}
+		// A pair found clean before was neither allowed nor blocked (those
+		// are never remembered): it is skipped next.
 		memo := clean != nil && v.Type() == pcommon.ValueTypeStr && len(v.Str()) <= maxCleanValueLen
 		var seen attrValue
 		if memo {
@@ -311,7 +316,7 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean *cleanValues
 				return false
 			}
 		}
-		if spoolStamp(k, v) || hasKeyFold(p.allowed, k) {
+		if hasKeyFold(p.allowed, k) {
 			return false
 		}
 		if hasKeyFold(p.blocked, k) {
