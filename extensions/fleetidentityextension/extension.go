@@ -1,6 +1,7 @@
 package fleetidentityextension
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
-	"weak"
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
@@ -93,9 +93,10 @@ type authenticator struct {
 type certBinding struct {
 	id *identity
 	md client.Metadata
-	// cert is the certificate it was read from, and key its address.
-	cert weak.Pointer[x509.Certificate]
-	key  uintptr
+	// raw is a copy of the certificate it was read from (its DER), and key
+	// the certificate's address.
+	raw []byte
+	key uintptr
 }
 
 var (
@@ -269,21 +270,21 @@ func (a *authenticator) identify(chains [][]*x509.Certificate) (*certBinding, st
 // certIdentity returns what cert names, read from it once: every request
 // of a connection presents the same parsed certificate. Entries are found
 // by the certificate's address, which keeps nothing alive, and an entry
-// counts only when its weak pointer still leads to cert: an address can be
-// reused once its certificate was collected, before the cleanup that
-// removes the entry ran. So the cache holds no more entries than
-// certificates are alive anyway (connections open), and the weak pointer
-// is made once per certificate, not per request.
+// counts only for the same certificate bytes: an address can be reused once
+// its certificate was collected, before the cleanup that removes the entry
+// ran, and what a certificate names follows from its bytes alone. So the
+// cache holds no more entries than certificates are alive anyway
+// (connections open).
 func (a *authenticator) certIdentity(cert *x509.Certificate) *certBinding {
 	key := uintptr(unsafe.Pointer(cert))
 	a.certsMu.RLock()
 	b := a.certs[key]
 	a.certsMu.RUnlock()
-	if b != nil && b.cert.Value() == cert {
+	if b != nil && bytes.Equal(b.raw, cert.Raw) {
 		return b
 	}
 	id := newIdentity(pki.IdentityFromCertificate(cert))
-	b = &certBinding{id: id, cert: weak.Make(cert), key: key}
+	b = &certBinding{id: id, raw: bytes.Clone(cert.Raw), key: key}
 	if id.DeviceID != "" {
 		b.md = client.NewMetadata(map[string][]string{fleetattr.DeviceID: {id.DeviceID}})
 	}

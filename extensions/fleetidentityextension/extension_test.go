@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -361,4 +362,19 @@ func TestCertIdentityCachedWhileInUse(t *testing.T) {
 		runtime.GC()
 		return entries() == 0
 	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// An entry left at a certificate's address by another certificate (one
+// collected before its cleanup ran) is not taken for it.
+func TestCertIdentityAddressReused(t *testing.T) {
+	certs := testCerts(t)
+	a := newTestAuthenticator(t, createDefaultConfig())
+	stale := a.certIdentity(certs["atm-2"])
+	a.certsMu.Lock()
+	a.certs[uintptr(unsafe.Pointer(certs["atm-1"]))] = stale
+	a.certsMu.Unlock()
+	got, err := a.Authenticate(grpcContext(certs["atm-1"]), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "atm-1", client.FromContext(got).Auth.GetAttribute(fleetattr.DeviceID))
+	assert.Equal(t, []string{"atm-1"}, client.FromContext(got).Metadata.Get(fleetattr.DeviceID))
 }
