@@ -3,6 +3,7 @@ package alertconnector
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,4 +95,35 @@ func BenchmarkConsumeLogs(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(i*512), "ns/record")
 		})
 	}
+}
+
+// gatewayPack is the rule pack of distributions/gateway/config.yaml.
+var gatewayPack = []string{
+	"auth_brute_force", "sudo_by_unknown_user", "crash_loop", "oom_kill", "firmware_change",
+	"identity_spoof_attempt", "pii_leaked_from_agent", "device_silent", "device_unreachable",
+	"archive_witness_inconsistent",
+}
+
+// BenchmarkGateway measures the connector as the gateway runs it: the
+// shipped gateway pack over 40-record batches of 2000 distinct devices,
+// from concurrent requests (RunParallel, one goroutine per core).
+func BenchmarkGateway(b *testing.B) {
+	batches := benchBatches(b, 2000, 40)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Pack = gatewayPack
+	conn, err := NewFactory().CreateLogsToLogs(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	c := conn.(*alertConnector)
+	require.NoError(b, c.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(b, c.Shutdown(context.Background())) }()
+	ctx := context.Background()
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			_ = c.ConsumeLogs(ctx, batches[int(next.Add(1))%len(batches)])
+		}
+	})
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*40), "ns/record")
 }

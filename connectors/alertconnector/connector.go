@@ -83,7 +83,8 @@ type alertConnector struct {
 	// at every tick; nil without fleet_control.
 	findings fleetproto.WitnessFindingSource
 
-	ruleOpts sync.Map // rule name → metric.MeasurementOption
+	ruleOpts sync.Map  // rule name → metric.MeasurementOption
+	batches  sync.Pool // *batchRecords
 }
 
 func newAlertConnector(set connector.Settings, cfg *Config, next consumer.Logs) (*alertConnector, error) {
@@ -241,47 +242,77 @@ func (c *alertConnector) Shutdown(context.Context) error {
 // Notifications are only queued here (never blocking); alert records
 // follow the batch to the next consumer.
 func (c *alertConnector) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
-	alerts := c.engine.Observe(time.Now(), func(yield func(*alert.Record) bool) {
-		var r alert.Record
-		// One Attrs for every record: no allocation per record.
-		attrs := &alert.PdataAttrs{}
-		r.Attrs = attrs
-		rls := ld.ResourceLogs()
-		for i := 0; i < rls.Len(); i++ {
-			rl := rls.At(i)
-			res := rl.Resource().Attributes()
-			// fleet_metadata puts the identity on the resource.
-			r.Identity = alert.IdentityOf(&alert.PdataAttrs{Record: pcommon.NewMap(), Resource: res})
-			r.IdentityKnown = true
-			sls := rl.ScopeLogs()
-			for j := 0; j < sls.Len(); j++ {
-				lrs := sls.At(j).LogRecords()
-				for k := 0; k < lrs.Len(); k++ {
-					lr := lrs.At(k)
-					r.Time = lr.Timestamp().AsTime()
-					if lr.Timestamp() == 0 {
-						r.Time = lr.ObservedTimestamp().AsTime()
-						if lr.ObservedTimestamp() == 0 {
-							r.Time = time.Time{}
-						}
-					}
-					r.Severity = lr.SeverityNumber()
-					if b := lr.Body(); b.Type() == pcommon.ValueTypeStr {
-						r.Body = b.Str()
-					} else {
-						r.Body = b.AsString()
-					}
-					attrs.Record, attrs.Resource = lr.Attributes(), res
-					if !yield(&r) {
-						return
-					}
-				}
-			}
-		}
-	})
+	b, _ := c.batches.Get().(*batchRecords)
+	if b == nil {
+		b = newBatchRecords()
+	}
+	b.ld = ld
+	alerts := c.engine.Observe(time.Now(), b.eachFn)
+	b.reset()
+	c.batches.Put(b)
 	err := c.next.ConsumeLogs(ctx, ld)
 	c.handle(ctx, alerts)
 	return err
+}
+
+// batchRecords yields a batch's records to the engine. It is pooled, with
+// its iterator made once (eachFn), its Record and its Attrs: handed to the
+// engine, a closure and what it captures would be allocated per batch.
+type batchRecords struct {
+	ld     plog.Logs
+	r      alert.Record
+	attrs  alert.PdataAttrs
+	eachFn func(yield func(*alert.Record) bool)
+}
+
+func newBatchRecords() *batchRecords {
+	b := &batchRecords{}
+	b.r.Attrs = &b.attrs
+	b.eachFn = b.each
+	return b
+}
+
+// reset drops what points into the batch.
+func (b *batchRecords) reset() {
+	b.ld = plog.Logs{}
+	b.r = alert.Record{Attrs: &b.attrs}
+	b.attrs = alert.PdataAttrs{}
+}
+
+func (b *batchRecords) each(yield func(*alert.Record) bool) {
+	r := &b.r
+	rls := b.ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		res := rl.Resource().Attributes()
+		// fleet_metadata puts the identity on the resource.
+		r.Identity = alert.ResourceIdentity(res)
+		r.IdentityKnown = true
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				r.Time = lr.Timestamp().AsTime()
+				if lr.Timestamp() == 0 {
+					r.Time = lr.ObservedTimestamp().AsTime()
+					if lr.ObservedTimestamp() == 0 {
+						r.Time = time.Time{}
+					}
+				}
+				r.Severity = lr.SeverityNumber()
+				if body := lr.Body(); body.Type() == pcommon.ValueTypeStr {
+					r.Body = body.Str()
+				} else {
+					r.Body = body.AsString()
+				}
+				b.attrs.Record, b.attrs.Resource = lr.Attributes(), res
+				if !yield(r) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // handle records, counts and queues alerts.

@@ -1,12 +1,16 @@
 package fleetidentityextension
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
+	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/component"
@@ -76,6 +80,23 @@ type authenticator struct {
 	// busyRefused is the refused-requests attribute of a busy refusal,
 	// built once: an overloaded gateway refuses thousands a second.
 	busyRefused metric.AddOption
+
+	// certs holds what each client certificate in use names
+	// (certIdentity), by the certificate's address.
+	certsMu sync.RWMutex
+	certs   map[uintptr]*certBinding
+}
+
+// certBinding is what a request's context gets from its certificate: the
+// identity, and the client metadata of a request that brought none (as
+// configgrpc leaves it without include_metadata), device.id alone.
+type certBinding struct {
+	id *identity
+	md client.Metadata
+	// raw is a copy of the certificate it was read from (its DER), and key
+	// the certificate's address.
+	raw []byte
+	key uintptr
 }
 
 var (
@@ -91,7 +112,7 @@ func newAuthenticator(cfg *Config, set component.TelemetrySettings) (*authentica
 	if err != nil {
 		return nil, err
 	}
-	a := &authenticator{cfg: cfg, logger: set.Logger, telemetry: tb,
+	a := &authenticator{cfg: cfg, logger: set.Logger, telemetry: tb, certs: map[uintptr]*certBinding{},
 		busyRefused: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", reasonBusy)))}
 	a.denied.Store(&denylist.Set{})
 	err = tb.RegisterFleetIdentityDeniedDevicesCallback(func(_ context.Context, o metric.Int64Observer) error {
@@ -230,18 +251,58 @@ func (a *authenticator) tap(ctx context.Context, _ *tap.Info) (context.Context, 
 // crypto/tls fills VerifiedChains only after the chain verified against the
 // server's client CA, so a certificate from any other CA never gets here
 // with a chain.
-func (a *authenticator) identify(chains [][]*x509.Certificate) (pki.DeviceIdentity, string, error) {
+func (a *authenticator) identify(chains [][]*x509.Certificate) (*certBinding, string, error) {
 	if len(chains) == 0 || len(chains[0]) == 0 {
-		return pki.DeviceIdentity{}, reasonNoCertificate, ErrNoVerifiedCertificate
+		return nil, reasonNoCertificate, ErrNoVerifiedCertificate
 	}
-	id := pki.IdentityFromCertificate(chains[0][0])
+	b := a.certIdentity(chains[0][0])
+	id := b.id
 	if id.DeviceID == "" {
-		return id, reasonNoDeviceID, ErrNoDeviceID
+		return b, reasonNoDeviceID, ErrNoDeviceID
 	}
+	// The deny list changes while connections stay: asked every time.
 	if a.denied.Load().Contains(id.DeviceID) {
-		return id, reasonDenied, fmt.Errorf("%q: %w", id.DeviceID, ErrDenied)
+		return b, reasonDenied, fmt.Errorf("%q: %w", id.DeviceID, ErrDenied)
 	}
-	return id, "", nil
+	return b, "", nil
+}
+
+// certIdentity returns what cert names, read from it once: every request
+// of a connection presents the same parsed certificate. Entries are found
+// by the certificate's address, which keeps nothing alive, and an entry
+// counts only for the same certificate bytes: an address can be reused once
+// its certificate was collected, before the cleanup that removes the entry
+// ran, and what a certificate names follows from its bytes alone. So the
+// cache holds no more entries than certificates are alive anyway
+// (connections open).
+func (a *authenticator) certIdentity(cert *x509.Certificate) *certBinding {
+	key := uintptr(unsafe.Pointer(cert))
+	a.certsMu.RLock()
+	b := a.certs[key]
+	a.certsMu.RUnlock()
+	if b != nil && bytes.Equal(b.raw, cert.Raw) {
+		return b
+	}
+	id := newIdentity(pki.IdentityFromCertificate(cert))
+	b = &certBinding{id: id, raw: bytes.Clone(cert.Raw), key: key}
+	if id.DeviceID != "" {
+		b.md = client.NewMetadata(map[string][]string{fleetattr.DeviceID: {id.DeviceID}})
+	}
+	a.certsMu.Lock()
+	a.certs[key] = b
+	a.certsMu.Unlock()
+	runtime.AddCleanup(cert, a.forget, b)
+	return b
+}
+
+// forget removes b once its certificate was collected, unless another
+// certificate at the same address replaced it already.
+func (a *authenticator) forget(b *certBinding) {
+	a.certsMu.Lock()
+	if a.certs[b.key] == b {
+		delete(a.certs, b.key)
+	}
+	a.certsMu.Unlock()
 }
 
 func (a *authenticator) refuse(ctx context.Context, reason string, err error) error {
@@ -255,9 +316,22 @@ func (a *authenticator) refuse(ctx context.Context, reason string, err error) er
 // header of that name), so that components which read client metadata, such
 // as the kafka exporter's logs::message_key_from_metadata_key, can key by the
 // proven device.
-func withIdentity(ctx context.Context, id pki.DeviceIdentity) context.Context {
+func withIdentity(ctx context.Context, b *certBinding) context.Context {
 	info := client.FromContext(ctx)
-	info.Auth = identity(id)
+	info.Auth = b.id
+	empty := true
+	for range info.Metadata.Keys() {
+		empty = false
+		break
+	}
+	if empty {
+		// What the receiver passes without include_metadata: the
+		// certificate's metadata, made once, will do (Metadata is
+		// immutable).
+		info.Metadata = b.md
+		return client.NewContext(ctx, info)
+	}
+	id := b.id
 	md := map[string][]string{fleetattr.DeviceID: {id.DeviceID}}
 	for k := range info.Metadata.Keys() {
 		if k != fleetattr.DeviceID {

@@ -10,8 +10,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -247,13 +249,44 @@ func BenchmarkAuthenticate(b *testing.B) {
 	require.NoError(b, ext.Start(context.Background(), componenttest.NewNopHost()))
 	b.Cleanup(func() { require.NoError(b, ext.Shutdown(context.Background())) })
 	a := ext.(*authenticator)
-	ctx := grpcContext(leaf)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := a.Authenticate(ctx, nil); err != nil {
-			b.Fatal(err)
-		}
+	withMD := grpcContext(leaf)
+	// The gateway's receiver passes no client metadata (no include_metadata).
+	noMD := client.NewContext(withMD, client.Info{Addr: client.FromContext(withMD).Addr})
+	for _, tt := range []struct {
+		name string
+		ctx  context.Context
+	}{{"metadata=none", noMD}, {"metadata=x-tenant", withMD}} {
+		b.Run(tt.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := a.Authenticate(tt.ctx, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
+	// Requests of many connections in turn, each with its own certificate,
+	// as at a gateway.
+	const devices = 512
+	ctxs := make([]context.Context, devices)
+	for i := range ctxs {
+		res, err := pki.IssueDevice(dir, pki.DeviceOptions{DeviceID: fmt.Sprintf("edge-%04d", i), Fleet: "edge"})
+		require.NoError(b, err)
+		leaf, err := pki.LoadCertificate(res.Cert)
+		require.NoError(b, err)
+		ctx := grpcContext(leaf)
+		ctxs[i] = client.NewContext(ctx, client.Info{Addr: client.FromContext(ctx).Addr})
+	}
+	b.Run(fmt.Sprintf("metadata=none/certs=%d", devices), func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if _, err := a.Authenticate(ctxs[i%devices], nil); err != nil {
+				b.Fatal(err)
+			}
+			i++
+		}
+	})
 }
 
 // TestAuthenticateDeviceMetadata: the certificate's device ID replaces a
@@ -298,4 +331,50 @@ func TestTapRefusesWhileBusy(t *testing.T) {
 	a.SetBusy(nil)
 	_, err = a.tap(context.Background(), nil)
 	require.NoError(t, err)
+}
+
+// Every request of a connection presents the same parsed certificate: what
+// it names is read once, and forgotten once the certificate is collected
+// (its connection closed).
+func TestCertIdentityCachedWhileInUse(t *testing.T) {
+	certs := testCerts(t)
+	a := newTestAuthenticator(t, createDefaultConfig())
+	entries := func() int {
+		a.certsMu.RLock()
+		defer a.certsMu.RUnlock()
+		return len(a.certs)
+	}
+	func() {
+		leaf, err := x509.ParseCertificate(certs["atm-1"].Raw)
+		require.NoError(t, err)
+		ctx := grpcContext(leaf)
+		for range 3 {
+			got, err := a.Authenticate(ctx, nil)
+			require.NoError(t, err)
+			info := client.FromContext(got)
+			assert.Equal(t, "atm-1", info.Auth.GetAttribute(fleetattr.DeviceID))
+			assert.Equal(t, "atms", info.Auth.GetAttribute(fleetattr.FleetName))
+		}
+		assert.Equal(t, 1, entries(), "one entry per certificate")
+		runtime.KeepAlive(leaf)
+	}()
+	require.Eventually(t, func() bool {
+		runtime.GC()
+		return entries() == 0
+	}, 10*time.Second, 20*time.Millisecond)
+}
+
+// An entry left at a certificate's address by another certificate (one
+// collected before its cleanup ran) is not taken for it.
+func TestCertIdentityAddressReused(t *testing.T) {
+	certs := testCerts(t)
+	a := newTestAuthenticator(t, createDefaultConfig())
+	stale := a.certIdentity(certs["atm-2"])
+	a.certsMu.Lock()
+	a.certs[uintptr(unsafe.Pointer(certs["atm-1"]))] = stale
+	a.certsMu.Unlock()
+	got, err := a.Authenticate(grpcContext(certs["atm-1"]), nil)
+	require.NoError(t, err)
+	assert.Equal(t, "atm-1", client.FromContext(got).Auth.GetAttribute(fleetattr.DeviceID))
+	assert.Equal(t, []string{"atm-1"}, client.FromContext(got).Metadata.Get(fleetattr.DeviceID))
 }

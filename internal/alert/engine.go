@@ -179,7 +179,7 @@ type ruleState struct {
 	// its value.
 	lastDevice, lastValue string
 	groups                map[string]*group
-	values                map[string]string // change: device → last value
+	values                map[string]deviceValue // change: device → last value
 	miners                map[string]*fleetMiner
 	evals                 int64
 	hits                  int64
@@ -188,6 +188,10 @@ type ruleState struct {
 	byKey  map[string]string
 	keyBuf []byte
 }
+
+// deviceValue is a change rule's last value of a device, with the device's
+// own copy of its id.
+type deviceValue struct{ device, value string }
 
 type fleetMiner struct {
 	m     *drain.Miner
@@ -267,7 +271,7 @@ func NewEngine(rules []*Rule, opts ...Option) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		e.rules = append(e.rules, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}, byKey: map[string]string{}})
+		e.rules = append(e.rules, &ruleState{c: c, groups: map[string]*group{}, values: map[string]deviceValue{}, miners: map[string]*fleetMiner{}, byKey: map[string]string{}})
 	}
 	e.indexLiterals()
 	return e, nil
@@ -298,11 +302,61 @@ type matcher struct {
 	lits  *literals
 }
 
-// observeScratch is one Observe's selection of its records.
+// observeScratch is one Observe's selection of its records. It is pooled
+// with its two passes as func values made once (selectFn, applyFn), since
+// closures handed to recs would be allocated at every call.
 type observeScratch struct {
 	hit     []bool
 	evals   []int64
 	matched []matchAt
+
+	e        *Engine
+	m        *matcher
+	now      time.Time
+	n, i, k  int
+	selectFn func(*Record) bool
+	applyFn  func(*Record) bool
+	// absent is the device whose absence groups apply last looked up in
+	// this batch: its later records find nothing more to resolve.
+	absent string
+}
+
+func (e *Engine) newScratch() *observeScratch {
+	sc := &observeScratch{e: e}
+	sc.selectFn = sc.selectRecord
+	sc.applyFn = sc.applyRecord
+	return sc
+}
+
+// selectRecord is Observe's first pass over one record: which rules select
+// it, without the engine's lock.
+func (sc *observeScratch) selectRecord(r *Record) bool {
+	id := r.Identity
+	if !r.IdentityKnown {
+		id = IdentityOf(r.Attrs)
+	}
+	sc.m.lits.scan(r.Body, sc.hit)
+	for j, c := range sc.m.rules {
+		if c.Type == KindAbsence {
+			continue
+		}
+		sc.evals[j]++
+		if c.matches(r, id, sc.hit) {
+			sc.matched = append(sc.matched, matchAt{rec: sc.n, rule: j})
+		}
+	}
+	sc.n++
+	return true
+}
+
+// applyRecord is Observe's second pass over one record, under the lock.
+func (sc *observeScratch) applyRecord(r *Record) bool {
+	if sc.i == sc.n {
+		return false // recs yielded more records than the first time
+	}
+	sc.k = sc.e.apply(sc.now, r, sc.i, sc.matched, sc.k, &sc.absent)
+	sc.i++
+	return true
 }
 
 // matchAt is a rule (its index) that selected a record (its index in the
@@ -476,32 +530,18 @@ func (e *Engine) Observe(now time.Time, recs func(yield func(*Record) bool)) []A
 	m := e.match.Load()
 	sc, _ := e.scratch.Get().(*observeScratch)
 	if sc == nil {
-		sc = &observeScratch{}
+		sc = e.newScratch()
 	}
-	defer e.scratch.Put(sc)
+	defer func() {
+		sc.m, sc.absent = nil, "" // nothing of this batch stays in the pool
+		e.scratch.Put(sc)
+	}()
 	sc.hit = slices.Grow(sc.hit[:0], len(m.lits.pats))[:len(m.lits.pats)]
 	sc.evals = slices.Grow(sc.evals[:0], len(m.rules))[:len(m.rules)]
 	clear(sc.evals)
 	sc.matched = sc.matched[:0]
-	n := 0
-	recs(func(r *Record) bool {
-		id := r.Identity
-		if !r.IdentityKnown {
-			id = IdentityOf(r.Attrs)
-		}
-		m.lits.scan(r.Body, sc.hit)
-		for j, c := range m.rules {
-			if c.Type == KindAbsence {
-				continue
-			}
-			sc.evals[j]++
-			if c.matches(r, id, sc.hit) {
-				sc.matched = append(sc.matched, matchAt{rec: n, rule: j})
-			}
-		}
-		n++
-		return true
-	})
+	sc.m, sc.now, sc.n, sc.i, sc.k, sc.absent = m, now, 0, 0, 0, ""
+	recs(sc.selectFn)
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -517,23 +557,17 @@ func (e *Engine) Observe(now time.Time, recs func(yield func(*Record) bool)) []A
 	for j, rs := range e.rules {
 		rs.evals += sc.evals[j]
 	}
-	i, k := 0, 0
-	recs(func(r *Record) bool {
-		if i == n {
-			return false // recs yielded more records than the first time
-		}
-		k = e.apply(now, r, i, sc.matched, k)
-		i++
-		return true
-	})
+	recs(sc.applyFn)
 	return slices.Clone(e.out)
 }
 
 // apply updates the rules' state for record rec of a batch, which
 // matched[k:] (in record, then rule order) says which rules selected; it
 // returns the index of the next record's first match. It does what observe
-// does after the selection, in the same order.
-func (e *Engine) apply(now time.Time, r *Record, rec int, matched []matchAt, k int) int {
+// does after the selection, in the same order. absent, when not nil, is the
+// device whose absence groups were looked up last in this batch: none of them
+// can fire again before Tick, so its next records skip the lookup.
+func (e *Engine) apply(now time.Time, r *Record, rec int, matched []matchAt, k int, absent *string) int {
 	e.stats.Records++
 	id := r.Identity
 	if !r.IdentityKnown {
@@ -546,11 +580,15 @@ func (e *Engine) apply(now time.Time, r *Record, rec int, matched []matchAt, k i
 		e.presence.Seen(id, now)
 		e.lastSeen, e.lastSeenAt = id, now
 	}
+	lookAbsent := !r.Derived && (absent == nil || *absent != id.Device)
+	if lookAbsent && absent != nil {
+		*absent = id.Device
+	}
 	for j, rs := range e.rules {
 		c := rs.c
 		if c.Type == KindAbsence {
 			// A record ends a device's silence (heartbeats: in Tick).
-			if len(rs.byKey) > 0 && c.Source != SourceHeartbeats && !r.Derived {
+			if lookAbsent && len(rs.byKey) > 0 && c.Source != SourceHeartbeats {
 				if fp, ok := rs.byKey[id.Device]; ok && rs.groups[fp] != nil && rs.groups[fp].firing {
 					e.resolve(rs, fp, rs.groups[fp], now)
 				}
@@ -584,7 +622,7 @@ func (e *Engine) observe(now time.Time, r *Record) {
 			matched = append(matched, matchAt{rule: j})
 		}
 	}
-	e.apply(now, r, 0, matched, 0)
+	e.apply(now, r, 0, matched, 0, nil)
 }
 
 // matched updates rule rs's state for a record it selected.
@@ -662,9 +700,13 @@ func (e *Engine) threshold(rs *ruleState, r *Record, id Identity, now time.Time)
 		rs.byKey[g.key] = fp
 	}
 	need := max(c.Count, 1)
-	g.hits = append(g.hits, hit{at: now, rec: r.Time})
-	if len(g.hits) > need {
-		g.hits = g.hits[len(g.hits)-need:]
+	if len(g.hits) >= need {
+		// Shift in place: re-slicing the tail would leave no capacity,
+		// and the next append would allocate again.
+		n := copy(g.hits, g.hits[len(g.hits)-need+1:])
+		g.hits = append(g.hits[:n], hit{at: now, rec: r.Time})
+	} else {
+		g.hits = append(g.hits, hit{at: now, rec: r.Time})
 	}
 	g.last = now
 	g.lastRecord = r.Time
@@ -695,16 +737,22 @@ func (e *Engine) change(rs *ruleState, r *Record, id Identity, v string, now tim
 	if id.Device == rs.lastDevice && v == rs.lastValue {
 		return
 	}
-	prev, known := rs.values[id.Device]
+	last, known := rs.values[id.Device]
+	prev := last.value
+	if known && prev == v {
+		// Unchanged: the copies already stored serve for the short cut.
+		rs.lastDevice, rs.lastValue = last.device, last.value
+		return
+	}
 	if !known && len(rs.values) >= e.limits.MaxDevices {
 		e.stats.GroupsDropped++
 		return
 	}
 	// Copies: the strings may point into a batch the caller reuses.
 	dev, v := strings.Clone(id.Device), strings.Clone(v)
-	rs.values[dev] = v
+	rs.values[dev] = deviceValue{device: dev, value: v}
 	rs.lastDevice, rs.lastValue = dev, v
-	if !known || prev == v || c.inMaintenance(now) {
+	if !known || c.inMaintenance(now) {
 		return
 	}
 	e.event(rs, map[string]string{keyDevice: dev}, id, r, now,
@@ -954,7 +1002,7 @@ func (e *Engine) Reload(rules []*Rule, now time.Time) ([]Alert, error) {
 		if err != nil {
 			return nil, err
 		}
-		next = append(next, &ruleState{c: c, groups: map[string]*group{}, values: map[string]string{}, miners: map[string]*fleetMiner{}, byKey: map[string]string{}})
+		next = append(next, &ruleState{c: c, groups: map[string]*group{}, values: map[string]deviceValue{}, miners: map[string]*fleetMiner{}, byKey: map[string]string{}})
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

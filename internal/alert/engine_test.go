@@ -335,3 +335,32 @@ func TestGroupKeysAfterResolve(t *testing.T) {
 		assert.Empty(t, e.rules[0].groups)
 	}
 }
+
+// One batch with records of several silent devices, interleaved, resolves
+// each silence once.
+func TestAbsenceResolvesEachDeviceOfABatch(t *testing.T) {
+	e := engine(t, `rules: [{name: silent, type: absence, for: 10m}]`)
+	e.Observe(t0, one(rec("hello", "device.id", "d1"), rec("hello", "device.id", "d2")))
+	require.Len(t, e.Tick(t0.Add(11*time.Minute)), 2)
+	got := e.Observe(t0.Add(12*time.Minute), one(
+		rec("back", "device.id", "d1"), rec("back", "device.id", "d1"),
+		rec("back", "device.id", "d2"), rec("back", "device.id", "d1"),
+	))
+	require.Len(t, got, 2)
+	assert.ElementsMatch(t, []string{"d1", "d2"}, []string{got[0].Device, got[1].Device})
+	for _, a := range got {
+		assert.Equal(t, StatusResolved, a.Status)
+	}
+}
+
+// Devices whose records interleave keep their own last value: an unchanged
+// value of one device does not hide another's change.
+func TestChangeInterleavedDevices(t *testing.T) {
+	e := engine(t, `rules: [{name: fw, type: change, attribute: device.firmware.version}]`)
+	fw := func(dev, v string) *Record { return rec("boot", "device.id", dev, "device.firmware.version", v) }
+	assert.Empty(t, e.Observe(t0, one(fw("d1", "1.0"), fw("d2", "2.0"), fw("d1", "1.0"), fw("d2", "2.0"))))
+	got := e.Observe(t0.Add(time.Minute), one(fw("d1", "1.0"), fw("d2", "2.1"), fw("d1", "1.0")))
+	require.Len(t, got, 1)
+	assert.Equal(t, "d2", got[0].Device)
+	assert.Equal(t, `device.firmware.version changed from "2.0" to "2.1"`, got[0].Summary)
+}

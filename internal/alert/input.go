@@ -29,6 +29,23 @@ func (a *PdataAttrs) Get(key string) (string, bool) {
 	return v.AsString(), true
 }
 
+// ResourceIdentity is IdentityOf over a resource's attributes alone, as
+// fleet_metadata leaves them, without the Attrs a lookup through an
+// interface needs.
+func ResourceIdentity(res pcommon.Map) Identity {
+	str := func(k string) string {
+		v, ok := res.Get(k)
+		if !ok {
+			return ""
+		}
+		if v.Type() == pcommon.ValueTypeStr {
+			return v.Str()
+		}
+		return v.AsString()
+	}
+	return Identity{Device: str(keyDevice), Fleet: str(keyFleet), Site: str(keySite)}
+}
+
 // ParseLine reads one line of a log file as a Record for offline runs. A
 // line that is a JSON object in `fleetlogctl archive query` form (time,
 // severity_number, body, attributes, resource) is read as such; any other

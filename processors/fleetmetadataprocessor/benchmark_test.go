@@ -2,6 +2,7 @@ package fleetmetadataprocessor
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -129,5 +130,62 @@ func BenchmarkGateway(b *testing.B) {
 		if err := p.ConsumeLogs(ctx, ld); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkGatewayDevices measures gateway mode (the limiter included) as
+// the gateway runs it: 40-record batches, each from its own device of
+// 1000, with the resource an agent stamps and the identity fleet_identity
+// puts in the request's context.
+func BenchmarkGatewayDevices(b *testing.B) {
+	const devices, perBatch = 1000, 40
+	cfg := createDefaultConfig()
+	cfg.Mode = ModeGateway
+	cfg.Gateway.ID = "gw-1"
+	p, err := NewFactory().CreateLogs(context.Background(), processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	startBench(b, p)
+	in := make([]plog.Logs, devices)
+	ctxs := make([]context.Context, devices)
+	for d := range devices {
+		dev := fmt.Sprintf("edge-%05d", d)
+		ctxs[d] = client.NewContext(context.Background(), client.Info{Auth: authData{
+			fleetattr.DeviceID: dev, fleetattr.FleetName: "fleet-1", fleetattr.FleetSite: "site-1",
+		}})
+		ld := plog.NewLogs()
+		rl := ld.ResourceLogs().AppendEmpty()
+		ra := rl.Resource().Attributes()
+		for _, kv := range [][2]string{
+			{fleetattr.DeviceID, dev}, {fleetattr.FleetName, "fleet-1"}, {fleetattr.FleetSite, "site-1"},
+			{"host.name", dev}, {"os.type", "linux"}, {"host.arch", "amd64"},
+			{"device.firmware.version", "4.2.1"}, {"fleetlog.agent.version", "0.1.0"},
+		} {
+			ra.PutStr(kv[0], kv[1])
+		}
+		lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+		for range perBatch {
+			lr := lrs.AppendEmpty()
+			lr.Body().SetStr("2026-11-24T10:00:00Z INFO request served in 12ms")
+			lr.Attributes().PutStr("log.file.name", "app.log")
+		}
+		in[d] = ld
+	}
+	work := make([]plog.Logs, devices)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		k := i % devices
+		if k == 0 {
+			b.StopTimer()
+			for j := range in {
+				work[j] = plog.NewLogs()
+				in[j].CopyTo(work[j])
+			}
+			b.StartTimer()
+		}
+		if err := p.ConsumeLogs(ctxs[k], work[k]); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

@@ -147,7 +147,7 @@ func (p *gatewayProcessor) processLogs(ctx context.Context, ld plog.Logs) (plog.
 			attrs.PutStr(fleetattr.ClaimedDeviceID, claim)
 			attrs.PutBool(fleetattr.IdentityMismatch, true)
 		}
-		attrs.PutStr(fleetattr.DeviceID, deviceID)
+		putStr(attrs, fleetattr.DeviceID, deviceID)
 		bindClaim(attrs, fleetattr.FleetName, fleetattr.ClaimedFleetName, fleet)
 		bindClaim(attrs, fleetattr.FleetSite, fleetattr.ClaimedFleetSite, site)
 		attrs.PutStr(fleetattr.GatewayID, p.gatewayID)
@@ -185,7 +185,17 @@ func bindClaim(attrs pcommon.Map, key, claimedKey, certified string) {
 		attrs.Remove(key)
 		return
 	}
-	attrs.PutStr(key, certified)
+	putStr(attrs, key, certified)
+}
+
+// putStr is attrs.PutStr(key, v), unless attrs holds that string already:
+// what a device claims is most often what its certificate says, and a put
+// replaces the value with a new allocation.
+func putStr(attrs pcommon.Map, key, v string) {
+	if old, ok := attrs.Get(key); ok && old.Type() == pcommon.ValueTypeStr && old.Str() == v {
+		return
+	}
+	attrs.PutStr(key, v)
 }
 
 // claimedOther returns the device.id a resource claims when it is not

@@ -62,6 +62,9 @@ type limiter struct {
 	pending     atomic.Int64
 	maxPending  int64
 	hardPending int64
+	// release gives a turn back, made once: a closure per batch would be
+	// allocated per batch.
+	release func()
 }
 
 func newLimiter(next processor.Logs, n, maxPending int) *limiter {
@@ -71,12 +74,14 @@ func newLimiter(next processor.Logs, n, maxPending int) *limiter {
 	if maxPending <= 0 {
 		maxPending = defaultMaxPendingRecords
 	}
-	return &limiter{
+	l := &limiter{
 		Logs: next, slots: make(chan struct{}, n),
 		// Requests the gatekeeper let in before the bound was reached are
 		// read and decoded already: refusing them would waste that work.
 		maxPending: int64(maxPending), hardPending: int64(maxPending) + int64(maxPending)/4,
 	}
+	l.release = func() { <-l.slots }
+	return l
 }
 
 func (l *limiter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
@@ -97,7 +102,7 @@ func (l *limiter) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	}
 	// The archive gives the turn back early, once only its fsync is left
 	// (internal/pipelineturn).
-	ctx, done := pipelineturn.With(ctx, func() { <-l.slots })
+	ctx, done := pipelineturn.With(ctx, l.release)
 	defer done()
 	return l.Logs.ConsumeLogs(ctx, ld)
 }

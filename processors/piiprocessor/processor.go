@@ -28,17 +28,20 @@ const blockedMask = "[REDACTED:" + BlockedKey + "]"
 const minCardNumber = 1_000_000_000_000
 
 type piiProcessor struct {
-	engine      *pii.Engine
-	names       []string // engine.Names()
-	detect      bool
-	scope       ScopeConfig
-	allowed     []string
-	blocked     []string
-	summaryKey  string
-	telemetry   *metadata.TelemetryBuilder
-	detectorOpt []metric.AddOption // by engine detector index
-	blockedOpt  metric.AddOption
-	tallies     sync.Pool // *tallies: processLogs runs concurrently
+	engine     *pii.Engine
+	names      []string // engine.Names()
+	detect     bool
+	scope      ScopeConfig
+	allowed    []string
+	blocked    []string
+	summaryKey string
+	// summaryCount and summaryDetectors are summaryKey's two attributes,
+	// joined once rather than per record.
+	summaryCount, summaryDetectors string
+	telemetry                      *metadata.TelemetryBuilder
+	detectorOpt                    []metric.AddOption // by engine detector index
+	blockedOpt                     metric.AddOption
+	tallies                        sync.Pool // *tallies: processLogs runs concurrently
 }
 
 // tallies are the counts of one processLogs call: the current record's and
@@ -113,15 +116,17 @@ func newPIIProcessor(set processor.Settings, cfg *Config) (*piiProcessor, error)
 		return nil, err
 	}
 	p := &piiProcessor{
-		engine:     engine,
-		names:      engine.Names(),
-		detect:     cfg.Mode == ModeDetect,
-		scope:      cfg.Scope,
-		allowed:    cfg.AllowedKeys,
-		blocked:    cfg.BlockedKeys,
-		summaryKey: cfg.SummaryAttribute,
-		telemetry:  tb,
-		blockedOpt: metric.WithAttributeSet(attribute.NewSet(attribute.String("detector", BlockedKey))),
+		engine:           engine,
+		names:            engine.Names(),
+		detect:           cfg.Mode == ModeDetect,
+		scope:            cfg.Scope,
+		allowed:          cfg.AllowedKeys,
+		blocked:          cfg.BlockedKeys,
+		summaryKey:       cfg.SummaryAttribute,
+		summaryCount:     cfg.SummaryAttribute + ".count",
+		summaryDetectors: cfg.SummaryAttribute + ".detectors",
+		telemetry:        tb,
+		blockedOpt:       metric.WithAttributeSet(attribute.NewSet(attribute.String("detector", BlockedKey))),
 	}
 	for _, name := range p.names {
 		p.detectorOpt = append(p.detectorOpt, metric.WithAttributeSet(attribute.NewSet(attribute.String("detector", name))))
@@ -296,8 +301,13 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean *cleanValues
 	at := -1 // the position of (k, v) in m
 	m.RemoveIf(func(k string, v pcommon.Value) bool {
 		at++
-		// A pair found clean before was neither allowed nor blocked nor a
-		// stamp (those are never remembered): it is skipped first.
+		// The spool's stamp is on every record, its id the same for a
+		// batch but never remembered: told by its key before a look-up.
+		if spoolStamp(k, v) {
+			return false
+		}
+		// A pair found clean before was neither allowed nor blocked (those
+		// are never remembered): it is skipped next.
 		memo := clean != nil && v.Type() == pcommon.ValueTypeStr && len(v.Str()) <= maxCleanValueLen
 		var seen attrValue
 		if memo {
@@ -306,7 +316,7 @@ func (p *piiProcessor) mapValues(m pcommon.Map, t *pii.Tally, clean *cleanValues
 				return false
 			}
 		}
-		if spoolStamp(k, v) || hasKeyFold(p.allowed, k) {
+		if hasKeyFold(p.allowed, k) {
 			return false
 		}
 		if hasKeyFold(p.blocked, k) {
@@ -367,8 +377,17 @@ func (p *piiProcessor) unsummarize(lr plog.LogRecord) {
 		return
 	}
 	attrs := lr.Attributes()
-	attrs.Remove(p.summaryKey + ".count")
-	attrs.Remove(p.summaryKey + ".detectors")
+	// One pass tells whether there is anything to remove: nearly every
+	// record arrives without a summary, and each Remove is a pass of its own.
+	found := false
+	attrs.Range(func(k string, _ pcommon.Value) bool {
+		found = k == p.summaryCount || k == p.summaryDetectors
+		return !found
+	})
+	if found {
+		attrs.Remove(p.summaryCount)
+		attrs.Remove(p.summaryDetectors)
+	}
 }
 
 // summarize adds <summary_attribute>.count and .detectors to a record.
@@ -377,8 +396,8 @@ func (p *piiProcessor) summarize(lr plog.LogRecord, t *pii.Tally) {
 		return
 	}
 	attrs := lr.Attributes()
-	attrs.PutInt(p.summaryKey+".count", int64(t.Total))
-	names := attrs.PutEmptySlice(p.summaryKey + ".detectors")
+	attrs.PutInt(p.summaryCount, int64(t.Total))
+	names := attrs.PutEmptySlice(p.summaryDetectors)
 	for id, name := range p.names {
 		if t.Counts[id] > 0 {
 			names.AppendEmpty().SetStr(name)
