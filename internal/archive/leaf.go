@@ -196,12 +196,12 @@ func leafData(raw []byte) ([][]byte, error) {
 // them into the tree while the fsync runs rather than before it.
 const parallelHashBytes = 64 << 10
 
-// encodeHashed returns the zstd-compressed OTLP encoding of ld and its size
-// before compression, appends the leaf hash of every record to leaves, and
+// encodeHashed returns the zstd-compressed OTLP encoding of ld, appended to
+// dst, and its size before compression, appends the leaf hash of every record to leaves, and
 // calls side, which reads ld (the index's summary). A large batch is hashed
 // and summarised while it is compressed (on another core when there is one),
 // so the tree and the index add little to an append's latency.
-func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte, side func()) ([]byte, int, []byte, error) {
+func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, dst, leaves []byte, side func()) ([]byte, int, []byte, error) {
 	var m plog.ProtoMarshaler
 	raw, err := m.MarshalLogs(ld)
 	if err != nil {
@@ -217,7 +217,7 @@ func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte
 		// start and hand back.
 		leaves, n, herr = lh.appendLeaves(leaves, raw)
 		side()
-		payload = enc.EncodeAll(raw, nil)
+		payload = enc.EncodeAll(raw, dst)
 	} else {
 		done := make(chan struct{})
 		go func() {
@@ -225,7 +225,7 @@ func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte
 			leaves, n, herr = lh.appendLeaves(leaves, raw)
 			side()
 		}()
-		payload = enc.EncodeAll(raw, nil)
+		payload = enc.EncodeAll(raw, dst)
 		<-done
 	}
 	if herr != nil {

@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -29,7 +30,10 @@ type treeState struct {
 	treeMu  sync.Mutex
 	tree    *compact.Range
 	queueMu sync.Mutex
-	queue   [][]byte
+	// queue is the leaf hashes waiting to be folded, one after the other,
+	// copied from the batches (whose buffers are reused once written); a
+	// fold takes it and gives it back as spare, so the two are reused.
+	queue, spare []byte
 	// lastSize and lastEpoch are the newest checkpoint's.
 	lastSize, lastEpoch uint64
 	haveLast            bool
@@ -45,13 +49,16 @@ type treeState struct {
 // rolled back since, or its files were edited.
 var ErrCheckpointAhead = errors.New("the archive does not extend its newest checkpoint")
 
-// enqueue adds a batch's leaf hashes to the tree's queue; the caller holds
-// the writer's lock, which orders batches as their frames.
+// enqueue adds a copy of a batch's leaf hashes to the tree's queue; the
+// caller holds the writer's lock, which orders batches as their frames.
 func (t *treeState) enqueue(leaves []byte) {
 	t.queueMu.Lock()
-	t.queue = append(t.queue, leaves)
+	t.queue = append(t.queue, leaves...)
 	t.queueMu.Unlock()
 }
+
+// maxSpareQueue bounds the queue buffer a fold keeps for reuse.
+const maxSpareQueue = 1 << 20
 
 // foldSoon folds the queue unless another fold is running, which then
 // folds what was queued before this call as well: an append never waits for
@@ -76,10 +83,24 @@ func (t *treeState) foldSoon() {
 func (t *treeState) foldLocked() {
 	t.queueMu.Lock()
 	queue := t.queue
-	t.queue = nil
+	t.queue, t.spare = t.spare[:0], nil
 	t.queueMu.Unlock()
-	for _, leaves := range queue {
-		appendLeafHashes(t.tree, leaves, nil)
+	if len(queue) == 0 {
+		t.queueMu.Lock()
+		t.spare = queue
+		t.queueMu.Unlock()
+		return
+	}
+	// The range keeps a reference to a leaf hash only while it is the
+	// last node of its border, which after a fold only the last leaf can
+	// be: it gets a copy, and the buffer is free to reuse.
+	last := len(queue) - HashSize
+	appendLeafHashes(t.tree, queue[:last], nil)
+	appendLeafHashes(t.tree, bytes.Clone(queue[last:]), nil)
+	if cap(queue) <= maxSpareQueue {
+		t.queueMu.Lock()
+		t.spare = queue[:0]
+		t.queueMu.Unlock()
 	}
 }
 
@@ -100,7 +121,7 @@ func (t *treeState) current(withHead bool) (uint64, []byte, *TreeHead) {
 func (t *treeState) setTree(r *compact.Range) {
 	t.treeMu.Lock()
 	t.queueMu.Lock()
-	t.tree, t.queue = r, nil
+	t.tree, t.queue, t.spare = r, nil, nil
 	t.queueMu.Unlock()
 	t.treeMu.Unlock()
 }
