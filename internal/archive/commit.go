@@ -148,9 +148,13 @@ func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) 
 		plan = newPlan(ld)
 		defer plan.release()
 	}
+	var p *pendingAppend
+	defer func() { p.release() }()
 	for attempt := 1; ; attempt++ {
-		p := newPending(plan)
-		defer p.release()
+		if p != nil {
+			p.release()
+		}
+		p = newPending(plan)
 		if attempt > maxPlanAttempts {
 			// Concurrent appends of the same spool keep moving its mark:
 			// the group writer plans and encodes this batch under the

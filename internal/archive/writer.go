@@ -341,8 +341,8 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 		if err != nil {
 			break
 		}
-		// A fresh slice each time: the tree keeps references to leaf hashes.
-		if leaves, _, err = lh.appendLeaves(nil, w.codec.raw); err != nil {
+		// The tree's queue copies the leaf hashes: the buffer is reused.
+		if leaves, _, err = lh.appendLeaves(leaves[:0], w.codec.raw); err != nil {
 			break
 		}
 		w.log.enqueue(leaves)
@@ -484,33 +484,25 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 	enc, lh := be.enc, be.lh
 	records := ld.LogRecordCount()
 	b := newEncodedBatch(records)
-	ix := &be.ix
-	ix.start(&b.index, records)
-	var part plog.Logs
-	summarise := func() {
-		for _, rl := range part.ResourceLogs().All() {
-			ix.resource(rl.Resource().Attributes())
-			for _, sl := range rl.ScopeLogs().All() {
-				for _, lr := range sl.LogRecords().All() {
-					ix.record(lr)
-					ts := recordTime(lr)
-					if ts != 0 && (b.minT == 0 || ts < b.minT) {
-						b.minT = ts
-					}
-					b.maxT = max(b.maxT, ts)
-				}
-			}
-		}
-	}
-	parts := []plog.Logs{ld}
+	be.ix.start(&b.index, records)
+	sum := &be.sum
+	sum.b, sum.ix = b, &be.ix
+	defer func() {
+		// Drop the references to the batch, which its append owns now.
+		*sum = batchSummary{}
+		be.ix.b = nil
+	}()
+	parts := [1]plog.Logs{ld}
+	split := parts[:]
 	if records > maxFrameRecords {
-		parts = splitLogs(ld, maxFrameRecords)
+		split = splitLogs(ld, maxFrameRecords)
 	}
-	for _, part = range parts {
+	for _, part := range split {
+		sum.part = part
 		var payload []byte
 		var raw int
 		var err error
-		payload, raw, b.leaves, err = encodeHashed(enc, lh, part, b.payloadBuffer(), b.leaves, summarise)
+		payload, raw, b.leaves, err = encodeHashed(enc, lh, part, b.payloadBuffer(), b.leaves, sum)
 		if err != nil {
 			b.release()
 			return nil, err
@@ -533,6 +525,32 @@ type batchEncoder struct {
 	enc *zstd.Encoder
 	lh  *leafHasher
 	ix  indexer
+	sum batchSummary
+}
+
+// batchSummary summarises part for the index into ix and finds b's time
+// range, beside the leaf hashes (encodeHashed).
+type batchSummary struct {
+	part plog.Logs
+	b    *encodedBatch
+	ix   *indexer
+}
+
+func (s *batchSummary) run() {
+	b, ix := s.b, s.ix
+	for _, rl := range s.part.ResourceLogs().All() {
+		ix.resource(rl.Resource().Attributes())
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				ix.record(lr)
+				ts := recordTime(lr)
+				if ts != 0 && (b.minT == 0 || ts < b.minT) {
+					b.minT = ts
+				}
+				b.maxT = max(b.maxT, ts)
+			}
+		}
+	}
 }
 
 // encoder returns an idle encoder, creates one while fewer than

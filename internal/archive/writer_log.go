@@ -34,6 +34,8 @@ type treeState struct {
 	// copied from the batches (whose buffers are reused once written); a
 	// fold takes it and gives it back as spare, so the two are reused.
 	queue, spare []byte
+	// folder adds the queue to the tree, under treeMu.
+	folder subtreeFolder
 	// lastSize and lastEpoch are the newest checkpoint's.
 	lastSize, lastEpoch uint64
 	haveLast            bool
@@ -91,12 +93,11 @@ func (t *treeState) foldLocked() {
 		t.queueMu.Unlock()
 		return
 	}
-	// The range keeps a reference to a leaf hash only while it is the
-	// last node of its border, which after a fold only the last leaf can
-	// be: it gets a copy, and the buffer is free to reuse.
-	last := len(queue) - HashSize
-	appendLeafHashes(t.tree, queue[:last], nil)
-	appendLeafHashes(t.tree, bytes.Clone(queue[last:]), nil)
+	if err := t.folder.appendLeaves(t.tree, queue); err != nil {
+		// Never for a range the writer built; the range keeps
+		// references to the leaves it takes one at a time.
+		appendLeafHashes(t.tree, bytes.Clone(queue), nil)
+	}
 	if cap(queue) <= maxSpareQueue {
 		t.queueMu.Lock()
 		t.spare = queue[:0]
