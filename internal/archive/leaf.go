@@ -219,9 +219,10 @@ const parallelHashBytes = 64 << 10
 // summary). A large batch is hashed and summarised while it is compressed
 // (on another core when there is one), so the tree and the index add little
 // to an append's latency.
-func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, dst, leaves []byte, side batchSide) ([]byte, int, []byte, error) {
-	var m plog.ProtoMarshaler
-	raw, err := m.MarshalLogs(ld)
+//
+// The OTLP encoding goes into oe's buffer, free again on return.
+func encodeHashed(enc *zstd.Encoder, lh *leafHasher, oe *otlpEncoder, ld plog.Logs, dst, leaves []byte, side batchSide) ([]byte, int, []byte, error) {
+	raw, err := oe.marshal(ld)
 	if err != nil {
 		return nil, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
 	}

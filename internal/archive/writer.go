@@ -491,6 +491,7 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 		// Drop the references to the batch, which its append owns now.
 		*sum = batchSummary{}
 		be.ix.b = nil
+		be.otlp.release()
 	}()
 	parts := [1]plog.Logs{ld}
 	split := parts[:]
@@ -502,7 +503,7 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 		var payload []byte
 		var raw int
 		var err error
-		payload, raw, b.leaves, err = encodeHashed(enc, lh, part, b.payloadBuffer(), b.leaves, sum)
+		payload, raw, b.leaves, err = encodeHashed(enc, lh, &be.otlp, part, b.payloadBuffer(), b.leaves, sum)
 		if err != nil {
 			b.release()
 			return nil, err
@@ -522,10 +523,11 @@ const encodersPerCore = 2
 
 // batchEncoder is what encode needs for a batch and reuses.
 type batchEncoder struct {
-	enc *zstd.Encoder
-	lh  *leafHasher
-	ix  indexer
-	sum batchSummary
+	enc  *zstd.Encoder
+	lh   *leafHasher
+	ix   indexer
+	sum  batchSummary
+	otlp otlpEncoder
 }
 
 // batchSummary summarises part for the index into ix and finds b's time
