@@ -80,11 +80,26 @@ func (e *otlpEncoder) release() {
 
 func (e *otlpEncoder) room(n int) bool { return e.pos >= n }
 
+// tag writes a field's tag; every field the encoder writes has a tag of one
+// byte.
 func (e *otlpEncoder) tag(num protowire.Number, typ protowire.Type) bool {
-	return e.varint(protowire.EncodeTag(num, typ))
+	if e.pos < 1 {
+		return false
+	}
+	e.pos--
+	e.buf[e.pos] = byte(protowire.EncodeTag(num, typ))
+	return true
 }
 
 func (e *otlpEncoder) varint(v uint64) bool {
+	if v < 0x80 {
+		if e.pos < 1 {
+			return false
+		}
+		e.pos--
+		e.buf[e.pos] = byte(v)
+		return true
+	}
 	n := protowire.SizeVarint(v)
 	if !e.room(n) {
 		return false

@@ -157,3 +157,27 @@ func FuzzOTLPEncoder(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkOTLPEncoder compares the encoder with pdata's MarshalLogs on a
+// device's 1000-record batch.
+func BenchmarkOTLPEncoder(b *testing.B) {
+	ld := benchLogs(1)
+	b.Run("pdata", func(b *testing.B) {
+		var m plog.ProtoMarshaler
+		b.ReportAllocs()
+		for range b.N {
+			if _, err := m.MarshalLogs(ld); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("reused", func(b *testing.B) {
+		var enc otlpEncoder
+		b.ReportAllocs()
+		for range b.N {
+			if _, ok := enc.encode(ld); !ok {
+				b.Fatal("declined")
+			}
+		}
+	})
+}
