@@ -20,8 +20,9 @@ import (
 // order), and so does this encoder, through the public API, into a buffer
 // of exactly ProtoMarshaler.LogsSize bytes. What the public API does not
 // reach (a resource's entity references, deprecated or profile-only fields)
-// would make the encoding shorter than that size: encode then reports false
-// and the caller uses MarshalLogs, so nothing of a record is ever left out.
+// would make the encoding come out at another size: encode then reports
+// false and the caller uses MarshalLogs, so nothing of a record is ever left
+// out.
 // TestOTLPEncoderIsPdatas and FuzzOTLPEncoder compare the two.
 type otlpEncoder struct {
 	buf []byte
