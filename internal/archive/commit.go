@@ -146,8 +146,8 @@ func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) 
 	var plan *dedupPlan
 	if !w.opts.StoreRedeliveries {
 		plan = newPlan(ld)
-		defer plan.release()
 	}
+	defer func() { plan.release() }()
 	var p *pendingAppend
 	defer func() { p.release() }()
 	for attempt := 1; ; attempt++ {
@@ -182,6 +182,10 @@ func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) 
 		}
 		res := p.res
 		res.Skipped = plan.skippedCount()
+		// The plan is done with: back to the pool now rather than after
+		// the fsync, so the appends waiting for one hold none.
+		plan.release()
+		plan, p.plan = nil, nil
 		if p.err != nil {
 			return res, p.err
 		}

@@ -105,6 +105,9 @@ type stampRef struct {
 
 var planPool = sync.Pool{New: func() any { return new(dedupPlan) }}
 
+// maxPooledStamps bounds the stamps a released plan keeps room for.
+const maxPooledStamps = 4096
+
 // maxListedKeys is how many keys a plan looks up by a scan before it
 // indexes them.
 const maxListedKeys = 8
@@ -149,7 +152,7 @@ func (p *dedupPlan) release() {
 	clear(p.stamps)
 	clear(p.keys)
 	p.stamps, p.keys, p.byKey, p.last, p.skipped = p.stamps[:0], p.keys[:0], nil, 0, 0
-	if cap(p.stamps) > 1<<16 {
+	if cap(p.stamps) > maxPooledStamps {
 		p.stamps = nil
 	}
 	planPool.Put(p)
