@@ -101,6 +101,9 @@ func newPending(plan *dedupPlan) *pendingAppend {
 // writer woke it (or it wrote the group), so no one else refers to it, and
 // its wake channel is empty.
 func (p *pendingAppend) release() {
+	if p == nil {
+		return
+	}
 	*p = pendingAppend{wake: p.wake}
 	pendingPool.Put(p)
 }
@@ -285,6 +288,9 @@ func (w *Writer) commit(p *pendingAppend) {
 	}
 }
 
+// maxReusedMarks bounds the group's marks map the writer keeps.
+const maxReusedMarks = 1024
+
 // writeGroup writes the appends of group, in order, as few frames with one
 // write, and sets each one's result.
 func (w *Writer) writeGroup(group []*pendingAppend) {
@@ -313,6 +319,9 @@ func (w *Writer) writeGroup(group []*pendingAppend) {
 	defer func() {
 		clear(accepted)
 		w.commits.accepted = accepted[:0]
+		if len(w.commits.over) > maxReusedMarks {
+			w.commits.over = nil // clearing it would cost every group
+		}
 	}()
 	for _, p := range group {
 		if p.plan != nil && view.over == nil {
