@@ -157,17 +157,17 @@ func (e *otlpEncoder) raw(num protowire.Number, b []byte) bool {
 	return e.varint(uint64(len(b))) && e.tag(num, protowire.BytesType)
 }
 
-// message writes a length-delimited field whose content body writes.
-func (e *otlpEncoder) message(num protowire.Number, body func() bool) bool {
-	end := e.pos
-	return body() && e.varint(uint64(end-e.pos)) && e.tag(num, protowire.BytesType)
+// closeField writes the length and tag of a length-delimited field
+// numbered num whose content was written since e.pos was end.
+func (e *otlpEncoder) closeField(num protowire.Number, end int) bool {
+	return e.varint(uint64(end-e.pos)) && e.tag(num, protowire.BytesType)
 }
 
 func (e *otlpEncoder) request(ld plog.Logs) bool {
 	rls := ld.ResourceLogs()
 	for i := rls.Len() - 1; i >= 0; i-- {
-		rl := rls.At(i)
-		if !e.message(1, func() bool { return e.resourceLogs(rl) }) {
+		end := e.pos
+		if !e.resourceLogs(rls.At(i)) || !e.closeField(1, end) {
 			return false
 		}
 	}
@@ -179,15 +179,14 @@ func (e *otlpEncoder) request(ld plog.Logs) bool {
 
 func (e *otlpEncoder) resourceLogs(rl plog.ResourceLogs) bool {
 	res := rl.Resource()
-	if !e.message(1, func() bool {
-		return e.attributes(1, res.Attributes()) && e.droppedCount(2, res.DroppedAttributesCount())
-	}) {
+	end := e.pos
+	if !e.attributes(1, res.Attributes()) || !e.droppedCount(2, res.DroppedAttributesCount()) || !e.closeField(1, end) {
 		return false
 	}
 	sls := rl.ScopeLogs()
 	for i := sls.Len() - 1; i >= 0; i-- {
-		sl := sls.At(i)
-		if !e.message(2, func() bool { return e.scopeLogs(sl) }) {
+		end := e.pos
+		if !e.scopeLogs(sls.At(i)) || !e.closeField(2, end) {
 			return false
 		}
 	}
@@ -196,18 +195,18 @@ func (e *otlpEncoder) resourceLogs(rl plog.ResourceLogs) bool {
 
 func (e *otlpEncoder) scopeLogs(sl plog.ScopeLogs) bool {
 	scope := sl.Scope()
-	if !e.message(1, func() bool {
-		return e.strNonEmpty(1, scope.Name()) &&
-			e.strNonEmpty(2, scope.Version()) &&
-			e.attributes(3, scope.Attributes()) &&
-			e.droppedCount(4, scope.DroppedAttributesCount())
-	}) {
+	end := e.pos
+	if !e.strNonEmpty(1, scope.Name()) ||
+		!e.strNonEmpty(2, scope.Version()) ||
+		!e.attributes(3, scope.Attributes()) ||
+		!e.droppedCount(4, scope.DroppedAttributesCount()) ||
+		!e.closeField(1, end) {
 		return false
 	}
 	lrs := sl.LogRecords()
 	for i := lrs.Len() - 1; i >= 0; i-- {
-		lr := lrs.At(i)
-		if !e.message(2, func() bool { return e.logRecord(lr) }) {
+		end := e.pos
+		if !e.logRecord(lrs.At(i)) || !e.closeField(2, end) {
 			return false
 		}
 	}
@@ -231,8 +230,8 @@ func (e *otlpEncoder) logRecord(lr plog.LogRecord) bool {
 	if !e.strNonEmpty(3, lr.SeverityText()) {
 		return false
 	}
-	body := lr.Body()
-	if !e.message(5, func() bool { return e.value(body) }) {
+	end := e.pos
+	if !e.value(lr.Body()) || !e.closeField(5, end) {
 		return false
 	}
 	if !e.attributes(6, lr.Attributes()) || !e.droppedCount(7, lr.DroppedAttributesCount()) {
@@ -270,9 +269,12 @@ func (e *otlpEncoder) attributes(num protowire.Number, m pcommon.Map) bool {
 	ok := true
 	for i := len(e.kvs) - 1; ok && i >= base; i-- {
 		kv := e.kvs[i]
-		ok = e.message(num, func() bool {
-			return e.strNonEmpty(1, kv.k) && e.message(2, func() bool { return e.value(kv.v) })
-		})
+		end := e.pos
+		if ok = e.strNonEmpty(1, kv.k); !ok {
+			break
+		}
+		valueEnd := e.pos
+		ok = e.value(kv.v) && e.closeField(2, valueEnd) && e.closeField(num, end)
 	}
 	clear(e.kvs[base:])
 	e.kvs = e.kvs[:base]
@@ -298,18 +300,17 @@ func (e *otlpEncoder) value(v pcommon.Value) bool {
 		return e.fixed64(4, math.Float64bits(v.Double()))
 	case pcommon.ValueTypeSlice:
 		s := v.Slice()
-		return e.message(5, func() bool {
-			for i := s.Len() - 1; i >= 0; i-- {
-				item := s.At(i)
-				if !e.message(1, func() bool { return e.value(item) }) {
-					return false
-				}
+		end := e.pos
+		for i := s.Len() - 1; i >= 0; i-- {
+			itemEnd := e.pos
+			if !e.value(s.At(i)) || !e.closeField(1, itemEnd) {
+				return false
 			}
-			return true
-		})
+		}
+		return e.closeField(5, end)
 	case pcommon.ValueTypeMap:
-		m := v.Map()
-		return e.message(6, func() bool { return e.attributes(1, m) })
+		end := e.pos
+		return e.attributes(1, v.Map()) && e.closeField(6, end)
 	case pcommon.ValueTypeBytes:
 		b := v.Bytes()
 		n := b.Len()
