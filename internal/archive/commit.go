@@ -53,9 +53,14 @@ type commitQueue struct {
 	// writing is set while an append writes a group; when it clears, the
 	// queue is empty.
 	writing bool
-	// parts is the group writer's scratch list of a frame's payloads,
-	// under the writer's lock.
-	parts [][]byte
+	// group is the group writer's scratch list of the group's appends
+	// (there is one group writer at a time); parts, accepted and over are
+	// its scratch under the writer's lock: a frame's payloads, the appends
+	// written and the marks they raise.
+	group    []*pendingAppend
+	parts    [][]byte
+	accepted []*pendingAppend
+	over     map[markKey]uint64
 }
 
 // pendingAppend is one append in the commit queue.
@@ -82,6 +87,25 @@ type pendingAppend struct {
 	// which folds them into the tree.
 	leaves int
 	fold   bool
+}
+
+var pendingPool = sync.Pool{New: func() any { return &pendingAppend{wake: make(chan struct{}, 1)} }}
+
+func newPending(plan *dedupPlan) *pendingAppend {
+	p := pendingPool.Get().(*pendingAppend)
+	p.plan = plan
+	return p
+}
+
+// release returns p to the pool once its append is done with it: its group
+// writer woke it (or it wrote the group), so no one else refers to it, and
+// its wake channel is empty.
+func (p *pendingAppend) release() {
+	if p == nil {
+		return
+	}
+	*p = pendingAppend{wake: p.wake}
+	pendingPool.Put(p)
 }
 
 func (p *pendingAppend) weight() (records, bytes int) {
@@ -126,8 +150,14 @@ func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) 
 	if !w.opts.StoreRedeliveries {
 		plan = newPlan(ld)
 	}
+	defer func() { plan.release() }()
+	var p *pendingAppend
+	defer func() { p.release() }()
 	for attempt := 1; ; attempt++ {
-		p := &pendingAppend{plan: plan, wake: make(chan struct{}, 1)}
+		if p != nil {
+			p.release()
+		}
+		p = newPending(plan)
 		if attempt > maxPlanAttempts {
 			// Concurrent appends of the same spool keep moving its mark:
 			// the group writer plans and encodes this batch under the
@@ -155,6 +185,10 @@ func (w *Writer) AppendThen(ld plog.Logs, written func()) (AppendResult, error) 
 		}
 		res := p.res
 		res.Skipped = plan.skippedCount()
+		// The plan is done with: back to the pool now rather than after
+		// the fsync, so the appends waiting for one hold none.
+		plan.release()
+		plan, p.plan = nil, nil
 		if p.err != nil {
 			return res, p.err
 		}
@@ -209,8 +243,7 @@ func (w *Writer) commit(p *pendingAppend) {
 			}
 			n, records, bytes = n+1, records+r, bytes+b
 		}
-		group := make([]*pendingAppend, n)
-		copy(group, q.waiting)
+		group := append(q.group[:0], q.waiting[:n]...)
 		rest := copy(q.waiting, q.waiting[n:])
 		clear(q.waiting[rest:])
 		q.waiting = q.waiting[:rest]
@@ -219,10 +252,19 @@ func (w *Writer) commit(p *pendingAppend) {
 		w.writeGroup(group)
 
 		for _, o := range group {
+			// The frames are written (or failed): the payloads are
+			// copied out, and the append does not look at its batch
+			// again (a stale one encodes anew).
+			if o.batch != nil {
+				o.batch.release()
+				o.batch = nil
+			}
 			if o != p {
 				o.wake <- struct{}{}
 			}
 		}
+		clear(group)
+		q.group = group[:0]
 		q.mu.Lock()
 		if len(q.waiting) == 0 {
 			q.writing = false
@@ -245,6 +287,9 @@ func (w *Writer) commit(p *pendingAppend) {
 		w.log.foldSoon()
 	}
 }
+
+// maxReusedMarks bounds the group's marks map the writer keeps.
+const maxReusedMarks = 1024
 
 // writeGroup writes the appends of group, in order, as few frames with one
 // write, and sets each one's result.
@@ -270,10 +315,21 @@ func (w *Writer) writeGroup(group []*pendingAppend) {
 	// De-duplication: each plan against the marks as the appends before it
 	// in the group leave them.
 	view := markView{marks: w.marks}
-	accepted := make([]*pendingAppend, 0, len(group))
+	accepted := w.commits.accepted[:0]
+	defer func() {
+		clear(accepted)
+		w.commits.accepted = accepted[:0]
+		if len(w.commits.over) > maxReusedMarks {
+			w.commits.over = nil // clearing it would cost every group
+		}
+	}()
 	for _, p := range group {
 		if p.plan != nil && view.over == nil {
-			view.over = map[markKey]uint64{}
+			if w.commits.over == nil {
+				w.commits.over = map[markKey]uint64{}
+			}
+			view.over = w.commits.over
+			clear(view.over)
 		}
 		switch {
 		case p.batch == nil:
@@ -351,7 +407,7 @@ func (w *Writer) writeGroup(group []*pendingAppend) {
 		leaves += len(b.leaves) / HashSize
 		seg.addTime(b.minT)
 		seg.addTime(b.maxT)
-		seg.index.add(b.index)
+		seg.index.add(&b.index)
 		p.res.Records = p.ld.LogRecordCount()
 		seg.records += uint64(p.res.Records)
 		p.seg = seg

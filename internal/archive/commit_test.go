@@ -363,3 +363,44 @@ func TestGroupCommitAcrossSeals(t *testing.T) {
 		assert.Equal(t, 1, c, b)
 	}
 }
+
+// Batches and their buffers are reused once written: after concurrent
+// appends of many devices into small segments, a query by device finds each
+// device's records, and only its, and the segments' indexes let it skip a
+// segment without them.
+func TestGroupCommitReusedBatchesKeepTheIndex(t *testing.T) {
+	dir := t.TempDir()
+	pub, key := newKey(t)
+	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 16 << 10, MaxSegmentAge: time.Hour, Fsync: FsyncOnSeal})
+	require.NoError(t, err)
+	const workers, appends, perAppend = 8, 25, 12
+	appendConcurrently(t, w, workers, appends, perAppend, "r")
+	// A segment of another device alone, which every query above skips.
+	require.NoError(t, w.Seal())
+	appendLogs(t, w, makeLogs("dev-solo", "f", "solo", testEpoch, 5))
+	require.NoError(t, w.Seal())
+	require.NoError(t, w.Close())
+	_, err = Verify(dir, []ed25519.PublicKey{pub}, nil)
+	require.NoError(t, err)
+	st, err := Query(dir, Filter{Device: "dev-solo"}, func(*Record) error { return nil })
+	require.NoError(t, err)
+	assert.Equal(t, uint64(5), st.Records)
+	for g := range workers {
+		device := fmt.Sprintf("dev-%d", g)
+		got := map[string]bool{}
+		st, err := Query(dir, Filter{Device: device}, func(r *Record) error {
+			v, _ := r.Resource.Get(DeviceAttribute)
+			require.Equal(t, device, v.AsString())
+			got[r.Body.AsString()] = true
+			return nil
+		})
+		require.NoError(t, err)
+		require.Len(t, got, appends*perAppend, device)
+		for i := range appends {
+			for j := range perAppend {
+				require.True(t, got[fmt.Sprintf("r%d-%d %d", g, i, j)], "%s: record r%d-%d %d", device, g, i, j)
+			}
+		}
+		assert.Positive(t, st.Skipped, "%s: the index skipped no segment", device)
+	}
+}

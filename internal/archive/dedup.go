@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
+	"sync"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
@@ -71,16 +73,29 @@ func deviceOf(rl plog.ResourceLogs) string {
 	return ""
 }
 
-// dedupPlan is what Append keeps of a batch.
+// dedupPlan is what Append keeps of a batch. Plans are pooled (planPool):
+// Append releases its plan when it returns.
 type dedupPlan struct {
 	// stamps are the batch's stamped records in order, read once outside
 	// the writer's lock.
 	stamps []stampRef
-	// base is each stamped key's mark when the plan was made, high the mark
-	// after the batch is stored, first the sequence number of the first
-	// record kept of the key (none when every one is skipped).
-	base, high, first map[markKey]uint64
-	skipped           int
+	// keys are the batch's stamped keys, in the order of their first
+	// record, as plan found them; byKey indexes them when there are many
+	// (a batch holds one or a few), last is the one found last.
+	keys    []planKey
+	byKey   map[markKey]int
+	last    int
+	skipped int
+}
+
+// planKey is one stamped key of a plan: its mark when the plan was made
+// (base), the mark after the batch is stored (high) and the sequence number
+// of the first record kept (first, when kept is set; none when every one is
+// skipped).
+type planKey struct {
+	key               markKey
+	base, high, first uint64
+	kept              bool
 }
 
 type stampRef struct {
@@ -88,10 +103,19 @@ type stampRef struct {
 	seq uint64
 }
 
+var planPool = sync.Pool{New: func() any { return new(dedupPlan) }}
+
+// maxPooledStamps bounds the stamps a released plan keeps room for.
+const maxPooledStamps = 4096
+
+// maxListedKeys is how many keys a plan looks up by a scan before it
+// indexes them.
+const maxListedKeys = 8
+
 // newPlan reads the stamps of ld. It returns nil when ld holds no stamped
 // record (nothing to check or note).
 func newPlan(ld plog.Logs) *dedupPlan {
-	var stamps []stampRef
+	p := planPool.Get().(*dedupPlan)
 	for _, rl := range ld.ResourceLogs().All() {
 		device := ""
 		deviceRead := false
@@ -104,15 +128,72 @@ func newPlan(ld plog.Logs) *dedupPlan {
 				}
 				if !deviceRead {
 					device, deviceRead = deviceOf(rl), true
+					if len(p.stamps) == 0 {
+						p.stamps = slices.Grow(p.stamps, ld.LogRecordCount())
+					}
 				}
-				stamps = append(stamps, stampRef{markKey{device, id}, seq})
+				p.stamps = append(p.stamps, stampRef{markKey{device, id}, seq})
 			}
 		}
 	}
-	if stamps == nil {
+	if len(p.stamps) == 0 {
+		p.release()
 		return nil
 	}
-	return &dedupPlan{stamps: stamps}
+	return p
+}
+
+// release returns p to the pool; nil is released as nothing.
+func (p *dedupPlan) release() {
+	if p == nil {
+		return
+	}
+	// Drop the references to the batch's strings.
+	clear(p.stamps)
+	clear(p.keys)
+	p.stamps, p.keys, p.byKey, p.last, p.skipped = p.stamps[:0], p.keys[:0], nil, 0, 0
+	if cap(p.stamps) > maxPooledStamps {
+		p.stamps = nil
+	}
+	planPool.Put(p)
+}
+
+// find returns the index of k in p.keys, or -1.
+func (p *dedupPlan) find(k markKey) int {
+	if p.last < len(p.keys) && p.keys[p.last].key == k {
+		return p.last
+	}
+	if p.byKey != nil {
+		if i, ok := p.byKey[k]; ok {
+			p.last = i
+			return i
+		}
+		return -1
+	}
+	for i := range p.keys {
+		if p.keys[i].key == k {
+			p.last = i
+			return i
+		}
+	}
+	return -1
+}
+
+// addKey adds k with mark m to p.keys and returns its index.
+func (p *dedupPlan) addKey(k markKey, m uint64) int {
+	i := len(p.keys)
+	p.keys = append(p.keys, planKey{key: k, base: m, high: m})
+	switch {
+	case p.byKey != nil:
+		p.byKey[k] = i
+	case len(p.keys) > maxListedKeys:
+		p.byKey = make(map[markKey]int, 2*len(p.keys))
+		for j, pk := range p.keys {
+			p.byKey[pk.key] = j
+		}
+	}
+	p.last = i
+	return i
 }
 
 // markView is the marks a plan is made or checked against: the writer's,
@@ -138,22 +219,22 @@ func (p *dedupPlan) plan(v markView) {
 	if p == nil {
 		return
 	}
-	p.base, p.high, p.first, p.skipped = map[markKey]uint64{}, map[markKey]uint64{}, map[markKey]uint64{}, 0
+	clear(p.keys)
+	p.keys, p.byKey, p.last, p.skipped = p.keys[:0], nil, 0, 0
 	for _, s := range p.stamps {
-		hi, seen := p.high[s.key]
-		if !seen {
-			hi = v.get(s.key)
-			p.base[s.key] = hi
+		i := p.find(s.key)
+		if i < 0 {
+			i = p.addKey(s.key, v.get(s.key))
 		}
-		if s.seq <= hi {
+		k := &p.keys[i]
+		if s.seq <= k.high {
 			p.skipped++
-			p.high[s.key] = hi
 			continue
 		}
-		if _, ok := p.first[s.key]; !ok {
-			p.first[s.key] = s.seq
+		if !k.kept {
+			k.first, k.kept = s.seq, true
 		}
-		p.high[s.key] = s.seq
+		k.high = s.seq
 	}
 }
 
@@ -164,15 +245,15 @@ func (p *dedupPlan) plan(v markView) {
 // are above the mark and increasing, so they all stay above it, and records
 // skipped stay at or below it.
 func (p *dedupPlan) current(v markView) bool {
-	for k, base := range p.base {
-		m := v.get(k)
-		if m == base {
+	for _, k := range p.keys {
+		m := v.get(k.key)
+		if m == k.base {
 			continue
 		}
-		if m < base {
+		if m < k.base {
 			return false
 		}
-		if first, ok := p.first[k]; ok && first <= m {
+		if k.kept && k.first <= m {
 			return false
 		}
 	}
@@ -182,8 +263,8 @@ func (p *dedupPlan) current(v markView) bool {
 // raise raises the marks in over to the batch's, as they will be once it is
 // written.
 func (p *dedupPlan) raise(v markView) {
-	for k, hi := range p.high {
-		v.over[k] = max(v.get(k), hi)
+	for _, k := range p.keys {
+		v.over[k.key] = max(v.get(k.key), k.high)
 	}
 }
 
@@ -202,9 +283,9 @@ func (p *dedupPlan) keep(ld plog.Logs) plog.Logs {
 		return ld
 	}
 	out := plog.NewLogs()
-	high := make(map[markKey]uint64, len(p.base))
-	for k, v := range p.base {
-		high[k] = v
+	high := make(map[markKey]uint64, len(p.keys))
+	for _, k := range p.keys {
+		high[k.key] = k.base
 	}
 	for _, rl := range ld.ResourceLogs().All() {
 		device := deviceOf(rl)

@@ -122,6 +122,40 @@ func TestDedupWithinABatch(t *testing.T) {
 	assertOnce(t, bodies(t, dir), "dev-1", spoolA, 1, 15)
 }
 
+// A batch of many devices' spools (more keys than a plan scans, so it
+// indexes them), interleaved and partly re-delivered, each key on its own.
+func TestDedupManyKeysInABatch(t *testing.T) {
+	_, key := newKey(t)
+	dir := t.TempDir()
+	w, _ := openWriter(t, dir, key, &fakeClock{now: testEpoch})
+	defer w.Close()
+	const devices = 3 * maxListedKeys
+	first := plog.NewLogs()
+	for d := range devices {
+		stamped(fmt.Sprintf("dev-%02d", d), spoolA, 1, 4).ResourceLogs().MoveAndAppendTo(first.ResourceLogs())
+	}
+	res, err := w.Append(first)
+	require.NoError(t, err)
+	assert.Equal(t, 3*devices, res.Records)
+	// Again, records 2 to 6 of each, the devices in two passes: 2-3 are
+	// stored already, 4-6 are new, and the second pass repeats 4-5.
+	again := plog.NewLogs()
+	for pass := range 2 {
+		for d := range devices {
+			stamped(fmt.Sprintf("dev-%02d", d), spoolA, 2+2*pass, 6+pass).ResourceLogs().MoveAndAppendTo(again.ResourceLogs())
+		}
+	}
+	res, err = w.Append(again)
+	require.NoError(t, err)
+	assert.Equal(t, 3*devices, res.Records)
+	assert.Equal(t, (4+3)*devices-3*devices, res.Skipped)
+	got := bodies(t, dir)
+	for d := range devices {
+		assertOnce(t, got, fmt.Sprintf("dev-%02d", d), spoolA, 1, 7)
+	}
+	assert.Len(t, got, 6*devices)
+}
+
 // TestDedupSurvivesRestart checks every way Open rebuilds the marks: from
 // the open segment, from the marks file written at a seal, from sealed
 // segments when that file is missing or behind, and that records cut from

@@ -224,8 +224,9 @@ func indexBatch(ld plog.Logs) *batchIndex {
 
 // indexer builds a batchIndex from resources and records in turn; the
 // writer's encode feeds it from the loop that also finds the time range.
+// The writer keeps one per encoder and reuses it (start).
 type indexer struct {
-	b    batchIndex
+	b    *batchIndex
 	hash keyHasher
 	// recent drops most repeats within a batch (a file name on every
 	// record) before they reach the filter; its length is a power of two,
@@ -246,13 +247,36 @@ type lastValue struct {
 // newIndexer returns an indexer for about records records.
 func newIndexer(records int) *indexer {
 	x := &indexer{}
-	x.b.keys = make([]uint64, 0, records+16)
+	x.start(&batchIndex{}, records)
+	return x
+}
+
+// start makes x summarise about records records into b, emptied first,
+// reusing what x and b hold from before.
+func (x *indexer) start(b *batchIndex, records int) {
+	b.reset()
+	b.keys = slices.Grow(b.keys, records+16)
+	x.b = b
 	n := 64
 	for n < maxRecent && n < 8*records {
 		n *= 2
 	}
-	x.recent = make([]uint64, n)
-	return x
+	if cap(x.recent) >= n {
+		x.recent = x.recent[:n]
+		clear(x.recent)
+	} else {
+		x.recent = make([]uint64, n)
+	}
+	clear(x.last) // drops the references to the previous batch's strings
+	x.last = x.last[:0]
+}
+
+// reset empties b, keeping its buffers.
+func (b *batchIndex) reset() {
+	clear(b.devices)
+	clear(b.fleets)
+	clear(b.unindexed)
+	*b = batchIndex{keys: b.keys[:0], devices: b.devices[:0], fleets: b.fleets[:0], unindexed: b.unindexed[:0]}
 }
 
 // maxRecent bounds the indexer's table of recent keys (8 KiB); a small
@@ -279,7 +303,7 @@ func (x *indexer) record(lr plog.LogRecord) {
 	x.attributes(lr.Attributes())
 }
 
-func (x *indexer) done() *batchIndex { return &x.b }
+func (x *indexer) done() *batchIndex { return x.b }
 
 func (x *indexer) add(k uint64) {
 	if slot := &x.recent[k&uint64(len(x.recent)-1)]; *slot != k || k == 0 {

@@ -55,7 +55,23 @@ func otherFields(msg []byte, skip protowire.Number, dst [][]byte) ([][]byte, err
 // walkLeaves calls sink with the parts of every record of the encoded
 // ExportLogsServiceRequest raw, in order. The slices alias raw.
 func walkLeaves(raw []byte, sink leafSink) error {
-	var rlOther, slOther [][]byte
+	var sc leafScratch
+	return sc.walk(raw, sink)
+}
+
+// leafScratch is walkLeaves' lists of parts, kept for the next walk.
+type leafScratch struct {
+	rlOther, slOther [][]byte
+}
+
+func (sc *leafScratch) walk(raw []byte, sink leafSink) error {
+	rlOther, slOther := sc.rlOther[:0], sc.slOther[:0]
+	defer func() {
+		// Drop the references into raw.
+		clear(rlOther)
+		clear(slOther)
+		sc.rlOther, sc.slOther = rlOther[:0], slOther[:0]
+	}()
 	return eachField(raw, func(num protowire.Number, field, rl []byte) error {
 		if num != fieldResourceLogs {
 			return nil
@@ -139,6 +155,7 @@ func leafHeaders(buf []byte, rlOther, slOther [][]byte, record []byte) (rlH, slH
 // pieces.
 type leafHasher struct {
 	buf []byte
+	sc  leafScratch
 }
 
 func newLeafHasher() *leafHasher { return &leafHasher{buf: make([]byte, 0, 1024)} }
@@ -148,7 +165,7 @@ func newLeafHasher() *leafHasher { return &leafHasher{buf: make([]byte, 0, 1024)
 func (lh *leafHasher) appendLeaves(dst []byte, raw []byte) ([]byte, int, error) {
 	n := 0
 	var hdr [32]byte
-	err := walkLeaves(raw, func(rlOther, slOther [][]byte, record []byte) error {
+	err := lh.sc.walk(raw, func(rlOther, slOther [][]byte, record []byte) error {
 		rlH, slH, lrH := leafHeaders(hdr[:0], rlOther, slOther, record)
 		b := append(lh.buf[:0], 0) // RFC 6962 leaf prefix
 		b = append(b, rlH...)
@@ -196,14 +213,16 @@ func leafData(raw []byte) ([][]byte, error) {
 // them into the tree while the fsync runs rather than before it.
 const parallelHashBytes = 64 << 10
 
-// encodeHashed returns the zstd-compressed OTLP encoding of ld and its size
-// before compression, appends the leaf hash of every record to leaves, and
-// calls side, which reads ld (the index's summary). A large batch is hashed
-// and summarised while it is compressed (on another core when there is one),
-// so the tree and the index add little to an append's latency.
-func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte, side func()) ([]byte, int, []byte, error) {
-	var m plog.ProtoMarshaler
-	raw, err := m.MarshalLogs(ld)
+// encodeHashed returns the zstd-compressed OTLP encoding of ld, appended to
+// dst, and its size before compression, appends the leaf hash of every
+// record to leaves, and calls side.run, which reads ld (the index's
+// summary). A large batch is hashed and summarised while it is compressed
+// (on another core when there is one), so the tree and the index add little
+// to an append's latency.
+//
+// The OTLP encoding goes into oe's buffer, free again on return.
+func encodeHashed(enc *zstd.Encoder, lh *leafHasher, oe *otlpEncoder, ld plog.Logs, dst, leaves []byte, side batchSide) ([]byte, int, []byte, error) {
+	raw, err := oe.marshal(ld)
 	if err != nil {
 		return nil, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
 	}
@@ -216,17 +235,10 @@ func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte
 		// A small batch hashes in less time than a goroutine takes to
 		// start and hand back.
 		leaves, n, herr = lh.appendLeaves(leaves, raw)
-		side()
-		payload = enc.EncodeAll(raw, nil)
+		side.run()
+		payload = enc.EncodeAll(raw, dst)
 	} else {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			leaves, n, herr = lh.appendLeaves(leaves, raw)
-			side()
-		}()
-		payload = enc.EncodeAll(raw, nil)
-		<-done
+		payload, leaves, n, herr = encodeBeside(enc, lh, raw, dst, leaves, side)
 	}
 	if herr != nil {
 		return nil, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, herr)
@@ -235,4 +247,26 @@ func encodeHashed(enc *zstd.Encoder, lh *leafHasher, ld plog.Logs, leaves []byte
 		return nil, 0, leaves, fmt.Errorf("%w: %d records encoded, %d found", ErrUnencodable, ld.LogRecordCount(), n)
 	}
 	return payload, len(raw), leaves, nil
+}
+
+// batchSide is what encodeHashed runs beside the hashing (an interface
+// rather than a closure, which a small batch would allocate).
+type batchSide interface{ run() }
+
+// encodeBeside compresses raw while another goroutine hashes its leaves and
+// runs side.
+func encodeBeside(enc *zstd.Encoder, lh *leafHasher, raw, dst, leaves []byte, side batchSide) ([]byte, []byte, int, error) {
+	var (
+		n    int
+		herr error
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		leaves, n, herr = lh.appendLeaves(leaves, raw)
+		side.run()
+	}()
+	payload := enc.EncodeAll(raw, dst)
+	<-done
+	return payload, leaves, n, herr
 }

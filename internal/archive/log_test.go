@@ -64,6 +64,36 @@ func TestHashChildrenIsRFC6962(t *testing.T) {
 	assert.Equal(t, hasher.HashChildren(a[:], b[:]), hashChildren(a[:], b[:]))
 }
 
+// The folder builds the same tree as appending the leaves one at a time,
+// from any size on, in folds of any length, and keeps no reference to the
+// leaves it was given.
+func TestSubtreeFolderBuildsTheSameTree(t *testing.T) {
+	leaf := func(i int) []byte {
+		h := sha256.Sum256([]byte(fmt.Sprint("leaf ", i)))
+		return h[:]
+	}
+	folds := []int{1, 1, 2, 3, 1, 7, 8, 16, 5, 64, 33, 1, 100, 255, 2, 1024, 9}
+	one, folded := emptyTree(), emptyTree()
+	var f subtreeFolder
+	next := 0
+	for _, n := range folds {
+		var leaves []byte
+		for range n {
+			l := leaf(next)
+			leaves = append(leaves, l...)
+			appendLeafHashes(one, l, nil)
+			next++
+		}
+		require.NoError(t, f.appendLeaves(folded, leaves))
+		clear(leaves) // the folded range must not see this
+		require.Equal(t, one.End(), folded.End())
+		require.Equal(t, one.Hashes(), folded.Hashes(), "after %d leaves", next)
+		require.Equal(t, treeRoot(one), treeRoot(folded))
+	}
+	require.NoError(t, f.appendLeaves(folded, nil))
+	assert.Equal(t, one.End(), folded.End())
+}
+
 // epochWriter opens a writer whose epochs last an hour and whose first key
 // is read from keyFile (nil key: the archive's own keys).
 func epochWriter(t *testing.T, dir string, key ed25519.PrivateKey, keyFile string, clock *fakeClock) *Writer {

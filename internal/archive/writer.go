@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -340,8 +341,8 @@ func (w *Writer) reopen(rel string, rec *Recovery) error {
 		if err != nil {
 			break
 		}
-		// A fresh slice each time: the tree keeps references to leaf hashes.
-		if leaves, _, err = lh.appendLeaves(nil, w.codec.raw); err != nil {
+		// The tree's queue copies the leaf hashes: the buffer is reused.
+		if leaves, _, err = lh.appendLeaves(leaves[:0], w.codec.raw); err != nil {
 			break
 		}
 		w.log.enqueue(leaves)
@@ -405,7 +406,9 @@ func (w *Writer) openSegment() error {
 	return nil
 }
 
-// encodedBatch is a batch compressed into frame payloads.
+// encodedBatch is a batch compressed into frame payloads. Batches are
+// pooled (batchPool) with their buffers: the group writer releases each
+// once its frames are written (commit.go), and nothing refers to it after.
 type encodedBatch struct {
 	payloads [][]byte
 	records  []uint32
@@ -414,7 +417,58 @@ type encodedBatch struct {
 	minT, maxT pcommon.Timestamp
 	// leaves are the records' Merkle leaf hashes, 32 bytes each (leaf.go).
 	leaves []byte
-	index  *batchIndex
+	index  batchIndex
+	// spare are payload buffers of before, for the next payloads.
+	spare [][]byte
+}
+
+// batchPool holds released encodedBatches. Under thousands of small
+// concurrent appends their compressed payloads and leaf and index buffers
+// were about a fifth of the gateway's allocated bytes, which its garbage
+// collection paid for.
+var batchPool = sync.Pool{New: func() any { return new(encodedBatch) }}
+
+// maxPooledBuffer bounds a buffer a released batch keeps, so one large
+// batch does not keep its memory in the pool.
+const maxPooledBuffer = 1 << 20
+
+func newEncodedBatch(records int) *encodedBatch {
+	b := batchPool.Get().(*encodedBatch)
+	b.leaves = slices.Grow(b.leaves[:0], HashSize*records)
+	return b
+}
+
+// payloadBuffer returns an empty buffer for the next payload.
+func (b *encodedBatch) payloadBuffer() []byte {
+	n := len(b.spare)
+	if n == 0 {
+		return nil
+	}
+	buf := b.spare[n-1]
+	b.spare[n-1] = nil
+	b.spare = b.spare[:n-1]
+	return buf[:0]
+}
+
+// release returns b to the pool; the caller must not use b or any of its
+// payloads after.
+func (b *encodedBatch) release() {
+	for _, p := range b.payloads {
+		if cap(p) <= maxPooledBuffer && len(b.spare) < 4 {
+			b.spare = append(b.spare, p[:0])
+		}
+	}
+	clear(b.payloads)
+	b.payloads, b.records, b.raws = b.payloads[:0], b.records[:0], b.raws[:0]
+	b.minT, b.maxT = 0, 0
+	if cap(b.leaves) > maxPooledBuffer {
+		b.leaves = nil
+	}
+	b.index.reset()
+	if cap(b.index.keys) > maxPooledBuffer/8 {
+		b.index.keys = nil
+	}
+	batchPool.Put(b)
 }
 
 // encode compresses ld into payloads of at most maxFrameRecords records each,
@@ -428,36 +482,36 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 	}
 	defer func() { w.encoders <- be }()
 	enc, lh := be.enc, be.lh
-	b := &encodedBatch{leaves: make([]byte, 0, HashSize*ld.LogRecordCount())}
-	ix := newIndexer(ld.LogRecordCount())
-	for _, part := range splitLogs(ld, maxFrameRecords) {
-		summarise := func() {
-			for _, rl := range part.ResourceLogs().All() {
-				ix.resource(rl.Resource().Attributes())
-				for _, sl := range rl.ScopeLogs().All() {
-					for _, lr := range sl.LogRecords().All() {
-						ix.record(lr)
-						ts := recordTime(lr)
-						if ts != 0 && (b.minT == 0 || ts < b.minT) {
-							b.minT = ts
-						}
-						b.maxT = max(b.maxT, ts)
-					}
-				}
-			}
-		}
+	records := ld.LogRecordCount()
+	b := newEncodedBatch(records)
+	be.ix.start(&b.index, records)
+	sum := &be.sum
+	sum.b, sum.ix = b, &be.ix
+	defer func() {
+		// Drop the references to the batch, which its append owns now.
+		*sum = batchSummary{}
+		be.ix.b = nil
+		be.otlp.release()
+	}()
+	parts := [1]plog.Logs{ld}
+	split := parts[:]
+	if records > maxFrameRecords {
+		split = splitLogs(ld, maxFrameRecords)
+	}
+	for _, part := range split {
+		sum.part = part
 		var payload []byte
 		var raw int
 		var err error
-		payload, raw, b.leaves, err = encodeHashed(enc, lh, part, b.leaves, summarise)
+		payload, raw, b.leaves, err = encodeHashed(enc, lh, &be.otlp, part, b.payloadBuffer(), b.leaves, sum)
 		if err != nil {
+			b.release()
 			return nil, err
 		}
 		b.payloads = append(b.payloads, payload)
 		b.records = append(b.records, uint32(part.LogRecordCount()))
 		b.raws = append(b.raws, raw)
 	}
-	b.index = ix.done()
 	return b, nil
 }
 
@@ -469,8 +523,36 @@ const encodersPerCore = 2
 
 // batchEncoder is what encode needs for a batch and reuses.
 type batchEncoder struct {
-	enc *zstd.Encoder
-	lh  *leafHasher
+	enc  *zstd.Encoder
+	lh   *leafHasher
+	ix   indexer
+	sum  batchSummary
+	otlp otlpEncoder
+}
+
+// batchSummary summarises part for the index into ix and finds b's time
+// range, beside the leaf hashes (encodeHashed).
+type batchSummary struct {
+	part plog.Logs
+	b    *encodedBatch
+	ix   *indexer
+}
+
+func (s *batchSummary) run() {
+	b, ix := s.b, s.ix
+	for _, rl := range s.part.ResourceLogs().All() {
+		ix.resource(rl.Resource().Attributes())
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				ix.record(lr)
+				ts := recordTime(lr)
+				if ts != 0 && (b.minT == 0 || ts < b.minT) {
+					b.minT = ts
+				}
+				b.maxT = max(b.maxT, ts)
+			}
+		}
+	}
 }
 
 // encoder returns an idle encoder, creates one while fewer than

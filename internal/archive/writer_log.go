@@ -1,6 +1,7 @@
 package archive
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -29,7 +30,12 @@ type treeState struct {
 	treeMu  sync.Mutex
 	tree    *compact.Range
 	queueMu sync.Mutex
-	queue   [][]byte
+	// queue is the leaf hashes waiting to be folded, one after the other,
+	// copied from the batches (whose buffers are reused once written); a
+	// fold takes it and gives it back as spare, so the two are reused.
+	queue, spare []byte
+	// folder adds the queue to the tree, under treeMu.
+	folder subtreeFolder
 	// lastSize and lastEpoch are the newest checkpoint's.
 	lastSize, lastEpoch uint64
 	haveLast            bool
@@ -45,13 +51,16 @@ type treeState struct {
 // rolled back since, or its files were edited.
 var ErrCheckpointAhead = errors.New("the archive does not extend its newest checkpoint")
 
-// enqueue adds a batch's leaf hashes to the tree's queue; the caller holds
-// the writer's lock, which orders batches as their frames.
+// enqueue adds a copy of a batch's leaf hashes to the tree's queue; the
+// caller holds the writer's lock, which orders batches as their frames.
 func (t *treeState) enqueue(leaves []byte) {
 	t.queueMu.Lock()
-	t.queue = append(t.queue, leaves)
+	t.queue = append(t.queue, leaves...)
 	t.queueMu.Unlock()
 }
+
+// maxSpareQueue bounds the queue buffer a fold keeps for reuse.
+const maxSpareQueue = 1 << 20
 
 // foldSoon folds the queue unless another fold is running, which then
 // folds what was queued before this call as well: an append never waits for
@@ -76,10 +85,23 @@ func (t *treeState) foldSoon() {
 func (t *treeState) foldLocked() {
 	t.queueMu.Lock()
 	queue := t.queue
-	t.queue = nil
+	t.queue, t.spare = t.spare[:0], nil
 	t.queueMu.Unlock()
-	for _, leaves := range queue {
-		appendLeafHashes(t.tree, leaves, nil)
+	if len(queue) == 0 {
+		t.queueMu.Lock()
+		t.spare = queue
+		t.queueMu.Unlock()
+		return
+	}
+	if err := t.folder.appendLeaves(t.tree, queue); err != nil {
+		// Never for a range the writer built; the range keeps
+		// references to the leaves it takes one at a time.
+		appendLeafHashes(t.tree, bytes.Clone(queue), nil)
+	}
+	if cap(queue) <= maxSpareQueue {
+		t.queueMu.Lock()
+		t.spare = queue[:0]
+		t.queueMu.Unlock()
 	}
 }
 
@@ -100,7 +122,7 @@ func (t *treeState) current(withHead bool) (uint64, []byte, *TreeHead) {
 func (t *treeState) setTree(r *compact.Range) {
 	t.treeMu.Lock()
 	t.queueMu.Lock()
-	t.tree, t.queue = r, nil
+	t.tree, t.queue, t.spare = r, nil, nil
 	t.queueMu.Unlock()
 	t.treeMu.Unlock()
 }
