@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,7 @@ type deviceOptions struct {
 	reconnectEvery           time.Duration
 	compression              string
 	out, chart, profile      string
+	simProfile               string
 	seed                     uint64
 	gatewayStop, exportLimit time.Duration
 }
@@ -246,7 +248,13 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 		arch0                  float64
 		requests0, failed0     int64
 		profileDone            = make(chan error, 1)
+		stopSimProfile         func() error
 	)
+	defer func() {
+		if stopSimProfile != nil {
+			_ = stopSimProfile()
+		}
+	}()
 	windowAt := start.Add(o.ramp + o.warmup)
 	endAt := windowAt.Add(o.window)
 	lastArch, lastAt := archivedNow(), time.Now()
@@ -264,6 +272,11 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 			arch0 = archivedNow()
 			requests0, failed0 = run.stats.Requests.Load(), run.stats.Failed.Load()
 			run.stats.StartWindow()
+			if o.simProfile != "" {
+				if stopSimProfile, err = startCPUProfile(o.simProfile); err != nil {
+					return nil, err
+				}
+			}
 			if pprofAddr != "" {
 				run.profileCPU = filepath.Join(o.profile, "gateway.cpu.pprof")
 				go func() {
@@ -281,6 +294,12 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 		if !windowStart.IsZero() && !now.Before(endAt) {
 			windowEnd = now
 			run.stats.StopWindow()
+			if stopSimProfile != nil {
+				if err := stopSimProfile(); err != nil {
+					return nil, err
+				}
+				stopSimProfile = nil
+			}
 			gw1, err := gw.Usage()
 			if err != nil {
 				return nil, fmt.Errorf("gateway: %w\n%s", err, fixture.Tail(logPath, 30))
@@ -469,6 +488,23 @@ func profileOverlay(configs []string, dir string) (path, addr string, err error)
 	// One in 100 contention events; a block event per 100 µs blocked.
 	b = bytes.Replace(b, []byte("pprof:\n"), []byte("pprof:\n        mutex_profile_fraction: 100\n        block_profile_fraction: 100000\n"), 1)
 	return path, addr, os.WriteFile(path, b, 0o600)
+}
+
+// startCPUProfile writes the simulator's own CPU profile to path until the
+// returned function is called.
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // fetch saves http://addr/debug/pprof/name into path.
