@@ -81,6 +81,7 @@ type deviceRun struct {
 
 	issued             time.Duration
 	gatewayCPU, simCPU time.Duration
+	simPeakRSS         int64
 	archived           float64 // records into the archive in the window
 	peakRSS, endRSS    int64
 	connMin, connMax   int
@@ -310,6 +311,7 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 			}
 			run.archived = archivedNow() - arch0
 			run.gatewayCPU, run.simCPU = gw1.CPU-gw0.CPU, sim1.CPU-sim0.CPU
+			run.simPeakRSS = sim1.PeakRSS
 			run.endRSS = gw1.RSS
 			run.peakRSS = max(run.peakRSS, gw1.PeakRSS)
 			run.requestsInWindow = run.stats.Requests.Load() - requests0
@@ -555,7 +557,7 @@ func (r *deviceRun) print(w io.Writer) error {
 		o.devices, o.rate, o.alpha, o.maxRate, o.window.Round(time.Second))
 	fmt.Fprintf(&b, "  into the archive:       %10.0f records/s (%.0f records)\n", r.recordsPerSecond(), r.archived)
 	fmt.Fprintf(&b, "  gateway CPU:            %10.2f s per million records (%.1f cores)\n", r.cpuPerMillion(r.gatewayCPU), r.gatewayCPU.Seconds()/o.window.Seconds())
-	fmt.Fprintf(&b, "  simulator CPU:          %10.2f s per million records (%.1f cores)\n", r.cpuPerMillion(r.simCPU), r.simCPU.Seconds()/o.window.Seconds())
+	fmt.Fprintf(&b, "  simulator CPU:          %10.2f s per million records (%.1f cores), %.0f MB peak RSS\n", r.cpuPerMillion(r.simCPU), r.simCPU.Seconds()/o.window.Seconds(), float64(r.simPeakRSS)/1e6)
 	fmt.Fprintf(&b, "  gateway RSS:            %10.0f MB peak, %.0f MB at the end\n", float64(r.peakRSS)/1e6, float64(r.endRSS)/1e6)
 	fmt.Fprintf(&b, "  send to ack:            p50 %s, p99 %s, max %s over %d exports\n", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.pMax.Round(time.Millisecond), r.requestsInWindow)
 	fmt.Fprintf(&b, "  connections held:       %d to %d\n", r.connMin, r.connMax)
@@ -585,6 +587,7 @@ func (r *deviceRun) writeMarkdown(path string) error {
 	row("gateway CPU, cores", fmt.Sprintf("%.2f", r.gatewayCPU.Seconds()/o.window.Seconds()))
 	row("simulator CPU-s per million records", fmt.Sprintf("%.2f", r.cpuPerMillion(r.simCPU)))
 	row("simulator CPU, cores", fmt.Sprintf("%.2f", r.simCPU.Seconds()/o.window.Seconds()))
+	row("simulator peak RSS, MB", fmt.Sprintf("%.0f", float64(r.simPeakRSS)/1e6))
 	row("gateway peak RSS, MB", fmt.Sprintf("%.0f", float64(r.peakRSS)/1e6))
 	row("send to ack p50", r.p50.Round(100*time.Microsecond).String())
 	row("send to ack p99", r.p99.Round(100*time.Microsecond).String())
