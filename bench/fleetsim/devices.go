@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -322,7 +321,10 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w\n%s", err, fixture.Tail(logPath, 30))
 		}
-		conns := establishedOn(otlpPort)
+		conns, err := establishedOn(otlpPort)
+		if err != nil {
+			return nil, fmt.Errorf("count the gateway's connections: %w", err)
+		}
 		arch := archivedNow()
 		// A rate over less than a second (the window's start, just after
 		// a sample) says little: such a sample is left out of the chart.
@@ -448,33 +450,6 @@ func issueDevices(certs string, rates []float64, rng *rand.Rand) ([]*fleetload.D
 	close(next)
 	wg.Wait()
 	return devices, first
-}
-
-// establishedOn counts the established TCP connections whose local port is
-// port: the gateway's side of its devices' connections.
-func establishedOn(port string) int {
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return 0
-	}
-	want := fmt.Sprintf(":%04X ", p)
-	n := 0
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		file, err := os.Open(f)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(file)
-		for sc.Scan() {
-			// "  sl  local_address rem_address   st ..."
-			fields := strings.Fields(sc.Text())
-			if len(fields) > 3 && fields[3] == "01" && strings.HasSuffix(fields[1]+" ", want) {
-				n++
-			}
-		}
-		file.Close()
-	}
-	return n
 }
 
 // profileOverlay adds the pprof extension, with mutex and block profiles
