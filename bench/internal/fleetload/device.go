@@ -353,34 +353,33 @@ func (f *Fleet) build(b *batch, d *Device, start, n int, seq0, observedNanos uin
 
 // compress sets b.wire to b's request compressed by comp (as it is, if
 // comp is nil), as gRPC itself calls a compressor on a message: Compress,
-// one Write, Close.
+// one Write, Close. The request's buffer goes back to the fleet once
+// compressed; on an error it is kept, for the batch's next send.
 func (f *Fleet) compress(b *batch, comp encoding.Compressor) error {
-	defer func() {
-		f.bufs.Put(b.req)
-		b.req = nil
-	}()
 	if comp == nil {
 		b.wire = bytes.Clone(*b.req)
-		return nil
+	} else {
+		out, ok := f.scratch.Get().(*bytes.Buffer)
+		if !ok {
+			out = new(bytes.Buffer)
+		}
+		defer f.scratch.Put(out)
+		out.Reset()
+		w, err := comp.Compress(out)
+		if err != nil {
+			return fmt.Errorf("compress: %w", err)
+		}
+		if _, err := w.Write(*b.req); err != nil {
+			w.Close()
+			return fmt.Errorf("compress: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("compress: %w", err)
+		}
+		b.wire = bytes.Clone(out.Bytes())
 	}
-	out, ok := f.scratch.Get().(*bytes.Buffer)
-	if !ok {
-		out = new(bytes.Buffer)
-	}
-	defer f.scratch.Put(out)
-	out.Reset()
-	w, err := comp.Compress(out)
-	if err != nil {
-		return fmt.Errorf("compress: %w", err)
-	}
-	if _, err := w.Write(*b.req); err != nil {
-		w.Close()
-		return fmt.Errorf("compress: %w", err)
-	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("compress: %w", err)
-	}
-	b.wire = bytes.Clone(out.Bytes())
+	f.bufs.Put(b.req)
+	b.req = nil
 	return nil
 }
 
