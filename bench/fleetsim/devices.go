@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -14,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +54,7 @@ type deviceOptions struct {
 	reconnectEvery           time.Duration
 	compression              string
 	out, chart, profile      string
+	simProfile               string
 	seed                     uint64
 	gatewayStop, exportLimit time.Duration
 }
@@ -79,6 +80,7 @@ type deviceRun struct {
 
 	issued             time.Duration
 	gatewayCPU, simCPU time.Duration
+	simPeakRSS         int64
 	archived           float64 // records into the archive in the window
 	peakRSS, endRSS    int64
 	connMin, connMax   int
@@ -246,7 +248,13 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 		arch0                  float64
 		requests0, failed0     int64
 		profileDone            = make(chan error, 1)
+		stopSimProfile         func() error
 	)
+	defer func() {
+		if stopSimProfile != nil {
+			_ = stopSimProfile()
+		}
+	}()
 	windowAt := start.Add(o.ramp + o.warmup)
 	endAt := windowAt.Add(o.window)
 	lastArch, lastAt := archivedNow(), time.Now()
@@ -264,6 +272,11 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 			arch0 = archivedNow()
 			requests0, failed0 = run.stats.Requests.Load(), run.stats.Failed.Load()
 			run.stats.StartWindow()
+			if o.simProfile != "" {
+				if stopSimProfile, err = startCPUProfile(o.simProfile); err != nil {
+					return nil, err
+				}
+			}
 			if pprofAddr != "" {
 				run.profileCPU = filepath.Join(o.profile, "gateway.cpu.pprof")
 				go func() {
@@ -281,6 +294,12 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 		if !windowStart.IsZero() && !now.Before(endAt) {
 			windowEnd = now
 			run.stats.StopWindow()
+			if stopSimProfile != nil {
+				if err := stopSimProfile(); err != nil {
+					return nil, err
+				}
+				stopSimProfile = nil
+			}
 			gw1, err := gw.Usage()
 			if err != nil {
 				return nil, fmt.Errorf("gateway: %w\n%s", err, fixture.Tail(logPath, 30))
@@ -291,6 +310,7 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 			}
 			run.archived = archivedNow() - arch0
 			run.gatewayCPU, run.simCPU = gw1.CPU-gw0.CPU, sim1.CPU-sim0.CPU
+			run.simPeakRSS = sim1.PeakRSS
 			run.endRSS = gw1.RSS
 			run.peakRSS = max(run.peakRSS, gw1.PeakRSS)
 			run.requestsInWindow = run.stats.Requests.Load() - requests0
@@ -301,7 +321,10 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 		if err != nil {
 			return nil, fmt.Errorf("gateway: %w\n%s", err, fixture.Tail(logPath, 30))
 		}
-		conns := establishedOn(otlpPort)
+		conns, err := establishedOn(otlpPort)
+		if err != nil {
+			return nil, fmt.Errorf("count the gateway's connections: %w", err)
+		}
 		arch := archivedNow()
 		// A rate over less than a second (the window's start, just after
 		// a sample) says little: such a sample is left out of the chart.
@@ -429,33 +452,6 @@ func issueDevices(certs string, rates []float64, rng *rand.Rand) ([]*fleetload.D
 	return devices, first
 }
 
-// establishedOn counts the established TCP connections whose local port is
-// port: the gateway's side of its devices' connections.
-func establishedOn(port string) int {
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return 0
-	}
-	want := fmt.Sprintf(":%04X ", p)
-	n := 0
-	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		file, err := os.Open(f)
-		if err != nil {
-			continue
-		}
-		sc := bufio.NewScanner(file)
-		for sc.Scan() {
-			// "  sl  local_address rem_address   st ..."
-			fields := strings.Fields(sc.Text())
-			if len(fields) > 3 && fields[3] == "01" && strings.HasSuffix(fields[1]+" ", want) {
-				n++
-			}
-		}
-		file.Close()
-	}
-	return n
-}
-
 // profileOverlay adds the pprof extension, with mutex and block profiles
 // on, to configs.
 func profileOverlay(configs []string, dir string) (path, addr string, err error) {
@@ -469,6 +465,23 @@ func profileOverlay(configs []string, dir string) (path, addr string, err error)
 	// One in 100 contention events; a block event per 100 µs blocked.
 	b = bytes.Replace(b, []byte("pprof:\n"), []byte("pprof:\n        mutex_profile_fraction: 100\n        block_profile_fraction: 100000\n"), 1)
 	return path, addr, os.WriteFile(path, b, 0o600)
+}
+
+// startCPUProfile writes the simulator's own CPU profile to path until the
+// returned function is called.
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // fetch saves http://addr/debug/pprof/name into path.
@@ -519,7 +532,7 @@ func (r *deviceRun) print(w io.Writer) error {
 		o.devices, o.rate, o.alpha, o.maxRate, o.window.Round(time.Second))
 	fmt.Fprintf(&b, "  into the archive:       %10.0f records/s (%.0f records)\n", r.recordsPerSecond(), r.archived)
 	fmt.Fprintf(&b, "  gateway CPU:            %10.2f s per million records (%.1f cores)\n", r.cpuPerMillion(r.gatewayCPU), r.gatewayCPU.Seconds()/o.window.Seconds())
-	fmt.Fprintf(&b, "  simulator CPU:          %10.2f s per million records (%.1f cores)\n", r.cpuPerMillion(r.simCPU), r.simCPU.Seconds()/o.window.Seconds())
+	fmt.Fprintf(&b, "  simulator CPU:          %10.2f s per million records (%.1f cores), %.0f MB peak RSS\n", r.cpuPerMillion(r.simCPU), r.simCPU.Seconds()/o.window.Seconds(), float64(r.simPeakRSS)/1e6)
 	fmt.Fprintf(&b, "  gateway RSS:            %10.0f MB peak, %.0f MB at the end\n", float64(r.peakRSS)/1e6, float64(r.endRSS)/1e6)
 	fmt.Fprintf(&b, "  send to ack:            p50 %s, p99 %s, max %s over %d exports\n", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.pMax.Round(time.Millisecond), r.requestsInWindow)
 	fmt.Fprintf(&b, "  connections held:       %d to %d\n", r.connMin, r.connMax)
@@ -549,6 +562,7 @@ func (r *deviceRun) writeMarkdown(path string) error {
 	row("gateway CPU, cores", fmt.Sprintf("%.2f", r.gatewayCPU.Seconds()/o.window.Seconds()))
 	row("simulator CPU-s per million records", fmt.Sprintf("%.2f", r.cpuPerMillion(r.simCPU)))
 	row("simulator CPU, cores", fmt.Sprintf("%.2f", r.simCPU.Seconds()/o.window.Seconds()))
+	row("simulator peak RSS, MB", fmt.Sprintf("%.0f", float64(r.simPeakRSS)/1e6))
 	row("gateway peak RSS, MB", fmt.Sprintf("%.0f", float64(r.peakRSS)/1e6))
 	row("send to ack p50", r.p50.Round(100*time.Microsecond).String())
 	row("send to ack p99", r.p99.Round(100*time.Microsecond).String())

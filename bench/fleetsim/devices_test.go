@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -111,4 +112,28 @@ func runSmallFleet(t *testing.T, overlay string, rate float64) *deviceRun {
 		}
 	}
 	return run
+}
+
+// TestEstablishedOnCountsTheListenersConnections counts, through the
+// kernel, the connections a loopback listener holds and only those.
+func TestEstablishedOnCountsTheListenersConnections(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	_, port, err := net.SplitHostPort(ln.Addr().String())
+	require.NoError(t, err)
+	n, err := establishedOn(port)
+	require.NoError(t, err)
+	assert.Zero(t, n, "a listening socket is not a connection")
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		require.NoError(t, err)
+		defer c.Close()
+	}
+	// The kernel completes the handshakes without Accept.
+	assert.Eventually(t, func() bool {
+		n, err := establishedOn(port)
+		return err == nil && n == 3
+	}, 10*time.Second, 10*time.Millisecond)
 }

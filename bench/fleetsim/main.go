@@ -59,6 +59,7 @@ func main() {
 	flag.StringVar(&o.out, "out", o.out, "devices: Markdown report ('' for none)")
 	flag.StringVar(&o.chart, "chart", o.chart, "devices: SVG chart ('' for none)")
 	flag.StringVar(&o.profile, "profile", "", "devices: save the gateway's CPU and heap profiles over the window into this directory")
+	flag.StringVar(&o.simProfile, "sim-cpuprofile", "", "devices: write the simulator's own CPU profile over the window to this file")
 	flag.Parse()
 
 	var err error

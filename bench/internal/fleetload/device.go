@@ -1,11 +1,13 @@
 package fleetload
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"regexp"
@@ -17,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
@@ -76,6 +79,12 @@ type Fleet struct {
 	// ReconnectEvery. Zero: never.
 	ReconnectEvery time.Duration
 	Stats          *Stats
+
+	// bufs holds the buffers requests are built in (*[]byte), scratch
+	// those they are compressed into (*bytes.Buffer): one is needed only
+	// until the request is compressed, and a device that held its own
+	// would keep its largest batch's size for the whole run.
+	bufs, scratch sync.Pool
 }
 
 var addrRE = regexp.MustCompile(`\d+\.\d+\.\d+\.\d+:\d+|\[[0-9a-f:]+\]:\d+`)
@@ -143,14 +152,23 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 		Certificates: []tls.Certificate{d.Cert}, RootCAs: f.RootCAs,
 		ServerName: f.ServerName, MinVersion: tls.VersionTLS13,
 	})
+	dialOpts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		// 10,000 connections in one process: small read buffers (gRPC
+		// holds a write buffer only while a write is in progress).
+		grpc.WithReadBufferSize(16 << 10),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
+	}
+	var comp encoding.Compressor
+	if f.Compression != "" {
+		if comp = encoding.GetCompressor(f.Compression); comp == nil {
+			f.Stats.fail(fmt.Errorf("no gRPC compressor %q", f.Compression))
+			return
+		}
+		dialOpts = append(dialOpts, withPrecompressed(f.Compression))
+	}
 	dial := func() (*grpc.ClientConn, error) {
-		conn, err := grpc.NewClient(f.Addr,
-			grpc.WithTransportCredentials(creds),
-			// 10,000 connections in one process: small read buffers (gRPC
-			// holds a write buffer only while a write is in progress).
-			grpc.WithReadBufferSize(16<<10),
-			grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 15 * time.Second, Timeout: 5 * time.Second, PermitWithoutStream: true}),
-		)
+		conn, err := grpc.NewClient(f.Addr, dialOpts...)
 		if err != nil {
 			return nil, err
 		}
@@ -166,9 +184,6 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 	defer func() { conn.Close() }()
 
 	callOpts := []grpc.CallOption{grpc.ForceCodecV2(rawCodec{})}
-	if f.Compression != "" {
-		callOpts = append(callOpts, grpc.UseCompressor(f.Compression))
-	}
 	exp := func(mean time.Duration) time.Duration {
 		if mean <= 0 {
 			return math.MaxInt64
@@ -186,7 +201,7 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 	var (
 		waiting float64 // records accrued and not yet sent
 		seq     uint64  = 1
-		req     []byte
+		b       batch
 	)
 	timer := time.NewTimer(time.Until(flushAt))
 	defer timer.Stop()
@@ -230,7 +245,7 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 		if cursor+n > f.Pool.Len() {
 			cursor = 0
 		}
-		if req, err = f.Pool.Build(req[:0], d.Resource, cursor, n, d.SpoolID, seq, uint64(now.UnixNano())); err != nil {
+		if err := f.build(&b, d, cursor, n, seq, uint64(now.UnixNano())); err != nil {
 			f.Stats.fail(err)
 			return
 		}
@@ -240,7 +255,7 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 			if ctx.Err() != nil {
 				return
 			}
-			ok, err := f.export(ctx, conn, req, callOpts)
+			ok, err := f.export(ctx, conn, &b, comp, callOpts)
 			if ok {
 				break
 			}
@@ -257,6 +272,7 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 			case <-t.C:
 			}
 		}
+		b.wire = nil
 		f.Stats.Acked.Add(int64(n))
 		seq += uint64(n)
 		d.acked.Store(seq - 1)
@@ -270,16 +286,36 @@ func (f *Fleet) Run(ctx context.Context, d *Device, rng *rand.Rand) {
 	}
 }
 
+// batch is a device's request, built once and sent until acknowledged.
+type batch struct {
+	// req is the request until it is compressed, in a buffer of the
+	// fleet's; size its length.
+	req  *[]byte
+	size int
+	// wire is the request as sent, compressed once, on its first send: a
+	// batch sent again is the same bytes, so the gateway gets what it
+	// would get from an agent's retry, without the simulator compressing
+	// it again.
+	wire []byte
+}
+
 // export sends one request and reports whether the gateway took every record.
-func (f *Fleet) export(ctx context.Context, conn *grpc.ClientConn, req []byte, opts []grpc.CallOption) (bool, error) {
+func (f *Fleet) export(ctx context.Context, conn *grpc.ClientConn, b *batch, comp encoding.Compressor, opts []grpc.CallOption) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, f.Timeout)
 	defer cancel()
 	var resp []byte
+	// From the call until the answer, as conn.Invoke alone was timed: the
+	// first send of a batch includes its compression.
 	start := time.Now()
-	err := conn.Invoke(ctx, exportMethod, &req, &resp, opts...)
+	if b.wire == nil {
+		if err := f.compress(b, comp); err != nil {
+			return false, err
+		}
+	}
+	err := conn.Invoke(ctx, exportMethod, &b.wire, &resp, opts...)
 	took := time.Since(start)
 	f.Stats.Requests.Add(1)
-	f.Stats.Bytes.Add(int64(len(req)))
+	f.Stats.Bytes.Add(int64(b.size))
 	if err != nil {
 		return false, err
 	}
@@ -297,6 +333,77 @@ func (f *Fleet) export(ctx context.Context, conn *grpc.ClientConn, req []byte, o
 		f.Stats.Latency.Record(took)
 	}
 	return true, nil
+}
+
+// build builds b's request: records [start, start+n) of the pool, stamped
+// seq0 onwards.
+func (f *Fleet) build(b *batch, d *Device, start, n int, seq0, observedNanos uint64) error {
+	buf, ok := f.bufs.Get().(*[]byte)
+	if !ok {
+		buf = new([]byte)
+	}
+	var err error
+	if *buf, err = f.Pool.Build((*buf)[:0], d.Resource, start, n, d.SpoolID, seq0, observedNanos); err != nil {
+		f.bufs.Put(buf)
+		return err
+	}
+	b.req, b.size, b.wire = buf, len(*buf), nil
+	return nil
+}
+
+// compress sets b.wire to b's request compressed by comp (as it is, if
+// comp is nil), as gRPC itself calls a compressor on a message: Compress,
+// one Write, Close. The request's buffer goes back to the fleet once
+// compressed; on an error it is kept, for the batch's next send.
+func (f *Fleet) compress(b *batch, comp encoding.Compressor) error {
+	if comp == nil {
+		b.wire = bytes.Clone(*b.req)
+	} else {
+		out, ok := f.scratch.Get().(*bytes.Buffer)
+		if !ok {
+			out = new(bytes.Buffer)
+		}
+		defer f.scratch.Put(out)
+		out.Reset()
+		w, err := comp.Compress(out)
+		if err != nil {
+			return fmt.Errorf("compress: %w", err)
+		}
+		if _, err := w.Write(*b.req); err != nil {
+			w.Close()
+			return fmt.Errorf("compress: %w", err)
+		}
+		if err := w.Close(); err != nil {
+			return fmt.Errorf("compress: %w", err)
+		}
+		b.wire = bytes.Clone(out.Bytes())
+	}
+	f.bufs.Put(b.req)
+	b.req = nil
+	return nil
+}
+
+// precompressed is a gRPC compressor that sends a message as it is, since
+// it is compressed already (batch.wire), and names the compression that
+// was applied in the request's grpc-encoding header.
+type precompressed struct{ name string }
+
+func (p precompressed) Do(w io.Writer, b []byte) error {
+	_, err := w.Write(b)
+	return err
+}
+
+func (p precompressed) Type() string { return p.name }
+
+// withPrecompressed has a connection send its messages as precompressed
+// with name. gRPC's original compressor API (grpc.Compressor) is the one
+// that can: a compressor registered in the encoding package would be
+// looked up by its name, which is the agent's zstd's. It is deprecated but
+// "supported throughout 1.x". Responses are decompressed by the registered
+// compressor the gateway's grpc-encoding names, as before.
+func withPrecompressed(name string) grpc.DialOption {
+	//lint:ignore SA1019 the one API that sends a message compressed beforehand, see above.
+	return grpc.WithCompressor(precompressed{name: name})
 }
 
 // rawCodec sends pre-encoded protobuf bytes as they are and returns the
