@@ -67,11 +67,10 @@ func TestGoalLines(t *testing.T) {
 	}
 	got := goalLines(sums, 100<<20)
 	require.Len(t, got, 13, "%q", got)
-	assert.Contains(t, got[0], "(a) fleetlog ≥ 10× (b) contrib in lines per agent CPU-second: 13.33× — met")
+	assert.Contains(t, got[0], "(a) fleetlog ≥ 15× (b) contrib in lines per agent CPU-second: 13.33× — NOT met")
 	assert.Contains(t, got[1], "(a) fleetlog ≥ 2× (c) rsyslog in lines per agent CPU-second: 1.60× — NOT met")
-	assert.Contains(t, got[2], "(a) fleetlog: agent peak RSS ≤ 40 MB (38.1 MiB) during the run: 30.0 MiB — met")
-	assert.Contains(t, got[3], "(a) fleetlog-agent: agent peak RSS ≤ 40 MB (38.1 MiB) during the run: 39.0 MiB — NOT met",
-		"40 MB is decimal: 39 MiB is over it")
+	assert.Contains(t, got[2], "(a) fleetlog: agent peak RSS ≤ 35 MiB during the run: 30.0 MiB — met")
+	assert.Contains(t, got[3], "(a) fleetlog-agent: agent peak RSS ≤ 35 MiB during the run: 39.0 MiB — NOT met")
 	assert.Contains(t, got[4], "(a) fleetlog: written to disk ≤ 1.1× the workload's bytes: 1.00× (100.0 MiB for 100.0 MiB) — met")
 	assert.Contains(t, got[5], "1.20× (120.0 MiB for 100.0 MiB) — NOT met")
 	assert.Contains(t, got[6], "(a) fleetlog: no planted secret reaches the sink: 0 leaked lines — met")
