@@ -23,15 +23,8 @@ import (
 // pack's patterns meet real text), resource and record attributes as the
 // agent and fleet_metadata leave them.
 func benchBatches(b *testing.B, devices, perBatch int) []plog.Logs {
-	dir := loghub.Require(b)
-	systems, err := loghub.Systems(dir)
+	lines, err := loghub.AllLines(loghub.Require(b))
 	require.NoError(b, err)
-	var lines []string
-	for _, s := range systems {
-		l, err := loghub.Lines(dir, s)
-		require.NoError(b, err)
-		lines = append(lines, l...)
-	}
 	out := make([]plog.Logs, devices)
 	n := 0
 	for d := range out {

@@ -100,6 +100,24 @@ func Lines(dir, system string) ([]string, error) {
 	return out, sc.Err()
 }
 
+// AllLines returns the raw lines of every system's sample, the systems in
+// Systems' order.
+func AllLines(dir string) ([]string, error) {
+	systems, err := Systems(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range systems {
+		lines, err := Lines(dir, s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, lines...)
+	}
+	return out, nil
+}
+
 // Structured is one line of a system's ground truth: the parsed content and
 // its template.
 type Structured struct {

@@ -27,4 +27,15 @@ func TestCorpus(t *testing.T) {
 			t.Errorf("%s: first row has no content or template: %+v", s, rows[0])
 		}
 	}
+	all, err := AllLines(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := Lines(dir, systems[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 16*2000 || all[0] != first[0] || all[2000] == first[0] {
+		t.Errorf("AllLines: %d lines, want every system's 2000 in Systems' order", len(all))
+	}
 }

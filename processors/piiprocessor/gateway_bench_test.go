@@ -22,15 +22,8 @@ import (
 // logs (loghub) with one in ten a line of the PII corpus. With redacted,
 // the bodies are what an agent's default pii processor leaves.
 func gatewayBatches(b *testing.B, devices, perBatch int, redacted bool) []plog.Logs {
-	dir := loghub.Require(b)
-	systems, err := loghub.Systems(dir)
+	lines, err := loghub.AllLines(loghub.Require(b))
 	require.NoError(b, err)
-	var lines []string
-	for _, s := range systems {
-		l, err := loghub.Lines(dir, s)
-		require.NoError(b, err)
-		lines = append(lines, l...)
-	}
 	secrets := piitest.Lines(piitest.LoadCorpus(b))
 	var agent *piiProcessor
 	if redacted {
