@@ -23,23 +23,29 @@ var benchUsers = []string{"ops", "maria", "kiosk", "root", "deploy"}
 // benchLogs is a batch of log lines shaped like a device's: syslog-style
 // bodies, a few attributes, one device resource.
 func benchLogs(seed int) plog.Logs {
+	return benchDeviceLogs(fmt.Sprintf("atm-%04d", seed%500), seed, benchBatch)
+}
+
+// benchDeviceLogs is benchLogs' batch of records records for device, its
+// times and bodies drawn from seed.
+func benchDeviceLogs(device string, seed, records int) plog.Logs {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
 	res := rl.Resource().Attributes()
-	res.PutStr(DeviceAttribute, fmt.Sprintf("atm-%04d", seed%500))
+	res.PutStr(DeviceAttribute, device)
 	res.PutStr(FleetAttribute, "atms")
-	res.PutStr("host.name", fmt.Sprintf("atm-%04d.branch.example", seed%500))
+	res.PutStr("host.name", device+".branch.example")
 	res.PutStr("os.type", "linux")
 	sl := rl.ScopeLogs().AppendEmpty()
 	base := testEpoch.Add(time.Duration(seed) * time.Second)
-	for i := range benchBatch {
+	for i := range records {
 		lr := sl.LogRecords().AppendEmpty()
 		ts := pcommon.NewTimestampFromTime(base.Add(time.Duration(i) * time.Millisecond))
 		lr.SetTimestamp(ts)
 		lr.SetObservedTimestamp(ts + 1500)
 		lr.SetSeverityNumber(severities[i%len(severities)])
 		lr.Body().SetStr(fmt.Sprintf("sshd[%d]: Accepted publickey for %s from 10.%d.%d.%d port %d ssh2: ED25519 SHA256:%x",
-			1000+i, benchUsers[i%len(benchUsers)], seed%256, i%256, (i*7)%256, 30000+i, uint64(seed*benchBatch+i)*0x9e3779b97f4a7c15))
+			1000+i, benchUsers[i%len(benchUsers)], seed%256, i%256, (i*7)%256, 30000+i, uint64(seed*records+i)*0x9e3779b97f4a7c15))
 		lr.Attributes().PutStr("log.file.name", "auth.log")
 		lr.Attributes().PutInt("pid", int64(1000+i))
 	}
@@ -346,26 +352,10 @@ func benchIngestDevices(b *testing.B, fsync FsyncPolicy) {
 		devices := make([]device, devicesPerCaller)
 		for d := range devices {
 			id := caller*devicesPerCaller + d
-			ld := plog.NewLogs()
-			rl := ld.ResourceLogs().AppendEmpty()
-			res := rl.Resource().Attributes()
-			res.PutStr(DeviceAttribute, fmt.Sprintf("atm-%05d", id))
-			res.PutStr(FleetAttribute, "atms")
-			res.PutStr("host.name", fmt.Sprintf("atm-%05d.branch.example", id))
-			res.PutStr("os.type", "linux")
-			sl := rl.ScopeLogs().AppendEmpty()
+			ld := benchDeviceLogs(fmt.Sprintf("atm-%05d", id), id, records)
+			sl := ld.ResourceLogs().At(0).ScopeLogs().At(0)
 			spoolstamp.StampScope(sl.Scope().Attributes(), fmt.Sprintf("%032x", id))
-			base := testEpoch.Add(time.Duration(id) * time.Second)
-			for i := range records {
-				lr := sl.LogRecords().AppendEmpty()
-				ts := pcommon.NewTimestampFromTime(base.Add(time.Duration(i) * time.Millisecond))
-				lr.SetTimestamp(ts)
-				lr.SetObservedTimestamp(ts + 1500)
-				lr.SetSeverityNumber(severities[i%len(severities)])
-				lr.Body().SetStr(fmt.Sprintf("sshd[%d]: Accepted publickey for %s from 10.%d.%d.%d port %d ssh2: ED25519 SHA256:%x",
-					1000+i, benchUsers[i%len(benchUsers)], id%256, i%256, (i*7)%256, 30000+i, uint64(id*records+i)*0x9e3779b97f4a7c15))
-				lr.Attributes().PutStr("log.file.name", "auth.log")
-				lr.Attributes().PutInt("pid", int64(1000+i))
+			for _, lr := range sl.LogRecords().All() {
 				spoolstamp.StampSeq(lr.Attributes(), 0)
 			}
 			devices[d] = device{ld: ld}
