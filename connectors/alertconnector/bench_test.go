@@ -56,6 +56,19 @@ func benchBatches(b *testing.B, devices, perBatch int) []plog.Logs {
 	return out
 }
 
+// startBench starts a connector with the rule pack pack that passes records
+// on to nothing, and shuts it down when b ends.
+func startBench(b *testing.B, pack []string) *alertConnector {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Pack = pack
+	conn, err := NewFactory().CreateLogsToLogs(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+	require.NoError(b, err)
+	c := conn.(*alertConnector)
+	require.NoError(b, c.Start(context.Background(), componenttest.NewNopHost()))
+	b.Cleanup(func() { require.NoError(b, c.Shutdown(context.Background())) })
+	return c
+}
+
 // BenchmarkConsumeLogs measures the connector's cost per record with no
 // rules (pure pass-through) and with the whole shipped pack, over 1000
 // devices' batches of 512 records. records/s is per core.
@@ -69,13 +82,7 @@ func BenchmarkConsumeLogs(b *testing.B) {
 		{"pack=on", []string{"all"}},
 	} {
 		b.Run(tt.name, func(b *testing.B) {
-			cfg := createDefaultConfig().(*Config)
-			cfg.Pack = tt.pack
-			conn, err := NewFactory().CreateLogsToLogs(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
-			require.NoError(b, err)
-			c := conn.(*alertConnector)
-			require.NoError(b, c.Start(context.Background(), componenttest.NewNopHost()))
-			defer func() { require.NoError(b, c.Shutdown(context.Background())) }()
+			c := startBench(b, tt.pack)
 			ctx := context.Background()
 			i := 0
 			b.ReportAllocs()
@@ -102,13 +109,7 @@ var gatewayPack = []string{
 // from concurrent requests (RunParallel, one goroutine per core).
 func BenchmarkGateway(b *testing.B) {
 	batches := benchBatches(b, 2000, 40)
-	cfg := createDefaultConfig().(*Config)
-	cfg.Pack = gatewayPack
-	conn, err := NewFactory().CreateLogsToLogs(context.Background(), connectortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
-	require.NoError(b, err)
-	c := conn.(*alertConnector)
-	require.NoError(b, c.Start(context.Background(), componenttest.NewNopHost()))
-	defer func() { require.NoError(b, c.Shutdown(context.Background())) }()
+	c := startBench(b, gatewayPack)
 	ctx := context.Background()
 	var next atomic.Int64
 	b.ReportAllocs()
