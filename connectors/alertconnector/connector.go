@@ -301,11 +301,7 @@ func (b *batchRecords) each(yield func(*alert.Record) bool) {
 					}
 				}
 				r.Severity = lr.SeverityNumber()
-				if body := lr.Body(); body.Type() == pcommon.ValueTypeStr {
-					r.Body = body.Str()
-				} else {
-					r.Body = body.AsString()
-				}
+				r.Body = alert.ValueString(lr.Body())
 				b.attrs.Record, b.attrs.Resource = lr.Attributes(), res
 				if !yield(r) {
 					return

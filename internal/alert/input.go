@@ -23,10 +23,16 @@ func (a *PdataAttrs) Get(key string) (string, bool) {
 			return "", false
 		}
 	}
+	return ValueString(v), true
+}
+
+// ValueString is v as rules read it: a string value as it is, any other as
+// pdata writes it.
+func ValueString(v pcommon.Value) string {
 	if v.Type() == pcommon.ValueTypeStr {
-		return v.Str(), true
+		return v.Str()
 	}
-	return v.AsString(), true
+	return v.AsString()
 }
 
 // ResourceIdentity is IdentityOf over a resource's attributes alone, as
@@ -38,10 +44,7 @@ func ResourceIdentity(res pcommon.Map) Identity {
 		if !ok {
 			return ""
 		}
-		if v.Type() == pcommon.ValueTypeStr {
-			return v.Str()
-		}
-		return v.AsString()
+		return ValueString(v)
 	}
 	return Identity{Device: str(keyDevice), Fleet: str(keyFleet), Site: str(keySite)}
 }
