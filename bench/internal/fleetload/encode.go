@@ -1,13 +1,15 @@
 // Package fleetload simulates a fleet of agents sending OTLP/gRPC to a
 // gateway: pre-encoded requests in the shape an agent sends (its resource
-// attributes, the spool's per-record stamp, the file attributes), a device
-// loop that batches as the agent's spool does, and a latency histogram.
+// attributes, the spool's stamp in its compact form, the file attributes),
+// a device loop that batches as the agent's spool does, and a latency
+// histogram.
 //
 // Requests are built from bytes encoded once: a pool of log records and each
 // device's resource. Building a request copies a run of the pool and patches
-// the fixed-width fields that differ per send (the spool identity and
-// sequence number, the observed time), so the simulator spends its CPU on
-// TLS and gRPC, as a real agent's exporter would, rather than on protobuf.
+// the fixed-width fields that differ per send (the spool identity on the
+// scope, each record's sequence number and observed time), so the simulator
+// spends its CPU on TLS and gRPC, as a real agent's exporter would, rather
+// than on protobuf.
 package fleetload
 
 import (
@@ -32,6 +34,7 @@ const (
 	fScopeLogsRecords    = 2
 	fScopeName           = 1
 	fScopeVersion        = 2
+	fScopeAttributes     = 3
 	fRecordSevNumber     = 2
 	fRecordSevText       = 3
 	fRecordBody          = 5
@@ -61,9 +64,12 @@ type Pool struct {
 	// off[i] is where record i starts in buf (its tag); off[len] = len(buf).
 	off []int
 	// Offsets inside record i, from its start.
-	idAt, seqAt, obsAt []int
-	pii                int
-	scope              []byte
+	seqAt, obsAt []int
+	pii          int
+	// scope is the ScopeLogs.scope field, with the spool identity at
+	// scopeIDAt.
+	scope     []byte
+	scopeIDAt int
 }
 
 // NewPool encodes n lines of workload seed.
@@ -91,10 +97,10 @@ func NewPool(seed uint64, n int) *Pool {
 		rec = protowire.AppendBytes(rec, anyString(nil, string(line)))
 		rec = appendKV(rec, fRecordAttributes, "log.file.name", anyString(nil, FileName))
 		rec = appendKV(rec, fRecordAttributes, "log.file.path", anyString(nil, FilePath))
-		// The stamp: the id's 32 characters and the padded seq are the last
-		// bytes of their attributes, so their offsets are known.
-		rec = appendKV(rec, fRecordAttributes, spoolstamp.IDAttribute, anyString(nil, placeholderID))
-		id := len(rec) - spoolstamp.IDLen
+		// The stamp's compact form, as the agent's spool writes it: only
+		// the sequence number on the record, the identity on the scope.
+		// The padded seq is the last bytes of its attribute, so its offset
+		// is known.
 		rec = appendKV(rec, fRecordAttributes, spoolstamp.SeqAttribute, anyPaddedInt(nil, 1))
 		seq := len(rec) - seqWidth
 
@@ -104,7 +110,6 @@ func NewPool(seed uint64, n int) *Pool {
 		p.buf = protowire.AppendVarint(p.buf, uint64(len(rec)))
 		head := len(p.buf) - start
 		p.buf = append(p.buf, rec...)
-		p.idAt = append(p.idAt, head+id)
 		p.seqAt = append(p.seqAt, head+seq)
 		p.obsAt = append(p.obsAt, head+obs)
 	}
@@ -115,7 +120,10 @@ func NewPool(seed uint64, n int) *Pool {
 	sc = protowire.AppendString(sc, "github.com/fleetlog/fleetlog/receivers/spoolreceiver")
 	sc = protowire.AppendTag(sc, fScopeVersion, protowire.BytesType)
 	sc = protowire.AppendString(sc, "0.1.0")
+	// The id's 32 characters are the last bytes of the scope.
+	sc = appendKV(sc, fScopeAttributes, spoolstamp.IDAttribute, anyString(nil, placeholderID))
 	p.scope = protowire.AppendBytes(p.scope, sc)
+	p.scopeIDAt = len(p.scope) - spoolstamp.IDLen
 	return p
 }
 
@@ -161,12 +169,13 @@ func (p *Pool) Build(dst []byte, res Resource, start, n int, id string, seq0 uin
 	dst = append(dst, res...)
 	dst = protowire.AppendTag(dst, fResourceLogsScope, protowire.BytesType)
 	dst = protowire.AppendVarint(dst, uint64(scopeLen))
+	at := len(dst)
 	dst = append(dst, p.scope...)
+	copy(dst[at+p.scopeIDAt:], id)
 	base := len(dst) - p.off[start]
 	dst = append(dst, recs...)
 	for i := start; i < start+n; i++ {
 		r := base + p.off[i]
-		copy(dst[r+p.idAt[i]:], id)
 		putPaddedVarint(dst[r+p.seqAt[i]:], seq0+uint64(i-start))
 		binary.LittleEndian.PutUint64(dst[r+p.obsAt[i]:], observedNanos)
 	}

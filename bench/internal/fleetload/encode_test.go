@@ -49,6 +49,10 @@ func TestBuildDecodesAsTheAgentsRequest(t *testing.T) {
 		assert.Equal(t, id, gotID)
 		assert.Equal(t, uint64(seq0+i), gotSeq)
 		assert.Equal(t, uint64(1_700_000_000_000_000_000), uint64(lr.ObservedTimestamp()))
+		// The compact form, as the agent sends it: the identity is the
+		// scope's alone.
+		_, onRecord := lr.Attributes().Get(spoolstamp.IDAttribute)
+		assert.False(t, onRecord)
 		name, _ := lr.Attributes().Get("log.file.name")
 		assert.Equal(t, FileName, name.Str())
 		assert.Equal(t, "INFO", lr.SeverityText())
@@ -60,8 +64,9 @@ func TestBuildDecodesAsTheAgentsRequest(t *testing.T) {
 	req2 := plogotlp.NewExportRequest()
 	require.NoError(t, req2.UnmarshalProto(b2))
 	sl2 := req2.Logs().ResourceLogs().At(0).ScopeLogs().At(0)
-	_, seq, ok := spoolstamp.Read(sl2.Scope().Attributes(), sl2.LogRecords().At(0).Attributes())
+	id2, seq, ok := spoolstamp.Read(sl2.Scope().Attributes(), sl2.LogRecords().At(0).Attributes())
 	require.True(t, ok)
+	assert.Equal(t, strings.Repeat("0f", 16), id2)
 	assert.Equal(t, uint64(7), seq)
 }
 
