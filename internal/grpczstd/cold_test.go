@@ -55,8 +55,8 @@ var tableSum byte
 // two requests. It reports the encoder's thread CPU time per record, the
 // sweep not counted. "cold-table-read" reads the encoder's 256 KiB match
 // table through in order before each request (its time counted): what the
-// random misses on that table cost. The shipped compressor does not do
-// this (bench/README.md: measured end to end, no gain).
+// random misses on that table cost here. The shipped compressor does not
+// do this: in the agent it gained nothing measurable (bench/README.md).
 func BenchmarkAgentBatchCold(b *testing.B) {
 	in, records := agentBatch(b)
 	evict := make([]byte, 64<<20)
