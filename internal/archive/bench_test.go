@@ -434,4 +434,9 @@ func benchIngestDevices(b *testing.B, fsync FsyncPolicy, records int) {
 	cpu.report(b, b.N*records)
 	b.ReportMetric(float64(b.N*records)/b.Elapsed().Seconds(), "records/s")
 	reportSegmentBytes(b, dir, b.N*records)
+	w.mu.Lock()
+	if w.open != nil && w.open.frames > 0 {
+		b.ReportMetric(float64(b.N)/float64(w.open.frames), "appends/frame")
+	}
+	w.mu.Unlock()
 }

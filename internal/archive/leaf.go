@@ -213,40 +213,49 @@ func leafData(raw []byte) ([][]byte, error) {
 // them into the tree while the fsync runs rather than before it.
 const parallelHashBytes = 64 << 10
 
-// encodeHashed returns the zstd-compressed OTLP encoding of ld, appended to
-// dst, and its size before compression, appends the leaf hash of every
-// record to leaves, and calls side.run, which reads ld (the index's
-// summary). A large batch is hashed and summarised while it is compressed
-// (on another core when there is one), so the tree and the index add little
-// to an append's latency.
-//
-// The OTLP encoding goes into oe's buffer, free again on return.
-func encodeHashed(enc *zstd.Encoder, lh *leafHasher, oe *otlpEncoder, ld plog.Logs, dst, leaves []byte, side batchSide) ([]byte, int, []byte, error) {
-	raw, err := oe.marshal(ld)
+// selfCompressBytes is the OTLP size from which an append compresses its
+// payload itself, into a frame of its own, rather than leave it to the group
+// writer to compress with the other appends of its group (commit.go). From
+// there on a zstd frame's fixed costs (its Huffman and FSE tables) are spread
+// over enough bytes that joining gains little, and compressing beside the
+// hashing keeps the batch's latency and the group writer's time under the
+// lock down.
+const selfCompressBytes = parallelHashBytes
+
+// encodeHashed returns the OTLP encoding of ld and its size, appends the leaf
+// hash of every record to leaves, and calls side.run, which reads ld (the
+// index's summary). A batch of less than selfCompressBytes is returned as it
+// is (compressed false), in oe's buffer, which oe gives up for spare: the
+// group writer compresses it with the other appends of its frame. A larger
+// one is compressed, appended to spare, and hashed and summarised while it
+// is compressed (on another core when there is one), so the tree and the
+// index add little to an append's latency.
+func encodeHashed(enc *zstd.Encoder, lh *leafHasher, oe *otlpEncoder, ld plog.Logs, spare, leaves []byte, side batchSide) (payload []byte, compressed bool, raw int, _ []byte, _ error) {
+	otlp, err := oe.marshal(ld)
 	if err != nil {
-		return nil, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
+		return nil, false, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, err)
 	}
 	var (
-		n       int
-		herr    error
-		payload []byte
+		n    int
+		herr error
 	)
-	if len(raw) < parallelHashBytes {
+	if len(otlp) < selfCompressBytes {
 		// A small batch hashes in less time than a goroutine takes to
 		// start and hand back.
-		leaves, n, herr = lh.appendLeaves(leaves, raw)
+		leaves, n, herr = lh.appendLeaves(leaves, otlp)
 		side.run()
-		payload = enc.EncodeAll(raw, dst)
+		payload = oe.detach(otlp, spare)
 	} else {
-		payload, leaves, n, herr = encodeBeside(enc, lh, raw, dst, leaves, side)
+		payload, leaves, n, herr = encodeBeside(enc, lh, otlp, spare, leaves, side)
+		compressed = true
 	}
 	if herr != nil {
-		return nil, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, herr)
+		return nil, false, 0, leaves, fmt.Errorf("%w: %w", ErrUnencodable, herr)
 	}
 	if n != ld.LogRecordCount() {
-		return nil, 0, leaves, fmt.Errorf("%w: %d records encoded, %d found", ErrUnencodable, ld.LogRecordCount(), n)
+		return nil, false, 0, leaves, fmt.Errorf("%w: %d records encoded, %d found", ErrUnencodable, ld.LogRecordCount(), n)
 	}
-	return payload, len(raw), leaves, nil
+	return payload, compressed, len(otlp), leaves, nil
 }
 
 // batchSide is what encodeHashed runs beside the hashing (an interface
