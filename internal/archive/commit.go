@@ -44,10 +44,11 @@ import (
 // (0.25 to 2.3 ms; 7 to 13 ms at the 90th percentile), while the appends
 // not writing go on encoding and hashing on the other core. (The previous
 // group's fsync, which reads the segment's size under the lock, may start
-// up to that much later, and then covers this group too.) A part of 64 KiB
-// of OTLP or more (selfCompressBytes) gains little from joining: its append
-// compresses it beside the hashing, as one frame of its own, and the group
-// writer writes it as it is.
+// up to that much later, and then covers this group too.) A part of more
+// OTLP than a joined frame may hold (selfCompressBytes) is compressed by its
+// append, beside the hashing, as one frame of its own, and the group writer
+// writes it as it is, so the lock is held for at most maxGroupRaw bytes of
+// compression.
 //
 // The format does not change: a frame's payload is one zstd frame, or in
 // archives written before, several one after the other (frame.go), whose
