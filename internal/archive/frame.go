@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // Frame layout (all integers big-endian):
@@ -19,9 +21,10 @@ import (
 //	           frame, or several one after the other (RFC 8878 §3: the
 //	           decompressed bytes are the frames' contents in order; a
 //	           protobuf message's encodings one after the other are that
-//	           message with their repeated fields joined), so the writer
-//	           puts appends that arrive together in one frame without
-//	           compressing them again (commit.go)
+//	           message with their repeated fields joined). The writer
+//	           writes one zstd frame of the appends that arrive together
+//	           (commit.go); archives written before hold frames joined
+//	           from each append's own zstd frame, which read the same
 //	crc     4  CRC-32C of magic..payload
 //	hash   32  SHA-256(previous frame's hash || magic..crc)
 const (
@@ -97,6 +100,21 @@ func appendFrameParts(dst []byte, prev Hash, seq uint64, records uint32, parts [
 	for _, p := range parts {
 		dst = append(dst, p...)
 	}
+	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
+	h := ChainHash(prev, dst[start:])
+	return append(dst, h[:]...), h
+}
+
+// appendFrameZstd appends a frame whose payload is raw compressed by enc, as
+// one zstd frame, written straight into dst.
+func appendFrameZstd(dst []byte, prev Hash, seq uint64, records uint32, enc *zstd.Encoder, raw []byte) ([]byte, Hash) {
+	start := len(dst)
+	dst = append(dst, frameMagic...)
+	dst = binary.BigEndian.AppendUint64(dst, seq)
+	dst = binary.BigEndian.AppendUint32(dst, records)
+	dst = binary.BigEndian.AppendUint32(dst, 0)
+	dst = enc.EncodeAll(raw, dst)
+	binary.BigEndian.PutUint32(dst[start+frameHeaderSize-4:], uint32(len(dst)-start-frameHeaderSize))
 	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
 	h := ChainHash(prev, dst[start:])
 	return append(dst, h[:]...), h

@@ -69,6 +69,15 @@ func (e *otlpEncoder) marshal(ld plog.Logs) ([]byte, error) {
 	return m.MarshalLogs(ld)
 }
 
+// detach returns raw, a result of marshal, for the caller to keep: if it is
+// e's buffer, e takes spare (which may be nil) as its buffer instead.
+func (e *otlpEncoder) detach(raw, spare []byte) []byte {
+	if len(raw) > 0 && len(e.buf) > 0 && &raw[0] == &e.buf[0] {
+		e.buf = spare[:0]
+	}
+	return raw
+}
+
 // release drops a buffer grown past maxEncoderBuffer.
 func (e *otlpEncoder) release() {
 	if cap(e.buf) > maxEncoderBuffer {

@@ -114,7 +114,12 @@ type Writer struct {
 	mu    sync.Mutex
 	lock  *durable.LockFile
 	codec *codec
-	frame []byte
+	// frameEnc compresses the group writer's frames, under mu; frame and
+	// joined are its scratch: the group's frames and a frame's payloads
+	// joined before compression (commit.go).
+	frameEnc *zstd.Encoder
+	frame    []byte
+	joined   []byte
 	// encoders holds the idle encoders (zstd and leaf hasher), of which
 	// encodersMade exist, at most cap(encoders).
 	encoders     chan *batchEncoder
@@ -199,7 +204,13 @@ func Open(opts Options) (*Writer, *Recovery, error) {
 		_ = lock.Unlock()
 		return nil, nil, err
 	}
-	w := &Writer{opts: opts, lock: lock, codec: c, nextFrame: 1, nextSeq: 1,
+	enc, err := newEncoder()
+	if err != nil {
+		c.close()
+		_ = lock.Unlock()
+		return nil, nil, err
+	}
+	w := &Writer{opts: opts, lock: lock, codec: c, frameEnc: enc, nextFrame: 1, nextSeq: 1,
 		encoders: make(chan *batchEncoder, encodersPerCore*runtime.GOMAXPROCS(0)), marks: map[markKey]uint64{}}
 	if err := w.openLog(); err != nil {
 		w.closeFiles()
@@ -406,12 +417,17 @@ func (w *Writer) openSegment() error {
 	return nil
 }
 
-// encodedBatch is a batch compressed into frame payloads. Batches are
-// pooled (batchPool) with their buffers: the group writer releases each
-// once its frames are written (commit.go), and nothing refers to it after.
+// encodedBatch is a batch encoded into frame payloads: OTLP bytes that the
+// group writer compresses with the other payloads of their frame, or, for a
+// large part (selfCompressBytes), its zstd frame, which is a frame's whole
+// payload. Batches are pooled (batchPool) with their buffers: the group
+// writer releases each once its frames are written (commit.go), and nothing
+// refers to it after.
 type encodedBatch struct {
 	payloads [][]byte
 	records  []uint32
+	// compressed tells which payloads are compressed already.
+	compressed []bool
 	// raws are the payloads' sizes before compression.
 	raws       []int
 	minT, maxT pcommon.Timestamp
@@ -431,6 +447,14 @@ var batchPool = sync.Pool{New: func() any { return new(encodedBatch) }}
 // maxPooledBuffer bounds a buffer a released batch keeps, so one large
 // batch does not keep its memory in the pool.
 const maxPooledBuffer = 1 << 20
+
+// maxPooledPayload bounds a payload buffer a released batch keeps. Payloads
+// are OTLP, not compressed, and every pooled batch would come to keep one
+// as large as the largest it ever held: under the fleet simulator (2,000
+// devices) pooled payloads of up to 1 MiB held 74 MB of the gateway's heap.
+// 64 KiB holds a device's export of a few hundred records; a larger one is
+// allocated, which its size pays for.
+const maxPooledPayload = 64 << 10
 
 func newEncodedBatch(records int) *encodedBatch {
 	b := batchPool.Get().(*encodedBatch)
@@ -454,12 +478,12 @@ func (b *encodedBatch) payloadBuffer() []byte {
 // payloads after.
 func (b *encodedBatch) release() {
 	for _, p := range b.payloads {
-		if cap(p) <= maxPooledBuffer && len(b.spare) < 4 {
+		if cap(p) <= maxPooledPayload && len(b.spare) < 2 {
 			b.spare = append(b.spare, p[:0])
 		}
 	}
 	clear(b.payloads)
-	b.payloads, b.records, b.raws = b.payloads[:0], b.records[:0], b.raws[:0]
+	b.payloads, b.records, b.compressed, b.raws = b.payloads[:0], b.records[:0], b.compressed[:0], b.raws[:0]
 	b.minT, b.maxT = 0, 0
 	if cap(b.leaves) > maxPooledBuffer {
 		b.leaves = nil
@@ -471,10 +495,11 @@ func (b *encodedBatch) release() {
 	batchPool.Put(b)
 }
 
-// encode compresses ld into payloads of at most maxFrameRecords records each,
+// encode encodes ld into payloads of at most maxFrameRecords records each,
 // with a pooled encoder, outside the writer's lock. It also hashes the
-// records' leaves and summarises them for the index; for a large batch that
-// runs on another core while zstd compresses (encodeHashed).
+// records' leaves and summarises them for the index. Only a large part is
+// compressed here, while its leaves are hashed on another core; the others
+// the group writer compresses, joined (encodeHashed, commit.go).
 func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 	be, err := w.encoder()
 	if err != nil {
@@ -501,14 +526,16 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 	for _, part := range split {
 		sum.part = part
 		var payload []byte
+		var compressed bool
 		var raw int
 		var err error
-		payload, raw, b.leaves, err = encodeHashed(enc, lh, &be.otlp, part, b.payloadBuffer(), b.leaves, sum)
+		payload, compressed, raw, b.leaves, err = encodeHashed(enc, lh, &be.otlp, part, b.payloadBuffer(), b.leaves, sum)
 		if err != nil {
 			b.release()
 			return nil, err
 		}
 		b.payloads = append(b.payloads, payload)
+		b.compressed = append(b.compressed, compressed)
 		b.records = append(b.records, uint32(part.LogRecordCount()))
 		b.raws = append(b.raws, raw)
 	}
@@ -521,7 +548,8 @@ func (w *Writer) encode(ld plog.Logs) (*encodedBatch, error) {
 // which would create and drop an encoder for most batches.
 const encodersPerCore = 2
 
-// batchEncoder is what encode needs for a batch and reuses.
+// batchEncoder is what encode needs for a batch and reuses; its zstd
+// encoder compresses large parts only (selfCompressBytes).
 type batchEncoder struct {
 	enc  *zstd.Encoder
 	lh   *leafHasher
@@ -759,6 +787,7 @@ func (w *Writer) closeFiles() {
 		w.open = nil
 	}
 	w.codec.close()
+	w.frameEnc.Close()
 	for len(w.encoders) > 0 {
 		(<-w.encoders).enc.Close()
 	}
