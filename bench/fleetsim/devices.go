@@ -80,17 +80,20 @@ type deviceRun struct {
 
 	issued             time.Duration
 	gatewayCPU, simCPU time.Duration
-	simPeakRSS         int64
-	archived           float64 // records into the archive in the window
-	peakRSS, endRSS    int64
-	connMin, connMax   int
-	failedInWindow     int64
-	requestsInWindow   int64
-	p50, p99, pMax     time.Duration
-	ackedTotal         int64
-	samples            []sample
-	loadAvg            string
-	profileCPU         string
+	// gatewayReads and gatewayWrites are the gateway's read and write
+	// system calls over the window.
+	gatewayReads, gatewayWrites int64
+	simPeakRSS                  int64
+	archived                    float64 // records into the archive in the window
+	peakRSS, endRSS             int64
+	connMin, connMax            int
+	failedInWindow              int64
+	requestsInWindow            int64
+	p50, p99, pMax              time.Duration
+	ackedTotal                  int64
+	samples                     []sample
+	loadAvg                     string
+	profileCPU                  string
 }
 
 type sample struct {
@@ -107,6 +110,39 @@ func (r *deviceRun) cpuPerMillion(cpu time.Duration) float64 {
 		return 0
 	}
 	return cpu.Seconds() / (r.archived / 1e6)
+}
+
+// acceptedInWindow is the exports of the window the gateway acknowledged:
+// every export sent, less those that failed (refused as busy, timed out,
+// partly rejected).
+func (r *deviceRun) acceptedInWindow() int64 { return r.requestsInWindow - r.failedInWindow }
+
+// recordsPerExport is the mean records an acknowledged export carried.
+func (r *deviceRun) recordsPerExport() float64 {
+	if n := r.acceptedInWindow(); n > 0 {
+		return r.archived / float64(n)
+	}
+	return 0
+}
+
+// callsPerExport is the gateway's read and write system calls over the
+// window ÷ acknowledged exports.
+func (r *deviceRun) callsPerExport() (reads, writes float64) {
+	n := r.acceptedInWindow()
+	if n <= 0 {
+		return 0, 0
+	}
+	return float64(r.gatewayReads) / float64(n), float64(r.gatewayWrites) / float64(n)
+}
+
+// cpuPerExport is the gateway's CPU over the window ÷ acknowledged exports:
+// with few refusals, the fixed cost of an export plus its records'. Runs
+// with different records per export (-batch, -flush) separate the two.
+func (r *deviceRun) cpuPerExport() time.Duration {
+	if n := r.acceptedInWindow(); n > 0 {
+		return r.gatewayCPU / time.Duration(n)
+	}
+	return 0
 }
 
 func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
@@ -310,6 +346,7 @@ func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
 			}
 			run.archived = archivedNow() - arch0
 			run.gatewayCPU, run.simCPU = gw1.CPU-gw0.CPU, sim1.CPU-sim0.CPU
+			run.gatewayReads, run.gatewayWrites = gw1.ReadCalls-gw0.ReadCalls, gw1.WriteCalls-gw0.WriteCalls
 			run.simPeakRSS = sim1.PeakRSS
 			run.endRSS = gw1.RSS
 			run.peakRSS = max(run.peakRSS, gw1.PeakRSS)
@@ -532,6 +569,10 @@ func (r *deviceRun) print(w io.Writer) error {
 		o.devices, o.rate, o.alpha, o.maxRate, o.window.Round(time.Second))
 	fmt.Fprintf(&b, "  into the archive:       %10.0f records/s (%.0f records)\n", r.recordsPerSecond(), r.archived)
 	fmt.Fprintf(&b, "  gateway CPU:            %10.2f s per million records (%.1f cores)\n", r.cpuPerMillion(r.gatewayCPU), r.gatewayCPU.Seconds()/o.window.Seconds())
+	fmt.Fprintf(&b, "  gateway CPU µs per accepted export: %.0f (%d accepted, %.1f records each on average; %d refused or failed)\n",
+		float64(r.cpuPerExport())/float64(time.Microsecond), r.acceptedInWindow(), r.recordsPerExport(), r.failedInWindow)
+	reads, writes := r.callsPerExport()
+	fmt.Fprintf(&b, "  gateway system calls per accepted export: %.1f reads, %.1f writes\n", reads, writes)
 	fmt.Fprintf(&b, "  simulator CPU:          %10.2f s per million records (%.1f cores), %.0f MB peak RSS\n", r.cpuPerMillion(r.simCPU), r.simCPU.Seconds()/o.window.Seconds(), float64(r.simPeakRSS)/1e6)
 	fmt.Fprintf(&b, "  gateway RSS:            %10.0f MB peak, %.0f MB at the end\n", float64(r.peakRSS)/1e6, float64(r.endRSS)/1e6)
 	fmt.Fprintf(&b, "  send to ack:            p50 %s, p99 %s, max %s over %d exports\n", r.p50.Round(100*time.Microsecond), r.p99.Round(100*time.Microsecond), r.pMax.Round(time.Millisecond), r.requestsInWindow)
@@ -567,6 +608,10 @@ func (r *deviceRun) writeMarkdown(path string) error {
 	row("send to ack p50", r.p50.Round(100*time.Microsecond).String())
 	row("send to ack p99", r.p99.Round(100*time.Microsecond).String())
 	row("exports in the window", strconv.FormatInt(r.requestsInWindow, 10))
+	row("records per accepted export (mean)", fmt.Sprintf("%.1f", r.recordsPerExport()))
+	row("gateway CPU µs per accepted export", fmt.Sprintf("%.0f", float64(r.cpuPerExport())/float64(time.Microsecond)))
+	reads, writes := r.callsPerExport()
+	row("gateway read / write system calls per accepted export", fmt.Sprintf("%.1f / %.1f", reads, writes))
 	row("connections held (min–max)", fmt.Sprintf("%d–%d", r.connMin, r.connMax))
 	row("failed exports (window / run)", fmt.Sprintf("%d / %d", r.failedInWindow, r.stats.Failed.Load()))
 	b.WriteString("\n")

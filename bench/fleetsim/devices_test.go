@@ -24,6 +24,12 @@ func TestDevicesEveryAckedRecordIsArchived(t *testing.T) {
 	md, err := os.ReadFile(run.opts.out)
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "records/s into the archive")
+	assert.Contains(t, string(md), "gateway CPU µs per accepted export")
+	assert.Positive(t, run.cpuPerExport(), "the gateway's CPU per acknowledged export")
+	assert.Positive(t, run.recordsPerExport())
+	reads, writes := run.callsPerExport()
+	assert.Positive(t, reads, "an export is read")
+	assert.Positive(t, writes, "and answered")
 	svg, err := os.ReadFile(run.opts.chart)
 	require.NoError(t, err)
 	assert.Contains(t, string(svg), "<polyline")
@@ -136,4 +142,23 @@ func TestEstablishedOnCountsTheListenersConnections(t *testing.T) {
 		n, err := establishedOn(port)
 		return err == nil && n == 3
 	}, 10*time.Second, 10*time.Millisecond)
+}
+
+// The per-export figures divide by the exports the gateway acknowledged:
+// those sent less those that failed.
+func TestPerExport(t *testing.T) {
+	r := &deviceRun{
+		requestsInWindow: 1200, failedInWindow: 200, archived: 40_000,
+		gatewayCPU: 300 * time.Millisecond, gatewayReads: 4000, gatewayWrites: 3000,
+	}
+	assert.Equal(t, int64(1000), r.acceptedInWindow())
+	assert.InDelta(t, 40, r.recordsPerExport(), 1e-9)
+	assert.Equal(t, 300*time.Microsecond, r.cpuPerExport())
+	reads, writes := r.callsPerExport()
+	assert.InDelta(t, 4, reads, 1e-9)
+	assert.InDelta(t, 3, writes, 1e-9)
+
+	none := &deviceRun{requestsInWindow: 5, failedInWindow: 5}
+	assert.Zero(t, none.cpuPerExport())
+	assert.Zero(t, none.recordsPerExport())
 }

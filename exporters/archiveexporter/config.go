@@ -74,6 +74,10 @@ type Config struct {
 	// network or WORM mount), so that it outlives the archive's own.
 	CheckpointCopyFile string `mapstructure:"checkpoint_copy_file"`
 
+	// TimeoutConfig is exporterhelper's deadline for one push. Default 0:
+	// none. The archive's append takes no context, so a deadline
+	// could not stop one; the default spares exporterhelper a context and
+	// a timer per batch.
 	TimeoutConfig exporterhelper.TimeoutConfig `mapstructure:",squash"`
 	// RetryConfig retries failed appends (a full or failing disk).
 	RetryConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`

@@ -32,7 +32,7 @@ import (
 )
 
 // testConfig returns a config for a fresh archive directory and signing key.
-func testConfig(t *testing.T) (*Config, ed25519.PublicKey) {
+func testConfig(t testing.TB) (*Config, ed25519.PublicKey) {
 	t.Helper()
 	dir := t.TempDir()
 	pub, key, err := ed25519.GenerateKey(rand.Reader)

@@ -27,7 +27,7 @@ func createDefaultConfig() component.Config {
 		RetentionCheckInterval: defaultRetentionCheckInterval,
 		KeyEpoch:               defaultKeyEpoch,
 		CheckpointInterval:     defaultCheckpointInterval,
-		TimeoutConfig:          exporterhelper.NewDefaultTimeoutConfig(),
+		TimeoutConfig:          exporterhelper.TimeoutConfig{},
 		RetryConfig:            configretry.NewDefaultBackOffConfig(),
 		QueueConfig:            configoptional.Default(exporterhelper.NewDefaultQueueConfig()),
 	}

@@ -23,6 +23,7 @@ func TestLoadConfig(t *testing.T) {
 		id      component.ID
 		want    *Config
 		wantErr error
+		wantKey string
 	}{
 		{id: component.NewID(metadata.Type), want: createDefaultConfig()},
 		{
@@ -32,7 +33,15 @@ func TestLoadConfig(t *testing.T) {
 				CheckInterval: 30 * time.Second,
 			}},
 		},
-		{id: component.NewIDWithName(metadata.Type, "bad_interval"), wantErr: ErrCheckInterval},
+		{
+			id: component.NewIDWithName(metadata.Type, "grpc_server"),
+			want: &Config{
+				DenyList:   DenyListConfig{CheckInterval: defaultCheckInterval},
+				GRPCServer: GRPCServerConfig{StreamWorkers: 256, WindowSize: 1 << 20},
+			},
+		},
+		{id: component.NewIDWithName(metadata.Type, "bad_interval"), wantErr: ErrCheckInterval, wantKey: "deny_list.check_interval"},
+		{id: component.NewIDWithName(metadata.Type, "bad_window"), wantErr: ErrWindowSize, wantKey: "grpc_server.window_size"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id.String(), func(t *testing.T) {
@@ -44,7 +53,7 @@ func TestLoadConfig(t *testing.T) {
 			err = confmap.Validate(cfg)
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
-				assert.ErrorContains(t, err, "deny_list.check_interval")
+				assert.ErrorContains(t, err, tt.wantKey)
 				return
 			}
 			require.NoError(t, err)

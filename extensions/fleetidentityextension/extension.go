@@ -234,9 +234,18 @@ func (a *authenticator) SetBusy(busy func() bool) {
 // tap that refuses a request with Unavailable before its message is read
 // while the pipeline is overloaded (SetBusy), so that a refusal costs the
 // gateway neither decoding nor memory. Identity is still checked by
-// Authenticate, once the request is read.
+// Authenticate, once the request is read. It also applies the grpc_server
+// settings, which configgrpc does not expose.
 func (a *authenticator) GetGRPCServerOptions(context.Context) ([]grpc.ServerOption, error) {
-	return []grpc.ServerOption{grpc.InTapHandle(a.tap)}, nil
+	opts := []grpc.ServerOption{grpc.InTapHandle(a.tap)}
+	gs := a.cfg.GRPCServer
+	if gs.StreamWorkers > 0 {
+		opts = append(opts, grpc.NumStreamWorkers(gs.StreamWorkers))
+	}
+	if gs.WindowSize > 0 {
+		opts = append(opts, grpc.InitialWindowSize(int32(gs.WindowSize)), grpc.InitialConnWindowSize(int32(gs.WindowSize)))
+	}
+	return opts, nil
 }
 
 func (a *authenticator) tap(ctx context.Context, _ *tap.Info) (context.Context, error) {

@@ -313,7 +313,7 @@ func TestTapRefusesWhileBusy(t *testing.T) {
 	a := newTestAuthenticator(t, createDefaultConfig())
 	opts, err := a.GetGRPCServerOptions(context.Background())
 	require.NoError(t, err)
-	require.Len(t, opts, 1)
+	require.Len(t, opts, 1, "the tap alone, with the default grpc_server settings")
 
 	_, err = a.tap(context.Background(), nil)
 	require.NoError(t, err, "no pipeline has said anything yet")

@@ -28,6 +28,10 @@ type Usage struct {
 	// storage layer so far (write_bytes of /proc/PID/io): file data once
 	// the kernel writes it back, whether or not the process fsyncs it.
 	DiskWrite int64
+	// ReadCalls and WriteCalls count the process's read and write system
+	// calls so far (syscr and syscw of /proc/PID/io: read, readv, recv...
+	// and write, writev, send...), sockets and files alike.
+	ReadCalls, WriteCalls int64
 }
 
 // ReadUsage reads pid's usage from /proc.
@@ -59,8 +63,13 @@ func ReadUsage(pid int) (Usage, error) {
 	if err != nil {
 		return u, fmt.Errorf("read io: %w", err)
 	}
-	if u.DiskWrite, err = ioField(io, "write_bytes:"); err != nil {
-		return u, err
+	for _, f := range []struct {
+		key string
+		v   *int64
+	}{{"write_bytes:", &u.DiskWrite}, {"syscr:", &u.ReadCalls}, {"syscw:", &u.WriteCalls}} {
+		if *f.v, err = ioField(io, f.key); err != nil {
+			return u, err
+		}
 	}
 	return u, nil
 }

@@ -50,4 +50,6 @@ func TestReadUsageOfSelf(t *testing.T) {
 	assert.Positive(t, u.AnonRSS)
 	assert.Positive(t, u.FileRSS)
 	assert.GreaterOrEqual(t, u.DiskWrite, int64(0))
+	assert.Positive(t, u.ReadCalls, "reading /proc took read calls")
+	assert.GreaterOrEqual(t, u.WriteCalls, int64(0))
 }

@@ -13,6 +13,8 @@ type Usage struct {
 	RSS, PeakRSS     int64
 	AnonRSS, FileRSS int64
 	DiskWrite        int64
+	ReadCalls        int64
+	WriteCalls       int64
 }
 
 // ReadUsage needs /proc: the benchmarks run on Linux only.
