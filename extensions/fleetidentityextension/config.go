@@ -40,6 +40,7 @@ type GRPCServerConfig struct {
 	// the depth of the whole pipeline; a worker keeps it for the next
 	// request. When every worker is busy, a request gets its own goroutine,
 	// as without workers. Default 0: a new goroutine for every request.
+	// gRPC marks the option experimental; grpcserver_test.go runs it.
 	StreamWorkers uint32 `mapstructure:"stream_workers"`
 	// WindowSize is a static HTTP/2 flow-control window, in bytes, for each
 	// stream and each connection (grpc.InitialWindowSize and
