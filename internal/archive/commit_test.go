@@ -168,6 +168,43 @@ func TestGroupCommitConcurrentAppends(t *testing.T) {
 	assert.Equal(t, uint64(len(frames)), sum.Frames)
 }
 
+// appendQueued appends each batch on a goroutine of its own while the
+// writer's lock is held, each once the one before it is queued (the first
+// becomes the group writer and waits for the lock, the others queue behind
+// it), then lets them write and returns their results in order.
+func appendQueued(t *testing.T, w *Writer, batches []plog.Logs) []AppendResult {
+	t.Helper()
+	w.mu.Lock()
+	var wg sync.WaitGroup
+	results := make([]AppendResult, len(batches))
+	for i, ld := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var err error
+			results[i], err = w.Append(ld)
+			assert.NoError(t, err)
+		}()
+		waitQueue(t, w, i)
+	}
+	w.mu.Unlock()
+	wg.Wait()
+	return results
+}
+
+// assertProves proves the record of each body in dir's archive and checks
+// that the proof holds under pub and names that record.
+func assertProves(t *testing.T, dir string, pub ed25519.PublicKey, bodies ...string) {
+	t.Helper()
+	for _, body := range bodies {
+		p, err := Prove(dir, RecordSelector{Filter: &Filter{Contains: body}}, nil)
+		require.NoError(t, err, body)
+		pr, err := CheckProof(p, []ed25519.PublicKey{pub})
+		require.NoError(t, err, body)
+		assert.Equal(t, body, pr.Logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
+	}
+}
+
 // waitQueue blocks until n appends wait in the commit queue behind a group
 // writer.
 func waitQueue(t *testing.T, w *Writer, n int) {
@@ -186,26 +223,11 @@ func TestGroupCommitJoinsQueuedAppends(t *testing.T) {
 	pub, key := newKey(t)
 	w, _ := openWriter(t, dir, key, &fakeClock{now: testEpoch})
 
-	w.mu.Lock() // the first append's group cannot be written yet
-	var wg sync.WaitGroup
-	results := make([]AppendResult, 5)
-	appendAt := func(i int) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			results[i], err = w.Append(makeLogs(fmt.Sprintf("dev-%d", i), "f", fmt.Sprintf("b%d", i), testEpoch.Add(time.Duration(i)*time.Hour), 10+i))
-			assert.NoError(t, err)
-		}()
+	var batches []plog.Logs
+	for i := range 5 {
+		batches = append(batches, makeLogs(fmt.Sprintf("dev-%d", i), "f", fmt.Sprintf("b%d", i), testEpoch.Add(time.Duration(i)*time.Hour), 10+i))
 	}
-	appendAt(0)
-	waitQueue(t, w, 0)
-	for i := 1; i < 5; i++ {
-		appendAt(i)
-		waitQueue(t, w, i)
-	}
-	w.mu.Unlock()
-	wg.Wait()
+	results := appendQueued(t, w, batches)
 	w.mu.Lock()
 	rel := w.open.rel
 	w.mu.Unlock()
@@ -239,11 +261,7 @@ func TestGroupCommitJoinsQueuedAppends(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, uint64(13), st.Matched)
 
-	p, err := Prove(dir, RecordSelector{Filter: &Filter{Contains: "b3 7"}}, nil)
-	require.NoError(t, err)
-	pr, err := CheckProof(p, []ed25519.PublicKey{pub})
-	require.NoError(t, err)
-	assert.Equal(t, "b3 7", pr.Logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
+	assertProves(t, dir, pub, "b3 7")
 }
 
 // Within a group, each append's de-duplication sees the marks of the

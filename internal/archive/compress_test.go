@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -112,32 +111,15 @@ func TestGroupCommitCompressesEachFrameOnce(t *testing.T) {
 	pub, key := newKey(t)
 	w, _ := openWriter(t, dir, key, &fakeClock{now: testEpoch})
 
-	w.mu.Lock()
-	var wg sync.WaitGroup
 	const appends = 12
-	results := make([]AppendResult, appends)
+	var batches []plog.Logs
 	for i := range appends {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			results[i], err = w.Append(makeLogs(fmt.Sprintf("dev-%d", i), "f", fmt.Sprintf("c%d", i), testEpoch, 5+i))
-			assert.NoError(t, err)
-		}()
-		waitQueue(t, w, i)
+		batches = append(batches, makeLogs(fmt.Sprintf("dev-%d", i), "f", fmt.Sprintf("c%d", i), testEpoch, 5+i))
 	}
 	// And a batch large enough that its append compresses it itself.
 	big := makeLogs("dev-big", "f", strings.Repeat("large ", 9<<10), testEpoch, 100)
 	require.GreaterOrEqual(t, otlpSize(big), selfCompressBytes)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_, err := w.Append(big)
-		assert.NoError(t, err)
-	}()
-	waitQueue(t, w, appends)
-	w.mu.Unlock()
-	wg.Wait()
+	results := appendQueued(t, w, append(batches, big))[:appends]
 	// A batch alone is a group of one, the same way.
 	appendLogs(t, w, makeLogs("dev-alone", "f", "alone", testEpoch, 3))
 	w.mu.Lock()
@@ -167,13 +149,7 @@ func TestGroupCommitCompressesEachFrameOnce(t *testing.T) {
 	st, err := Query(dir, Filter{Device: "dev-7"}, func(*Record) error { return nil })
 	require.NoError(t, err)
 	assert.Equal(t, uint64(12), st.Matched)
-	for _, body := range []string{"c9 4", "c0 2", "alone 2"} {
-		p, err := Prove(dir, RecordSelector{Filter: &Filter{Contains: body}}, nil)
-		require.NoError(t, err, body)
-		pr, err := CheckProof(p, []ed25519.PublicKey{pub})
-		require.NoError(t, err, body)
-		assert.Equal(t, body, pr.Logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
-	}
+	assertProves(t, dir, pub, "c9 4", "c0 2", "alone 2")
 }
 
 // Plans that went stale inside a group, against an earlier group or an
@@ -184,28 +160,13 @@ func TestGroupCommitStalePlansStoreEachRecordOnce(t *testing.T) {
 	pub, key := newKey(t)
 	w, _ := openWriter(t, dir, key, &fakeClock{now: testEpoch})
 
-	w.mu.Lock()
-	var wg sync.WaitGroup
-	batches := []plog.Logs{
+	results := appendQueued(t, w, []plog.Logs{
 		stamped("dev-1", spoolA, 1, 51),  // the first group, alone
 		stamped("dev-1", spoolA, 41, 91), // stale after the first group
 		stamped("dev-2", spoolB, 1, 21),
 		stamped("dev-2", spoolB, 11, 41), // stale after the append before it
 		stamped("dev-3", spoolA, 1, 31),
-	}
-	results := make([]AppendResult, len(batches))
-	for i, ld := range batches {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			results[i], err = w.Append(ld)
-			assert.NoError(t, err)
-		}()
-		waitQueue(t, w, i)
-	}
-	w.mu.Unlock()
-	wg.Wait()
+	})
 
 	records, skipped := 0, 0
 	for _, r := range results {
@@ -228,10 +189,7 @@ func TestGroupCommitStalePlansStoreEachRecordOnce(t *testing.T) {
 	sum, err := Verify(dir, []ed25519.PublicKey{pub}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, uint64(160), sum.Records)
-	p, err := Prove(dir, RecordSelector{Filter: &Filter{Contains: "dev-2/b 33"}}, nil)
-	require.NoError(t, err)
-	_, err = CheckProof(p, []ed25519.PublicKey{pub})
-	require.NoError(t, err)
+	assertProves(t, dir, pub, "dev-2/b 33")
 }
 
 // Archives written before compressed each append's batch on its own and
@@ -289,11 +247,5 @@ func TestJoinedPayloadFramesOfBefore(t *testing.T) {
 	st, err := Query(dir, Filter{Device: "old-1"}, func(*Record) error { return nil })
 	require.NoError(t, err)
 	assert.Equal(t, uint64(10), st.Matched)
-	for _, body := range []string{"old1-2 3", "old0-0 0", "new 7", "newer 4"} {
-		p, err := Prove(dir, RecordSelector{Filter: &Filter{Contains: body}}, nil)
-		require.NoError(t, err, body)
-		pr, err := CheckProof(p, []ed25519.PublicKey{pub})
-		require.NoError(t, err, body)
-		assert.Equal(t, body, pr.Logs.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Body().Str())
-	}
+	assertProves(t, dir, pub, "old1-2 3", "old0-0 0", "new 7", "newer 4")
 }
