@@ -206,16 +206,16 @@ func TestJoinedPayloadFramesOfBefore(t *testing.T) {
 	var data []byte
 	var prev Hash
 	for f := range 2 {
-		var parts [][]byte
+		var joined []byte // each append's zstd frame, one after the other
 		records := 0
 		for i := range 3 {
 			ld := makeLogs(fmt.Sprintf("old-%d", i), "f", fmt.Sprintf("old%d-%d", f, i), testEpoch, 4+i)
 			raw, err := m.MarshalLogs(ld)
 			require.NoError(t, err)
-			parts = append(parts, enc.EncodeAll(raw, nil))
+			joined = enc.EncodeAll(raw, joined)
 			records += ld.LogRecordCount()
 		}
-		data, prev = appendFrameParts(data, prev, uint64(f+1), uint32(records), parts)
+		data, prev = appendFrame(data, prev, uint64(f+1), uint32(records), joined)
 	}
 	old, _, err := ParseFrames(data)
 	require.NoError(t, err)

@@ -76,44 +76,37 @@ func ChainHash(prev Hash, body []byte) Hash {
 	return out
 }
 
-// appendFrame appends an encoded frame to dst and returns it with the frame's
-// chain hash.
+// appendFrame appends an encoded frame of payload to dst and returns it with
+// the frame's chain hash.
 func appendFrame(dst []byte, prev Hash, seq uint64, records uint32, payload []byte) ([]byte, Hash) {
-	return appendFrameParts(dst, prev, seq, records, [][]byte{payload})
+	start := len(dst)
+	dst = appendFrameHeader(dst, seq, records)
+	return sealFrame(append(dst, payload...), start, prev)
+}
+
+// appendFrameZstd is appendFrame of raw compressed by enc, as one zstd
+// frame, written straight into dst.
+func appendFrameZstd(dst []byte, prev Hash, seq uint64, records uint32, enc *zstd.Encoder, raw []byte) ([]byte, Hash) {
+	start := len(dst)
+	dst = appendFrameHeader(dst, seq, records)
+	return sealFrame(enc.EncodeAll(raw, dst), start, prev)
 }
 
 // frameOverhead is what a frame adds to its payload.
 const frameOverhead = frameHeaderSize + frameCRCSize + HashSize
 
-// appendFrameParts is appendFrame of a payload given in parts, which are
-// joined.
-func appendFrameParts(dst []byte, prev Hash, seq uint64, records uint32, parts [][]byte) ([]byte, Hash) {
-	start := len(dst)
-	n := 0
-	for _, p := range parts {
-		n += len(p)
-	}
+// appendFrameHeader appends a frame's header, its payload length left for
+// sealFrame.
+func appendFrameHeader(dst []byte, seq uint64, records uint32) []byte {
 	dst = append(dst, frameMagic...)
 	dst = binary.BigEndian.AppendUint64(dst, seq)
 	dst = binary.BigEndian.AppendUint32(dst, records)
-	dst = binary.BigEndian.AppendUint32(dst, uint32(n))
-	for _, p := range parts {
-		dst = append(dst, p...)
-	}
-	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
-	h := ChainHash(prev, dst[start:])
-	return append(dst, h[:]...), h
+	return binary.BigEndian.AppendUint32(dst, 0)
 }
 
-// appendFrameZstd appends a frame whose payload is raw compressed by enc, as
-// one zstd frame, written straight into dst.
-func appendFrameZstd(dst []byte, prev Hash, seq uint64, records uint32, enc *zstd.Encoder, raw []byte) ([]byte, Hash) {
-	start := len(dst)
-	dst = append(dst, frameMagic...)
-	dst = binary.BigEndian.AppendUint64(dst, seq)
-	dst = binary.BigEndian.AppendUint32(dst, records)
-	dst = binary.BigEndian.AppendUint32(dst, 0)
-	dst = enc.EncodeAll(raw, dst)
+// sealFrame completes the frame at dst[start:], whose payload dst ends
+// with: it sets the payload's length and appends the CRC and the chain hash.
+func sealFrame(dst []byte, start int, prev Hash) ([]byte, Hash) {
 	binary.BigEndian.PutUint32(dst[start+frameHeaderSize-4:], uint32(len(dst)-start-frameHeaderSize))
 	dst = binary.BigEndian.AppendUint32(dst, crc32.Checksum(dst[start:], crcTable))
 	h := ChainHash(prev, dst[start:])

@@ -65,13 +65,13 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	require.NoError(t, err)
 	defer enc.Close()
 	var m plog.ProtoMarshaler
-	var parts [][]byte
+	var payload []byte // two zstd frames, one after the other
 	for i := range 2 {
 		raw, err := m.MarshalLogs(makeLogs(fmt.Sprintf("d%d", i), "f", "joined", testEpoch, 2+i))
 		require.NoError(t, err)
-		parts = append(parts, enc.EncodeAll(raw, nil))
+		payload = enc.EncodeAll(raw, payload)
 	}
-	joined, _ := appendFrameParts(nil, Hash{}, 1, 5, parts)
+	joined, _ := appendFrame(nil, Hash{}, 1, 5, payload)
 	seeds := map[string][]byte{
 		"joined":       joined,
 		"valid":        valid,
