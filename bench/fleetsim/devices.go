@@ -117,32 +117,29 @@ func (r *deviceRun) cpuPerMillion(cpu time.Duration) float64 {
 // partly rejected).
 func (r *deviceRun) acceptedInWindow() int64 { return r.requestsInWindow - r.failedInWindow }
 
-// recordsPerExport is the mean records an acknowledged export carried.
-func (r *deviceRun) recordsPerExport() float64 {
+// perAcceptedExport is x ÷ the exports of the window the gateway
+// acknowledged, 0 without any.
+func (r *deviceRun) perAcceptedExport(x float64) float64 {
 	if n := r.acceptedInWindow(); n > 0 {
-		return r.archived / float64(n)
+		return x / float64(n)
 	}
 	return 0
 }
 
+// recordsPerExport is the mean records an acknowledged export carried.
+func (r *deviceRun) recordsPerExport() float64 { return r.perAcceptedExport(r.archived) }
+
 // callsPerExport is the gateway's read and write system calls over the
 // window ÷ acknowledged exports.
 func (r *deviceRun) callsPerExport() (reads, writes float64) {
-	n := r.acceptedInWindow()
-	if n <= 0 {
-		return 0, 0
-	}
-	return float64(r.gatewayReads) / float64(n), float64(r.gatewayWrites) / float64(n)
+	return r.perAcceptedExport(float64(r.gatewayReads)), r.perAcceptedExport(float64(r.gatewayWrites))
 }
 
 // cpuPerExport is the gateway's CPU over the window ÷ acknowledged exports:
 // with few refusals, the fixed cost of an export plus its records'. Runs
 // with different records per export (-batch, -flush) separate the two.
 func (r *deviceRun) cpuPerExport() time.Duration {
-	if n := r.acceptedInWindow(); n > 0 {
-		return r.gatewayCPU / time.Duration(n)
-	}
-	return 0
+	return time.Duration(r.perAcceptedExport(float64(r.gatewayCPU)))
 }
 
 func runDevices(o deviceOptions, w io.Writer) (*deviceRun, error) {
