@@ -282,7 +282,7 @@ func appendBytes(t *testing.T, path string, data []byte) {
 func TestConcurrentAppendsKeepOneChain(t *testing.T) {
 	dir := t.TempDir()
 	pub, key := newKey(t)
-	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 16 << 10, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
+	w, _, err := Open(Options{Dir: dir, Key: key, MaxSegmentSize: 2 << 10, MaxSegmentAge: time.Hour, Fsync: FsyncAlways})
 	require.NoError(t, err)
 	const workers, appends, perAppend = 6, 25, 20
 	appendConcurrently(t, w, workers, appends, perAppend, "w")
