@@ -273,26 +273,11 @@ func TestGroupCommitDedupWithinAGroup(t *testing.T) {
 	w, _ := openWriter(t, dir, key, &fakeClock{now: testEpoch})
 	defer w.Close()
 
-	w.mu.Lock()
-	var wg sync.WaitGroup
-	results := make([]AppendResult, 3)
-	appendAt := func(i int, ld plog.Logs) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var err error
-			results[i], err = w.Append(ld)
-			assert.NoError(t, err)
-		}()
-	}
-	appendAt(0, stamped("dev-1", spoolA, 1, 51))
-	waitQueue(t, w, 0)
-	appendAt(1, stamped("dev-1", spoolA, 51, 101))
-	waitQueue(t, w, 1)
-	appendAt(2, stamped("dev-1", spoolA, 1, 101)) // a re-delivery of both
-	waitQueue(t, w, 2)
-	w.mu.Unlock()
-	wg.Wait()
+	results := appendQueued(t, w, []plog.Logs{
+		stamped("dev-1", spoolA, 1, 51),
+		stamped("dev-1", spoolA, 51, 101),
+		stamped("dev-1", spoolA, 1, 101), // a re-delivery of both
+	})
 
 	assert.Equal(t, 50, results[0].Records)
 	assert.Equal(t, 50, results[1].Records, "written in the group after the first, whose mark it extends")
